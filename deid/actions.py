@@ -1,0 +1,236 @@
+"""Value transformations: pure functions of a value (and a key or offset).
+
+Nothing here knows about data sets, profiles or HIPAA; `scrub` decides which
+function applies to which element. Keeping them pure makes them easy to test
+one by one and safe to run in any worker process.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+# Text-bearing VRs: the ones where free text (and so stray PHI) can live.
+TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN", "AE", "UR"})
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+NUMERIC_TEXT_VRS = frozenset({"DS", "IS"})
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+# Dummy values: valid for the VR, non-identifying, and obviously fake.
+DUMMY_BY_VR: dict[str, object] = {
+    "AE": "ANONYMOUS",
+    "AS": "000Y",
+    "CS": "ANONYMOUS",
+    "DA": "19000101",
+    "DT": "19000101000000.000000",
+    "TM": "000000.00",
+    "DS": "0",
+    "IS": "0",
+    "LO": "ANONYMOUS",
+    "LT": "ANONYMOUS",
+    "PN": "ANONYMOUS",
+    "SH": "ANONYMOUS",
+    "ST": "ANONYMOUS",
+    "UC": "ANONYMOUS",
+    "UT": "ANONYMOUS",
+    "UR": "",
+    "FL": 0.0,
+    "FD": 0.0,
+    "SL": 0,
+    "SS": 0,
+    "UL": 0,
+    "US": 0,
+    "SV": 0,
+    "UV": 0,
+    "AT": 0,
+}
+
+
+def dummy(vr: str) -> object:
+    """A replacement value; binary VRs get empty bytes (no safe dummy exists)."""
+    if vr in DUMMY_BY_VR:
+        return DUMMY_BY_VR[vr]
+    return b""
+
+
+# --------------------------------------------------------------------------
+# Dates
+
+_DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def parse_da(value: str) -> date | None:
+    value = value.strip()
+    m = _DA.match(value)
+    if not m:
+        # ACR-NEMA style YYYY.MM.DD still appears in old files.
+        m = re.match(r"^(\d{4})\.(\d{2})\.(\d{2})$", value)
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def shift_da(value: str, days: int) -> str:
+    """Shift a DA value; an unparseable date becomes the dummy (never kept)."""
+    parsed = parse_da(value)
+    if parsed is None:
+        return "" if not value.strip() else str(DUMMY_BY_VR["DA"])
+    try:
+        return (parsed + timedelta(days=days)).strftime("%Y%m%d")
+    except OverflowError:
+        return str(DUMMY_BY_VR["DA"])
+
+
+def shift_dt(value: str, days: int) -> str:
+    """Shift the date part of a DT value, keeping time and offset as written."""
+    value = value.strip()
+    if not value:
+        return ""
+    if len(value) < 8 or not value[:8].isdigit():
+        # Year-only or year-month DT values carry too little to shift safely.
+        return year_dt(value)
+    shifted = shift_da(value[:8], days)
+    return shifted + value[8:]
+
+
+def year_da(value: str) -> str:
+    """Reduce a date to its year (DA must stay a full date: YYYY0101)."""
+    parsed = parse_da(value)
+    if parsed is None:
+        return "" if not value.strip() else str(DUMMY_BY_VR["DA"])
+    return f"{parsed.year:04d}0101"
+
+
+def year_dt(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 4 and value[:4].isdigit():
+        return value[:4]
+    return ""
+
+
+def birth_year(value: str, reference: date) -> str:
+    """HIPAA: birth date to year, removed when the year implies age over 89."""
+    parsed = parse_da(value)
+    if parsed is None:
+        return ""
+    if reference.year - parsed.year > 89:
+        return ""
+    return f"{parsed.year:04d}0101"
+
+
+# --------------------------------------------------------------------------
+# Ages, sizes, places
+
+_AS = re.compile(r"^(\d{3})([DWMY])$")
+
+
+def _age_years(value: str) -> int | None:
+    m = _AS.match(value.strip())
+    if not m:
+        return None
+    return int(m.group(1)) if m.group(2) == "Y" else 0
+
+
+def age_cap_90(value: str) -> str:
+    """HIPAA: ages over 89 are one category, written as 090Y."""
+    years = _age_years(value)
+    if years is None:
+        return ""
+    return "090Y" if years > 89 else value.strip()
+
+
+def age_band_5(value: str) -> str:
+    """Five-year bands written as their lower bound; 90 and over is one band."""
+    years = _age_years(value)
+    if years is None:
+        return ""
+    if years >= 90:
+        return "090Y"
+    return f"{years - years % 5:03d}Y"
+
+
+def round_to(value: object, step: float) -> str:
+    try:
+        number = float(str(value))
+    except ValueError:
+        return ""
+    rounded = round(number / step) * step
+    text = f"{rounded:.6f}".rstrip("0").rstrip(".")
+    return text[:16]
+
+
+# Three-digit ZIP areas with 20,000 or fewer people (2000 census), which HIPAA
+# Safe Harbor requires to be written as 000 (45 CFR 164.514(b)(2)(i)(B)).
+RESTRICTED_ZIP3 = frozenset(
+    [
+        "036",
+        "059",
+        "063",
+        "102",
+        "203",
+        "556",
+        "692",
+        "790",
+        "821",
+        "823",
+        "830",
+        "831",
+        "878",
+        "879",
+        "884",
+        "890",
+        "893",
+    ]
+)
+_ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
+
+
+def zip3(value: str) -> str:
+    """Keep only the first three ZIP digits where Safe Harbor allows it."""
+    m = _ZIP.search(value)
+    if not m:
+        return ""
+    prefix = m.group(1)[:3]
+    return "000" if prefix in RESTRICTED_ZIP3 else prefix
+
+
+# --------------------------------------------------------------------------
+# Free text
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()./-]{6,}\d(?![\w.])")
+WRITTEN_DATE = re.compile(
+    r"(?<!\d)(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|"
+    r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?!\d)"
+    r"|\b\d{1,2}[ -]?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[ -]?\d{2,4}\b"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2},? \d{4}\b",
+    re.IGNORECASE,
+)
+LONG_NUMBER = re.compile(r"(?<![\w.])\d{6,}(?![\w.])")
+
+
+def clean_text(value: str, terms: list[re.Pattern[str]]) -> str:
+    """Remove the file's own identifiers and generic PHI patterns from text.
+
+    Descriptions keep their clinical words ("CT HEAD W/O CONTRAST") and lose
+    names, IDs, dates, phone numbers, e-mail addresses and long numbers.
+    """
+    text = value
+    for pattern in terms:
+        text = pattern.sub(" ", text)
+    for pattern in (EMAIL, WRITTEN_DATE, PHONE, LONG_NUMBER):
+        text = pattern.sub(" ", text)
+    return re.sub(r"\s{2,}", " ", text).strip(" ,;:-_^")
+
+
+def parse_date_loose(value: str) -> date | None:
+    parsed = parse_da(value)
+    if parsed:
+        return parsed
+    try:
+        return datetime.strptime(value.strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return None

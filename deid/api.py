@@ -1,0 +1,65 @@
+"""The library API: what the CLI calls, and what other programs import.
+
+from deid.api import build_settings, deidentify
+settings = build_settings(inputs=[Path("in")], output=Path("out"))
+outcome = deidentify([Path("in")], settings)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deid import pipeline
+from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
+from deid.pipeline import FileResult
+from deid.report import json_report
+from deid.settings import Settings, build_settings
+
+REPORT_NAME = "report.json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    results: list[FileResult]
+    report: dict[str, Any]
+    report_path: Path | None
+    exit_code: int
+
+
+def deidentify(
+    inputs: Iterable[Path],
+    settings: Settings,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> Outcome:
+    """De-identify every input into settings.output; write report and linkage."""
+    inputs = list(inputs)
+    linkage = (
+        LinkageTables(settings.mapping_dir)
+        if settings.mapping_dir is not None and not settings.dry_run
+        else None
+    )
+    results: list[FileResult] = []
+    try:
+        for result in pipeline.run(inputs, settings, on_result):
+            if linkage is not None:
+                linkage.add(UID_TABLE, result.uid_map)
+                if result.patient is not None:
+                    linkage.add(PATIENT_TABLE, dict([result.patient]))
+            result.uid_map = {}
+            result.patient = None
+            results.append(result)
+    finally:
+        if linkage is not None:
+            linkage.close()
+    code = pipeline.exit_code(results, settings.fail_on)
+    report = json_report.build(results, settings, code)
+    path = settings.report_dir / REPORT_NAME
+    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    json_report.write(path, report)
+    return Outcome(results, report, path, code)
+
+
+__all__ = ["Outcome", "Settings", "build_settings", "deidentify"]

@@ -1,0 +1,239 @@
+"""Command line: parse, call the API, print, exit. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from deid import __version__, api
+from deid.errors import DeidError
+from deid.options import Option
+from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
+from deid.profiles import canonical_action, load_profile, shipped_profiles
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: DeidError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deid")
+def main() -> None:
+    """De-identify DICOM files and report what still identifies a person."""
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the de-identified files (created if missing).",
+)
+@click.option(
+    "--profile",
+    "profile",
+    default="basic",
+    show_default=True,
+    help="Shipped profile name or a .toml profile file.",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME",
+    help="PS3.15 option to add (repeatable), e.g. retain-uids.",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    help="File holding the secret pseudonym key (else $DEID_KEY).",
+)
+@click.option(
+    "--random-key", is_flag=True, help="Use a throw-away key: pseudonyms will differ on every run."
+)
+@click.option(
+    "--mapping-dir",
+    type=click.Path(path_type=Path),
+    help="Write uid_mapping.csv and patient_id_mapping.csv here (not inside OUT).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    help="Where report.json and the resume journal go [default: OUT].",
+)
+@click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
+@click.option("--dry-run", is_flag=True, help="Process and verify, write no DICOM.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["low", "medium", "high"]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option(
+    "--show-values",
+    is_flag=True,
+    help="Put identifying values found by verification in report.json.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
+def run(
+    inputs: tuple[Path, ...],
+    output: Path,
+    profile: str,
+    options: tuple[str, ...],
+    key_file: Path | None,
+    random_key: bool,
+    mapping_dir: Path | None,
+    report_dir: Path | None,
+    jobs: int | None,
+    dry_run: bool,
+    fail_on: str,
+    show_values: bool,
+    quiet: bool,
+) -> None:
+    """De-identify INPUTS (files and folders) into OUTPUT."""
+    try:
+        settings = api.build_settings(
+            inputs=list(inputs),
+            output=output,
+            profile=profile,
+            options=options,
+            key_file=key_file,
+            random_key=random_key,
+            mapping_dir=mapping_dir,
+            report_dir=report_dir,
+            jobs=jobs,
+            dry_run=dry_run,
+            fail_on=fail_on,
+            show_values=show_values,
+        )
+        show_progress = not quiet and err.is_terminal
+        progress = Progress(
+            TextColumn("[bold]deid[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not show_progress,
+        )
+        with progress:
+            task = progress.add_task("files", total=None, rate="")
+
+            def on_result(result: FileResult) -> None:
+                if result.status in UNPROCESSED or result.status == WITHHELD:
+                    err.print(
+                        f"[yellow]{result.status}:[/] {result.reason}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                progress.advance(task)
+
+            outcome = api.deidentify(list(inputs), settings, on_result)
+    except DeidError as exc:
+        _fail(exc)
+        return
+    if not quiet:
+        _summary(outcome, settings.dry_run)
+    sys.exit(outcome.exit_code)
+
+
+def _summary(outcome: api.Outcome, dry_run: bool) -> None:
+    totals = outcome.report["totals"]
+    table = Table(title="deid run" + (" (dry run: nothing written)" if dry_run else ""))
+    table.add_column("status")
+    table.add_column("files", justify="right")
+    for status, count in totals["by_status"].items():
+        table.add_row(status, str(count))
+    err.print(table)
+    severities = Counter(totals["findings_by_severity"])
+    if severities:
+        err.print("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
+    err.print(f"report: {outcome.report_path}", highlight=False)
+
+
+@main.group()
+def profiles() -> None:
+    """List and show the shipped profiles."""
+
+
+@profiles.command("list")
+def profiles_list() -> None:
+    """Shipped profiles and what they are for."""
+    table = Table("name", "description", "extends", "options")
+    for name in shipped_profiles():
+        try:
+            p = load_profile(name)
+        except DeidError as exc:
+            _fail(exc)
+            return
+        table.add_row(
+            name,
+            p.meta.description,
+            " > ".join(p.meta.chain[:-1]),
+            ", ".join(o.cli_name for o in p.meta.options),
+        )
+    out.print(table)
+
+
+@profiles.command("show")
+@click.argument("name")
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME",
+    help="Show the rules as resolved with this option added.",
+)
+def profiles_show(name: str, options: tuple[str, ...]) -> None:
+    """Every rule of profile NAME: match, PS3.15 code, action in force, and why."""
+    try:
+        p = load_profile(name)
+        chosen = set(p.meta.options)
+        for opt in options:
+            try:
+                chosen.add(Option.by_name(opt))
+            except KeyError:
+                raise click.BadParameter(f"unknown option {opt!r}") from None
+    except DeidError as exc:
+        _fail(exc)
+        return
+    frozen = frozenset(chosen)
+    out.print(f"[bold]{p.meta.name}[/]: {p.meta.description}", highlight=False)
+    out.print(
+        f"inherits: {' > '.join(p.meta.chain)}; options: "
+        f"{', '.join(sorted(o.cli_name for o in frozen)) or 'none'}; "
+        f"dates cleaned by: {p.meta.date_clean}",
+        highlight=False,
+    )
+    table = Table("match", "name", "code", "action", "why", "from")
+    for rule in sorted(p.rules, key=lambda r: (r.match.kind != "tag", r.match.tag, r.match_text)):
+        code = rule.code_for(frozen)
+        table.add_row(
+            rule.match_text, rule.name, code, canonical_action(code), rule.why, rule.source
+        )
+    private = p.private_code
+    table.add_row(
+        "(odd groups)", "private attributes", private, canonical_action(private), p.private_why, ""
+    )
+    table.add_row(
+        "(not listed)", "standard attributes not in any rule", "X/K", "allow-list", p.keep_why, ""
+    )
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

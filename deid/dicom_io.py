@@ -1,0 +1,218 @@
+"""Finding, recognising, reading and writing DICOM files.
+
+DICOM is recognised by content, never by extension: a Part 10 preamble with
+"DICM", or a headerless data set that starts with a plausible group 0008
+element. Outputs are written to a temporary name in the target folder and
+renamed, so a crash never leaves a half-written file under a real name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+from pydicom import config
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from deid.errors import InputFileError
+
+TMP_SUFFIX = ".deid-tmp"
+
+# Invalid values in inputs are common and deid replaces or removes most of
+# them; warning on each would drown the one-line errors users need to see.
+config.settings.reading_validation_mode = config.IGNORE
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """One input found on disk, or a place that could not be searched."""
+
+    path: Path
+    problem: str = ""
+
+
+def discover(inputs: Iterable[Path]) -> Iterator[Discovered]:
+    """Files under the inputs, streamed in a stable order.
+
+    Symbolic links to folders are followed once; a loop is not walked twice.
+    Unreadable folders are reported, not skipped silently.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    for root in inputs:
+        if not root.exists() and not root.is_symlink():
+            yield Discovered(root, "no such file or folder")
+        elif root.is_dir():
+            yield from _walk(root, seen_dirs)
+        elif root.is_file():
+            yield Discovered(root)
+        else:
+            yield Discovered(root, "not a regular file or folder")
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
+    try:
+        st = folder.stat()
+    except OSError as exc:
+        yield Discovered(folder, f"cannot open folder: {exc.strerror}")
+        return
+    ident = (st.st_dev, st.st_ino)
+    if ident in seen:
+        return
+    seen.add(ident)
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield Discovered(folder, f"cannot read folder: {exc.strerror}")
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            if entry.is_dir():
+                yield from _walk(path, seen)
+            elif entry.is_file():
+                if not entry.name.endswith(TMP_SUFFIX):
+                    yield Discovered(path)
+            elif entry.is_symlink():
+                yield Discovered(path, "broken symbolic link")
+        except OSError as exc:
+            yield Discovered(path, f"cannot inspect: {exc.strerror}")
+
+
+def sniff(path: Path) -> str:
+    """'part10', 'raw' (headerless data set) or '' (not DICOM)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return "part10"
+    if len(head) >= 8:
+        group, element = struct.unpack("<HH", head[:4])
+        # Headerless files start with a low group: 0002 meta, 0008 identity
+        # (often after a group length), in little endian; some old files
+        # start with a big-endian 0008.
+        if group in (0x0002, 0x0008) and element < 0x0200:
+            return "raw"
+        if struct.unpack(">H", head[:2])[0] == 0x0008:
+            return "raw"
+    return ""
+
+
+def read(path: Path) -> Dataset:
+    """Read a whole data set, or raise InputFileError with a reason."""
+    kind = sniff(path)
+    if not kind:
+        raise InputFileError(f"{path}: not a DICOM file (no DICM marker, no DICOM header)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=kind == "raw")
+    except (
+        InvalidDicomError,
+        EOFError,
+        ValueError,
+        struct.error,
+        OSError,
+        KeyError,
+        TypeError,
+        NotImplementedError,
+        AttributeError,
+        OverflowError,
+    ) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputFileError(f"{path}: unreadable DICOM: {reason}") from None
+    if kind == "raw" and len(ds) == 0:
+        raise InputFileError(f"{path}: not a DICOM file (no elements could be read)")
+    _check_complete(path, ds)
+    return ds
+
+
+def _check_complete(path: Path, ds: Dataset) -> None:
+    """A file cut short often still parses; native pixel data shows it."""
+    ts = transfer_syntax(ds)
+    if "PixelData" not in ds or ts.is_compressed:
+        return
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return
+    if str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        spp = 2  # chroma shared by two pixels: two samples per pixel on average
+    expected = (rows * cols * spp * frames * bits + 7) // 8
+    actual = len(ds.PixelData or b"")
+    if actual < expected:
+        raise InputFileError(
+            f"{path}: truncated: pixel data has {actual} bytes, image needs {expected}"
+        )
+
+
+def transfer_syntax(ds: Dataset) -> UID:
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if ts:
+        return UID(ts)
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit in (None, True):
+        return pydicom.uid.ImplicitVRLittleEndian
+    return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+
+
+def encode(ds: Dataset) -> bytes:
+    """Serialise as a Part 10 file: zero preamble, the data set's own encoding."""
+    ds.preamble = b"\x00" * 128
+    buf = BytesIO()
+    ts = UID(ds.file_meta.TransferSyntaxUID)
+    ds.save_as(
+        buf,
+        enforce_file_format=True,
+        implicit_vr=ts.is_implicit_VR,
+        little_endian=ts.is_little_endian,
+    )
+    return buf.getvalue()
+
+
+def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+    """<out>/<patient pseudonym>/<study>/<series>/<sop>.dcm, from pseudonyms only."""
+    parts = [patient, study_uid, series_uid, sop_uid]
+    for part in parts:
+        if not part or not all(c.isalnum() or c in ".-_" for c in part) or part in (".", ".."):
+            raise InputFileError(f"cannot name output from value {part!r}")
+    return out.joinpath(*parts[:3], parts[3] + ".dcm")
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(out: Path) -> int:
+    """Temporaries left by a killed run are never valid outputs."""
+    count = 0
+    if not out.is_dir():
+        return 0
+    for tmp in out.rglob(f"*{TMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count

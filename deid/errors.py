@@ -1,0 +1,32 @@
+"""User-facing errors.
+
+Every error a user can cause is a `DeidError` with a one-line message naming
+what went wrong and where, so the CLI can print it without a traceback and
+map it to an exit code.
+"""
+
+from __future__ import annotations
+
+
+class DeidError(Exception):
+    """Base for errors that are the user's input, not a bug in deid."""
+
+    exit_code = 2
+
+
+class ProfileError(DeidError):
+    """A profile file is missing, malformed or asks for something impossible."""
+
+
+class KeyConfigError(DeidError):
+    """The pseudonym key is missing, unreadable or too weak."""
+
+
+class UsageError(DeidError):
+    """Options that do not fit together, or paths that cannot be used."""
+
+
+class InputFileError(DeidError):
+    """One input file cannot be processed; the batch goes on without it."""
+
+    exit_code = 3

@@ -1,0 +1,377 @@
+"""Batch orchestration: one file at a time through read -> scrub -> write -> verify.
+
+Each file is independent, so files go to a process pool in small batches
+with a bounded number in flight (discovery streams; nothing waits in
+memory). Each finished file is appended to a journal; a re-run of the same
+command skips inputs whose journal entry matches and whose output exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom.uid import MediaStorageDirectoryStorage
+
+from deid.dicom_io import (
+    Discovered,
+    atomic_write,
+    discover,
+    encode,
+    output_path,
+    read,
+    remove_stale_temporaries,
+    transfer_syntax,
+)
+from deid.errors import InputFileError
+from deid.risk.findings import Finding, Severity
+from deid.risk.verify import verify
+from deid.scrub import (
+    FileContext,
+    Scrubber,
+    clean_file_meta,
+    mark_deidentified,
+    patient_key,
+    reference_date,
+)
+from deid.settings import Settings
+
+JOURNAL_NAME = ".deid-journal.jsonl"
+BATCH = 8
+
+# Statuses. Only WRITTEN and DRY_RUN count as processed.
+WRITTEN = "written"
+DRY_RUN = "dry-run"
+FAILED = "failed"
+NOT_DICOM = "not-dicom"
+WITHHELD = "withheld"
+SKIPPED = "skipped"
+UNPROCESSED = (FAILED, NOT_DICOM)
+
+
+@dataclass
+class FileResult:
+    input: str
+    status: str
+    output: str = ""
+    reason: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    changes: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    # Linkage: never written to the journal or the report, only to --mapping-dir.
+    uid_map: dict[str, str] = field(default_factory=dict)
+    patient: tuple[str, str] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """What may be stored next to the outputs: no linkage, no PHI values."""
+        data = asdict(self)
+        data["findings"] = [_redacted(f).to_dict() for f in self.findings]
+        del data["uid_map"], data["patient"]
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> FileResult:
+        data = dict(data)
+        data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
+        return cls(**data)
+
+
+def _redacted(finding: Finding) -> Finding:
+    if not finding.evidence:
+        return finding
+    return Finding(
+        finding.rule,
+        finding.severity,
+        finding.message,
+        finding.file,
+        finding.location,
+        finding.action,
+        f"<redacted: {len(finding.evidence)} characters>",
+        finding.extra,
+    )
+
+
+# --------------------------------------------------------------------------
+# One file
+
+
+def process_file(path: Path, settings: Settings, may_overwrite: bool = False) -> FileResult:
+    label = str(path)
+    try:
+        st = path.stat()
+        result = FileResult(label, FAILED, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    except OSError as exc:
+        return FileResult(label, FAILED, reason=f"{path}: cannot read: {exc.strerror}")
+    try:
+        return _process(path, settings, result, may_overwrite)
+    except InputFileError as exc:
+        result.status = NOT_DICOM if "not a DICOM file" in str(exc) else FAILED
+        result.reason = str(exc)
+        return result
+    except OSError as exc:
+        result.reason = f"{path}: {exc.strerror or exc}"
+        return result
+    except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        result.reason = f"{path}: cannot process: {type(exc).__name__}: {first}"
+        return result
+
+
+def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: bool) -> FileResult:
+    label = result.input
+    ds = read(path)
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    meta_class = (
+        str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+        if getattr(ds, "file_meta", None) is not None
+        else ""
+    )
+    if MediaStorageDirectoryStorage in (sop_class, meta_class):
+        result.status = SKIPPED
+        result.reason = (
+            f"{path}: DICOMDIR not copied: it indexes input paths and names "
+            "patients; the files it lists are processed where found"
+        )
+        result.findings.append(
+            Finding(
+                "input.dicomdir", Severity.INFO, "DICOMDIR skipped", file=label, action="not copied"
+            )
+        )
+        return result
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):
+        if not str(ds.get(keyword, "") or "").strip():
+            raise InputFileError(f"{path}: no {keyword}: cannot make a valid output file")
+    ts = transfer_syntax(ds)
+    scrubber = Scrubber(settings.profile, settings.pseudonymizer)
+    pseudo = settings.pseudonymizer
+    key = patient_key(ds)
+    ctx = FileContext(
+        patient_key=key,
+        patient_pseudonym=pseudo.patient_token(key),
+        date_offset=pseudo.date_offset_days(key),
+        reference_date=reference_date(ds),
+        identifiers=scrubber.collect(ds),
+    )
+    ctx.cleaning = ctx.identifiers.cleaning_patterns()
+    original_pid = str(ds.get("PatientID", "") or "").strip()
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        result.findings.append(
+            Finding(
+                "pixels.burned-in-declared",
+                Severity.HIGH,
+                "BurnedInAnnotation is YES: text in the pixel data was not removed "
+                "(pixel cleaning is not in this version)",
+                file=label,
+                location="PixelData",
+                action="written unchanged; review before sharing",
+            )
+        )
+    scrubber.scrub(ds, ctx)
+    mark_deidentified(ds, settings.profile, ctx)
+    ds.file_meta = clean_file_meta(ds, ts, ctx)
+    data = encode(ds)
+
+    study = str(ds.get("StudyInstanceUID", "") or "") or "no-study"
+    series = str(ds.get("SeriesInstanceUID", "") or "") or "no-series"
+    target = output_path(
+        settings.output, ctx.patient_pseudonym, study, series, str(ds.SOPInstanceUID)
+    )
+    result.output = str(target.relative_to(settings.output))
+    result.changes = ctx.changes
+    result.counts = dict(ctx.counts)
+    result.uid_map = ctx.uid_map
+    result.patient = (original_pid, ctx.patient_pseudonym) if original_pid else None
+    result.summary = {
+        "patient": ctx.patient_pseudonym,
+        "study": study,
+        "series": series,
+        "modality": str(ds.get("Modality", "") or ""),
+        "transfer_syntax": str(ts),
+    }
+
+    leaks = verify(data, ctx.identifiers, label)
+    if leaks:
+        result.findings.extend(leaks)
+        result.status = WITHHELD
+        result.reason = (
+            f"{path}: output withheld: {len(leaks)} identifying value(s) "
+            "still present after scrubbing"
+        )
+        return result
+    if settings.dry_run:
+        result.status = DRY_RUN
+        return result
+    if target.exists() and not may_overwrite and target.read_bytes() != data:
+        raise InputFileError(
+            f"{path}: another input already produced {result.output} with different "
+            "content (duplicate SOP Instance UID)"
+        )
+    atomic_write(target, data)
+    result.status = WRITTEN
+    return result
+
+
+# --------------------------------------------------------------------------
+# Workers
+
+_WORKER_SETTINGS: list[Settings] = []
+
+
+def _init_worker(settings: Settings) -> None:
+    _WORKER_SETTINGS[:] = [settings]
+
+
+def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
+    settings = _WORKER_SETTINGS[0]
+    return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]
+
+
+# --------------------------------------------------------------------------
+# Journal
+
+
+class Journal:
+    """Append-only record of finished files, for resuming after a crash."""
+
+    def __init__(self, folder: Path, run_id: str) -> None:
+        self.path = folder / JOURNAL_NAME
+        self.run_id = run_id
+        self.done: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            with self.path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a crash
+                    if entry.get("run_id") == run_id:
+                        self.done[entry["input"]] = entry
+        self._fh = None
+
+    def finished(self, path: Path, output_root: Path) -> FileResult | None:
+        entry = self.done.get(str(path))
+        if entry is None:
+            return None
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        if (st.st_size, st.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
+            return None
+        if entry["status"] == WRITTEN and not (output_root / entry["output"]).is_file():
+            return None
+        if entry["status"] not in (WRITTEN, SKIPPED):
+            return None  # failures and withheld files are tried again
+        record = {k: v for k, v in entry.items() if k != "run_id"}
+        return FileResult.from_record(record)
+
+    def seen(self, path: Path) -> bool:
+        return str(path) in self.done
+
+    def append(self, result: FileResult) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
+        entry = result.record()
+        entry["run_id"] = self.run_id
+        self._fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+# --------------------------------------------------------------------------
+# Batch
+
+
+def _problem_result(item: Discovered) -> FileResult:
+    return FileResult(str(item.path), FAILED, reason=f"{item.path}: {item.problem}")
+
+
+def run(
+    inputs: Iterable[Path],
+    settings: Settings,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> Iterator[FileResult]:
+    """Process every input; yield each file's result as it finishes."""
+    journal = None if settings.dry_run else Journal(settings.report_dir, settings.run_id)
+    if not settings.dry_run:
+        settings.output.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(settings.output)
+
+    def todo() -> Iterator[FileResult | tuple[str, bool]]:
+        for item in discover(inputs):
+            if item.problem:
+                yield _problem_result(item)
+                continue
+            resumed = journal.finished(item.path, settings.output) if journal else None
+            if resumed is not None:
+                yield resumed
+                continue
+            yield (str(item.path), bool(journal and journal.seen(item.path)))
+
+    def finish(result: FileResult, fresh: bool) -> FileResult:
+        if journal is not None and fresh and result.status in (WRITTEN, SKIPPED):
+            journal.append(result)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    try:
+        if settings.jobs <= 1:
+            for work in todo():
+                if isinstance(work, FileResult):
+                    yield finish(work, fresh=False)
+                else:
+                    yield finish(process_file(Path(work[0]), settings, work[1]), fresh=True)
+            return
+        with ProcessPoolExecutor(
+            max_workers=settings.jobs, initializer=_init_worker, initargs=(settings,)
+        ) as pool:
+            pending: set[Future[list[FileResult]]] = set()
+            batch: list[tuple[str, bool]] = []
+            limit = settings.jobs * 4
+
+            def drain(block_until: int) -> Iterator[FileResult]:
+                nonlocal pending
+                while len(pending) > block_until:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        for result in future.result():
+                            yield finish(result, fresh=True)
+
+            for work in todo():
+                if isinstance(work, FileResult):
+                    yield finish(work, fresh=False)
+                    continue
+                batch.append(work)
+                if len(batch) >= BATCH:
+                    pending.add(pool.submit(_run_batch, batch))
+                    batch = []
+                    yield from drain(limit)
+            if batch:
+                pending.add(pool.submit(_run_batch, batch))
+            yield from drain(0)
+    finally:
+        if journal is not None:
+            journal.close()
+
+
+def exit_code(results: Iterable[FileResult], fail_on: Severity) -> int:
+    worst = 0
+    for result in results:
+        if result.status in UNPROCESSED:
+            return 3
+        if any(f.severity >= fail_on for f in result.findings):
+            worst = 1
+    return worst

@@ -1,0 +1,1 @@
+"""Views of the findings stream: report.json now; csv, html, sarif later."""

@@ -1,0 +1,67 @@
+"""report.json: the machine-readable record of a run.
+
+Versioned, sorted by input path so the same run gives the same file.
+Identifying values are redacted unless the user asked to see them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from deid import __version__
+from deid.dicom_io import atomic_write
+from deid.pipeline import FileResult, _redacted
+from deid.settings import Settings
+
+SCHEMA_VERSION = "1.0"
+
+
+def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict[str, Any]:
+    statuses = Counter(r.status for r in results)
+    severities = Counter(str(f.severity) for r in results for f in r.findings)
+    files = []
+    for r in sorted(results, key=lambda r: r.input):
+        findings = r.findings if settings.show_values else [_redacted(f) for f in r.findings]
+        files.append(
+            {
+                "input": r.input,
+                "status": r.status,
+                "output": r.output,
+                "reason": r.reason,
+                "actions": dict(sorted(r.counts.items())),
+                "changes": r.changes,
+                "findings": [f.to_dict() for f in findings],
+                "summary": r.summary,
+            }
+        )
+    profile = settings.profile
+    return {
+        "schema": f"deid-report/{SCHEMA_VERSION}",
+        "tool": {"name": "deid", "version": __version__},
+        "profile": {
+            "name": profile.meta.name,
+            "chain": list(profile.meta.chain),
+            "standard": profile.meta.standard,
+            "options": sorted(o.cli_name for o in profile.options),
+            "date_clean": profile.meta.date_clean,
+            "pseudonymised": profile.meta.pseudonymised,
+        },
+        "key": settings.key_source,
+        "dry_run": settings.dry_run,
+        "mapping_written": settings.mapping_dir is not None and not settings.dry_run,
+        "totals": {
+            "files": len(results),
+            "by_status": dict(sorted(statuses.items())),
+            "findings_by_severity": dict(sorted(severities.items())),
+        },
+        "exit_code": exit_code,
+        "files": files,
+    }
+
+
+def write(path: Path, report: dict[str, Any]) -> None:
+    data = json.dumps(report, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    atomic_write(path, data.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""Findings, residual-PHI verification and (later) dataset-level risk."""

@@ -1,0 +1,471 @@
+"""Apply a resolved profile to one data set, at every depth.
+
+The walker asks one question of every element, `decide`, and applies the
+answer with the pure functions in `actions`. It knows nothing of HIPAA or
+GDPR: profiles carry that. Two passes: the first collects the file's own
+identifying values (so a description can be cleaned of a name that appears
+later in tag order), the second changes the data set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.tag import Tag
+from pydicom.uid import UID, UID_dictionary
+
+from deid import __version__, actions
+from deid.actions import DATE_VRS, TEXT_VRS
+from deid.options import BASIC_PROFILE_CODE, Option
+from deid.profiles import Decision, ResolvedProfile
+from deid.pseudonyms import Pseudonymizer
+from deid.risk.identifiers import IdentifierSet, kind_for
+
+# Root for deid's implementation UID (2.25 + a fixed UUID-derived integer).
+IMPLEMENTATION_CLASS_UID = "2.25.230436154926129391442396578136512497421"
+IMPLEMENTATION_VERSION = "DEID_" + __version__.replace(".", "_")
+
+_GROUP_LENGTH = Decision("remove", "X", "group length: recomputed by the writer")
+_NOT_LISTED = Decision("remove", "X", "not in Table E.1-1 and not on the allow-list")
+_SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item filtered")
+_UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
+_PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
+_SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
+_NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
+
+# Private attributes whose value is one of these VRs can never be "safe".
+_FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
+
+
+def tag_name(tag: int) -> str:
+    return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def path_text(path: tuple[tuple[int, int], ...], tag: int) -> str:
+    parts = [f"{tag_name(t)}[{i}]" for t, i in path]
+    return ".".join(parts + [tag_name(tag)])
+
+
+@dataclass
+class FileContext:
+    """Everything the scrub of one file learns and decides."""
+
+    patient_key: str
+    patient_pseudonym: str
+    date_offset: int
+    reference_date: date
+    identifiers: IdentifierSet
+    cleaning: list[re.Pattern[str]] = field(default_factory=list)
+    uid_map: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    changes: list[dict[str, str]] = field(default_factory=list)
+    dates: set[str] = field(default_factory=set)
+
+
+class Scrubber:
+    def __init__(self, profile: ResolvedProfile, pseudonymizer: Pseudonymizer) -> None:
+        self.profile = profile
+        self.pseudo = pseudonymizer
+
+    # ------------------------------------------------------------------ decide
+
+    def decide(self, ds: Dataset, elem: DataElement, seq_tags: tuple[int, ...]) -> Decision:
+        tag = elem.tag
+        if tag.element == 0:
+            return _GROUP_LENGTH
+        if tag.is_private:
+            return self._decide_private(ds, elem)
+        rule = self.profile.rule_for(int(tag), seq_tags + (int(tag),))
+        if rule is not None:
+            return rule
+        if elem.VR == "SQ":
+            return _SEQUENCE
+        if elem.VR == "UI":
+            return _UID
+        if int(tag) in self.profile.keep_tags:
+            return Decision("keep", "K", self.profile.keep_why)
+        if tag.group in self.profile.keep_groups and elem.VR not in TEXT_VRS | DATE_VRS | {"UN"}:
+            return Decision("keep", "K", self.profile.keep_why)
+        return _NOT_LISTED
+
+    def _decide_private(self, ds: Dataset, elem: DataElement) -> Decision:
+        tag = elem.tag
+        if tag.is_private_creator:
+            return Decision("private-creator", "", "private creator: kept only with its block")
+        creator_elem = ds.get(Tag(tag.group, tag.element >> 8))
+        creator = str(creator_elem.value).strip() if creator_elem is not None else ""
+        low = tag.element & 0xFF
+        rule = self.profile.private_rule(tag.group, low, creator)
+        if rule is not None:
+            return rule
+        if self.profile.is_safe_private(tag.group, low, creator) and self._not_free_text(elem):
+            return _SAFE_PRIVATE
+        if self.profile.private_default.action in ("keep",):
+            return self.profile.private_default
+        return _PRIVATE_NOT_SAFE
+
+    @staticmethod
+    def _not_free_text(elem: DataElement) -> bool:
+        if elem.VR == "UN":
+            raw = elem.value if isinstance(elem.value, bytes) else b""
+            return bool(_NUMERIC_TEXT.match(raw))
+        return elem.VR not in _FREE_TEXT_PRIVATE
+
+    # -------------------------------------------------------------------- walk
+
+    def _walk(
+        self, ds: Dataset, seq_tags: tuple[int, ...], path: tuple[tuple[int, int], ...]
+    ) -> Iterator[tuple[Dataset, int, DataElement | None, Decision | None, tuple]]:
+        """Yield (dataset, tag, element, decision, path) for every element.
+
+        An element pydicom cannot decode comes back with element None: it
+        cannot be inspected, so the caller removes it.
+        """
+        for tag in list(ds.keys()):
+            try:
+                elem = ds[tag]
+            except Exception:  # noqa: BLE001 - any decoding failure means "cannot inspect"
+                yield ds, int(tag), None, None, path
+                continue
+            decision = self.decide(ds, elem, seq_tags)
+            yield ds, int(tag), elem, decision, path
+            if elem.VR == "SQ" and decision.action not in ("remove", "empty") and elem.value:
+                for i, item in enumerate(elem.value):
+                    yield from self._walk(item, seq_tags + (int(tag),), path + ((int(tag), i),))
+
+    # ----------------------------------------------------------------- collect
+
+    def collect(self, ds: Dataset) -> IdentifierSet:
+        """The identifying values this file holds in attributes that change."""
+        found = IdentifierSet()
+        for _, tag, elem, decision, path in self._walk(ds, (), ()):
+            if elem is None or decision is None or elem.VR == "SQ":
+                continue
+            if decision.action == "keep" and decision is not _SAFE_PRIVATE:
+                continue
+            values = _string_values(elem)
+            if not values:
+                continue
+            where = path_text(path, tag)
+            if not elem.tag.is_private:
+                kind = kind_for(keyword_for_tag(tag) or "", elem.VR)
+                if kind:
+                    for value in values:
+                        found.add(kind, value, where)
+            if elem.VR in TEXT_VRS or elem.VR == "UN":
+                for value in values:
+                    found.add_from_text(value, where)
+        return found
+
+    # ------------------------------------------------------------------- scrub
+
+    def scrub(self, ds: Dataset, ctx: FileContext) -> None:
+        for parent, tag, elem, decision, path in self._walk(ds, (), ()):
+            where = path_text(path, tag)
+            if elem is None or decision is None:
+                del parent[tag]
+                self._note(ctx, where, "remove", "X", "value cannot be decoded")
+                continue
+            if decision.action == "private-creator" or elem.VR == "SQ":
+                if elem.VR == "SQ":
+                    self._apply_sequence(parent, elem, decision, ctx, where)
+                continue
+            self._apply(parent, elem, decision, ctx, where)
+        _drop_orphan_private_creators(ds)
+
+    def _note(self, ctx: FileContext, where: str, action: str, code: str, why: str) -> None:
+        ctx.counts[action] += 1
+        if action != "keep":
+            ctx.changes.append({"path": where, "action": action, "code": code, "why": why})
+
+    def _apply_sequence(
+        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, where: str
+    ) -> None:
+        if decision.action == "remove":
+            del parent[elem.tag]
+        elif decision.action == "empty":
+            elem.value = Sequence()
+        self._note(
+            ctx,
+            where,
+            "keep" if decision.action not in ("remove", "empty") else decision.action,
+            decision.code,
+            decision.why,
+        )
+
+    def _apply(
+        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, where: str
+    ) -> None:
+        action = decision.action
+        vr = elem.VR
+        if vr in ("DA", "DT"):
+            self._account_date(ctx, action, vr)
+        if action == "keep":
+            self._note(ctx, where, "keep", decision.code, decision.why)
+            return
+        if action == "remove":
+            del parent[elem.tag]
+            self._note(ctx, where, "remove", decision.code, decision.why)
+            return
+        if action == "empty":
+            elem.value = None if vr not in TEXT_VRS | {"CS", "DA", "DT", "TM", "AS", "UI"} else ""
+            self._note(ctx, where, "empty", decision.code, decision.why)
+            return
+        new = self._transform(elem, action, decision, ctx)
+        if new is _REMOVE:
+            del parent[elem.tag]
+            self._note(ctx, where, "remove", decision.code, decision.why + " (no safe value)")
+            return
+        elem.value = new
+        self._note(ctx, where, action, decision.code, decision.why)
+
+    @staticmethod
+    def _account_date(ctx: FileContext, action: str, vr: str) -> None:
+        if action == "keep":
+            ctx.dates.add("kept")
+        elif action in ("shift-date", "year", "birth-year") or action == "clean":
+            ctx.dates.add("modified")
+        else:
+            ctx.dates.add("removed")
+
+    def _transform(
+        self, elem: DataElement, action: str, decision: Decision, ctx: FileContext
+    ) -> object:
+        vr = elem.VR
+        if action == "uid":
+            return _map_values(elem, lambda v: self._uid(v, ctx))
+        if action == "dummy":
+            if vr == "UI":
+                return _map_values(elem, lambda v: self._uid(v, ctx))
+            value = actions.dummy(vr)
+            return value if value != b"" else _REMOVE
+        if action == "clean":
+            return self._clean(elem, ctx)
+        if action == "pseudonym":
+            return _map_values(elem, lambda v: self._pseudonym(elem, v, ctx))
+        if action == "shift-date":
+            return self._dates(elem, "shift", ctx)
+        if action == "year":
+            return self._dates(elem, "year", ctx)
+        if action == "birth-year":
+            return _map_values(elem, lambda v: actions.birth_year(v, ctx.reference_date))
+        if action == "age-90":
+            return _map_values(elem, actions.age_cap_90)
+        if action == "age-band-5":
+            return _map_values(elem, actions.age_band_5)
+        if action == "zip3":
+            return _map_values(elem, actions.zip3)
+        if action == "replace":
+            return decision.value
+        if action.startswith("round:"):
+            step = float(action.split(":", 1)[1])
+            return _map_values(elem, lambda v: actions.round_to(v, step))
+        raise AssertionError(f"unhandled action {action}")  # profiles are validated
+
+    def _dates(self, elem: DataElement, mode: str, ctx: FileContext) -> object:
+        vr = elem.VR
+        if vr == "DA":
+            fn = (
+                (lambda v: actions.shift_da(v, ctx.date_offset))
+                if mode == "shift"
+                else actions.year_da
+            )
+        elif vr == "DT":
+            fn = (
+                (lambda v: actions.shift_dt(v, ctx.date_offset))
+                if mode == "shift"
+                else actions.year_dt
+            )
+        elif vr == "TM":
+            # Shifts are whole days, so a time stays paired with its date.
+            # Reducing dates to the year drops the time of day as well.
+            return elem.value if mode == "shift" else actions.dummy("TM")
+        else:
+            return _REMOVE
+        return _map_values(elem, fn)
+
+    def _clean(self, elem: DataElement, ctx: FileContext) -> object:
+        vr = elem.VR
+        if vr in ("DA", "DT", "TM"):
+            return self._dates(elem, self.profile.meta.date_clean, ctx)
+        if vr == "AS":
+            return _map_values(elem, actions.age_cap_90)
+        if vr == "AE":
+            # Device identity kept as a stable, keyed alias of the AE title.
+            return _map_values(elem, lambda v: self.pseudo.token("ae", v, 16))
+        if vr == "UI":
+            return _map_values(elem, lambda v: self._uid(v, ctx))
+        if vr == "PN":
+            return ""
+        if vr in TEXT_VRS or vr == "CS":
+            return _map_values(elem, lambda v: actions.clean_text(v, ctx.cleaning))
+        if vr in ("DS", "IS", "FL", "FD", "SL", "SS", "UL", "US", "SV", "UV"):
+            return elem.value
+        return _REMOVE
+
+    def _uid(self, value: str, ctx: FileContext) -> str:
+        value = value.strip("\x00 ")
+        if not value or value in UID_dictionary:
+            return value
+        new = ctx.uid_map.get(value)
+        if new is None:
+            new = ctx.uid_map[value] = self.pseudo.uid(value)
+        return new
+
+    def _pseudonym(self, elem: DataElement, value: str, ctx: FileContext) -> str:
+        keyword = keyword_for_tag(elem.tag) or ""
+        if keyword == "PatientName":
+            return ctx.patient_pseudonym
+        if keyword in ("PatientID", "OtherPatientIDs"):
+            return self.pseudo.patient_token(value.strip())
+        limit = 16 if elem.VR in ("SH", "AE", "CS") else 64
+        if elem.VR == "PN":
+            return "PSEUDO^" + self.pseudo.token("name", value, 16)
+        return self.pseudo.token("id:" + keyword, value, min(limit, 24))
+
+
+class _Remove:
+    pass
+
+
+_REMOVE = _Remove()
+
+
+def _string_values(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None:
+        return []
+    if elem.VR == "UN" or isinstance(value, bytes):
+        if not isinstance(value, bytes) or len(value) > 65536:
+            return []
+        return [value.decode("latin-1").strip("\x00 ")]
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    text = str(value)
+    return [text] if text.strip() else []
+
+
+def _map_values(elem: DataElement, fn: Callable[[str], str]) -> object:
+    value = elem.value
+    if value is None or value == "":
+        return value
+    if isinstance(value, MultiValue | list | tuple):
+        return [fn(str(v)) for v in value]
+    return fn(str(value))
+
+
+def _drop_orphan_private_creators(ds: Dataset) -> None:
+    """A creator whose block lost all its elements is removed with it."""
+    for elem in ds:
+        if elem.VR == "SQ" and elem.value:
+            for item in elem.value:
+                _drop_orphan_private_creators(item)
+    creators = [t for t in ds.keys() if t.is_private and t.is_private_creator]  # noqa: SIM118 (tags, not elements)
+    if not creators:
+        return
+    used = {
+        (t.group, t.element >> 8)
+        for t in ds.keys()  # noqa: SIM118
+        if t.is_private and not t.is_private_creator and t.element >= 0x1000
+    }
+    for t in creators:
+        if (t.group, t.element) not in used:
+            del ds[t]
+
+
+def patient_key(ds: Dataset) -> str:
+    """What makes two files the same patient: the ID, else name + birth date."""
+    pid = str(ds.get("PatientID", "") or "").strip()
+    if pid:
+        return pid
+    name = str(ds.get("PatientName", "") or "").strip()
+    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    if name:
+        return f"name:{name}|{birth}"
+    return "study:" + str(ds.get("StudyInstanceUID", "") or "")
+
+
+def reference_date(ds: Dataset) -> date:
+    """The date an age is counted to: the study, else the content, else 2000."""
+    for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
+        parsed = actions.parse_da(str(ds.get(keyword, "") or ""))
+        if parsed:
+            return parsed
+    return date(2000, 1, 1)
+
+
+def mark_deidentified(ds: Dataset, profile: ResolvedProfile, ctx: FileContext) -> None:
+    """Write the PS3.15 markers that say what was done, truthfully."""
+    ds.PatientIdentityRemoved = "YES"
+    options = sorted(profile.options, key=lambda o: o.code)
+    method = f"deid {__version__}: {profile.meta.name}"
+    if profile.meta.standard:
+        method += f" ({profile.meta.standard})"
+    if profile.meta.pseudonymised:
+        method += "; PSEUDONYMISED, re-linkable by the key holder"
+    if options:
+        method += "; options: " + ", ".join(o.cli_name for o in options)
+    ds.DeidentificationMethod = (
+        method[:64]
+        if len(method) <= 64
+        else [method[i : i + 64] for i in range(0, len(method), 64)]
+    )
+    items = []
+    for code, meaning in [BASIC_PROFILE_CODE] + [(o.code, o.meaning) for o in options]:
+        item = Dataset()
+        item.CodeValue = code
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        items.append(item)
+    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    if "modified" in ctx.dates:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    elif "kept" in ctx.dates and Option.RETAIN_FULL_DATES in profile.options:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
+def clean_file_meta(ds: Dataset, transfer_syntax: UID, ctx: FileContext) -> FileMetaDataset:
+    """A new group 0002 with nothing carried over but the transfer syntax.
+
+    Source/sending AE titles and private information in the original meta
+    identify sites and systems, so none of it is copied.
+    """
+    old = getattr(ds, "file_meta", None)
+    if old is not None:
+        for elem in old:
+            if elem.keyword not in (
+                "FileMetaInformationGroupLength",
+                "FileMetaInformationVersion",
+                "MediaStorageSOPClassUID",
+                "MediaStorageSOPInstanceUID",
+                "TransferSyntaxUID",
+                "ImplementationClassUID",
+                "ImplementationVersionName",
+            ):
+                ctx.changes.append(
+                    {
+                        "path": f"FileMeta.{tag_name(int(elem.tag))}",
+                        "action": "remove",
+                        "code": "X",
+                        "why": "file meta rebuilt: source systems not carried over",
+                    }
+                )
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    return meta

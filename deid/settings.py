@@ -1,0 +1,128 @@
+"""One immutable settings object, validated once, trusted afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deid.errors import UsageError
+from deid.options import PIXEL_OPTIONS, Option
+from deid.profiles import ResolvedProfile, load_profile
+from deid.pseudonyms import Pseudonymizer, load_key
+from deid.risk.findings import Severity
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: ResolvedProfile
+    pseudonymizer: Pseudonymizer = field(repr=False)
+    key_source: str
+    output: Path
+    report_dir: Path
+    mapping_dir: Path | None = None
+    jobs: int = 1
+    dry_run: bool = False
+    fail_on: Severity = Severity.HIGH
+    show_values: bool = False
+
+    @property
+    def run_id(self) -> str:
+        """Identifies what produces the outputs (profile, options, key) without
+        revealing the key: a resumed run reuses only results made the same way."""
+        options = ",".join(sorted(o.cli_name for o in self.profile.options))
+        tag = hmac.new(self.pseudonymizer.key, b"deid-run-id", hashlib.sha256).hexdigest()[:16]
+        return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{tag}"
+
+
+def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> frozenset[Option]:
+    chosen = set(profile_options)
+    for name in extra:
+        try:
+            chosen.add(Option.by_name(name))
+        except KeyError:
+            raise UsageError(
+                f"unknown option {name!r} (known: {', '.join(Option.names())})"
+            ) from None
+    if Option.RETAIN_FULL_DATES in chosen and Option.RETAIN_MODIFIED_DATES in chosen:
+        raise UsageError(
+            "retain-longitudinal-full-dates and retain-longitudinal-modified-dates exclude "
+            "each other: choose one"
+        )
+    refused = chosen & PIXEL_OPTIONS
+    if refused:
+        names = ", ".join(sorted(o.cli_name for o in refused))
+        raise UsageError(
+            f"option {names} needs pixel-data cleaning, which this version of deid does not "
+            "do yet; files that declare burned-in annotation are reported as high findings"
+        )
+    return frozenset(chosen)
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def build_settings(
+    *,
+    inputs: Iterable[Path],
+    output: Path,
+    profile: str = "basic",
+    options: Iterable[str] = (),
+    key_file: Path | None = None,
+    random_key: bool = False,
+    mapping_dir: Path | None = None,
+    report_dir: Path | None = None,
+    jobs: int | None = None,
+    dry_run: bool = False,
+    fail_on: str = "high",
+    show_values: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    loaded = load_profile(profile)
+    if loaded.meta.internal:
+        raise UsageError(f"profile {profile!r} is internal and cannot be used on its own")
+    resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
+    key, source = load_key(key_file, random_key, dict(environ) if environ is not None else None)
+    for given in inputs:
+        if _inside(output, given) and given.is_dir():
+            raise UsageError(f"output folder {output} is inside input {given}: choose another")
+        if _inside(given, output):
+            raise UsageError(f"input {given} is inside output folder {output}")
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"output {output} exists and is not a folder")
+    if mapping_dir is not None:
+        if not resolved.meta.linkage:
+            raise UsageError(
+                f"profile {resolved.meta.name} keeps no linkage: --mapping-dir is not allowed"
+            )
+        if _inside(mapping_dir, output):
+            raise UsageError(
+                f"--mapping-dir {mapping_dir} is inside the output folder: keep the linkage "
+                "tables apart from the data you share"
+            )
+    if jobs is not None and jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    try:
+        severity = Severity.parse(fail_on)
+    except KeyError:
+        raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
+    return Settings(
+        profile=resolved,
+        pseudonymizer=Pseudonymizer(key),
+        key_source=source,
+        output=output,
+        report_dir=report_dir or output,
+        mapping_dir=mapping_dir,
+        jobs=jobs or os.cpu_count() or 1,
+        dry_run=dry_run,
+        fail_on=severity,
+        show_values=show_values,
+    )
