@@ -28,7 +28,7 @@ DUMMY_BY_VR: dict[str, object] = {
     "IS": "0",
     "LO": "ANONYMOUS",
     "LT": "ANONYMOUS",
-    "PN": "ANONYMOUS",
+    "PN": "ANONYMOUS^ANONYMOUS",
     "SH": "ANONYMOUS",
     "ST": "ANONYMOUS",
     "UC": "ANONYMOUS",
@@ -201,7 +201,7 @@ def zip3(value: str) -> str:
 # Free text
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w.])\+?\d[\d ()./-]{6,}\d(?![\w.])")
+PHONE = re.compile(r"(?<![\w.])(?:\+|\()?\d[\d ()./-]{6,}\d(?![\w.])")
 WRITTEN_DATE = re.compile(
     r"(?<!\d)(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|"
     r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?!\d)"

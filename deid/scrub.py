@@ -407,18 +407,14 @@ def mark_deidentified(ds: Dataset, profile: ResolvedProfile, ctx: FileContext) -
     """Write the PS3.15 markers that say what was done, truthfully."""
     ds.PatientIdentityRemoved = "YES"
     options = sorted(profile.options, key=lambda o: o.code)
-    method = f"deid {__version__}: {profile.meta.name}"
+    # LO holds 64 characters: one clause per value, never cut mid-word.
+    clauses = [f"deid {__version__}: {profile.meta.name}"]
     if profile.meta.standard:
-        method += f" ({profile.meta.standard})"
+        clauses.append(f"based on {profile.meta.standard}")
     if profile.meta.pseudonymised:
-        method += "; PSEUDONYMISED, re-linkable by the key holder"
-    if options:
-        method += "; options: " + ", ".join(o.cli_name for o in options)
-    ds.DeidentificationMethod = (
-        method[:64]
-        if len(method) <= 64
-        else [method[i : i + 64] for i in range(0, len(method), 64)]
-    )
+        clauses.append("PSEUDONYMISED: re-linkable by the key holder")
+    clauses += [f"option {o.cli_name}" for o in options]
+    ds.DeidentificationMethod = clauses if len(clauses) > 1 else clauses[0]
     items = []
     for code, meaning in [BASIC_PROFILE_CODE] + [(o.code, o.meaning) for o in options]:
         item = Dataset()

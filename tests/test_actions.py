@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from deid import actions
+from deid.risk.identifiers import Identifier, date_forms
+
+
+def test_dates_shift_and_reduce():
+    assert actions.shift_da("20230314", -10) == "20230304"
+    assert actions.shift_da("garbage", -10) == "19000101"  # never kept
+    assert actions.shift_dt("20230314102130.5+0100", -14) == "20230228102130.5+0100"
+    assert actions.year_da("20230314") == "20230101"
+    assert actions.year_dt("20230314102130") == "2023"
+
+
+def test_birth_year_removed_when_it_implies_over_89():
+    assert actions.birth_year("19650412", date(2023, 3, 14)) == "19650101"
+    assert actions.birth_year("19300102", date(2023, 3, 14)) == ""
+
+
+def test_ages():
+    assert actions.age_cap_90("093Y") == "090Y"
+    assert actions.age_cap_90("089Y") == "089Y"
+    assert actions.age_band_5("057Y") == "055Y"
+    assert actions.age_band_5("003M") == "000Y"
+    assert actions.age_band_5("095Y") == "090Y"
+    assert actions.age_band_5("junk") == ""
+
+
+def test_zip3_follows_safe_harbor():
+    assert actions.zip3("12 Elm St, Springfield, IL 62704") == "627"
+    assert actions.zip3("PO Box 1, Somewhere, VT 05901-1234") == "000"  # 059 is restricted
+    assert actions.zip3("no zip here") == ""
+
+
+def test_round():
+    assert actions.round_to("81.5", 5) == "80"
+    assert actions.round_to("1.78", 0.05) == "1.8"
+
+
+def test_clean_text_keeps_clinical_words_and_drops_identifiers():
+    terms = [
+        p
+        for i in (Identifier("name", "QUIXOTE^ALONSO", ""), Identifier("id", "MRN4821337", ""))
+        for p in i.patterns()
+    ]
+    text = "CT HEAD Alonso Quixote 2023-03-14 MRN4821337 call (217) 555-0147 a@b.org"
+    assert actions.clean_text(text, terms) == "CT HEAD call"
+
+
+def test_date_forms_cover_common_writing():
+    forms = date_forms("19650412")
+    for written in ("1965-04-12", "04/12/1965", "12.04.1965", "April 12, 1965", "12 apr 1965"):
+        assert any(re.fullmatch(re.escape(f), written, re.I) for f in forms), written
