@@ -369,12 +369,12 @@ def _drop_orphan_private_creators(ds: Dataset) -> None:
         if elem.VR == "SQ" and elem.value:
             for item in elem.value:
                 _drop_orphan_private_creators(item)
-    creators = [t for t in ds.keys() if t.is_private and t.is_private_creator]  # noqa: SIM118 (tags, not elements)
+    creators = [t for t in ds.keys() if t.is_private and t.is_private_creator]
     if not creators:
         return
     used = {
         (t.group, t.element >> 8)
-        for t in ds.keys()  # noqa: SIM118
+        for t in ds.keys()
         if t.is_private and not t.is_private_creator and t.element >= 0x1000
     }
     for t in creators:
