@@ -136,7 +136,7 @@ def run(
             def on_result(result: FileResult) -> None:
                 if result.status in UNPROCESSED or result.status == WITHHELD:
                     err.print(
-                        f"[yellow]{result.status}:[/] {result.reason}",
+                        f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
                         highlight=False,
                         soft_wrap=True,
                     )
@@ -219,20 +219,23 @@ def profiles_show(name: str, options: tuple[str, ...]) -> None:
         f"dates cleaned by: {p.meta.date_clean}",
         highlight=False,
     )
-    table = Table("match", "name", "code", "action", "why", "from")
+    # Plain lines, one rule each, so the listing can be grepped and diffed.
+    click.echo(f"{'match':<26} {'code':<7} {'action':<11} name -- why [from]")
     for rule in sorted(p.rules, key=lambda r: (r.match.kind != "tag", r.match.tag, r.match_text)):
         code = rule.code_for(frozen)
-        table.add_row(
-            rule.match_text, rule.name, code, canonical_action(code), rule.why, rule.source
+        click.echo(
+            f"{rule.match_text:<26} {code:<7} {canonical_action(code):<11} "
+            f"{rule.name} -- {rule.why} [{rule.source}]"
         )
     private = p.private_code
-    table.add_row(
-        "(odd groups)", "private attributes", private, canonical_action(private), p.private_why, ""
+    click.echo(
+        f"{'(odd groups)':<26} {private:<7} {canonical_action(private):<11} "
+        f"private attributes -- {p.private_why}"
     )
-    table.add_row(
-        "(not listed)", "standard attributes not in any rule", "X/K", "allow-list", p.keep_why, ""
+    click.echo(
+        f"{'(not listed)':<26} {'X/K':<7} {'allow-list':<11} "
+        f"standard attributes in no rule -- {p.keep_why}"
     )
-    out.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

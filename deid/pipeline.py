@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,12 @@ class FileResult:
     uid_map: dict[str, str] = field(default_factory=dict)
     patient: tuple[str, str] | None = None
 
-    def record(self) -> dict[str, Any]:
-        """What may be stored next to the outputs: no linkage, no PHI values."""
+    def record(self, label: str) -> dict[str, Any]:
+        """What may be stored next to the outputs: no linkage, no PHI values,
+        and the input named by `label` (a keyed reference unless paths may show)."""
         data = asdict(self)
-        data["findings"] = [_redacted(f).to_dict() for f in self.findings]
+        data["input"] = label
+        data["findings"] = [relabel(_redacted(f), label).to_dict() for f in self.findings]
         del data["uid_map"], data["patient"]
         return data
 
@@ -81,6 +83,10 @@ class FileResult:
         data = dict(data)
         data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
         return cls(**data)
+
+
+def relabel(finding: Finding, label: str) -> Finding:
+    return replace(finding, file=label) if finding.file else finding
 
 
 def _redacted(finding: Finding) -> Finding:
@@ -108,19 +114,19 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         st = path.stat()
         result = FileResult(label, FAILED, size=st.st_size, mtime_ns=st.st_mtime_ns)
     except OSError as exc:
-        return FileResult(label, FAILED, reason=f"{path}: cannot read: {exc.strerror}")
+        return FileResult(label, FAILED, reason=f"cannot read: {exc.strerror}")
     try:
         return _process(path, settings, result, may_overwrite)
     except InputFileError as exc:
         result.status = NOT_DICOM if "not a DICOM file" in str(exc) else FAILED
-        result.reason = str(exc)
+        result.reason = str(exc).removeprefix(f"{path}: ")
         return result
     except OSError as exc:
-        result.reason = f"{path}: {exc.strerror or exc}"
+        result.reason = str(exc.strerror or exc)
         return result
     except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else ""
-        result.reason = f"{path}: cannot process: {type(exc).__name__}: {first}"
+        result.reason = f"cannot process: {type(exc).__name__}: {first}"
         return result
 
 
@@ -136,7 +142,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     if MediaStorageDirectoryStorage in (sop_class, meta_class):
         result.status = SKIPPED
         result.reason = (
-            f"{path}: DICOMDIR not copied: it indexes input paths and names "
+            f"DICOMDIR not copied: it indexes input paths and names "
             "patients; the files it lists are processed where found"
         )
         result.findings.append(
@@ -147,7 +153,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         return result
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
         if not str(ds.get(keyword, "") or "").strip():
-            raise InputFileError(f"{path}: no {keyword}: cannot make a valid output file")
+            raise InputFileError(f"no {keyword}: cannot make a valid output file")
     ts = transfer_syntax(ds)
     scrubber = Scrubber(settings.profile, settings.pseudonymizer)
     pseudo = settings.pseudonymizer
@@ -201,8 +207,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         result.findings.extend(leaks)
         result.status = WITHHELD
         result.reason = (
-            f"{path}: output withheld: {len(leaks)} identifying value(s) "
-            "still present after scrubbing"
+            f"output withheld: {len(leaks)} identifying value(s) still present after scrubbing"
         )
         return result
     if settings.dry_run:
@@ -210,7 +215,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         return result
     if target.exists() and not may_overwrite and target.read_bytes() != data:
         raise InputFileError(
-            f"{path}: another input already produced {result.output} with different "
+            f"another input already produced {result.output} with different "
             "content (duplicate SOP Instance UID)"
         )
     atomic_write(target, data)
@@ -238,11 +243,16 @@ def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
 
 
 class Journal:
-    """Append-only record of finished files, for resuming after a crash."""
+    """Append-only record of finished files, for resuming after a crash.
 
-    def __init__(self, folder: Path, run_id: str) -> None:
+    It lives next to the report, possibly inside the shared output, so inputs
+    are named by keyed references, never by path.
+    """
+
+    def __init__(self, folder: Path, settings: Settings) -> None:
         self.path = folder / JOURNAL_NAME
-        self.run_id = run_id
+        self.run_id = settings.run_id
+        self.ref = settings.input_ref
         self.done: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             with self.path.open(encoding="utf-8") as fh:
@@ -251,12 +261,12 @@ class Journal:
                         entry = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a crash
-                    if entry.get("run_id") == run_id:
+                    if entry.get("run_id") == self.run_id:
                         self.done[entry["input"]] = entry
         self._fh = None
 
     def finished(self, path: Path, output_root: Path) -> FileResult | None:
-        entry = self.done.get(str(path))
+        entry = self.done.get(self.ref(str(path)))
         if entry is None:
             return None
         try:
@@ -269,17 +279,19 @@ class Journal:
             return None
         if entry["status"] not in (WRITTEN, SKIPPED):
             return None  # failures and withheld files are tried again
-        record = {k: v for k, v in entry.items() if k != "run_id"}
-        return FileResult.from_record(record)
+        result = FileResult.from_record({k: v for k, v in entry.items() if k != "run_id"})
+        result.input = str(path)
+        result.findings = [relabel(f, str(path)) for f in result.findings]
+        return result
 
     def seen(self, path: Path) -> bool:
-        return str(path) in self.done
+        return self.ref(str(path)) in self.done
 
     def append(self, result: FileResult) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
-        entry = result.record()
+        entry = result.record(self.ref(result.input))
         entry["run_id"] = self.run_id
         self._fh.write(json.dumps(entry, sort_keys=True) + "\n")
         self._fh.flush()
@@ -295,7 +307,7 @@ class Journal:
 
 
 def _problem_result(item: Discovered) -> FileResult:
-    return FileResult(str(item.path), FAILED, reason=f"{item.path}: {item.problem}")
+    return FileResult(str(item.path), FAILED, reason=item.problem)
 
 
 def run(
@@ -304,7 +316,7 @@ def run(
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Iterator[FileResult]:
     """Process every input; yield each file's result as it finishes."""
-    journal = None if settings.dry_run else Journal(settings.report_dir, settings.run_id)
+    journal = None if settings.dry_run else Journal(settings.report_dir, settings)
     if not settings.dry_run:
         settings.output.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(settings.output)

@@ -29,6 +29,17 @@ class Settings:
     fail_on: Severity = Severity.HIGH
     show_values: bool = False
 
+    def input_ref(self, path: str) -> str:
+        """A stable, keyed stand-in for an input path (paths can name patients)."""
+        message = b"input-path\x00" + path.encode("utf-8", "surrogateescape")
+        digest = hmac.new(self.pseudonymizer.key, message, hashlib.sha256).hexdigest()
+        return "input-" + digest[:20]
+
+    @property
+    def reveal_inputs(self) -> bool:
+        """Input paths go only into a report kept outside the shared output."""
+        return not _inside(self.report_dir, self.output)
+
     @property
     def run_id(self) -> str:
         """Identifies what produces the outputs (profile, options, key) without
@@ -108,6 +119,8 @@ def build_settings(
                 f"--mapping-dir {mapping_dir} is inside the output folder: keep the linkage "
                 "tables apart from the data you share"
             )
+    if show_values and (report_dir is None or _inside(report_dir, output)):
+        raise UsageError("--show-values needs a --report-dir outside the output folder")
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from deid import __version__
 from deid.dicom_io import atomic_write
-from deid.pipeline import FileResult, _redacted
+from deid.pipeline import FileResult, _redacted, relabel
 from deid.settings import Settings
 
 SCHEMA_VERSION = "1.0"
@@ -23,17 +23,19 @@ def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict
     statuses = Counter(r.status for r in results)
     severities = Counter(str(f.severity) for r in results for f in r.findings)
     files = []
+    reveal = settings.reveal_inputs
     for r in sorted(results, key=lambda r: r.input):
+        label = r.input if reveal else settings.input_ref(r.input)
         findings = r.findings if settings.show_values else [_redacted(f) for f in r.findings]
         files.append(
             {
-                "input": r.input,
+                "input": label,
                 "status": r.status,
                 "output": r.output,
                 "reason": r.reason,
                 "actions": dict(sorted(r.counts.items())),
                 "changes": r.changes,
-                "findings": [f.to_dict() for f in findings],
+                "findings": [relabel(f, label).to_dict() for f in findings],
                 "summary": r.summary,
             }
         )
@@ -50,6 +52,12 @@ def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict
             "pseudonymised": profile.meta.pseudonymised,
         },
         "key": settings.key_source,
+        "inputs": (
+            "named by path"
+            if reveal
+            else "named by keyed reference (input-...): this report sits inside the shared output "
+            "and input paths can name patients; use --report-dir outside it to see paths"
+        ),
         "dry_run": settings.dry_run,
         "mapping_written": settings.mapping_dir is not None and not settings.dry_run,
         "totals": {

@@ -1,0 +1,500 @@
+"""`deid run` end to end, on the identified corpus built by fixtures/."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+from deid.cli import main
+
+PROFILES = ["basic", "hipaa-safe-harbor", "gdpr-pseudonymise", "gdpr-anonymise"]
+
+# Attributes science needs: never changed by any shipped profile.
+RETAINED = [
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "SamplesPerPixel",
+    "PixelSpacing",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "SliceThickness",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "KVP",
+    "RepetitionTime",
+    "EchoTime",
+    "Modality",
+    "SOPClassUID",
+    "PixelData",
+    "Manufacturer",
+    "ImageType",
+]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None):
+    runner = CliRunner()
+    return runner.invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def outputs(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.dcm"))
+
+
+@pytest.fixture(scope="module")
+def runs(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each shipped profile run once over the identified corpus (2 workers)."""
+    done = {}
+    before = hashes(corpus)
+    for profile in PROFILES:
+        base = tmp_path_factory.mktemp(profile)
+        args = [
+            "run",
+            str(corpus / "input"),
+            "-o",
+            str(base / "out"),
+            "--profile",
+            profile,
+            "-j",
+            "2",
+            "-q",
+        ]
+        if profile != "gdpr-anonymise":
+            args += ["--mapping-dir", str(base / "linkage")]
+        result = run_cli(*args, env={"DEID_KEY": "test-key-0123456789abcdef"})
+        assert result.exit_code == 0, result.output
+        done[profile] = base
+    assert hashes(corpus) == before, "inputs were modified"
+    return done
+
+
+def by_source_sop(manifest: dict, out: Path) -> dict[str, pydicom.Dataset]:
+    """Outputs keyed by the input's SOP Instance UID (through the UID map)."""
+    mapping = {}
+    linkage = out.parent / "linkage" / "uid_mapping.csv"
+    with linkage.open() as fh:
+        for row in csv.DictReader(fh):
+            mapping[row["id_new"]] = row["id_old"]
+    found = {}
+    for path in outputs(out):
+        ds = pydicom.dcmread(path)
+        found[mapping[str(ds.SOPInstanceUID)]] = ds
+    return found
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_planted_identifier_survives_anywhere(runs, manifest, profile):
+    out = runs[profile] / "out"
+    files = outputs(out)
+    assert len(files) == len(manifest["files"]) + 1  # + the headerless file
+    planted = {v.lower().encode() for values in manifest["planted"].values() for v in values}
+    for path in files:
+        raw = path.read_bytes().lower()
+        leaked = [v for v in planted if v in raw]
+        assert not leaked, f"{path}: {leaked}"
+    # File names and folders hold pseudonyms only.
+    for path in out.rglob("*"):
+        for value in planted:
+            assert value.decode() not in str(path.relative_to(out)).lower()
+    # The report never carries original UIDs or planted values.
+    report = (out / "report.json").read_bytes().lower()
+    assert not [v for v in planted if v in report]
+    assert not [u for u in manifest["uids"] if u.encode() in report]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_markers_layout_and_meta(runs, corpus, profile):
+    out = runs[profile] / "out"
+    for path in outputs(out):
+        ds = pydicom.dcmread(path)
+        assert ds.PatientIdentityRemoved == "YES"
+        codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+        assert codes[0] == "113100"
+        assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID
+        assert "SourceApplicationEntityTitle" not in ds.file_meta
+        assert "PrivateInformation" not in ds.file_meta
+        rel = path.relative_to(out).parts
+        assert rel[1] == ds.StudyInstanceUID and rel[2] == ds.SeriesInstanceUID
+        assert rel[3] == f"{ds.SOPInstanceUID}.dcm"
+        assert all(uid.startswith("2.25.") for uid in rel[1:3])
+        assert not any(t.is_private for t in ds.keys()), "private tags survived"
+        assert not any(t.group & 0xFF00 == 0x6000 for t in ds.keys()), "overlay survived"
+        expected = {"basic": "REMOVED"}.get(profile, "MODIFIED")
+        assert ds.LongitudinalTemporalInformationModified == expected
+    if profile == "gdpr-pseudonymise":
+        method = " ".join(pydicom.dcmread(outputs(out)[0]).DeidentificationMethod)
+        assert "PSEUDONYMISED" in method
+
+
+# gdpr-anonymise writes no UID mapping, so its outputs cannot be paired with inputs.
+@pytest.mark.parametrize("profile", [p for p in PROFILES if p != "gdpr-anonymise"])
+def test_science_attributes_and_transfer_syntax_are_identical(runs, corpus, manifest, profile):
+    found = by_source_sop(manifest, runs[profile] / "out")
+    for entry in manifest["files"]:
+        src = pydicom.dcmread(corpus / entry["path"])
+        out = found[entry["sop_uid"]]
+        assert out.file_meta.TransferSyntaxUID == src.file_meta.TransferSyntaxUID
+        for keyword in RETAINED:
+            if keyword in src:
+                assert keyword in out, keyword
+                assert out[keyword].value == src[keyword].value, keyword
+
+
+def test_uid_structure_and_references_are_kept(runs, manifest):
+    out = runs["basic"] / "out"
+    found = by_source_sop(manifest, out)
+    studies = {(e["study_uid"], found[e["sop_uid"]].StudyInstanceUID) for e in manifest["files"]}
+    assert len({a for a, _ in studies}) == len({b for _, b in studies}) == len(studies)
+    series = {(e["series_uid"], found[e["sop_uid"]].SeriesInstanceUID) for e in manifest["files"]}
+    assert len({a for a, _ in series}) == len(series)
+    by_new_sop = {str(ds.SOPInstanceUID): ds for ds in found.values()}
+    checked = 0
+    for entry in manifest["files"]:
+        ds = found[entry["sop_uid"]]
+        previous = ds.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+        if ds.InstanceNumber > 1:
+            target = by_new_sop[previous]  # the reference points at the mapped slice
+            assert target.SeriesInstanceUID == ds.SeriesInstanceUID
+            assert target.InstanceNumber == ds.InstanceNumber - 1
+            checked += 1
+    assert checked == len(manifest["files"]) * 2 // 3
+
+
+def test_same_key_same_bytes_other_key_other_uids(runs, corpus, tmp_path):
+    first = hashes(runs["basic"] / "out")
+    again = tmp_path / "again"
+    result = run_cli(
+        "run",
+        str(corpus / "input"),
+        "-o",
+        str(again),
+        "-j",
+        "1",
+        "-q",
+        env={"DEID_KEY": "test-key-0123456789abcdef"},
+    )
+    assert result.exit_code == 0
+    second = hashes(again)
+    dicoms = {k: v for k, v in first.items() if k.endswith(".dcm")}
+    assert dicoms == {k: v for k, v in second.items() if k.endswith(".dcm")}
+    other = tmp_path / "other"
+    run_cli(
+        "run",
+        str(corpus / "input"),
+        "-o",
+        str(other),
+        "-q",
+        env={"DEID_KEY": "another-key-0123456789"},
+    )
+    assert not set(dicoms) & {k for k in hashes(other) if k.endswith(".dcm")}
+
+
+def test_linkage_tables(runs, manifest):
+    base = runs["gdpr-pseudonymise"]
+    with (base / "linkage" / "patient_id_mapping.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id_old", "id_new"]
+    patients = dict(rows[1:])
+    assert set(manifest["planted"]) <= set(patients)
+    with (base / "linkage" / "uid_mapping.csv").open() as fh:
+        uids = dict(list(csv.reader(fh))[1:])
+    assert set(manifest["uids"]) <= set(uids)
+    for path in outputs(base / "out"):
+        ds = pydicom.dcmread(path)
+        assert ds.PatientID in patients.values()
+        assert path.relative_to(base / "out").parts[0] == ds.PatientID
+    assert not list((base / "out").rglob("*mapping*"))
+
+
+def test_gdpr_pseudonymise_keeps_intervals_per_patient(runs, manifest, corpus):
+    found = by_source_sop(manifest, runs["gdpr-pseudonymise"] / "out")
+    per_patient: dict[str, set] = {}
+    for entry in manifest["files"]:
+        src = pydicom.dcmread(corpus / entry["path"], stop_before_pixels=True)
+        out = found[entry["sop_uid"]]
+        d_in = date.fromisoformat(_iso(src.StudyDate))
+        d_out = date.fromisoformat(_iso(out.StudyDate))
+        per_patient.setdefault(entry["patient"], set()).add((d_out - d_in).days)
+        birth_in = date.fromisoformat(_iso(src.PatientBirthDate))
+        birth_out = date.fromisoformat(_iso(out.PatientBirthDate))
+        assert (d_in - birth_in) == (d_out - birth_out), "age at study must be exact"
+        assert out.PatientName == out.PatientID
+    offsets = [next(iter(s)) for s in per_patient.values()]
+    assert all(len(s) == 1 for s in per_patient.values()), "one offset per patient"
+    assert all(o < 0 for o in offsets) and len(set(offsets)) > 1
+
+
+def _iso(da: str) -> str:
+    return f"{da[:4]}-{da[4:6]}-{da[6:8]}"
+
+
+def test_hipaa_years_ages_and_zip(runs, manifest, corpus):
+    out = runs["hipaa-safe-harbor"] / "out"
+    ages = set()
+    for path in outputs(out):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert ds.StudyDate.endswith("0101")
+        ages.add((ds.PatientAge, ds.get("PatientBirthDate", "")))
+        assert ds.get("PatientAddress", "") in ("627", "011", "100", "")
+    assert ("090Y", "") in ages, "the 93-year-old is 90+ with no birth year"
+    assert ("057Y", "19650101") in ages
+
+
+def test_gdpr_anonymise_bands(runs):
+    out = runs["gdpr-anonymise"] / "out"
+    ages = {pydicom.dcmread(p, stop_before_pixels=True).PatientAge for p in outputs(out)}
+    assert ages <= {"055Y", "050Y", "090Y", "045Y", "000Y"} and "055Y" in ages
+
+
+def test_report_inside_output_names_inputs_by_keyed_reference(runs, corpus):
+    report = json.loads((runs["basic"] / "out" / "report.json").read_text())
+    names = [f["input"] for f in report["files"]]
+    assert all(n.startswith("input-") for n in names)
+    assert str(corpus) not in json.dumps(report)
+    journal = (runs["basic"] / "out" / ".deid-journal.jsonl").read_text()
+    assert str(corpus) not in journal and "quixote" not in journal.lower()
+
+
+def test_report_lists_actions_per_file(runs):
+    report = json.loads((runs["basic"] / "out" / "report.json").read_text())
+    assert report["schema"].startswith("deid-report/")
+    assert report["totals"]["by_status"] == {"written": report["totals"]["files"]}
+    for entry in report["files"]:
+        paths = {c["path"]: c for c in entry["changes"]}
+        assert paths["PatientName"]["code"] == "Z"
+        assert entry["actions"]["remove"] > 0 and entry["actions"]["keep"] > 0
+    nested = paths["ReferencedImageSequence[0].ReferencedSOPInstanceUID"]
+    assert nested["action"] == "uid" and nested["code"] == "U"
+    assert paths["RequestAttributesSequence"]["action"] == "remove"
+    assert "key" in report and "test-key" not in json.dumps(report)
+
+
+def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, env_key):
+    out = tmp_path / "out"
+    assert run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1").exit_code == 0
+    files = outputs(out)
+    victim = files[3]
+    victim.unlink()
+    stale = files[0].with_name(f".{files[0].name}.999.deid-tmp")
+    stale.write_bytes(b"half a file")
+    untouched = files[5]
+    mtime = untouched.stat().st_mtime_ns
+    # A crash can cut the journal's last line.
+    with (out / ".deid-journal.jsonl").open("a") as fh:
+        fh.write('{"input": "cut')
+    result = run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1")
+    assert result.exit_code == 0, result.output
+    assert victim.exists() and not stale.exists()
+    assert untouched.stat().st_mtime_ns == mtime, "finished file was redone"
+    report = json.loads((out / "report.json").read_text())
+    assert report["totals"]["files"] == len(files)
+
+
+def test_interrupted_write_leaves_no_partial_file(corpus, tmp_path, env_key, monkeypatch):
+    from deid import dicom_io
+
+    calls = {"n": 0}
+    real_replace = os.replace
+
+    def crash_on_third(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(dicom_io.os, "replace", crash_on_third)
+    out = tmp_path / "out"
+    interrupted = run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1")
+    assert interrupted.exit_code != 0 and "Aborted" in interrupted.output
+    assert len(outputs(out)) == 2
+    assert not list(out.rglob("*.deid-tmp"))
+    monkeypatch.setattr(dicom_io.os, "replace", real_replace)
+    assert run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1").exit_code == 0
+    assert len(outputs(out)) == len(list((corpus / "input").rglob("*.dcm"))) + 1
+
+
+def test_bad_inputs_are_reported_and_the_batch_goes_on(corpus, bad_files, tmp_path, env_key):
+    before = hashes(bad_files)
+    out = tmp_path / "out"
+    private = tmp_path / "private-report"
+    result = run_cli(
+        "run",
+        str(bad_files),
+        str(corpus / "input" / "headerless"),
+        str(tmp_path / "missing"),
+        "-o",
+        str(out),
+        "-j",
+        "1",
+        "-q",
+        "--report-dir",
+        str(private),
+    )
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    report = json.loads((private / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
+    assert status["truncated.dcm"][0] == "failed" and "truncated" in status["truncated.dcm"][1]
+    assert status["notes.txt"][0] == "not-dicom"
+    assert status["empty.dcm"][0] == "not-dicom"
+    assert status["garbage.dcm"][0] == "failed"
+    assert status["missing"][0] == "failed" and "no such file" in status["missing"][1]
+    assert status["IMG0001"][0] == "written", "headerless file recognised by content"
+    for name in ("truncated.dcm", "notes.txt", "missing"):
+        assert name in result.output  # one line each on the terminal
+    assert hashes(bad_files) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ([], {}, "no pseudonym key"),
+        (["--option", "retain-everything"], {"DEID_KEY": "k" * 20}, "unknown option"),
+        (["--profile", "nope"], {"DEID_KEY": "k" * 20}, "unknown profile 'nope'"),
+        (
+            ["--profile", "gdpr-anonymise", "--mapping-dir", "M"],
+            {"DEID_KEY": "k" * 20},
+            "keeps no linkage",
+        ),
+        (["--key-file", "/nonexistent/key"], {}, "cannot read key file"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(corpus, tmp_path, args, env, message):
+    env = {"DEID_KEY": "", **env}
+    result = run_cli("run", str(corpus / "input"), "-o", str(tmp_path / "o"), *args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_mapping_dir_inside_output_is_refused(corpus, tmp_path, env_key):
+    out = tmp_path / "o"
+    result = run_cli(
+        "run", str(corpus / "input"), "-o", str(out), "--mapping-dir", str(out / "linkage")
+    )
+    assert result.exit_code == 2 and "inside the output" in result.output
+
+
+def test_verification_withholds_a_leaking_output(corpus, manifest, tmp_path, env_key):
+    profile = tmp_path / "leaky.toml"
+    profile.write_text(
+        '[profile]\nname = "leaky"\nextends = "basic"\n\n'
+        '[[rules]]\nmatch = "ImageComments"\naction = "K"\n'
+    )
+    one = corpus / manifest["files"][0]["path"]
+    out = tmp_path / "out"
+    result = run_cli("run", str(one), "-o", str(out), "--profile", str(profile), "-q")
+    assert result.exit_code == 1
+    assert not outputs(out), "a leaking file must not be published"
+    report = json.loads((out / "report.json").read_text())
+    findings = report["files"][0]["findings"]
+    assert report["files"][0]["status"] == "withheld"
+    assert {f["severity"] for f in findings} == {"high"}
+    assert {f["location"] for f in findings} == {"ImageComments"}
+    assert all("redacted" in f["evidence"] for f in findings)
+    assert "QUIXOTE" not in json.dumps(report)
+
+
+def test_dry_run_writes_no_dicom(corpus, tmp_path, env_key):
+    out = tmp_path / "out"
+    result = run_cli("run", str(corpus / "input"), "-o", str(out), "--dry-run", "-q")
+    assert result.exit_code == 0
+    assert not outputs(out)
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["totals"]["by_status"]) == {"dry-run"}
+
+
+def test_retain_safe_private_keeps_only_listed_numeric_private(corpus, manifest, tmp_path, env_key):
+    mr = next(e for e in manifest["files"] if e["kind"] == "mr-implicit")
+    out = tmp_path / "out"
+    result = run_cli(
+        "run", str(corpus / mr["path"]), "-o", str(out), "-q", "--option", "retain-safe-private"
+    )
+    assert result.exit_code == 0
+    ds = pydicom.dcmread(outputs(out)[0])
+    private = {(t.group, t.element & 0xFF): ds[t].value for t in ds.keys() if t.is_private}
+    creators = [ds[t].value for t in ds.keys() if t.is_private and t.is_private_creator]
+    assert creators == ["SIEMENS MR HEADER"]
+    assert private[(0x0019, 0x0C)] in (1000, "1000", b"1000")
+    assert codes_of(ds) == ["113100", "113111"]
+
+
+def codes_of(ds: pydicom.Dataset) -> list[str]:
+    return [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+
+
+def test_dicomdir_is_skipped_not_copied(tmp_path, env_key):
+    source = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "DICOMDIR"
+    shutil.copy(source, tmp_path / "DICOMDIR")
+    out = tmp_path / "out"
+    result = run_cli("run", str(tmp_path / "DICOMDIR"), "-o", str(out), "-q")
+    assert result.exit_code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["files"][0]["status"] == "skipped"
+    assert "DICOMDIR" in report["files"][0]["reason"]
+
+
+def test_output_is_no_worse_under_dciodvfy(runs, corpus, manifest):
+    if not shutil.which("dciodvfy"):
+        if os.environ.get("CI"):
+            pytest.fail("dciodvfy (Debian dicom3tools) must be installed in CI")
+        pytest.skip("dciodvfy not installed")
+    found = by_source_sop(manifest, runs["basic"] / "out")
+    # dciodvfy cannot inflate Deflated Explicit VR files (it fails on the inputs too).
+    checked = [e for e in manifest["files"] if e["transfer_syntax"] != "1.2.840.10008.1.2.1.99"]
+    assert len(checked) >= 20
+    for entry in checked:
+        out_ds = found[entry["sop_uid"]]
+        out_path = next(
+            p for p in outputs(runs["basic"] / "out") if p.name == f"{out_ds.SOPInstanceUID}.dcm"
+        )
+        before = _errors(corpus / entry["path"])
+        after = _errors(out_path)
+        assert after <= before, f"{entry['path']}: new errors {after - before}"
+
+
+def _errors(path: Path) -> set[str]:
+    proc = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return {
+        line
+        for line in proc.stderr.splitlines() + proc.stdout.splitlines()
+        if line.startswith("Error")
+    }
+
+
+def test_profiles_commands_show_codes_and_reasons():
+    listed = run_cli("profiles", "list")
+    assert listed.exit_code == 0
+    for name in PROFILES:
+        assert name in listed.output
+    shown = run_cli("profiles", "show", "basic")
+    assert shown.exit_code == 0
+    assert "(0010,0010)" in shown.output and "Patient's Name" in shown.output
+    assert "PS3.15 Table E.1-1" in shown.output
+    assert len(shown.output.splitlines()) > 620
+    with_option = run_cli("profiles", "show", "basic", "--option", "retain-uids")
+    line = next(ln for ln in with_option.output.splitlines() if ln.startswith("(0020,000d)"))
+    assert line.split()[1:3] == ["K", "keep"] and "Study Instance UID" in line
