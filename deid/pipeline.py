@@ -142,7 +142,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     if MediaStorageDirectoryStorage in (sop_class, meta_class):
         result.status = SKIPPED
         result.reason = (
-            f"DICOMDIR not copied: it indexes input paths and names "
+            "DICOMDIR not copied: it indexes input paths and names "
             "patients; the files it lists are processed where found"
         )
         result.findings.append(
