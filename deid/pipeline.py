@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +72,18 @@ class FileResult:
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,
         and the input named by `label` (a keyed reference unless paths may show)."""
-        data = asdict(self)
-        data["input"] = label
-        data["findings"] = [relabel(_redacted(f), label).to_dict() for f in self.findings]
-        del data["uid_map"], data["patient"]
-        return data
+        return {
+            "input": label,
+            "status": self.status,
+            "output": self.output,
+            "reason": self.reason,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "findings": [relabel(_redacted(f), label).to_dict() for f in self.findings],
+            "changes": self.changes,
+            "counts": self.counts,
+            "summary": self.summary,
+        }
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> FileResult:
@@ -202,7 +209,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         "transfer_syntax": str(ts),
     }
 
-    leaks = verify(data, ctx.identifiers, label)
+    leaks = verify(data, ctx.identifiers, label, ds.get("PixelData"))
     if leaks:
         result.findings.extend(leaks)
         result.status = WITHHELD

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID, UID_dictionary
 
 from deid import __version__, actions
@@ -40,6 +40,7 @@ _SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item
 _UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
 _PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 _SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
+_PRIVATE_WHOLESALE = Decision("remove", "X", "private attribute: the profile keeps none")
 _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 
 # Private attributes whose value is one of these VRs can never be "safe".
@@ -75,25 +76,45 @@ class Scrubber:
     def __init__(self, profile: ResolvedProfile, pseudonymizer: Pseudonymizer) -> None:
         self.profile = profile
         self.pseudo = pseudonymizer
+        # Standard decisions depend only on tag, VR and enclosing sequences.
+        self._cache: dict[tuple[int, str, tuple[int, ...]], Decision] = {}
+        # Most profiles remove every private attribute: then they need not be
+        # decoded, inspected or reported one by one.
+        self.private_wholesale = (
+            not profile.private
+            and not profile.safe_private
+            and profile.private_default.action != "keep"
+        )
 
     # ------------------------------------------------------------------ decide
 
     def decide(self, ds: Dataset, elem: DataElement, seq_tags: tuple[int, ...]) -> Decision:
         tag = elem.tag
-        if tag.element == 0:
-            return _GROUP_LENGTH
         if tag.is_private:
             return self._decide_private(ds, elem)
+        return self.decide_standard(tag, elem.VR, seq_tags)
+
+    def decide_standard(self, tag: BaseTag, vr: str, seq_tags: tuple[int, ...]) -> Decision:
+        """Standard decisions depend on tag, VR and enclosing sequences only."""
+        key = (int(tag), vr, seq_tags)
+        decision = self._cache.get(key)
+        if decision is None:
+            decision = self._cache[key] = self._decide_standard(tag, vr, seq_tags)
+        return decision
+
+    def _decide_standard(self, tag: BaseTag, vr: str, seq_tags: tuple[int, ...]) -> Decision:
+        if tag.element == 0:
+            return _GROUP_LENGTH
         rule = self.profile.rule_for(int(tag), seq_tags + (int(tag),))
         if rule is not None:
             return rule
-        if elem.VR == "SQ":
+        if vr == "SQ":
             return _SEQUENCE
-        if elem.VR == "UI":
+        if vr == "UI":
             return _UID
         if int(tag) in self.profile.keep_tags:
             return Decision("keep", "K", self.profile.keep_why)
-        if tag.group in self.profile.keep_groups and elem.VR not in TEXT_VRS | DATE_VRS | {"UN"}:
+        if tag.group in self.profile.keep_groups and vr not in TEXT_VRS | DATE_VRS | {"UN"}:
             return Decision("keep", "K", self.profile.keep_why)
         return _NOT_LISTED
 
@@ -130,7 +151,20 @@ class Scrubber:
         An element pydicom cannot decode comes back with element None: it
         cannot be inspected, so the caller removes it.
         """
+        wholesale = self.private_wholesale
         for tag in list(ds.keys()):
+            if wholesale and tag.is_private:
+                yield ds, int(tag), None, _PRIVATE_WHOLESALE, path
+                continue
+            if not tag.is_private:
+                # Decide on the undecoded element: values kept as they are
+                # need not be decoded at all (most of a header).
+                raw = ds.get_item(tag)
+                vr = raw.VR or _dictionary_vr(tag)
+                decision = self.decide_standard(tag, vr, seq_tags)
+                if decision.action == "keep" and vr not in _INSPECTED_WHEN_KEPT:
+                    yield ds, int(tag), _Unread(tag, vr), decision, path
+                    continue
             try:
                 elem = ds[tag]
             except Exception:  # noqa: BLE001 - any decoding failure means "cannot inspect"
@@ -149,7 +183,7 @@ class Scrubber:
         found = IdentifierSet()
         for _, tag, elem, decision, path in self._walk(ds, (), ()):
             if elem is None or decision is None or elem.VR == "SQ":
-                continue
+                continue  # undecodable or wholesale-removed private: nothing survives
             if decision.action == "keep" and decision is not _SAFE_PRIVATE:
                 continue
             values = _string_values(elem)
@@ -169,26 +203,61 @@ class Scrubber:
     # ------------------------------------------------------------------- scrub
 
     def scrub(self, ds: Dataset, ctx: FileContext) -> None:
+        private_removed = self._drop_all_private(ds) if self.private_wholesale else 0
         for parent, tag, elem, decision, path in self._walk(ds, (), ()):
-            where = path_text(path, tag)
+            if decision is _PRIVATE_WHOLESALE:  # not expected after the drop; kept safe
+                del parent[tag]
+                private_removed += 1
+                continue
             if elem is None or decision is None:
                 del parent[tag]
-                self._note(ctx, where, "remove", "X", "value cannot be decoded")
+                self._note(ctx, path, tag, "remove", "X", "value cannot be decoded")
                 continue
             if decision.action == "private-creator" or elem.VR == "SQ":
                 if elem.VR == "SQ":
-                    self._apply_sequence(parent, elem, decision, ctx, where)
+                    self._apply_sequence(parent, elem, decision, ctx, path)
                 continue
-            self._apply(parent, elem, decision, ctx, where)
+            self._apply(parent, elem, decision, ctx, path)
+        if private_removed:
+            ctx.counts["remove"] += private_removed
+            ctx.changes.append(
+                {
+                    "path": "(private attributes)",
+                    "action": "remove",
+                    "code": self.profile.private_default.code,
+                    "why": f"{private_removed} private attributes removed: "
+                    + self.profile.private_default.why,
+                }
+            )
         _drop_orphan_private_creators(ds)
 
-    def _note(self, ctx: FileContext, where: str, action: str, code: str, why: str) -> None:
+    def _drop_all_private(self, ds: Dataset) -> int:
+        """Remove every private element at every depth, without decoding them."""
+        removed = 0
+        for tag in list(ds.keys()):
+            if tag.is_private:
+                del ds[tag]
+                removed += 1
+            elif (ds.get_item(tag).VR or _dictionary_vr(tag)) == "SQ":
+                try:
+                    items = ds[tag].value or []
+                except Exception:  # noqa: BLE001 - the walk reports undecodable elements
+                    continue
+                for item in items:
+                    removed += self._drop_all_private(item)
+        return removed
+
+    def _note(
+        self, ctx: FileContext, path: tuple, tag: int, action: str, code: str, why: str
+    ) -> None:
         ctx.counts[action] += 1
         if action != "keep":
-            ctx.changes.append({"path": where, "action": action, "code": code, "why": why})
+            ctx.changes.append(
+                {"path": path_text(path, tag), "action": action, "code": code, "why": why}
+            )
 
     def _apply_sequence(
-        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, where: str
+        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, path: tuple
     ) -> None:
         if decision.action == "remove":
             del parent[elem.tag]
@@ -196,37 +265,39 @@ class Scrubber:
             elem.value = Sequence()
         self._note(
             ctx,
-            where,
+            path,
+            int(elem.tag),
             "keep" if decision.action not in ("remove", "empty") else decision.action,
             decision.code,
             decision.why,
         )
 
     def _apply(
-        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, where: str
+        self, parent: Dataset, elem: DataElement, decision: Decision, ctx: FileContext, path: tuple
     ) -> None:
         action = decision.action
         vr = elem.VR
         if vr in ("DA", "DT"):
             self._account_date(ctx, action, vr)
         if action == "keep":
-            self._note(ctx, where, "keep", decision.code, decision.why)
+            self._note(ctx, path, int(elem.tag), "keep", decision.code, decision.why)
             return
         if action == "remove":
             del parent[elem.tag]
-            self._note(ctx, where, "remove", decision.code, decision.why)
+            self._note(ctx, path, int(elem.tag), "remove", decision.code, decision.why)
             return
         if action == "empty":
             elem.value = None if vr not in TEXT_VRS | {"CS", "DA", "DT", "TM", "AS", "UI"} else ""
-            self._note(ctx, where, "empty", decision.code, decision.why)
+            self._note(ctx, path, int(elem.tag), "empty", decision.code, decision.why)
             return
         new = self._transform(elem, action, decision, ctx)
         if new is _REMOVE:
             del parent[elem.tag]
-            self._note(ctx, where, "remove", decision.code, decision.why + " (no safe value)")
+            why = decision.why + " (no safe value)"
+            self._note(ctx, path, int(elem.tag), "remove", decision.code, why)
             return
         elem.value = new
-        self._note(ctx, where, action, decision.code, decision.why)
+        self._note(ctx, path, int(elem.tag), action, decision.code, decision.why)
 
     @staticmethod
     def _account_date(ctx: FileContext, action: str, vr: str) -> None:
@@ -335,6 +406,26 @@ class Scrubber:
 
 class _Remove:
     pass
+
+
+@dataclass(frozen=True)
+class _Unread:
+    """A kept element left undecoded: only its tag and VR are looked at."""
+
+    tag: BaseTag
+    VR: str
+
+
+# Kept elements that are still decoded: sequences are walked into, dates are
+# counted for LongitudinalTemporalInformationModified.
+_INSPECTED_WHEN_KEPT = frozenset({"SQ", "DA", "DT"})
+
+
+def _dictionary_vr(tag: BaseTag) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
 
 
 _REMOVE = _Remove()

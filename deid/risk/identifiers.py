@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from deid.actions import EMAIL, PHONE, parse_da
 
@@ -74,8 +75,29 @@ class Identifier:
     value: str
     where: str  # tag path it was found at in the input
 
+    @cached_property
+    def _compiled(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(_patterns(self.kind, self.value))
+
     def patterns(self) -> list[re.Pattern[str]]:
-        return _patterns(self.kind, self.value)
+        return list(self._compiled)
+
+    def literals(self) -> list[str]:
+        """Lower-case strings at least one of which is in any text the
+        patterns match: a cheap test that rules a clean output in."""
+        if not self.patterns():
+            return []
+        value = self.value.strip().lower()
+        if self.kind == "name":
+            return [p.lower() for p in _name_parts(self.value)]
+        if self.kind == "date":
+            return [f.lower() for f in date_forms(self.value)]
+        if self.kind == "phone":
+            digits = re.sub(r"\D", "", value)
+            return [digits[:3]]  # any spelling of the number starts with these
+        if self.kind in ("address", "institution"):
+            return [re.split(r"\s+", value)[0]]
+        return [value]
 
 
 def _bounded(literal: str) -> re.Pattern[str]:
@@ -212,6 +234,9 @@ class IdentifierSet:
 
     def compiled(self) -> list[tuple[Identifier, re.Pattern[str]]]:
         return [(item, p) for item in self.items for p in item.patterns()]
+
+    def literals(self) -> list[str]:
+        return sorted({lit for item in self.items for lit in item.literals() if lit})
 
     def cleaning_patterns(self) -> list[re.Pattern[str]]:
         return [p for _, p in self.compiled()]

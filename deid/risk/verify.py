@@ -54,10 +54,42 @@ def _texts(ds: Dataset, prefix: str = ""):
             yield where, elem.VR, text
 
 
-def verify(data: bytes, identifiers: IdentifierSet, file_label: str) -> list[Finding]:
-    """High findings for every identifying value still readable in the output."""
-    ds = pydicom.dcmread(BytesIO(data))
+def _header_text(data: bytes, pixel_data: bytes | None) -> str:
+    """The output bytes as text, minus the pixel data value (the one bulk
+    value known not to be text); everything else, meta included, is searched."""
+    if pixel_data:
+        size = len(pixel_data)
+        # Pixel data nearly always ends the file (native, or encapsulated and
+        # followed by its 8-byte delimiter): compare there before searching.
+        for end in (len(data), len(data) - 8):
+            if end >= size and data[end - size : end] == pixel_data:
+                return (data[: end - size] + data[end:]).decode("latin-1")
+        at = data.rfind(pixel_data)
+        if at >= 0:
+            data = data[:at] + b"\x00" + data[at + size :]
+    return data.decode("latin-1")
+
+
+def verify(
+    data: bytes, identifiers: IdentifierSet, file_label: str, pixel_data: bytes | None = None
+) -> list[Finding]:
+    """High findings for every identifying value still readable in the output.
+
+    A single pass of all patterns over the raw bytes clears the common case;
+    only a file with a match is parsed, to confirm it element by element and
+    say where it is.
+    """
     compiled = identifiers.compiled()
+    if not compiled:
+        return []
+    literals = identifiers.literals()
+    # Raw bytes are compared as Latin-1: valid for ASCII values only. A value
+    # with other characters depends on the character set: parse and decode.
+    if all(lit.isascii() for lit in literals):
+        text = _header_text(data, pixel_data).lower()
+        if not any(lit in text for lit in literals):
+            return []
+    ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
     sources = [("", ds)]
     if getattr(ds, "file_meta", None) is not None:

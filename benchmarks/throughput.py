@@ -1,0 +1,146 @@
+"""Throughput: deid vs dicognito vs `cp` on a generated CT corpus.
+
+    python benchmarks/throughput.py [--files 2000] [--work benchmarks/_work]
+
+Generates N 512x512 16-bit CT slices with identifying headers (once, reused
+on later runs), then times, in the same run and on the same files:
+  cp -r            the I/O floor
+  dicognito        python -m dicognito -o OUT IN (single process)
+  deid run         --profile basic, all cores (and -j 1 for the per-core rate)
+Each tool writes to a fresh folder; the page cache is warm for all of them
+(the corpus is read once before timing). Prints files/s and MB/s.
+Needs dicognito: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+HERE = Path(__file__).resolve().parent
+TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def make_corpus(folder: Path, count: int) -> None:
+    marker = folder.parent / f".{folder.name}-complete-{count}"
+    if marker.exists():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    template = pydicom.dcmread(TEST_FILES / "CT_small.dcm")
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2000, size=(512, 512), dtype=np.uint16)
+    study = generate_uid()
+    per_series = 200
+    for i in range(count):
+        ds = template.copy()
+        ds.file_meta = template.file_meta.copy()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        patient = i // (per_series * 2)
+        ds.PatientName = f"BENCH^PATIENT{patient}"
+        ds.PatientID = f"MRN{100000 + patient}"
+        ds.PatientBirthDate = "19700101"
+        ds.AccessionNumber = f"ACC{patient:06d}"
+        ds.InstitutionName = "Benchmark General Hospital"
+        ds.ReferringPhysicianName = "HOUSE^GREGORY"
+        ds.StudyDescription = f"CT CHEST {ds.PatientName}"
+        ds.StudyInstanceUID = generate_uid(entropy_srcs=[study, str(patient)])
+        ds.SeriesInstanceUID = generate_uid(
+            entropy_srcs=[study, str(patient), str(i // per_series)]
+        )
+        ds.SOPInstanceUID = generate_uid(entropy_srcs=[study, str(i)])
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = i % per_series + 1
+        ds.Rows = ds.Columns = 512
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.PixelData = np.roll(base, i, axis=0).tobytes()
+        ds.save_as(folder / f"slice{i:06d}.dcm", enforce_file_format=True)
+    marker.write_text("ok")
+
+
+def timed(label: str, cmd: list[str], out: Path, env: dict[str, str]) -> tuple[str, float]:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0,):
+        sys.exit(f"{label} failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return label, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--work", type=Path, default=HERE / "_work")
+    parser.add_argument("--skip-dicognito", action="store_true")
+    args = parser.parse_args()
+    corpus = args.work / f"ct-{args.files}"
+    make_corpus(corpus, args.files)
+    files = sorted(corpus.glob("*.dcm"))
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    for f in files:  # warm the page cache for every contender alike
+        f.read_bytes()
+    env = dict(os.environ, DEID_KEY="benchmark-key-0123456789")
+    py = sys.executable
+    runs = [
+        ("cp -r", ["cp", "-r", str(corpus), str(args.work / "out-cp")], args.work / "out-cp"),
+        (
+            f"deid run -j {os.cpu_count()}",
+            [py, "-m", "deid.cli", "run", str(corpus), "-o", str(args.work / "out-deid"), "-q"],
+            args.work / "out-deid",
+        ),
+        (
+            "deid run -j 1",
+            [
+                py,
+                "-m",
+                "deid.cli",
+                "run",
+                str(corpus),
+                "-o",
+                str(args.work / "out-deid1"),
+                "-q",
+                "-j",
+                "1",
+            ],
+            args.work / "out-deid1",
+        ),
+    ]
+    if not args.skip_dicognito:
+        runs.insert(
+            1,
+            (
+                "dicognito",
+                [py, "-m", "dicognito", "-o", str(args.work / "out-dcg"), "--quiet", str(corpus)],
+                args.work / "out-dcg",
+            ),
+        )
+    results = [timed(label, cmd, out, env) for label, cmd, out in runs]
+    print(f"{len(files)} files, {size_mb:.0f} MB, {os.cpu_count()} cores")
+    print(f"{'tool':<16} {'seconds':>8} {'files/s':>9} {'MB/s':>8}")
+    rates = {}
+    for label, elapsed in results:
+        rates[label] = len(files) / elapsed
+        print(f"{label:<16} {elapsed:8.2f} {rates[label]:9.1f} {size_mb / elapsed:8.1f}")
+    if "dicognito" in rates:
+        best = max(v for k, v in rates.items() if k.startswith("deid"))
+        print(f"deid / dicognito: {best / rates['dicognito']:.2f}x")
+    for _, _, out in runs:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
