@@ -29,7 +29,7 @@ def manifest(corpus: Path) -> dict:
 def bad_files(tmp_path_factory: pytest.TempPathFactory, corpus: Path, manifest: dict) -> Path:
     root = tmp_path_factory.mktemp("bad")
     build_bad(root, corpus / manifest["files"][0]["path"])
-    return root / "input" / "bad"
+    return root / "bad"
 
 
 @pytest.fixture
