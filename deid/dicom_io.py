@@ -193,14 +193,23 @@ def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_ui
     return out.joinpath(*parts[:3], parts[3] + ".dcm")
 
 
-def atomic_write(target: Path, data: bytes) -> None:
+def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
+    """Write to a temporary name in the target folder, then rename.
+
+    The rename is atomic, so an interrupted or killed process never leaves a
+    partial file under the real name. `durable` also forces the bytes to disk
+    before the rename (survives power loss; costs a disk flush per file). The
+    batch pipeline does not need it for outputs: its journal records each
+    output's size and a resumed run redoes any file that does not match.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with tmp.open("wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -54,7 +54,8 @@ class LinkageTables:
             fh.close()
         for name, rows in self.tables.items():
             lines = [",".join(HEADER)] + [_csv_line(old, new) for old, new in sorted(rows.items())]
-            atomic_write(self.folder / name, ("\n".join(lines) + "\n").encode("utf-8"))
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            atomic_write(self.folder / name, data, durable=True)
 
 
 def _csv_line(old: str, new: str) -> str:

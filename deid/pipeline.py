@@ -61,6 +61,7 @@ class FileResult:
     reason: str = ""
     size: int = 0
     mtime_ns: int = 0
+    output_size: int = 0
     findings: list[Finding] = field(default_factory=list)
     changes: list[dict[str, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -79,6 +80,7 @@ class FileResult:
             "reason": self.reason,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
+            "output_size": self.output_size,
             "findings": [relabel(_redacted(f), label).to_dict() for f in self.findings],
             "changes": self.changes,
             "counts": self.counts,
@@ -226,6 +228,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
             "content (duplicate SOP Instance UID)"
         )
     atomic_write(target, data)
+    result.output_size = len(data)
     result.status = WRITTEN
     return result
 
@@ -282,8 +285,11 @@ class Journal:
             return None
         if (st.st_size, st.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
             return None
-        if entry["status"] == WRITTEN and not (output_root / entry["output"]).is_file():
-            return None
+        if entry["status"] == WRITTEN:
+            # A file cut short by a power loss has the wrong size: redo it.
+            target = output_root / entry["output"]
+            if not target.is_file() or target.stat().st_size != entry.get("output_size"):
+                return None
         if entry["status"] not in (WRITTEN, SKIPPED):
             return None  # failures and withheld files are tried again
         result = FileResult.from_record({k: v for k, v in entry.items() if k != "run_id"})
@@ -300,7 +306,7 @@ class Journal:
             self._fh = self.path.open("a", encoding="utf-8")
         entry = result.record(self.ref(result.input))
         entry["run_id"] = self.run_id
-        self._fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()
 
     def close(self) -> None:

@@ -229,7 +229,8 @@ class Scrubber:
                     + self.profile.private_default.why,
                 }
             )
-        _drop_orphan_private_creators(ds)
+        if not self.private_wholesale:
+            _drop_orphan_private_creators(ds)
 
     def _drop_all_private(self, ds: Dataset) -> int:
         """Remove every private element at every depth, without decoding them."""
@@ -456,9 +457,10 @@ def _map_values(elem: DataElement, fn: Callable[[str], str]) -> object:
 
 def _drop_orphan_private_creators(ds: Dataset) -> None:
     """A creator whose block lost all its elements is removed with it."""
-    for elem in ds:
-        if elem.VR == "SQ" and elem.value:
-            for item in elem.value:
+    for tag in ds.keys():
+        # Only sequences are decoded; other values are left as read.
+        if (ds.get_item(tag).VR or _dictionary_vr(tag)) == "SQ":
+            for item in ds[tag].value or []:
                 _drop_orphan_private_creators(item)
     creators = [t for t in ds.keys() if t.is_private and t.is_private_creator]
     if not creators:
