@@ -47,10 +47,11 @@ DUMMY_BY_VR: dict[str, object] = {
 
 
 def dummy(vr: str) -> object:
-    """A replacement value; binary VRs get empty bytes (no safe dummy exists)."""
+    """A replacement value. Binary VRs get eight zero bytes: non-empty, as D
+    requires, and a whole number of values for every binary VR."""
     if vr in DUMMY_BY_VR:
         return DUMMY_BY_VR[vr]
-    return b""
+    return b"\x00" * 8
 
 
 # --------------------------------------------------------------------------
@@ -223,6 +224,8 @@ def clean_text(value: str, terms: list[re.Pattern[str]]) -> str:
         text = pattern.sub(" ", text)
     for pattern in (EMAIL, WRITTEN_DATE, PHONE, LONG_NUMBER):
         text = pattern.sub(" ", text)
+    text = re.sub(r"[(\[{]\s*[)\]}]", " ", text)  # brackets left empty
+    text = re.sub(r"\s+([,;:.])", r"\1", text)
     return re.sub(r"\s{2,}", " ", text).strip(" ,;:-_^")
 
 
