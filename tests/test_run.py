@@ -211,6 +211,14 @@ def test_same_key_same_bytes_other_key_other_uids(runs, corpus, tmp_path):
     assert not set(dicoms) & {k for k in hashes(other) if k.endswith(".dcm")}
 
 
+def test_the_key_appears_nowhere(runs):
+    key = b"test-key-0123456789abcdef"
+    for base in runs.values():
+        for path in base.rglob("*"):
+            if path.is_file():
+                assert key not in path.read_bytes(), path
+
+
 def test_linkage_tables(runs, manifest):
     base = runs["gdpr-pseudonymise"]
     with (base / "linkage" / "patient_id_mapping.csv").open() as fh:

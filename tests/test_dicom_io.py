@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from deid import dicom_io
+from deid.dicom_io import atomic_write, discover, sniff
+
+TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
+
+
+def test_sniff_by_content_not_extension(tmp_path):
+    part10 = tmp_path / "image.txt"
+    part10.write_bytes((TEST_FILES / "CT_small.dcm").read_bytes())
+    assert sniff(part10) == "part10"
+    headerless = tmp_path / "IMG"
+    headerless.write_bytes((TEST_FILES / "ExplVR_LitEndNoMeta.dcm").read_bytes())
+    assert sniff(headerless) == "raw"
+    text = tmp_path / "scan.dcm"
+    text.write_text("not an image")
+    assert sniff(text) == ""
+
+
+def test_symlink_loops_are_walked_once(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f.dcm").write_bytes(b"x")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")
+    found = [d.path.name for d in discover([tmp_path]) if not d.problem]
+    assert found == ["f.dcm"]
+
+
+def test_unreadable_folder_is_reported(tmp_path, monkeypatch):
+    bad = tmp_path / "locked"
+    bad.mkdir()
+    real = os.scandir
+
+    def scandir(path):
+        if Path(path) == bad:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(dicom_io.os, "scandir", scandir)
+    problems = [d for d in discover([tmp_path]) if d.problem]
+    assert len(problems) == 1 and problems[0].path == bad
+    assert "cannot read folder: Permission denied" in problems[0].problem
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "x.dcm"
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dicom_io.os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write(target, b"data")
+    assert list(target.parent.iterdir()) == []
