@@ -41,6 +41,7 @@ _UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, other
 _PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 _SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
 _PRIVATE_WHOLESALE = Decision("remove", "X", "private attribute: the profile keeps none")
+_PATIENT_ID = 0x00100020
 _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 
 # Private attributes whose value is one of these VRs can never be "safe".
@@ -318,6 +319,10 @@ class Scrubber:
         if action == "dummy":
             if vr == "UI":
                 return _map_values(elem, lambda v: self._uid(v, ctx))
+            if elem.tag == _PATIENT_ID:
+                # Any dummy is allowed; the patient's keyed pseudonym (also the
+                # output folder) keeps patients apart without naming them.
+                return ctx.patient_pseudonym
             value = actions.dummy(vr)
             return value if value != b"" else _REMOVE
         if action == "clean":

@@ -138,6 +138,7 @@ def test_markers_layout_and_meta(runs, corpus, profile):
         rel = path.relative_to(out).parts
         assert rel[1] == ds.StudyInstanceUID and rel[2] == ds.SeriesInstanceUID
         assert rel[3] == f"{ds.SOPInstanceUID}.dcm"
+        assert ds.PatientID == rel[0], "PatientID is the patient's keyed pseudonym"
         assert all(uid.startswith("2.25.") for uid in rel[1:3])
         assert not any(t.is_private for t in ds.keys()), "private tags survived"
         assert not any(t.group & 0xFF00 == 0x6000 for t in ds.keys()), "overlay survived"
@@ -169,6 +170,8 @@ def test_uid_structure_and_references_are_kept(runs, manifest):
     assert len({a for a, _ in studies}) == len({b for _, b in studies}) == len(studies)
     series = {(e["series_uid"], found[e["sop_uid"]].SeriesInstanceUID) for e in manifest["files"]}
     assert len({a for a, _ in series}) == len(series)
+    patients = {(e["patient"], found[e["sop_uid"]].PatientID) for e in manifest["files"]}
+    assert len(patients) == len({p for p, _ in patients}) == len({q for _, q in patients}) == 3
     by_new_sop = {str(ds.SOPInstanceUID): ds for ds in found.values()}
     checked = 0
     for entry in manifest["files"]:
