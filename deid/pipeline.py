@@ -139,6 +139,16 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         return result
 
 
+_SCRUBBER: list[tuple[Settings, Scrubber]] = []
+
+
+def _scrubber_for(settings: Settings) -> Scrubber:
+    """One scrubber per process and settings, so its decision cache stays warm."""
+    if not _SCRUBBER or _SCRUBBER[0][0] is not settings:
+        _SCRUBBER[:] = [(settings, Scrubber(settings.profile, settings.pseudonymizer))]
+    return _SCRUBBER[0][1]
+
+
 def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: bool) -> FileResult:
     label = result.input
     ds = read(path)
@@ -164,7 +174,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         if not str(ds.get(keyword, "") or "").strip():
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     ts = transfer_syntax(ds)
-    scrubber = Scrubber(settings.profile, settings.pseudonymizer)
+    scrubber = _scrubber_for(settings)
     pseudo = settings.pseudonymizer
     key = patient_key(ds)
     ctx = FileContext(
