@@ -177,12 +177,13 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     scrubber = _scrubber_for(settings)
     pseudo = settings.pseudonymizer
     key = patient_key(ds)
+    plan = scrubber.plan(ds)
     ctx = FileContext(
         patient_key=key,
         patient_pseudonym=pseudo.patient_token(key),
         date_offset=pseudo.date_offset_days(key),
         reference_date=reference_date(ds),
-        identifiers=scrubber.collect(ds),
+        identifiers=scrubber.collect(plan),
     )
     ctx.cleaning = ctx.identifiers.cleaning_patterns()
     original_pid = str(ds.get("PatientID", "") or "").strip()
@@ -198,7 +199,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
                 action="written unchanged; review before sharing",
             )
         )
-    scrubber.scrub(ds, ctx)
+    scrubber.scrub(ds, plan, ctx)
     mark_deidentified(ds, settings.profile, ctx)
     ds.file_meta = clean_file_meta(ds, ts, ctx)
     data = encode(ds)

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -71,6 +72,14 @@ class FileContext:
     counts: Counter[str] = field(default_factory=Counter)
     changes: list[dict[str, str]] = field(default_factory=list)
     dates: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Plan:
+    """Each element of a data set, in walk order, with the decision for it."""
+
+    steps: list[tuple[Dataset, int, Any, Decision | None, tuple]]
+    private_removed: int = 0
 
 
 class Scrubber:
@@ -177,12 +186,21 @@ class Scrubber:
                 for i, item in enumerate(elem.value):
                     yield from self._walk(item, seq_tags + (int(tag),), path + ((int(tag), i),))
 
+    def plan(self, ds: Dataset) -> Plan:
+        """Walk once: every element with its decision, for collect and scrub.
+
+        Private attributes that the profile removes wholesale go first,
+        undecoded; nothing of them can survive or needs collecting.
+        """
+        removed = self._drop_all_private(ds) if self.private_wholesale else 0
+        return Plan(list(self._walk(ds, (), ())), removed)
+
     # ----------------------------------------------------------------- collect
 
-    def collect(self, ds: Dataset) -> IdentifierSet:
+    def collect(self, plan: Plan) -> IdentifierSet:
         """The identifying values this file holds in attributes that change."""
         found = IdentifierSet()
-        for _, tag, elem, decision, path in self._walk(ds, (), ()):
+        for _, tag, elem, decision, path in plan.steps:
             if elem is None or decision is None or elem.VR == "SQ":
                 continue  # undecodable or wholesale-removed private: nothing survives
             if decision.action == "keep" and decision is not _SAFE_PRIVATE:
@@ -203,9 +221,9 @@ class Scrubber:
 
     # ------------------------------------------------------------------- scrub
 
-    def scrub(self, ds: Dataset, ctx: FileContext) -> None:
-        private_removed = self._drop_all_private(ds) if self.private_wholesale else 0
-        for parent, tag, elem, decision, path in self._walk(ds, (), ()):
+    def scrub(self, ds: Dataset, plan: Plan, ctx: FileContext) -> None:
+        private_removed = plan.private_removed
+        for parent, tag, elem, decision, path in plan.steps:
             if decision is _PRIVATE_WHOLESALE:  # not expected after the drop; kept safe
                 del parent[tag]
                 private_removed += 1
