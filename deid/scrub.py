@@ -2,9 +2,10 @@
 
 The walker asks one question of every element, `decide`, and applies the
 answer with the pure functions in `actions`. It knows nothing of HIPAA or
-GDPR: profiles carry that. Two passes: the first collects the file's own
+GDPR: profiles carry that. One walk makes a plan (each element and its
+decision); the plan is used twice: first to collect the file's own
 identifying values (so a description can be cleaned of a name that appears
-later in tag order), the second changes the data set.
+later in tag order), then to change the data set.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ _SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item
 _UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
 _PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 _SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
-_PRIVATE_WHOLESALE = Decision("remove", "X", "private attribute: the profile keeps none")
 _PATIENT_ID = 0x00100020
 _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 
@@ -161,16 +161,12 @@ class Scrubber:
         An element pydicom cannot decode comes back with element None: it
         cannot be inspected, so the caller removes it.
         """
-        wholesale = self.private_wholesale
         for tag in list(ds.keys()):
-            if wholesale and tag.is_private:
-                yield ds, int(tag), None, _PRIVATE_WHOLESALE, path
-                continue
+            decision, vr = None, ""
             if not tag.is_private:
                 # Decide on the undecoded element: values kept as they are
                 # need not be decoded at all (most of a header).
-                raw = ds.get_item(tag)
-                vr = raw.VR or _dictionary_vr(tag)
+                vr = ds.get_item(tag).VR or _dictionary_vr(tag)
                 decision = self.decide_standard(tag, vr, seq_tags)
                 if decision.action == "keep" and vr not in _INSPECTED_WHEN_KEPT:
                     yield ds, int(tag), _Unread(tag, vr), decision, path
@@ -180,7 +176,8 @@ class Scrubber:
             except Exception:  # noqa: BLE001 - any decoding failure means "cannot inspect"
                 yield ds, int(tag), None, None, path
                 continue
-            decision = self.decide(ds, elem, seq_tags)
+            if decision is None or vr != elem.VR:  # private, or VR resolved on decoding
+                decision = self.decide(ds, elem, seq_tags)
             yield ds, int(tag), elem, decision, path
             if elem.VR == "SQ" and decision.action not in ("remove", "empty") and elem.value:
                 for i, item in enumerate(elem.value):
@@ -202,7 +199,7 @@ class Scrubber:
         found = IdentifierSet()
         for _, tag, elem, decision, path in plan.steps:
             if elem is None or decision is None or elem.VR == "SQ":
-                continue  # undecodable or wholesale-removed private: nothing survives
+                continue  # undecodable: removed, nothing survives
             if decision.action == "keep" and decision is not _SAFE_PRIVATE:
                 continue
             values = _string_values(elem)
@@ -224,10 +221,6 @@ class Scrubber:
     def scrub(self, ds: Dataset, plan: Plan, ctx: FileContext) -> None:
         private_removed = plan.private_removed
         for parent, tag, elem, decision, path in plan.steps:
-            if decision is _PRIVATE_WHOLESALE:  # not expected after the drop; kept safe
-                del parent[tag]
-                private_removed += 1
-                continue
             if elem is None or decision is None:
                 del parent[tag]
                 self._note(ctx, path, tag, "remove", "X", "value cannot be decoded")
