@@ -27,7 +27,7 @@ from pydicom.uid import UID, UID_dictionary
 
 from deid import __version__, actions
 from deid.actions import DATE_VRS, TEXT_VRS
-from deid.options import BASIC_PROFILE_CODE, Option
+from deid.options import BASIC_PROFILE_CODE
 from deid.profiles import Decision, ResolvedProfile
 from deid.pseudonyms import Pseudonymizer
 from deid.risk.identifiers import IdentifierSet, kind_for
@@ -316,7 +316,7 @@ class Scrubber:
     def _account_date(ctx: FileContext, action: str, vr: str) -> None:
         if action == "keep":
             ctx.dates.add("kept")
-        elif action in ("shift-date", "year", "birth-year") or action == "clean":
+        elif action in ("shift-date", "year", "birth-year", "clean"):
             ctx.dates.add("modified")
         else:
             ctx.dates.add("removed")
@@ -334,8 +334,7 @@ class Scrubber:
                 # Any dummy is allowed; the patient's keyed pseudonym (also the
                 # output folder) keeps patients apart without naming them.
                 return ctx.patient_pseudonym
-            value = actions.dummy(vr)
-            return value if value != b"" else _REMOVE
+            return actions.dummy(vr)
         if action == "clean":
             return self._clean(elem, ctx)
         if action == "pseudonym":
@@ -532,9 +531,10 @@ def mark_deidentified(ds: Dataset, profile: ResolvedProfile, ctx: FileContext) -
         item.CodeMeaning = meaning
         items.append(item)
     ds.DeidentificationMethodCodeSequence = Sequence(items)
+    # What happened to this file's dates, whatever rule or option did it.
     if "modified" in ctx.dates:
         ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    elif "kept" in ctx.dates and Option.RETAIN_FULL_DATES in profile.options:
+    elif "kept" in ctx.dates:
         ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
     else:
         ds.LongitudinalTemporalInformationModified = "REMOVED"

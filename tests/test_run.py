@@ -434,6 +434,33 @@ def test_verification_withholds_a_leaking_output(corpus, manifest, tmp_path, env
     assert "QUIXOTE" not in json.dumps(report)
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--option", "retain-longitudinal-full-dates"], "UNMODIFIED"),
+        (["--profile", "KEEPDATE"], "UNMODIFIED"),
+        ([], "REMOVED"),
+    ],
+)
+def test_temporal_marker_says_what_happened_to_dates(
+    corpus, manifest, tmp_path, env_key, args, expected
+):
+    profile = tmp_path / "keepdate.toml"
+    profile.write_text(
+        '[profile]\nname = "keepdate"\nextends = "basic"\n\n'
+        '[[rules]]\nmatch = "StudyDate"\naction = "K"\n'
+    )
+    args = [str(profile) if a == "KEEPDATE" else a for a in args]
+    one = corpus / manifest["files"][0]["path"]
+    out = tmp_path / "out"
+    result = run_cli("run", str(one), "-o", str(out), "-q", *args)
+    assert result.exit_code == 0, result.output
+    ds = pydicom.dcmread(outputs(out)[0])
+    assert ds.LongitudinalTemporalInformationModified == expected
+    if expected == "UNMODIFIED":
+        assert ds.StudyDate == pydicom.dcmread(one).StudyDate
+
+
 def test_dry_run_writes_no_dicom(corpus, tmp_path, env_key):
     out = tmp_path / "out"
     result = run_cli("run", str(corpus / "input"), "-o", str(out), "--dry-run", "-q")
