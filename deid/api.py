@@ -42,6 +42,8 @@ def deidentify(
         else None
     )
     results: list[FileResult] = []
+    # Many files share one list of changes; keep one copy of each in memory.
+    shared_changes: dict[tuple, list[dict[str, str]]] = {}
     try:
         for result in pipeline.run(inputs, settings, on_result):
             if linkage is not None:
@@ -50,6 +52,9 @@ def deidentify(
                     linkage.add(PATIENT_TABLE, dict([result.patient]))
             result.uid_map = {}
             result.patient = None
+            result.changes = shared_changes.setdefault(
+                json_report.change_key(result.changes), result.changes
+            )
             results.append(result)
     finally:
         if linkage is not None:

@@ -292,8 +292,9 @@ def test_report_lists_actions_per_file(runs):
     report = json.loads((runs["basic"] / "out" / "report.json").read_text())
     assert report["schema"].startswith("deid-report/")
     assert report["totals"]["by_status"] == {"written": report["totals"]["files"]}
+    assert len(report["change_sets"]) < len(report["files"]), "change sets are shared"
     for entry in report["files"]:
-        paths = {c["path"]: c for c in entry["changes"]}
+        paths = {c["path"]: c for c in report["change_sets"][entry["changes"]]}
         assert paths["PatientName"]["code"] == "Z"
         assert entry["actions"]["remove"] > 0 and entry["actions"]["keep"] > 0
     nested = paths["ReferencedImageSequence[0].ReferencedSOPInstanceUID"]

@@ -17,12 +17,19 @@ from deid.pipeline import FileResult, _redacted, relabel
 from deid.settings import Settings
 
 SCHEMA_VERSION = "1.0"
+CHANGE_FIELDS = ("path", "action", "code", "why")
+
+
+def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
 
 
 def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict[str, Any]:
     statuses = Counter(r.status for r in results)
     severities = Counter(str(f.severity) for r in results for f in r.findings)
     files = []
+    # Files of one kind share one list of changes: written once, referenced.
+    change_sets: dict[tuple, str] = {}
     reveal = settings.reveal_inputs
     for r in sorted(results, key=lambda r: r.input):
         label = r.input if reveal else settings.input_ref(r.input)
@@ -34,7 +41,9 @@ def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict
                 "output": r.output,
                 "reason": r.reason,
                 "actions": dict(sorted(r.counts.items())),
-                "changes": r.changes,
+                "changes": change_sets.setdefault(
+                    change_key(r.changes), f"changes-{len(change_sets) + 1}"
+                ),
                 "findings": [relabel(f, label).to_dict() for f in findings],
                 "summary": r.summary,
             }
@@ -66,6 +75,10 @@ def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict
             "findings_by_severity": dict(sorted(severities.items())),
         },
         "exit_code": exit_code,
+        "change_sets": {
+            ref: [dict(zip(CHANGE_FIELDS, change, strict=True)) for change in key]
+            for key, ref in change_sets.items()
+        },
         "files": files,
     }
 
