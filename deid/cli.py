@@ -146,6 +146,9 @@ def run(
     except DeidError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt:
+        err.print("interrupted: no partial file was left; run the same command again to resume")
+        sys.exit(130)
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
