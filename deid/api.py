@@ -53,7 +53,7 @@ def deidentify(
             result.uid_map = {}
             result.patient = None
             result.changes = shared_changes.setdefault(
-                json_report.change_key(result.changes), result.changes
+                pipeline.change_key(result.changes), result.changes
             )
             results.append(result)
     finally:

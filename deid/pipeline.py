@@ -8,6 +8,7 @@ command skips inputs whose journal entry matches and whose output exists.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -92,6 +93,14 @@ class FileResult:
         data = dict(data)
         data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
         return cls(**data)
+
+
+CHANGE_FIELDS = ("path", "action", "code", "why")
+
+
+def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
+    """A hashable identity for a list of changes, to share identical lists."""
+    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
 
 
 def relabel(finding: Finding, label: str) -> Finding:
@@ -275,6 +284,10 @@ class Journal:
         self.run_id = settings.run_id
         self.ref = settings.input_ref
         self.done: dict[str, dict[str, Any]] = {}
+        # Lists of changes are shared by many files: each is written once,
+        # on a line of its own, and files refer to it by id.
+        self.change_sets: dict[str, list[dict[str, str]]] = {}
+        self._set_ids: dict[tuple, str] = {}
         if self.path.exists():
             with self.path.open(encoding="utf-8") as fh:
                 for line in fh:
@@ -282,7 +295,10 @@ class Journal:
                         entry = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a crash
-                    if entry.get("run_id") == self.run_id:
+                    if "change_set" in entry:
+                        self.change_sets[entry["change_set"]] = entry["changes"]
+                        self._set_ids[change_key(entry["changes"])] = entry["change_set"]
+                    elif entry.get("run_id") == self.run_id:
                         self.done[entry["input"]] = entry
         self._fh = None
 
@@ -303,7 +319,11 @@ class Journal:
                 return None
         if entry["status"] not in (WRITTEN, SKIPPED):
             return None  # failures and withheld files are tried again
-        result = FileResult.from_record({k: v for k, v in entry.items() if k != "run_id"})
+        if entry["changes"] not in self.change_sets:
+            return None  # its change set was lost with a cut line: redo the file
+        record = {k: v for k, v in entry.items() if k != "run_id"}
+        record["changes"] = self.change_sets[entry["changes"]]
+        result = FileResult.from_record(record)
         result.input = str(path)
         result.findings = [relabel(f, str(path)) for f in result.findings]
         return result
@@ -316,6 +336,13 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
         entry = result.record(self.ref(result.input))
+        key = change_key(result.changes)
+        set_id = self._set_ids.get(key)
+        if set_id is None:
+            set_id = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+            self._set_ids[key] = set_id
+            self._fh.write(json.dumps({"change_set": set_id, "changes": result.changes}) + "\n")
+        entry["changes"] = set_id
         entry["run_id"] = self.run_id
         self._fh.write(json.dumps(entry) + "\n")
         self._fh.flush()

@@ -306,6 +306,7 @@ def test_report_lists_actions_per_file(runs):
 def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, env_key):
     out = tmp_path / "out"
     assert run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1").exit_code == 0
+    first_report = json.loads((out / "report.json").read_text())
     files = outputs(out)
     victim = files[3]
     victim.unlink()
@@ -327,6 +328,9 @@ def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, en
     assert untouched.stat().st_mtime_ns == mtime, "finished file was redone"
     report = json.loads((out / "report.json").read_text())
     assert report["totals"]["files"] == len(files)
+    # Resumed files come back from the journal exactly as first reported.
+    assert report["files"] == first_report["files"]
+    assert report["change_sets"] == first_report["change_sets"]
 
 
 def test_interrupted_write_leaves_no_partial_file(corpus, tmp_path, env_key, monkeypatch):

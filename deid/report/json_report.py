@@ -13,15 +13,10 @@ from typing import Any
 
 from deid import __version__
 from deid.dicom_io import atomic_write
-from deid.pipeline import FileResult, _redacted, relabel
+from deid.pipeline import CHANGE_FIELDS, FileResult, _redacted, change_key, relabel
 from deid.settings import Settings
 
 SCHEMA_VERSION = "1.0"
-CHANGE_FIELDS = ("path", "action", "code", "why")
-
-
-def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
 
 
 def build(results: list[FileResult], settings: Settings, exit_code: int) -> dict[str, Any]:
