@@ -54,3 +54,12 @@ def test_date_forms_cover_common_writing():
     forms = date_forms("19650412")
     for written in ("1965-04-12", "04/12/1965", "12.04.1965", "April 12, 1965", "12 apr 1965"):
         assert any(re.fullmatch(re.escape(f), written, re.I) for f in forms), written
+
+
+def test_names_in_every_pn_group_are_identifiers():
+    name = Identifier("name", "Yamada^Tarou=山田^太郎=やまだ^たろう", "PatientName")
+    text = "検査 山田 太郎 様"
+    assert any(p.search(text) for p in name.patterns())
+    assert actions.clean_text(text, name.patterns()) == "検査 様"
+    assert actions.clean_text("検査山田太郎様", name.patterns()) == "検査 様"
+    assert Identifier("name", "ANONYMOUS^Test", "").patterns() == []

@@ -106,13 +106,19 @@ def _bounded(literal: str) -> re.Pattern[str]:
 
 
 def _name_parts(value: str) -> list[str]:
+    """Words of every component group (alphabetic, ideographic, phonetic).
+
+    Ideographic names are often two characters, which are specific enough;
+    Latin words need three to avoid matching common syllables.
+    """
     parts = []
-    for group in value.split("=")[:1] or [value]:
+    for group in value.split("="):
         for component in re.split(r"[\^,]", group):
             for word in component.split():
                 word = word.strip(".")
+                shortest = MIN_NAME_PART if word.isascii() else 2
                 if (
-                    len(word) >= MIN_NAME_PART
+                    len(word) >= shortest
                     and word.isalpha()
                     and word.lower() not in PLACEHOLDER_WORDS
                 ):
@@ -154,7 +160,10 @@ def _patterns(kind: str, value: str) -> list[re.Pattern[str]]:
     if not value:
         return []
     if kind == "name":
-        return [_bounded(p) for p in _name_parts(value)]
+        # Scripts written without spaces (CJK) have no word boundaries.
+        return [
+            _bounded(p) if p.isascii() else re.compile(re.escape(p)) for p in _name_parts(value)
+        ]
     if kind == "id":
         if len(value) < MIN_ID or (value.isdigit() and len(value) < MIN_NUMERIC_ID):
             return []
