@@ -73,6 +73,14 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
     return frozenset(chosen)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a container may allow fewer than exist)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _inside(child: Path, parent: Path) -> bool:
     try:
         child.resolve().relative_to(parent.resolve())
@@ -134,7 +142,7 @@ def build_settings(
         output=output,
         report_dir=report_dir or output,
         mapping_dir=mapping_dir,
-        jobs=jobs or os.cpu_count() or 1,
+        jobs=jobs or available_cores(),
         dry_run=dry_run,
         fail_on=severity,
         show_values=show_values,
