@@ -67,4 +67,15 @@ def deidentify(
     return Outcome(results, report, path, code)
 
 
-__all__ = ["Outcome", "Settings", "build_settings", "deidentify"]
+from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan  # noqa: E402
+
+__all__ = [
+    "Outcome",
+    "ScanOutcome",
+    "ScanSettings",
+    "Settings",
+    "build_scan_settings",
+    "build_settings",
+    "deidentify",
+    "scan",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -12,10 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deid import __version__, api
-from deid.errors import DeidError
+from deid.errors import DeidError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import canonical_action, load_profile, shipped_profiles
+from deid.report import json_report
+from deid.risk.findings import Severity
 
 err = Console(stderr=True)
 out = Console()
@@ -166,6 +169,167 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     if severities:
         err.print("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
     err.print(f"report: {outcome.report_path}", highlight=False)
+
+
+@main.command("scan")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--profile",
+    default="basic",
+    show_default=True,
+    help="Judge identifiers against this profile (name or .toml).",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="NAME",
+    help="PS3.15 option to add to the profile (repeatable).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["low", "medium", "high"]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "sarif"]),
+    default="table",
+    show_default=True,
+    help="What to print on standard output.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    help="Accept the findings listed in this baseline file.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(path_type=Path),
+    help="Write every current finding to this baseline file and exit 0.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    help="Also write report.json, findings.csv and report.sarif here.",
+)
+@click.option("--show-values", is_flag=True, help="Show identifying values (redacted otherwise).")
+@click.option("-k", "k", type=int, default=None, help="k-anonymity threshold [profile: 5].")
+@click.option(
+    "--qi",
+    "quasi",
+    multiple=True,
+    metavar="NAME",
+    help="Quasi-identifier to use instead of the profile's (repeatable).",
+)
+@click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
+def scan_cmd(
+    inputs: tuple[Path, ...],
+    profile: str,
+    options: tuple[str, ...],
+    fail_on: str,
+    fmt: str,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    report_dir: Path | None,
+    show_values: bool,
+    k: int | None,
+    quasi: tuple[str, ...],
+    jobs: int | None,
+) -> None:
+    """Report what still identifies a person in INPUTS; change nothing."""
+    from deid.report import findings_csv, sarif, scan_report
+    from deid.risk import baseline as baseline_file
+
+    try:
+        if report_dir is not None:
+            for given in inputs:
+                if given.is_dir() and report_dir.resolve().is_relative_to(given.resolve()):
+                    raise UsageError(
+                        f"--report-dir {report_dir} is inside input {given}: "
+                        "scan never writes next to its inputs"
+                    )
+        settings = api.build_scan_settings(
+            profile=profile,
+            options=options,
+            quasi_identifiers=quasi,
+            k=k,
+            jobs=jobs,
+            fail_on=fail_on,
+            baseline=baseline,
+            show_values=show_values,
+        )
+        outcome = api.scan(list(inputs), settings)
+    except DeidError as exc:
+        _fail(exc)
+        return
+    if write_baseline is not None:
+        count = baseline_file.write(write_baseline, outcome.findings)
+        err.print(f"baseline: {count} finding(s) written to {write_baseline}", highlight=False)
+        sys.exit(0)
+    report = scan_report.build(outcome, settings)
+    shown = scan_report.shown(outcome.findings, settings)
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        json_report.write(report_dir / "report.json", report)
+        findings_csv.write(report_dir / "findings.csv", shown)
+        write_json(report_dir / "report.sarif", sarif.build(shown))
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=1, ensure_ascii=False))
+    elif fmt == "sarif":
+        click.echo(json.dumps(sarif.build(shown), indent=1, ensure_ascii=False))
+    else:
+        _scan_summary(outcome, report)
+    for result in outcome.results:
+        if result.status in ("failed", "not-dicom"):
+            err.print(
+                f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    sys.exit(outcome.exit_code)
+
+
+def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
+    totals = report["totals"]
+    table = Table(title="deid scan")
+    table.add_column("severity")
+    table.add_column("findings", justify="right")
+    for severity in ("high", "medium", "low", "info"):
+        table.add_row(severity, str(totals["findings_by_severity"].get(severity, 0)))
+    out.print(table)
+    if totals["findings_by_rule"]:
+        rules = Table("rule", "findings", title="by kind")
+        for rule, count in sorted(totals["findings_by_rule"].items(), key=lambda x: -x[1]):
+            rules.add_row(rule, str(count))
+        out.print(rules)
+    worst = Counter(f.file for f in outcome.findings if f.file and f.severity >= Severity.HIGH)
+    if worst:
+        files = Table("file", "high findings", title="worst files")
+        for name, count in worst.most_common(10):
+            files.add_row(name, str(count))
+        out.print(files)
+    risk = outcome.risk
+    out.print(
+        f"data set: {risk.records} patient(s), {risk.classes} class(es), "
+        f"k-anonymity {risk.k} (threshold {risk.threshold}), "
+        f"{risk.below_k_share:.0%} below k; prosecutor risk max {risk.prosecutor_max:.2f} "
+        f"avg {risk.prosecutor_avg:.2f}; marketer risk {risk.marketer:.2f}",
+        highlight=False,
+    )
+    if outcome.baselined:
+        out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
+    statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
+    out.print(f"files: {totals['files']} ({statuses})", highlight=False)
+
+
+def write_json(path: Path, data: dict) -> None:
+    from deid.dicom_io import atomic_write
+
+    atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 @main.group()

@@ -196,6 +196,8 @@ class ProfileMeta:
     linkage: bool = False
     internal: bool = False
     chain: tuple[str, ...] = ()
+    quasi_identifiers: tuple[str, ...] = ()
+    k_threshold: int = 5
 
 
 @dataclass(frozen=True)
@@ -497,7 +499,7 @@ def load_profile(
     where = _Located(path, text)
     source = path.name
 
-    unknown_tables = set(data) - {"profile", "rules", "keep", "private", "safe_private"}
+    unknown_tables = set(data) - {"profile", "rules", "keep", "private", "safe_private", "risk"}
     if unknown_tables:
         table = sorted(unknown_tables)[0]
         raise where.error(f"unknown section {table!r}", table)
@@ -528,6 +530,19 @@ def load_profile(
         if flag in head and not isinstance(head[flag], bool):
             raise where.error(f"{flag} must be true or false", "profile", None, flag)
 
+    risk = data.get("risk", {})
+    quasi = base.meta.quasi_identifiers if base else ()
+    if "quasi_identifiers" in risk:
+        quasi = risk["quasi_identifiers"]
+        if not isinstance(quasi, list) or not all(isinstance(q, str) for q in quasi):
+            raise where.error(
+                "quasi_identifiers must be a list of names", "risk", None, "quasi_identifiers"
+            )
+        quasi = tuple(quasi)
+    k_threshold = risk.get("k", base.meta.k_threshold if base else 5)
+    if not isinstance(k_threshold, int) or k_threshold < 2:
+        raise where.error("k must be a whole number of at least 2", "risk", None, "k")
+
     meta = ProfileMeta(
         name=str(head["name"]),
         description=str(head.get("description", "")),
@@ -539,6 +554,8 @@ def load_profile(
         linkage=head.get("linkage", base.meta.linkage if base else False),
         internal=head.get("internal", False),
         chain=(base.meta.chain if base else ()) + (str(head["name"]),),
+        quasi_identifiers=quasi,
+        k_threshold=k_threshold,
     )
 
     rules: dict[tuple[Any, ...], Rule] = {r.match.key(): r for r in base.rules} if base else {}

@@ -1,0 +1,320 @@
+"""Detectors for `deid scan`: each looks at one kind of risk in one file.
+
+A detector is a function of a `ScanContext` that yields findings; the scan
+runs them all and knows nothing of what they look for (detect-secrets'
+shape). "Identifying" is judged against a profile: an attribute the profile
+would change, still holding a value that is not already in de-identified
+form (empty, a dummy, a keyed pseudonym, a 2.25 UID, dates marked as
+modified), is a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import UID_dictionary
+
+from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
+from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
+from deid.scrub import Scrubber, path_text
+
+Path_ = tuple[tuple[int, int], ...]
+
+_DUMMIES = {str(v).upper() for v in DUMMY_BY_VR.values()} | {"ANONYMOUS"}
+_TOKEN = re.compile(r"^(?:P?[A-Z2-7]{15,16}|PSEUDO\^[A-Z2-7]{16})$")
+_SEVERITY_BY_KIND = {
+    "name": Severity.HIGH,
+    "id": Severity.HIGH,
+    "address": Severity.HIGH,
+    "phone": Severity.HIGH,
+    "email": Severity.HIGH,
+    "date": Severity.MEDIUM,
+    "institution": Severity.MEDIUM,
+    "uid": Severity.MEDIUM,
+    "text": Severity.MEDIUM,
+}
+# Modalities whose images often carry burned-in text (PS3.3 BurnedInAnnotation).
+BURNED_IN_PRONE = frozenset(
+    {"US", "SC", "OT", "CR", "DX", "XA", "RF", "ES", "XC", "MG", "IO", "PX", "GM", "SM", "DOC"}
+)
+# Coded values look like numbers and dates by design (113100, 20230101).
+_CODED = frozenset(
+    {
+        "CodeValue",
+        "LongCodeValue",
+        "URNCodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "ContextIdentifier",
+        "ContextGroupVersion",
+        "MappingResource",
+        "ContextGroupLocalVersion",
+        "MappingResourceUID",
+    }
+)
+_SOURCE_META = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+    "PrivateInformation",
+)
+
+
+@dataclass
+class ScanContext:
+    label: str
+    ds: Dataset
+    scrubber: Scrubber
+    identifiers: IdentifierSet
+    elements: list[tuple[Dataset, DataElement, Path_, tuple[int, ...]]]
+
+    @property
+    def marked_deidentified(self) -> bool:
+        return str(self.ds.get("PatientIdentityRemoved", "")).upper() == "YES"
+
+    @property
+    def dates_marked_changed(self) -> bool:
+        marker = str(self.ds.get("LongitudinalTemporalInformationModified", "")).upper()
+        return self.marked_deidentified and marker in ("MODIFIED", "REMOVED")
+
+
+def elements(ds: Dataset, path: Path_ = (), seq: tuple[int, ...] = ()) -> Iterator[tuple]:
+    """Every element at every depth, with its path; undecodable ones skipped."""
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except Exception:  # noqa: BLE001 - a scan reports what it can read
+            continue
+        yield ds, elem, path, seq
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                yield from elements(item, path + ((int(tag), i),), seq + (int(tag),))
+
+
+def _values(elem: DataElement) -> list[str]:
+    value = elem.value
+    if value is None:
+        return []
+    if isinstance(value, bytes):
+        if len(value) > 65536:
+            return []
+        text = value.decode("latin-1").strip("\x00 ")
+        printable = sum(c.isprintable() for c in text)
+        return [text] if text and printable >= 0.9 * len(text) else []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    return [str(value)] if str(value).strip() else []
+
+
+def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, action: str) -> bool:
+    text = value.strip()
+    if not text or text.upper() in _DUMMIES or text.lower() in PLACEHOLDER_WORDS:
+        return True
+    vr = elem.VR
+    if vr == "UI":
+        return text.startswith("2.25.") or text in UID_dictionary
+    if vr in ("DA", "DT", "TM"):
+        return ctx.dates_marked_changed
+    if ctx.marked_deidentified and _TOKEN.match(text):
+        return True
+    if action == "clean" and vr in TEXT_VRS:
+        return clean_text(text, ctx.identifiers.cleaning_patterns()) == text
+    return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
+
+
+def header_values(ctx: ScanContext) -> Iterator[Finding]:
+    """Standard attributes the profile would change that still hold a value."""
+    profile = ctx.scrubber.profile.meta.name
+    for parent, elem, path, seq in ctx.elements:
+        if elem.tag.is_private or elem.VR == "SQ":
+            continue
+        decision = ctx.scrubber.decide(parent, elem, seq)
+        if decision.action == "keep":
+            continue
+        keyword = keyword_for_tag(elem.tag) or ""
+        kind = "uid" if elem.VR == "UI" else kind_for(keyword, elem.VR) or "text"
+        for value in _values(elem):
+            if _already_deidentified(ctx, elem, value, decision.action):
+                continue
+            yield Finding(
+                rule=f"header.{kind}",
+                severity=_SEVERITY_BY_KIND.get(kind, Severity.MEDIUM),
+                message=f"{kind} value in {keyword or 'attribute'} "
+                f"(profile {profile} would {decision.action} it)",
+                file=ctx.label,
+                location=path_text(path, int(elem.tag)),
+                action=f"de-identify with `deid run --profile {profile}`",
+                evidence=value,
+            )
+            break
+
+
+def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
+    """Private blocks the profile would not keep, and identifiers inside them."""
+    blocks: dict[tuple[str, int, str], int] = {}
+    patterns = ctx.identifiers.compiled()
+    for parent, elem, path, seq in ctx.elements:
+        tag = elem.tag
+        if not tag.is_private or tag.is_private_creator or elem.VR == "SQ":
+            continue
+        if ctx.scrubber.decide(parent, elem, seq).action == "keep":
+            continue
+        creator_elem = parent.get((tag.group << 16) | (tag.element >> 8))
+        creator = str(creator_elem.value).strip() if creator_elem is not None else "(no creator)"
+        where = path_text(path, int(tag)).rpartition(".")[0]
+        key = (where, tag.group, creator)
+        blocks[key] = blocks.get(key, 0) + 1
+        for value in _values(elem):
+            for ident, pattern in patterns:
+                if pattern.search(value):
+                    yield Finding(
+                        rule="private.identifier",
+                        severity=Severity.HIGH,
+                        message=f"{ident.kind} from {ident.where} inside a private attribute",
+                        file=ctx.label,
+                        location=path_text(path, int(tag)),
+                        action="remove private attributes (default of every shipped profile)",
+                        evidence=value,
+                    )
+                    break
+    for (where, group, creator), count in sorted(blocks.items()):
+        yield Finding(
+            rule="private.block",
+            severity=Severity.MEDIUM,
+            message=f"{count} private attribute(s) in group {group:04X} by {creator!r}",
+            file=ctx.label,
+            location=f"{where + '.' if where else ''}({group:04X},xxxx) {creator}",
+            action="remove, or keep only attributes on the safe-private list",
+        )
+
+
+def free_text(ctx: ScanContext) -> Iterator[Finding]:
+    """Text the profile keeps, checked for the file's own identifiers and for
+    generic patterns (e-mail, phone, dates, long numbers)."""
+    patterns = ctx.identifiers.compiled()
+    generic = (("email", EMAIL), ("phone", PHONE), ("date", WRITTEN_DATE), ("number", LONG_NUMBER))
+    for parent, elem, path, seq in ctx.elements:
+        if elem.VR not in TEXT_VRS and elem.VR not in ("UN", "CS"):
+            continue
+        coded = elem.VR == "CS" or elem.keyword in _CODED
+        if ctx.scrubber.decide(parent, elem, seq).action != "keep":
+            continue  # reported by header_values / private_attributes
+        location = path_text(path, int(elem.tag))
+        for value in _values(elem):
+            hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
+            if hit:
+                yield Finding(
+                    rule=f"text.{hit[0]}",
+                    severity=Severity.HIGH,
+                    message=f"{hit[0]} from {hit[1]} found in kept text",
+                    file=ctx.label,
+                    location=location,
+                    action="clean or remove this attribute in your profile",
+                    evidence=value,
+                )
+                break
+            if coded:
+                continue  # codes are not free text: only the file's own values count
+            kind = next((k for k, p in generic if p.search(value)), None)
+            if kind:
+                yield Finding(
+                    rule=f"text.{kind}-pattern",
+                    severity=Severity.MEDIUM,
+                    message=f"text that looks like a {kind} in a kept attribute",
+                    file=ctx.label,
+                    location=location,
+                    action="review; clean or remove this attribute in your profile",
+                    evidence=value,
+                )
+                break
+
+
+def markers(ctx: ScanContext, high_so_far: bool) -> Iterator[Finding]:
+    ds = ctx.ds
+    if ctx.marked_deidentified and high_so_far:
+        yield Finding(
+            rule="marker.identity-removed-false",
+            severity=Severity.HIGH,
+            message="PatientIdentityRemoved is YES but identifying values remain",
+            file=ctx.label,
+            location="PatientIdentityRemoved",
+            action="re-run de-identification; do not trust the marker",
+        )
+    burned = str(ds.get("BurnedInAnnotation", "")).upper()
+    modality = str(ds.get("Modality", "")).upper()
+    if burned == "YES":
+        yield Finding(
+            rule="pixels.burned-in-declared",
+            severity=Severity.HIGH,
+            message="BurnedInAnnotation is YES: the pixel data carries text",
+            file=ctx.label,
+            location="BurnedInAnnotation",
+            action="redact the pixel data before sharing",
+        )
+    elif not burned and modality in BURNED_IN_PRONE:
+        yield Finding(
+            rule="pixels.burned-in-unknown",
+            severity=Severity.MEDIUM,
+            message=f"{modality} image without BurnedInAnnotation: text may be burned in",
+            file=ctx.label,
+            location="BurnedInAnnotation",
+            action="check the pixel data for text",
+        )
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        for keyword in _SOURCE_META:
+            if keyword in meta and _values(meta[keyword]):
+                yield Finding(
+                    rule="meta.source-identity",
+                    severity=Severity.MEDIUM,
+                    message=f"file meta carries {keyword}",
+                    file=ctx.label,
+                    location=f"FileMeta.{keyword}",
+                    action="rebuild the file meta (deid run does)",
+                    evidence=", ".join(_values(meta[keyword])),
+                )
+
+
+def content(ctx: ScanContext) -> Iterator[Finding]:
+    ds = ctx.ds
+    overlays = sorted(
+        {t.group for t in ds.keys() if t.group & 0xFF01 == 0x6000 and t.element == 0x3000}
+    )
+    for group in overlays:
+        yield Finding(
+            rule="content.overlay",
+            severity=Severity.MEDIUM,
+            message="overlay bitmap present: it may draw text",
+            file=ctx.label,
+            location=f"({group:04X},3000)",
+            action="remove overlays (every shipped profile does)",
+        )
+    if any(t.group & 0xFF01 == 0x5000 for t in ds.keys()):
+        yield Finding(
+            rule="content.curve",
+            severity=Severity.LOW,
+            message="curve data present (retired; may carry annotations)",
+            file=ctx.label,
+            location="(50xx,xxxx)",
+            action="remove curves",
+        )
+    if "EncapsulatedDocument" in ds:
+        yield Finding(
+            rule="content.encapsulated-document",
+            severity=Severity.HIGH,
+            message="encapsulated document present: its content is not inspected",
+            file=ctx.label,
+            location="EncapsulatedDocument",
+            action="remove the document, or review it by hand",
+        )
+
+
+Detector = Callable[[ScanContext], Iterator[Finding]]
+DETECTORS: tuple[Detector, ...] = (header_values, private_attributes, free_text, content)
