@@ -226,6 +226,11 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     help="Quasi-identifier to use instead of the profile's (repeatable).",
 )
 @click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
+@click.option(
+    "--ignore-non-dicom",
+    is_flag=True,
+    help="Skip named files that are not DICOM (for hooks that pass every file).",
+)
 def scan_cmd(
     inputs: tuple[Path, ...],
     profile: str,
@@ -239,6 +244,8 @@ def scan_cmd(
     k: int | None,
     quasi: tuple[str, ...],
     jobs: int | None,
+    dataset_risk: bool,
+    ignore_non_dicom: bool,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid.report import findings_csv, sarif, scan_report
@@ -261,6 +268,8 @@ def scan_cmd(
             fail_on=fail_on,
             baseline=baseline,
             show_values=show_values,
+            ignore_non_dicom=ignore_non_dicom,
+            dataset_risk=dataset_risk,
         )
         outcome = api.scan(list(inputs), settings)
     except DeidError as exc:

@@ -40,6 +40,8 @@ class ScanSettings:
     fail_on: Severity = Severity.HIGH
     baseline: Baseline | None = None
     show_values: bool = False
+    ignore_non_dicom: bool = False
+    dataset_risk: bool = True
 
 
 def build_scan_settings(
@@ -52,6 +54,8 @@ def build_scan_settings(
     fail_on: str = "high",
     baseline: Path | None = None,
     show_values: bool = False,
+    ignore_non_dicom: bool = False,
+    dataset_risk: bool = True,
 ) -> ScanSettings:
     loaded = load_profile(profile)
     resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
@@ -70,6 +74,8 @@ def build_scan_settings(
         fail_on=severity,
         baseline=Baseline.load(baseline) if baseline is not None else None,
         show_values=show_values,
+        ignore_non_dicom=ignore_non_dicom,
+        dataset_risk=dataset_risk,
     )
 
 
@@ -203,8 +209,10 @@ class ScanOutcome:
     exit_code: int
 
 
-def _files(inputs: list[Path]) -> Iterator[ScanFileResult | tuple[str, bool]]:
-    named = {str(p) for p in inputs if not p.is_dir()}
+def _files(
+    inputs: list[Path], ignore_non_dicom: bool = False
+) -> Iterator[ScanFileResult | tuple[str, bool]]:
+    named = set() if ignore_non_dicom else {str(p) for p in inputs if not p.is_dir()}
     for item in discover(inputs):
         if item.problem:
             yield ScanFileResult(str(item.path), "failed", item.problem)
@@ -218,7 +226,7 @@ def scan(
     on_result: Callable[[ScanFileResult], None] | None = None,
 ) -> ScanOutcome:
     inputs = list(inputs)
-    items = list(_files(inputs))
+    items = list(_files(inputs, settings.ignore_non_dicom))
     paths = [i for i in items if isinstance(i, tuple)]
     results = [i for i in items if not isinstance(i, tuple)]
     if settings.jobs > 1 and len(paths) > 16:
@@ -241,7 +249,7 @@ def scan(
         settings.quasi_identifiers,
     )
     risk = summarise(records, settings.k, settings.quasi_identifiers)
-    dataset = dataset_findings(risk)
+    dataset = dataset_findings(risk) if settings.dataset_risk else []
     findings = [f for r in results for f in r.findings] + dataset
     baselined = 0
     if settings.baseline is not None:
