@@ -227,6 +227,12 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
 )
 @click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
 @click.option(
+    "--dataset-risk/--no-dataset-risk",
+    default=True,
+    show_default=True,
+    help="Rate k-anonymity over all inputs (off for hooks that see a few files).",
+)
+@click.option(
     "--ignore-non-dicom",
     is_flag=True,
     help="Skip named files that are not DICOM (for hooks that pass every file).",
