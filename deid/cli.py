@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deid import __version__, api
+from deid.dicom_io import atomic_write
 from deid.errors import DeidError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
@@ -214,7 +215,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
 @click.option(
     "--report-dir",
     type=click.Path(path_type=Path),
-    help="Also write report.json, findings.csv and report.sarif here.",
+    help="Also write report.json, findings.csv, report.sarif and report.html here.",
 )
 @click.option("--show-values", is_flag=True, help="Show identifying values (redacted otherwise).")
 @click.option("-k", "k", type=int, default=None, help="k-anonymity threshold [profile: 5].")
@@ -254,7 +255,7 @@ def scan_cmd(
     ignore_non_dicom: bool,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
-    from deid.report import findings_csv, sarif, scan_report
+    from deid.report import findings_csv, html, sarif, scan_report
     from deid.risk import baseline as baseline_file
 
     try:
@@ -292,6 +293,7 @@ def scan_cmd(
         json_report.write(report_dir / "report.json", report)
         findings_csv.write(report_dir / "findings.csv", shown)
         write_json(report_dir / "report.sarif", sarif.build(shown))
+        atomic_write(report_dir / "report.html", html.render(report).encode("utf-8"))
     if fmt == "json":
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
     elif fmt == "sarif":
@@ -342,8 +344,6 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    from deid.dicom_io import atomic_write
-
     atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 

@@ -1,0 +1,149 @@
+"""report.html: one self-contained page for a reviewer.
+
+No scripts, no external files: it opens from a USB stick or an e-mail.
+Values shown are those of the report it is built from, so identifying
+evidence is redacted unless the user asked to see it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from html import escape
+from typing import Any
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330;max-width:80rem}
+h1{font-size:1.6rem;margin:0 0 .2rem} h2{font-size:1.15rem;margin:2rem 0 .5rem}
+.muted{color:#5b6474} table{border-collapse:collapse;margin:.4rem 0 1rem;width:100%}
+th,td{border-bottom:1px solid #dde2ea;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f3f5f9} td.n{text-align:right;font-variant-numeric:tabular-nums}
+.sev{display:inline-block;border-radius:.7rem;padding:0 .55rem;font-size:.8rem;color:#fff}
+.high{background:#c62828}.medium{background:#e08a00}.low{background:#2f6db5}.info{background:#6b7380}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}
+.card{border:1px solid #dde2ea;border-radius:.5rem;padding:.7rem 1rem;min-width:8rem}
+.card b{display:block;font-size:1.5rem} details{margin:.3rem 0}
+summary{cursor:pointer} code{font-size:.85rem;background:#f3f5f9;padding:0 .25rem}
+"""
+
+
+def _sev(severity: str) -> str:
+    return f'<span class="sev {escape(severity)}">{escape(severity)}</span>'
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render(report: dict[str, Any], title: str = "deid scan report") -> str:
+    totals = report["totals"]
+    severities = totals.get("findings_by_severity", {})
+    cards = "".join(
+        f'<div class="card">{_sev(s)}<b>{severities.get(s, 0)}</b>findings</div>'
+        for s in ("high", "medium", "low", "info")
+    )
+    cards += (
+        f'<div class="card">files<b>{totals["files"]}</b>'
+        + ", ".join(f"{escape(k)} {v}" for k, v in totals.get("by_status", {}).items())
+        + "</div>"
+    )
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="muted">deid {escape(report["tool"]["version"])} &middot; profile '
+        f"<code>{escape(str(report.get('profile')))}</code> &middot; exit code "
+        f"{report.get('exit_code')}</p>",
+        f'<div class="cards">{cards}</div>',
+    ]
+    by_rule = totals.get("findings_by_rule", {})
+    if by_rule:
+        parts.append("<h2>Findings by kind</h2>")
+        rows = [
+            [f"<code>{escape(r)}</code>", str(c)]
+            for r, c in sorted(by_rule.items(), key=lambda x: -x[1])
+        ]
+        parts.append(_table(["rule", "findings"], rows, {1}))
+    risk = report.get("dataset_risk")
+    if risk:
+        parts.append("<h2>Data-set re-identification risk</h2>")
+        rows = [
+            ["patients (records)", str(risk["records"])],
+            ["equivalence classes", str(risk["equivalence_classes"])],
+            [f"k-anonymity (threshold {risk['k_threshold']})", str(risk["k_anonymity"])],
+            ["patients in classes below k", f"{risk['share_below_k']:.1%}"],
+            [
+                "prosecutor risk, max / average",
+                f"{risk['prosecutor_risk']['max']:.3f} / {risk['prosecutor_risk']['average']:.3f}",
+            ],
+            [
+                "journalist risk, max / average",
+                f"{risk['journalist_risk']['max']:.3f} / {risk['journalist_risk']['average']:.3f}",
+            ],
+            ["marketer risk", f"{risk['marketer_risk']:.3f}"],
+        ]
+        parts.append(_table(["measure", "value"], rows, {1}))
+        parts.append(
+            f'<p class="muted">Quasi-identifiers: '
+            f"{escape(', '.join(risk['quasi_identifiers']))}; "
+            f"{escape(risk['journalist_risk']['note'])}.</p>"
+        )
+    dataset = report.get("dataset_findings", [])
+    if dataset:
+        parts.append("<h2>Data-set findings</h2>")
+        parts.append(_findings_table(dataset))
+    parts.append("<h2>Findings by file</h2>")
+    worst = sorted(
+        report["files"],
+        key=lambda f: (-Counter(x["severity"] for x in f["findings"]).get("high", 0), f["input"]),
+    )
+    shown = 0
+    for entry in worst:
+        if not entry["findings"] and entry["status"] == "scanned":
+            continue
+        shown += 1
+        counts = Counter(x["severity"] for x in entry["findings"])
+        badge = " ".join(f"{_sev(s)} {counts[s]}" for s in ("high", "medium", "low") if counts[s])
+        status = (
+            ""
+            if entry["status"] == "scanned"
+            else (f" &middot; {escape(entry['status'])}: {escape(entry['reason'])}")
+        )
+        parts.append(
+            f"<details><summary><code>{escape(entry['input'])}</code> {badge}{status}</summary>"
+            f"{_findings_table(entry['findings']) if entry['findings'] else ''}</details>"
+        )
+    if not shown:
+        parts.append('<p class="muted">No file has findings.</p>')
+    parts.append(
+        '<p class="muted">Pixel and face renders appear here only when those checks '
+        "ran and the user asked for previews.</p>"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
+
+
+def _findings_table(findings: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            _sev(f["severity"]),
+            f"<code>{escape(f['rule'])}</code>",
+            escape(f["location"]),
+            escape(f["message"]),
+            escape(f.get("evidence", "")),
+            escape(f["action"]),
+        ]
+        for f in findings
+    ]
+    return _table(["severity", "rule", "where", "what", "evidence", "what to do"], rows)
