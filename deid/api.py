@@ -7,15 +7,18 @@ outcome = deidentify([Path("in")], settings)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deid import pipeline
+from deid.dicom_io import atomic_write
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.pipeline import FileResult
-from deid.report import json_report
+from deid.report import findings_csv, html, json_report, sarif
+from deid.risk.findings import Finding
 from deid.settings import Settings, build_settings
 
 REPORT_NAME = "report.json"
@@ -64,7 +67,20 @@ def deidentify(
     path = settings.report_dir / REPORT_NAME
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     json_report.write(path, report)
+    write_views(settings.report_dir, report, title="deid run report")
     return Outcome(results, report, path, code)
+
+
+def write_views(folder: Path, report: dict[str, Any], title: str) -> None:
+    """findings.csv, report.sarif and report.html: other views of the same
+    findings, as they stand in the report (labels and redaction included)."""
+    findings = [Finding.from_dict(f) for entry in report["files"] for f in entry["findings"]] + [
+        Finding.from_dict(f) for f in report.get("dataset_findings", [])
+    ]
+    findings_csv.write(folder / "findings.csv", findings)
+    data = json.dumps(sarif.build(findings), indent=1, ensure_ascii=False) + "\n"
+    atomic_write(folder / "report.sarif", data.encode("utf-8"))
+    atomic_write(folder / "report.html", html.render(report, title).encode("utf-8"))
 
 
 from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan  # noqa: E402

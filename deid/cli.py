@@ -13,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deid import __version__, api
-from deid.dicom_io import atomic_write
 from deid.errors import DeidError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
@@ -255,7 +254,7 @@ def scan_cmd(
     ignore_non_dicom: bool,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
-    from deid.report import findings_csv, html, sarif, scan_report
+    from deid.report import sarif, scan_report
     from deid.risk import baseline as baseline_file
 
     try:
@@ -291,9 +290,7 @@ def scan_cmd(
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
         json_report.write(report_dir / "report.json", report)
-        findings_csv.write(report_dir / "findings.csv", shown)
-        write_json(report_dir / "report.sarif", sarif.build(shown))
-        atomic_write(report_dir / "report.html", html.render(report).encode("utf-8"))
+        api.write_views(report_dir, report, title="deid scan report")
     if fmt == "json":
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
     elif fmt == "sarif":
@@ -341,10 +338,6 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
     out.print(f"files: {totals['files']} ({statuses})", highlight=False)
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 @main.group()

@@ -288,6 +288,13 @@ def test_report_inside_output_names_inputs_by_keyed_reference(runs, corpus):
     assert str(corpus) not in journal and "quixote" not in journal.lower()
 
 
+def test_run_writes_every_report_view(runs):
+    out = runs["basic"] / "out"
+    for name in ("report.json", "findings.csv", "report.sarif", "report.html"):
+        assert (out / name).is_file(), name
+    assert "deid run report" in (out / "report.html").read_text()
+
+
 def test_report_lists_actions_per_file(runs):
     report = json.loads((runs["basic"] / "out" / "report.json").read_text())
     assert report["schema"].startswith("deid-report/")

@@ -26,6 +26,10 @@ summary{cursor:pointer} code{font-size:.85rem;background:#f3f5f9;padding:0 .25re
 """
 
 
+# Statuses a reviewer must see even without findings.
+_NOTABLE = frozenset({"failed", "not-dicom", "withheld"})
+
+
 def _sev(severity: str) -> str:
     return f'<span class="sev {escape(severity)}">{escape(severity)}</span>'
 
@@ -46,6 +50,11 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
 
 def render(report: dict[str, Any], title: str = "deid scan report") -> str:
     totals = report["totals"]
+    profile = report.get("profile")
+    profile_name = profile.get("name") if isinstance(profile, dict) else profile
+    by_rule = totals.get("findings_by_rule") or dict(
+        Counter(f["rule"] for entry in report["files"] for f in entry["findings"])
+    )
     severities = totals.get("findings_by_severity", {})
     cards = "".join(
         f'<div class="card">{_sev(s)}<b>{severities.get(s, 0)}</b>findings</div>'
@@ -59,11 +68,10 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
     parts = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="muted">deid {escape(report["tool"]["version"])} &middot; profile '
-        f"<code>{escape(str(report.get('profile')))}</code> &middot; exit code "
+        f"<code>{escape(str(profile_name))}</code> &middot; exit code "
         f"{report.get('exit_code')}</p>",
         f'<div class="cards">{cards}</div>',
     ]
-    by_rule = totals.get("findings_by_rule", {})
     if by_rule:
         parts.append("<h2>Findings by kind</h2>")
         rows = [
@@ -106,7 +114,7 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
     )
     shown = 0
     for entry in worst:
-        if not entry["findings"] and entry["status"] == "scanned":
+        if not entry["findings"] and entry["status"] not in _NOTABLE:
             continue
         shown += 1
         counts = Counter(x["severity"] for x in entry["findings"])
