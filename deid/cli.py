@@ -277,7 +277,18 @@ def scan_cmd(
             ignore_non_dicom=ignore_non_dicom,
             dataset_risk=dataset_risk,
         )
-        outcome = api.scan(list(inputs), settings)
+        progress = Progress(
+            TextColumn("[bold]deid scan[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal or fmt != "table",
+        )
+        with progress:
+            task = progress.add_task("files", total=None)
+            outcome = api.scan(list(inputs), settings, lambda _: progress.advance(task))
     except DeidError as exc:
         _fail(exc)
         return

@@ -197,6 +197,7 @@ class ProfileMeta:
     internal: bool = False
     chain: tuple[str, ...] = ()
     quasi_identifiers: tuple[str, ...] = ()
+    rare_only: tuple[str, ...] = ()
     k_threshold: int = 5
 
 
@@ -539,6 +540,7 @@ def load_profile(
                 "quasi_identifiers must be a list of names", "risk", None, "quasi_identifiers"
             )
         quasi = tuple(quasi)
+    rare_only = tuple(risk.get("rare_only", base.meta.rare_only if base else ()))
     k_threshold = risk.get("k", base.meta.k_threshold if base else 5)
     if not isinstance(k_threshold, int) or k_threshold < 2:
         raise where.error("k must be a whole number of at least 2", "risk", None, "k")
@@ -555,6 +557,7 @@ def load_profile(
         internal=head.get("internal", False),
         chain=(base.meta.chain if base else ()) + (str(head["name"]),),
         quasi_identifiers=quasi,
+        rare_only=rare_only,
         k_threshold=k_threshold,
     )
 

@@ -247,6 +247,8 @@ def scan(
     records = patient_records(
         ((r.patient, r.quasi) for r in results if r.status == "scanned"),
         settings.quasi_identifiers,
+        settings.profile.meta.rare_only,
+        settings.k,
     )
     risk = summarise(records, settings.k, settings.quasi_identifiers)
     dataset = dataset_findings(risk) if settings.dataset_risk else []

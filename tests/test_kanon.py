@@ -48,3 +48,14 @@ def test_files_that_disagree_are_one_record_with_both_values():
 def test_empty_data_set():
     risk = summarise({}, 5)
     assert risk.records == 0 and risk.k == 0
+
+
+def test_rare_descriptions_count_common_ones_do_not():
+    rows = [(f"p{i}", {"SeriesDescription": "AX T1", "_study": f"s{i}"}) for i in range(5)]
+    rows.append(("p5", {"SeriesDescription": "AX T1", "_study": "s5"}))
+    rows.append(("p5", {"SeriesDescription": "SCAN FOR DR HOUSE", "_study": "s5"}))
+    records = patient_records(rows, ("SeriesDescription",), ("SeriesDescription",), 5)
+    assert dict(records["p0"])["SeriesDescription"] == ""  # shared by 6 patients
+    assert dict(records["p5"])["SeriesDescription"] == "SCAN FOR DR HOUSE"
+    risk = summarise(records, 5)
+    assert risk.k == 1 and risk.classes == 2

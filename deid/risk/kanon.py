@@ -59,12 +59,18 @@ class RiskSummary:
 
 
 def patient_records(
-    rows: Iterable[tuple[str, Mapping[str, str]]], quasi_identifiers: Iterable[str]
+    rows: Iterable[tuple[str, Mapping[str, str]]],
+    quasi_identifiers: Iterable[str],
+    rare_only: Iterable[str] = (),
+    threshold: int = 5,
 ) -> dict[str, Record]:
     """Fold per-file values into one record per patient.
 
     A patient whose files disagree (two study years, two scanners) is known
     by all the values together, which is what an attacker could match on.
+    Attributes in `rare_only` (free-text descriptions) count only with values
+    that fewer than `threshold` patients share: a common protocol name says
+    nothing, a one-off one points at a person.
     """
     names = tuple(quasi_identifiers)
     seen: dict[str, dict[str, set[str]]] = {}
@@ -77,6 +83,10 @@ def patient_records(
                 slot[name].add(value)
         if values.get("_study"):
             studies.setdefault(patient, set()).add(values["_study"])
+    for name in set(rare_only) & set(names):
+        users = Counter(v for slot in seen.values() for v in slot[name])
+        for slot in seen.values():
+            slot[name] = {v for v in slot[name] if users[v] < threshold}
     records = {}
     for patient, slot in seen.items():
         record = [(name, "|".join(sorted(slot[name]))) for name in names]
