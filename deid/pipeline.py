@@ -33,11 +33,11 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
 from deid.scrub import (
     FileContext,
-    Scrubber,
     clean_file_meta,
     mark_deidentified,
     patient_key,
     reference_date,
+    scrubber_for,
 )
 from deid.settings import Settings
 
@@ -148,16 +148,6 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         return result
 
 
-_SCRUBBER: list[tuple[Settings, Scrubber]] = []
-
-
-def _scrubber_for(settings: Settings) -> Scrubber:
-    """One scrubber per process and settings, so its decision cache stays warm."""
-    if not _SCRUBBER or _SCRUBBER[0][0] is not settings:
-        _SCRUBBER[:] = [(settings, Scrubber(settings.profile, settings.pseudonymizer))]
-    return _SCRUBBER[0][1]
-
-
 def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: bool) -> FileResult:
     label = result.input
     ds = read(path)
@@ -183,7 +173,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         if not str(ds.get(keyword, "") or "").strip():
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     ts = transfer_syntax(ds)
-    scrubber = _scrubber_for(settings)
+    scrubber = scrubber_for(settings, settings.profile, settings.pseudonymizer)
     pseudo = settings.pseudonymizer
     key = patient_key(ds)
     plan = scrubber.plan(ds)

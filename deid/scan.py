@@ -25,7 +25,7 @@ from deid.risk import detectors
 from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
-from deid.scrub import Plan, Scrubber, patient_key
+from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
 from deid.settings import available_cores, resolve_options
 
 UNREADABLE = ("failed", "not-dicom")
@@ -148,7 +148,7 @@ def scan_file(path: Path, settings: ScanSettings, named: bool = True) -> ScanFil
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
-    scrubber = _scrubber_for(settings)
+    scrubber = scrubber_for(settings, settings.profile, _NO_KEY)
     found = list(detectors.elements(ds))
     identifiers = scrubber.collect(_plan_from(scrubber, found))
     ctx = detectors.ScanContext(label, ds, scrubber, identifiers, found)
@@ -175,14 +175,8 @@ def _plan_from(scrubber: Scrubber, found: list) -> Plan:
     return Plan(steps)
 
 
-_SCRUBBER: list[tuple[ScanSettings, Scrubber]] = []
-
-
-def _scrubber_for(settings: ScanSettings) -> Scrubber:
-    if not _SCRUBBER or _SCRUBBER[0][0] is not settings:
-        # Decisions need no key; the pseudonymizer is never used by a scan.
-        _SCRUBBER[:] = [(settings, Scrubber(settings.profile, Pseudonymizer(b"scan" * 8)))]
-    return _SCRUBBER[0][1]
+# Decisions need no key; this pseudonymizer is never used by a scan.
+_NO_KEY = Pseudonymizer(b"scan-decides-no-pseudonyms")
 
 
 _WORKER: list[ScanSettings] = []

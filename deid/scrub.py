@@ -202,7 +202,7 @@ class Scrubber:
                 continue  # undecodable: removed, nothing survives
             if decision.action == "keep" and decision is not _SAFE_PRIVATE:
                 continue
-            values = _string_values(elem)
+            values = string_values(elem)
             if not values:
                 continue
             where = path_text(path, tag)
@@ -447,18 +447,34 @@ def _dictionary_vr(tag: BaseTag) -> str:
 _REMOVE = _Remove()
 
 
-def _string_values(elem: DataElement) -> list[str]:
+def string_values(elem: DataElement, text_only: bool = False) -> list[str]:
+    """An element's values as text. Binary values up to 64 KiB are read as
+    Latin-1; with `text_only`, only when they are mostly printable."""
     value = elem.value
     if value is None:
         return []
     if elem.VR == "UN" or isinstance(value, bytes):
         if not isinstance(value, bytes) or len(value) > 65536:
             return []
-        return [value.decode("latin-1").strip("\x00 ")]
+        text = value.decode("latin-1").strip("\x00 ")
+        if text_only and sum(c.isprintable() for c in text) < 0.9 * len(text):
+            return []
+        return [text] if text else []
     if isinstance(value, MultiValue | list | tuple):
         return [str(v) for v in value if v is not None and str(v).strip()]
     text = str(value)
     return [text] if text.strip() else []
+
+
+_CACHED: list[tuple[object, Scrubber]] = []
+
+
+def scrubber_for(owner: object, profile: ResolvedProfile, pseudonymizer: Pseudonymizer) -> Scrubber:
+    """One scrubber per process and settings object, so its decision cache
+    stays warm across the files a worker handles."""
+    if not _CACHED or _CACHED[0][0] is not owner:
+        _CACHED[:] = [(owner, Scrubber(profile, pseudonymizer))]
+    return _CACHED[0][1]
 
 
 def _map_values(elem: DataElement, fn: Callable[[str], str]) -> object:

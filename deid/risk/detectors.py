@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
 from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
-from deid.scrub import Scrubber, path_text
+from deid.scrub import Scrubber, path_text, string_values
 
 Path_ = tuple[tuple[int, int], ...]
 
@@ -98,21 +97,6 @@ def elements(ds: Dataset, path: Path_ = (), seq: tuple[int, ...] = ()) -> Iterat
                 yield from elements(item, path + ((int(tag), i),), seq + (int(tag),))
 
 
-def _values(elem: DataElement) -> list[str]:
-    value = elem.value
-    if value is None:
-        return []
-    if isinstance(value, bytes):
-        if len(value) > 65536:
-            return []
-        text = value.decode("latin-1").strip("\x00 ")
-        printable = sum(c.isprintable() for c in text)
-        return [text] if text and printable >= 0.9 * len(text) else []
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value if v is not None and str(v).strip()]
-    return [str(value)] if str(value).strip() else []
-
-
 def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, action: str) -> bool:
     text = value.strip()
     if not text or text.upper() in _DUMMIES or text.lower() in PLACEHOLDER_WORDS:
@@ -140,7 +124,7 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
             continue
         keyword = keyword_for_tag(elem.tag) or ""
         kind = "uid" if elem.VR == "UI" else kind_for(keyword, elem.VR) or "text"
-        for value in _values(elem):
+        for value in string_values(elem, text_only=True):
             if _already_deidentified(ctx, elem, value, decision.action):
                 continue
             yield Finding(
@@ -171,7 +155,7 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         where = path_text(path, int(tag)).rpartition(".")[0]
         key = (where, tag.group, creator)
         blocks[key] = blocks.get(key, 0) + 1
-        for value in _values(elem):
+        for value in string_values(elem, text_only=True):
             for ident, pattern in patterns:
                 if pattern.search(value):
                     yield Finding(
@@ -207,7 +191,7 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
         if ctx.scrubber.decide(parent, elem, seq).action != "keep":
             continue  # reported by header_values / private_attributes
         location = path_text(path, int(elem.tag))
-        for value in _values(elem):
+        for value in string_values(elem, text_only=True):
             hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
             if hit:
                 yield Finding(
@@ -270,7 +254,7 @@ def markers(ctx: ScanContext, high_so_far: bool) -> Iterator[Finding]:
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         for keyword in _SOURCE_META:
-            if keyword in meta and _values(meta[keyword]):
+            if keyword in meta and string_values(meta[keyword], text_only=True):
                 yield Finding(
                     rule="meta.source-identity",
                     severity=Severity.MEDIUM,
@@ -278,7 +262,7 @@ def markers(ctx: ScanContext, high_so_far: bool) -> Iterator[Finding]:
                     file=ctx.label,
                     location=f"FileMeta.{keyword}",
                     action="rebuild the file meta (deid run does)",
-                    evidence=", ".join(_values(meta[keyword])),
+                    evidence=", ".join(string_values(meta[keyword], text_only=True)),
                 )
 
 
