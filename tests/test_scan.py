@@ -189,3 +189,29 @@ def test_unreadable_named_input_exits_3_folders_skip_non_dicom(tmp_path, corpus,
 def test_report_dir_inside_an_input_is_refused(corpus):
     result = scan(str(corpus / "input"), "--report-dir", str(corpus / "input" / "r"))
     assert result.exit_code == 2 and "never writes next to its inputs" in result.output
+
+
+def test_kept_free_text_is_checked_for_patterns(tmp_path, corpus, manifest):
+    profile = tmp_path / "keep-comments.toml"
+    profile.write_text(
+        '[profile]\nname = "kc"\nextends = "basic"\n\n'
+        '[[rules]]\nmatch = "ImageComments"\naction = "K"\n'
+    )
+    ds = pydicom.dcmread(corpus / manifest["files"][0]["path"])
+    cases = {
+        "Reviewed by Dr. Carrasco": "text.name",  # the file's own referring physician
+        "Reviewed by Dr. Quintana": "text.name-pattern",
+        "Reviewed by SMITH^ANNA": "text.name-pattern",
+        "Call 555-123-4567": "text.phone-pattern",
+        "mail x.y@clinic.example": "text.email-pattern",
+        "Axial slices, contrast": None,
+    }
+    for text, rule in cases.items():
+        ds.ImageComments = text
+        path = tmp_path / "f.dcm"
+        ds.save_as(path)
+        report = json.loads(scan(str(path), "--profile", str(profile), "--format", "json").output)
+        rules = {
+            f["rule"] for f in report["files"][0]["findings"] if f["location"] == "ImageComments"
+        }
+        assert rules == ({rule} if rule else set()), (text, rules)

@@ -43,6 +43,12 @@ _SEVERITY_BY_KIND = {
 BURNED_IN_PRONE = frozenset(
     {"US", "SC", "OT", "CR", "DX", "XA", "RF", "ES", "XC", "MG", "IO", "PX", "GM", "SM", "DOC"}
 )
+# Person names in free text: DICOM's FAMILY^GIVEN form, or a title and a
+# capitalised name ("Dr. Carrasco", "Mrs Panza").
+PERSON_NAME = re.compile(
+    r"\b[A-Za-z][A-Za-z'-]+\^[A-Za-z][A-Za-z'-]*"
+    r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Sr|Sra|Herr|Frau)\.? [A-Z][a-z'-]+"
+)
 # Coded values look like numbers and dates by design (113100, 20230101).
 _CODED = frozenset(
     {
@@ -183,7 +189,13 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
     """Text the profile keeps, checked for the file's own identifiers and for
     generic patterns (e-mail, phone, dates, long numbers)."""
     patterns = ctx.identifiers.compiled()
-    generic = (("email", EMAIL), ("phone", PHONE), ("date", WRITTEN_DATE), ("number", LONG_NUMBER))
+    generic = (
+        ("email", EMAIL),
+        ("phone", PHONE),
+        ("date", WRITTEN_DATE),
+        ("number", LONG_NUMBER),
+        ("name", PERSON_NAME),
+    )
     for parent, elem, path, seq in ctx.elements:
         if elem.VR not in TEXT_VRS and elem.VR not in ("UN", "CS"):
             continue
