@@ -119,6 +119,14 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, actio
     return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
 
 
+def _may_hold(value: str, literals: list[str]) -> bool:
+    """Cheap test before the patterns: every match contains one of these."""
+    if not value.isascii() or not all(lit.isascii() for lit in literals):
+        return True
+    low = value.lower()
+    return any(lit in low for lit in literals)
+
+
 def header_values(ctx: ScanContext) -> Iterator[Finding]:
     """Standard attributes the profile would change that still hold a value."""
     profile = ctx.scrubber.profile.meta.name
@@ -150,6 +158,7 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
     """Private blocks the profile would not keep, and identifiers inside them."""
     blocks: dict[tuple[str, int, str], int] = {}
     patterns = ctx.identifiers.compiled()
+    literals = ctx.identifiers.literals()
     for parent, elem, path, seq in ctx.elements:
         tag = elem.tag
         if not tag.is_private or tag.is_private_creator or elem.VR == "SQ":
@@ -162,6 +171,8 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         key = (where, tag.group, creator)
         blocks[key] = blocks.get(key, 0) + 1
         for value in string_values(elem, text_only=True):
+            if not _may_hold(value, literals):
+                continue
             for ident, pattern in patterns:
                 if pattern.search(value):
                     yield Finding(
@@ -189,6 +200,7 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
     """Text the profile keeps, checked for the file's own identifiers and for
     generic patterns (e-mail, phone, dates, long numbers)."""
     patterns = ctx.identifiers.compiled()
+    literals = ctx.identifiers.literals()
     generic = (
         ("email", EMAIL),
         ("phone", PHONE),
@@ -204,7 +216,9 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
             continue  # reported by header_values / private_attributes
         location = path_text(path, int(elem.tag))
         for value in string_values(elem, text_only=True):
-            hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
+            hit = None
+            if _may_hold(value, literals):
+                hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
             if hit:
                 yield Finding(
                     rule=f"text.{hit[0]}",
