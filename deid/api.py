@@ -15,6 +15,7 @@ from typing import Any
 
 from deid import pipeline
 from deid.dicom_io import atomic_write
+from deid.errors import OutputError
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.pipeline import FileResult
 from deid.report import findings_csv, html, json_report, sarif
@@ -61,13 +62,23 @@ def deidentify(
             results.append(result)
     finally:
         if linkage is not None:
-            linkage.close()
+            try:
+                linkage.close()
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write linkage tables in {settings.mapping_dir}: {exc.strerror or exc}"
+                ) from None
     code = pipeline.exit_code(results, settings.fail_on)
     report = json_report.build(results, settings, code)
     path = settings.report_dir / REPORT_NAME
-    settings.report_dir.mkdir(parents=True, exist_ok=True)
-    json_report.write(path, report)
-    write_views(settings.report_dir, report, title="deid run report")
+    try:
+        settings.report_dir.mkdir(parents=True, exist_ok=True)
+        json_report.write(path, report)
+        write_views(settings.report_dir, report, title="deid run report")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
+        ) from None
     return Outcome(results, report, path, code)
 
 

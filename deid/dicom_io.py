@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -113,10 +114,14 @@ def read(path: Path) -> Dataset:
     kind = sniff(path)
     if not kind:
         raise InputFileError(f"{path}: not a DICOM file (no DICM marker, no DICOM header)")
+    if kind == "part10":
+        check_inflation(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=kind == "raw")
+    except RecursionError:
+        raise InputFileError(f"{path}: sequences nested too deeply to read safely") from None
     except (
         InvalidDicomError,
         EOFError,
@@ -137,8 +142,63 @@ def read(path: Path) -> Dataset:
     return ds
 
 
+# A deflated data set is inflated whole in memory by the reader; one that
+# would grow beyond this is refused before it is read (a "deflate bomb").
+MAX_INFLATED_BYTES = 1 << 30
+
+
+def check_inflation(path: Path) -> None:
+    """Refuse deflated files that would inflate beyond MAX_INFLATED_BYTES,
+    measuring in bounded chunks so the check itself stays small."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # noqa: BLE001 - the full read reports a bad header
+        return
+    if meta.get("TransferSyntaxUID") != pydicom.uid.DeflatedExplicitVRLittleEndian:
+        return
+    length = meta.get("FileMetaInformationGroupLength")
+    if length is None:
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    with path.open("rb") as fh:
+        fh.seek(132 + 12 + int(length))
+        while chunk := fh.read(1 << 16):
+            data = inflater.decompress(chunk, 1 << 20)
+            while True:
+                total += len(data)
+                if total > MAX_INFLATED_BYTES:
+                    raise InputFileError(
+                        f"{path}: deflated data set inflates beyond "
+                        f"{MAX_INFLATED_BYTES >> 20} MiB; refused"
+                    )
+                if not inflater.unconsumed_tail:
+                    break
+                data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+            if inflater.eof:
+                break
+
+
 def _check_complete(path: Path, ds: Dataset) -> None:
-    """A file cut short often still parses; native pixel data shows it."""
+    """A file cut short often still parses: the reader returns whatever bytes
+    are left for the last element. Declared lengths and native pixel data
+    show it."""
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        declared = getattr(raw, "length", None)
+        value = getattr(raw, "value", None)
+        if (
+            isinstance(value, bytes)
+            and declared is not None
+            and declared != 0xFFFFFFFF
+            and len(value) < declared
+        ):
+            raise InputFileError(
+                f"{path}: truncated: element ({tag.group:04X},{tag.element:04X}) declares "
+                f"{declared} bytes, the file holds {len(value)}"
+            )
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return

@@ -30,3 +30,10 @@ class InputFileError(DeidError):
     """One input file cannot be processed; the batch goes on without it."""
 
     exit_code = 3
+
+
+class OutputError(DeidError):
+    """The output, report or linkage folder cannot be written (disk full,
+    permissions); what was finished is kept and a re-run resumes."""
+
+    exit_code = 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -134,7 +135,11 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
     except OSError as exc:
         return FileResult(label, FAILED, reason=f"cannot read: {exc.strerror}")
     try:
-        return _process(path, settings, result, may_overwrite)
+        with warnings.catch_warnings():
+            # pydicom warns on odd values as they are decoded; the report
+            # says what deid did about them, the terminal stays readable.
+            warnings.simplefilter("ignore")
+            return _process(path, settings, result, may_overwrite)
     except InputFileError as exc:
         result.status = NOT_DICOM if "not a DICOM file" in str(exc) else FAILED
         result.reason = str(exc).removeprefix(f"{path}: ")

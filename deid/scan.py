@@ -17,7 +17,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from deid.actions import parse_da
-from deid.dicom_io import discover, sniff
+from deid.dicom_io import check_inflation, discover, sniff
 from deid.errors import InputFileError, UsageError
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer
@@ -135,14 +135,20 @@ def quasi_identifier_values(ds: Dataset, names: Iterable[str]) -> dict[str, str]
 def scan_file(path: Path, settings: ScanSettings, named: bool = True) -> ScanFileResult:
     """Scan one file. A non-DICOM file met inside a folder is skipped (reports,
     notes); one the user named is an input that could not be read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _scan_file(path, settings, named)
+
+
+def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResult:
     label = str(path)
     try:
         kind = sniff(path)
         if not kind:
             return ScanFileResult(label, "not-dicom" if named else "skipped", "not a DICOM file")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
+        if kind == "part10":
+            check_inflation(path)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file

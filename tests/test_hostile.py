@@ -1,0 +1,148 @@
+"""Hostile and broken input: reported with a reason, never crashes a batch,
+never writes outside the output folder, never changes an input."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deid import dicom_io
+from deid.api import build_settings
+from deid.cli import main
+from deid.pipeline import process_file
+from fixtures.hostile import build_hostile
+
+
+def digests(paths: list[Path]) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_hostile_batch(tmp_path, corpus, manifest, env_key, monkeypatch):
+    monkeypatch.setattr(dicom_io, "MAX_INFLATED_BYTES", 32 << 20)
+    hostile = build_hostile(tmp_path / "in")
+    good = tmp_path / "in" / "good.dcm"
+    good.write_bytes((corpus / manifest["files"][0]["path"]).read_bytes())
+    before = digests([*hostile, good])
+    out, private = tmp_path / "out", tmp_path / "report"
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(tmp_path / "in"),
+            "-o",
+            str(out),
+            "-j",
+            "1",
+            "-q",
+            "--option",
+            "retain-uids",
+            "--report-dir",
+            str(private),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    assert digests([*hostile, good]) == before
+    report = json.loads((private / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
+    expected = {
+        "deep-nesting.dcm": "nested too deeply",
+        "deflate-bomb.dcm": "inflates beyond 32 MiB",
+        "gigantic-length.dcm": "truncated: element (0040,A730) declares 4294967280 bytes",
+        "bad-length.dcm": "truncated: element (0040,0254)",
+        "uid-with-path.dcm": "cannot name output",
+        "bad-preamble.dcm": "not a DICOM file",
+    }
+    for name, reason in expected.items():
+        assert status[name][0] in ("failed", "not-dicom"), (name, status[name])
+        assert reason in status[name][1], (name, status[name])
+    assert status["mixed-charset.dcm"][0] == "written"
+    assert status["good.dcm"][0] == "written"
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert not list(Path("/tmp").glob("deid-escape*"))
+
+
+def test_full_disk_fails_files_not_the_batch(tmp_path, corpus, manifest, env_key, monkeypatch):
+    real_replace = os.replace
+    full = {"all": False}
+
+    def no_space(src, dst):
+        if full["all"] or str(dst).endswith(".dcm"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(dicom_io.os, "replace", no_space)
+    out, private = tmp_path / "out", tmp_path / "report"
+    inputs = [str(corpus / f["path"]) for f in manifest["files"][:3]]
+    result = CliRunner().invoke(
+        main,
+        ["run", *inputs, "-o", str(out), "-j", "1", "-q", "--report-dir", str(private)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 3
+    assert result.output.count("No space left on device") == 3
+    assert not [p for p in out.rglob("*.dcm")]
+    assert not list(out.rglob("*.deid-tmp"))
+    report = json.loads((private / "report.json").read_text())
+    assert {f["status"] for f in report["files"]} == {"failed"}
+    # The disk is full for the report too: one line, no traceback.
+    full["all"] = True
+    again = CliRunner().invoke(
+        main,
+        ["run", *inputs, "-o", str(out), "-j", "1", "-q", "--report-dir", str(private)],
+        catch_exceptions=False,
+    )
+    assert again.exit_code == 3
+    assert "cannot write the report" in again.output and "Traceback" not in again.output
+
+
+@pytest.fixture(scope="module")
+def fuzz_seed(corpus: Path, manifest: dict) -> bytes:
+    return (corpus / manifest["files"][0]["path"]).read_bytes()[:4096]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzzed_files_never_escape(fuzz_seed, tmp_path_factory, data):
+    raw = bytearray(fuzz_seed)
+    for _ in range(data.draw(st.integers(1, 8), label="mutations")):
+        kind = data.draw(st.sampled_from(["flip", "cut", "insert", "length"]), label="kind")
+        at = data.draw(st.integers(0, len(raw) - 1), label="at")
+        if kind == "flip":
+            raw[at] ^= data.draw(st.integers(1, 255), label="xor")
+        elif kind == "cut":
+            del raw[at:]
+            if len(raw) < 8:
+                raw.extend(b"\0" * 8)
+        elif kind == "insert":
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=16), label="bytes")
+        else:  # a huge 32-bit length somewhere
+            raw[at : at + 4] = (0xFFFFFFF0).to_bytes(4, "little")
+    root = tmp_path_factory.mktemp("fuzz")
+    source = root / "in.dcm"
+    source.write_bytes(bytes(raw))
+    out = root / "out"
+    cfg = build_settings(
+        inputs=[source], output=out, jobs=1, environ={"DEID_KEY": "fuzz-key-0123456789"}
+    )
+    result = process_file(source, cfg)  # never raises
+    assert result.status in ("written", "failed", "not-dicom", "withheld", "skipped")
+    assert source.read_bytes() == bytes(raw), "input changed"
+    if result.status == "failed":
+        assert result.reason and "\n" not in result.reason
+    for path in root.rglob("*"):
+        if path.is_file() and path != source:
+            assert path.resolve().is_relative_to(out.resolve()), path
+    assert not list(root.rglob("*.deid-tmp"))
