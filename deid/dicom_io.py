@@ -145,11 +145,17 @@ def read(path: Path) -> Dataset:
 # A deflated data set is inflated whole in memory by the reader; one that
 # would grow beyond this is refused before it is read (a "deflate bomb").
 MAX_INFLATED_BYTES = 1 << 30
+DEFLATED_UID = pydicom.uid.DeflatedExplicitVRLittleEndian.encode("ascii")
 
 
 def check_inflation(path: Path) -> None:
     """Refuse deflated files that would inflate beyond MAX_INFLATED_BYTES,
     measuring in bounded chunks so the check itself stays small."""
+    with path.open("rb") as fh:
+        # The meta group comes first: a file without the deflated transfer
+        # syntax UID in its first bytes is not deflated (the common case).
+        if DEFLATED_UID not in fh.read(4096):
+            return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
