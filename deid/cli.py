@@ -90,6 +90,18 @@ def main() -> None:
     is_flag=True,
     help="Put identifying values found by verification in report.json.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Local processes, or a Dask cluster.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDR",
+    help="Dask scheduler address [default: a LocalCluster of --jobs workers].",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 def run(
     inputs: tuple[Path, ...],
@@ -104,6 +116,8 @@ def run(
     dry_run: bool,
     fail_on: str,
     show_values: bool,
+    executor: str,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -121,6 +135,8 @@ def run(
             dry_run=dry_run,
             fail_on=fail_on,
             show_values=show_values,
+            executor=executor,
+            scheduler=scheduler,
         )
         show_progress = not quiet and err.is_terminal
         progress = Progress(

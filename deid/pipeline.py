@@ -12,7 +12,8 @@ import hashlib
 import json
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -386,24 +387,23 @@ def run(
         return result
 
     try:
-        if settings.jobs <= 1:
+        if settings.jobs <= 1 and settings.executor == "local":
             for work in todo():
                 if isinstance(work, FileResult):
                     yield finish(work, fresh=False)
                 else:
                     yield finish(process_file(Path(work[0]), settings, work[1]), fresh=True)
             return
-        with ProcessPoolExecutor(
-            max_workers=settings.jobs, initializer=_init_worker, initargs=(settings,)
-        ) as pool:
-            pending: set[Future[list[FileResult]]] = set()
+        with _executor(settings) as (submit, wait_any):
+            pending: set = set()
             batch: list[tuple[str, bool]] = []
             limit = settings.jobs * 4
 
             def drain(block_until: int) -> Iterator[FileResult]:
                 nonlocal pending
                 while len(pending) > block_until:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    done, pending = wait_any(pending)
+                    pending = set(pending)
                     for future in done:
                         for result in future.result():
                             yield finish(result, fresh=True)
@@ -414,15 +414,63 @@ def run(
                     continue
                 batch.append(work)
                 if len(batch) >= BATCH:
-                    pending.add(pool.submit(_run_batch, batch))
+                    pending.add(submit(batch))
                     batch = []
                     yield from drain(limit)
             if batch:
-                pending.add(pool.submit(_run_batch, batch))
+                pending.add(submit(batch))
             yield from drain(0)
     finally:
         if journal is not None:
             journal.close()
+
+
+@contextmanager
+def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
+    """(submit a batch, wait for any) on local processes or a Dask cluster.
+
+    Both run the same `process_file`, and pseudonyms need no shared state, so
+    every executor writes the same bytes. Dask workers must see the input and
+    output paths (a shared file system) and receive the settings, key
+    included, over the cluster's connections: use it on a cluster you trust.
+    """
+    if settings.executor == "dask":
+        from distributed import Client, LocalCluster
+        from distributed import wait as dask_wait
+
+        cluster = None
+        if settings.scheduler:
+            client = Client(settings.scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=settings.jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        try:
+            remote = client.scatter(settings, broadcast=True)
+            yield (
+                lambda batch: client.submit(_dask_batch, batch, remote, pure=False),
+                lambda pending: dask_wait(pending, return_when="FIRST_COMPLETED"),
+            )
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return
+    with ProcessPoolExecutor(
+        max_workers=settings.jobs, initializer=_init_worker, initargs=(settings,)
+    ) as pool:
+        yield (
+            lambda batch: pool.submit(_run_batch, batch),
+            lambda pending: wait(pending, return_when=FIRST_COMPLETED),
+        )
+
+
+def _dask_batch(batch: list[tuple[str, bool]], settings: Settings) -> list[FileResult]:
+    return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]
 
 
 def exit_code(results: Iterable[FileResult], fail_on: Severity) -> int:

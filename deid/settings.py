@@ -28,6 +28,8 @@ class Settings:
     dry_run: bool = False
     fail_on: Severity = Severity.HIGH
     show_values: bool = False
+    executor: str = "local"
+    scheduler: str | None = None
 
     def input_ref(self, path: str) -> str:
         """A stable, keyed stand-in for an input path (paths can name patients)."""
@@ -103,6 +105,8 @@ def build_settings(
     dry_run: bool = False,
     fail_on: str = "high",
     show_values: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     loaded = load_profile(profile)
@@ -129,6 +133,17 @@ def build_settings(
             )
     if show_values and (report_dir is None or _inside(report_dir, output)):
         raise UsageError("--show-values needs a --report-dir outside the output folder")
+    if executor not in ("local", "dask"):
+        raise UsageError(f"--executor must be local or dask, not {executor!r}")
+    if scheduler and executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    if executor == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--executor dask needs Dask distributed: pip install 'deid[dask]'"
+            ) from None
     if jobs is not None and jobs < 1:
         raise UsageError("--jobs must be at least 1")
     try:
@@ -146,4 +161,6 @@ def build_settings(
         dry_run=dry_run,
         fail_on=severity,
         show_values=show_values,
+        executor=executor,
+        scheduler=scheduler,
     )
