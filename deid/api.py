@@ -27,8 +27,7 @@ REPORT_NAME = "report.json"
 
 @dataclass(frozen=True)
 class Outcome:
-    results: list[FileResult]
-    report: dict[str, Any]
+    report: dict[str, Any]  # report.json without the per-file entries (those are on disk)
     report_path: Path | None
     exit_code: int
 
@@ -38,48 +37,54 @@ def deidentify(
     settings: Settings,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Outcome:
-    """De-identify every input into settings.output; write report and linkage."""
+    """De-identify every input into settings.output; write report and linkage.
+
+    Results stream through: each is added to the linkage tables and the
+    report spool and dropped, so memory does not grow with the batch.
+    """
     inputs = list(inputs)
     linkage = (
         LinkageTables(settings.mapping_dir)
         if settings.mapping_dir is not None and not settings.dry_run
         else None
     )
-    results: list[FileResult] = []
-    # Many files share one list of changes; keep one copy of each in memory.
-    shared_changes: dict[tuple, list[dict[str, str]]] = {}
     try:
-        for result in pipeline.run(inputs, settings, on_result):
-            if linkage is not None:
-                linkage.add(UID_TABLE, result.uid_map)
-                if result.patient is not None:
-                    linkage.add(PATIENT_TABLE, dict([result.patient]))
-            result.uid_map = {}
-            result.patient = None
-            result.changes = shared_changes.setdefault(
-                pipeline.change_key(result.changes), result.changes
-            )
-            results.append(result)
-    finally:
-        if linkage is not None:
-            try:
-                linkage.close()
-            except OSError as exc:
-                raise OutputError(
-                    f"cannot write linkage tables in {settings.mapping_dir}: {exc.strerror or exc}"
-                ) from None
-    code = pipeline.exit_code(results, settings.fail_on)
-    report = json_report.build(results, settings, code)
-    path = settings.report_dir / REPORT_NAME
-    try:
-        settings.report_dir.mkdir(parents=True, exist_ok=True)
-        json_report.write(path, report)
-        write_views(settings.report_dir, report, title="deid run report")
+        builder = json_report.ReportBuilder(settings)
     except OSError as exc:
         raise OutputError(
             f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
         ) from None
-    return Outcome(results, report, path, code)
+    try:
+        try:
+            for result in pipeline.run(inputs, settings, on_result):
+                if linkage is not None:
+                    linkage.add(UID_TABLE, result.uid_map)
+                    if result.patient is not None:
+                        linkage.add(PATIENT_TABLE, dict([result.patient]))
+                builder.add(result)
+        finally:
+            if linkage is not None:
+                try:
+                    linkage.close()
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot write linkage tables in {settings.mapping_dir}: "
+                        f"{exc.strerror or exc}"
+                    ) from None
+        path = settings.report_dir / REPORT_NAME
+        try:
+            builder.write(path)
+            header = builder.header()
+            write_views(
+                settings.report_dir, {**header, "files": builder.notable}, title="deid run report"
+            )
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
+            ) from None
+    finally:
+        builder.close()
+    return Outcome(header, path, builder.exit_code)
 
 
 def write_views(folder: Path, report: dict[str, Any], title: str) -> None:

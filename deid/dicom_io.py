@@ -13,9 +13,11 @@ import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import TextIO
 
 import pydicom
 from pydicom import config
@@ -276,6 +278,24 @@ def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_writer(target: Path) -> Iterator[TextIO]:
+    """A text file written under a temporary name, flushed to disk and renamed
+    when the block ends without error; removed otherwise. For outputs too big
+    to build in memory first (reports of large batches)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -471,13 +471,3 @@ def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
 
 def _dask_batch(batch: list[tuple[str, bool]], settings: Settings) -> list[FileResult]:
     return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]
-
-
-def exit_code(results: Iterable[FileResult], fail_on: Severity) -> int:
-    worst = 0
-    for result in results:
-        if result.status in UNPROCESSED:
-            return 3
-        if any(f.severity >= fail_on for f in result.findings):
-            worst = 1
-    return worst
