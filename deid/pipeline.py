@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -43,7 +44,7 @@ from deid.scrub import (
 )
 from deid.settings import Settings
 
-JOURNAL_NAME = ".deid-journal.jsonl"
+JOURNAL_NAME = ".deid-journal.sqlite"
 BATCH = 8
 
 # Statuses. Only WRITTEN and DRY_RUN count as processed.
@@ -269,37 +270,43 @@ def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
 
 
 class Journal:
-    """Append-only record of finished files, for resuming after a crash.
+    """Record of finished files, for resuming after a crash.
 
-    It lives next to the report, possibly inside the shared output, so inputs
-    are named by keyed references, never by path.
+    An SQLite file next to the report: lookups are indexed, so a resume of a
+    batch of millions does not load it into memory. Inputs are named by keyed
+    references, never by path, because it may sit inside the shared output.
+    Commits are batched; what a crash loses is redone on the next run.
     """
 
+    COMMIT_EVERY = 200
+
     def __init__(self, folder: Path, settings: Settings) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / JOURNAL_NAME
         self.run_id = settings.run_id
         self.ref = settings.input_ref
-        self.done: dict[str, dict[str, Any]] = {}
-        # Lists of changes are shared by many files: each is written once,
-        # on a line of its own, and files refer to it by id.
-        self.change_sets: dict[str, list[dict[str, str]]] = {}
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS done (ref TEXT, run_id TEXT, record TEXT, "
+            "PRIMARY KEY (ref, run_id))"
+        )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS change_sets (id TEXT PRIMARY KEY, changes TEXT)"
+        )
+        self._pending = 0
         self._set_ids: dict[tuple, str] = {}
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut by a crash
-                    if "change_set" in entry:
-                        self.change_sets[entry["change_set"]] = entry["changes"]
-                        self._set_ids[change_key(entry["changes"])] = entry["change_set"]
-                    elif entry.get("run_id") == self.run_id:
-                        self.done[entry["input"]] = entry
-        self._fh = None
+
+    def _entry(self, path: Path) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT record FROM done WHERE ref = ? AND run_id = ?",
+            (self.ref(str(path)), self.run_id),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def finished(self, path: Path, output_root: Path) -> FileResult | None:
-        entry = self.done.get(self.ref(str(path)))
+        entry = self._entry(path)
         if entry is None:
             return None
         try:
@@ -315,38 +322,44 @@ class Journal:
                 return None
         if entry["status"] not in (WRITTEN, SKIPPED):
             return None  # failures and withheld files are tried again
-        if entry["changes"] not in self.change_sets:
-            return None  # its change set was lost with a cut line: redo the file
-        record = {k: v for k, v in entry.items() if k != "run_id"}
-        record["changes"] = self.change_sets[entry["changes"]]
-        result = FileResult.from_record(record)
+        row = self.db.execute(
+            "SELECT changes FROM change_sets WHERE id = ?", (entry["changes"],)
+        ).fetchone()
+        if row is None:
+            return None
+        entry["changes"] = json.loads(row[0])
+        result = FileResult.from_record(entry)
         result.input = str(path)
         result.findings = [relabel(f, str(path)) for f in result.findings]
         return result
 
     def seen(self, path: Path) -> bool:
-        return self.ref(str(path)) in self.done
+        return self._entry(path) is not None
 
     def append(self, result: FileResult) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
         entry = result.record(self.ref(result.input))
         key = change_key(result.changes)
         set_id = self._set_ids.get(key)
         if set_id is None:
             set_id = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
             self._set_ids[key] = set_id
-            self._fh.write(json.dumps({"change_set": set_id, "changes": result.changes}) + "\n")
+            self.db.execute(
+                "INSERT OR IGNORE INTO change_sets VALUES (?, ?)",
+                (set_id, json.dumps(result.changes)),
+            )
         entry["changes"] = set_id
-        entry["run_id"] = self.run_id
-        self._fh.write(json.dumps(entry) + "\n")
-        self._fh.flush()
+        self.db.execute(
+            "INSERT OR REPLACE INTO done VALUES (?, ?, ?)",
+            (entry["input"], self.run_id, json.dumps(entry)),
+        )
+        self._pending += 1
+        if self._pending >= self.COMMIT_EVERY:
+            self.db.commit()
+            self._pending = 0
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        self.db.commit()
+        self.db.close()
 
 
 # --------------------------------------------------------------------------

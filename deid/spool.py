@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-CHUNK = 20_000
+CHUNK = 4096
 
 
 class SortedSpool:

