@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -151,8 +152,14 @@ def run(
         )
         with progress:
             task = progress.add_task("files", total=None, rate="")
+            started = time.monotonic()
+            done = [0]
 
             def on_result(result: FileResult) -> None:
+                done[0] += 1
+                elapsed = time.monotonic() - started
+                if elapsed > 0:
+                    progress.update(task, rate=f"{done[0] / elapsed:.0f} files/s")
                 if result.status in UNPROCESSED or result.status == WITHHELD:
                     err.print(
                         f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
