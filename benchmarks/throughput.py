@@ -9,7 +9,8 @@ on later runs), then times, in the same run and on the same files:
   deid run         --profile basic, all cores (and -j 1 for the per-core rate)
 Each tool writes to a fresh folder; the page cache is warm for all of them
 (the corpus is read once before timing). Runs are interleaved and repeated
-(--repeat, default 3); the best time of each tool is reported, in files/s and MB/s.
+(--repeat, default 3); the best time of each tool is reported, in files/s and MB/s,
+with the peak RSS of its largest process.
 Needs dicognito: pip install -e '.[bench]'.
 """
 
@@ -70,16 +71,30 @@ def make_corpus(folder: Path, count: int) -> None:
     marker.write_text("ok")
 
 
-def timed(label: str, cmd: list[str], out: Path, env: dict[str, str]) -> tuple[str, float]:
+# Runs a command and prints the peak RSS (KiB) of its largest process: the
+# wrapper's children are only that command and what it starts.
+PEAK = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def timed(label: str, cmd: list[str], out: Path, env: dict[str, str]) -> tuple[float, int]:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     proc = subprocess.run(
-        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", PEAK, *cmd],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0,):
+    if proc.returncode != 0:
         sys.exit(f"{label} failed ({proc.returncode}): {proc.stderr[-500:]}")
-    return label, elapsed
+    return elapsed, int(proc.stderr.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -133,17 +148,22 @@ def main() -> None:
     # Interleaved repeats, best of each: this machine's timings are noisy and
     # the best run is the one least disturbed by other work.
     best: dict[str, float] = {}
+    peak: dict[str, int] = {}
     for _ in range(args.repeat):
         for label, cmd, out in runs:
-            _, elapsed = timed(label, cmd, out, env)
+            elapsed, rss = timed(label, cmd, out, env)
             best[label] = min(best.get(label, elapsed), elapsed)
+            peak[label] = max(peak.get(label, 0), rss)
     results = list(best.items())
     print(f"{len(files)} files, {size_mb:.0f} MB, {os.cpu_count()} cores, best of {args.repeat}")
-    print(f"{'tool':<16} {'seconds':>8} {'files/s':>9} {'MB/s':>8}")
+    print(f"{'tool':<16} {'seconds':>8} {'files/s':>9} {'MB/s':>8} {'peak RSS MB':>12}")
     rates = {}
     for label, elapsed in results:
         rates[label] = len(files) / elapsed
-        print(f"{label:<16} {elapsed:8.2f} {rates[label]:9.1f} {size_mb / elapsed:8.1f}")
+        print(
+            f"{label:<16} {elapsed:8.2f} {rates[label]:9.1f} {size_mb / elapsed:8.1f} "
+            f"{peak[label] / 1024:12.0f}"
+        )
     if "dicognito" in rates:
         best = max(v for k, v in rates.items() if k.startswith("deid"))
         print(f"deid / dicognito: {best / rates['dicognito']:.2f}x")
