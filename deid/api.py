@@ -20,6 +20,7 @@ from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.pipeline import FileResult
 from deid.report import findings_csv, html, json_report, sarif
 from deid.risk.findings import Finding
+from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
 from deid.settings import Settings, build_settings
 
 REPORT_NAME = "report.json"
@@ -98,8 +99,6 @@ def write_views(folder: Path, report: dict[str, Any], title: str) -> None:
     atomic_write(folder / "report.sarif", data.encode("utf-8"))
     atomic_write(folder / "report.html", html.render(report, title).encode("utf-8"))
 
-
-from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan  # noqa: E402
 
 __all__ = [
     "Outcome",

@@ -85,7 +85,7 @@ class FileResult:
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "output_size": self.output_size,
-            "findings": [relabel(_redacted(f), label).to_dict() for f in self.findings],
+            "findings": [relabel(redacted(f), label).to_dict() for f in self.findings],
             "changes": self.changes,
             "counts": self.counts,
             "summary": self.summary,
@@ -110,7 +110,7 @@ def relabel(finding: Finding, label: str) -> Finding:
     return replace(finding, file=label) if finding.file else finding
 
 
-def _redacted(finding: Finding) -> Finding:
+def redacted(finding: Finding) -> Finding:
     if not finding.evidence:
         return finding
     return Finding(

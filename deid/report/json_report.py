@@ -20,8 +20,8 @@ from deid.pipeline import (
     UNPROCESSED,
     WITHHELD,
     FileResult,
-    _redacted,
     change_key,
+    redacted,
     relabel,
 )
 from deid.settings import Settings
@@ -54,7 +54,7 @@ class ReportBuilder:
     def add(self, r: FileResult) -> None:
         settings = self.settings
         label = r.input if self.reveal else settings.input_ref(r.input)
-        findings = r.findings if settings.show_values else [_redacted(f) for f in r.findings]
+        findings = r.findings if settings.show_values else [redacted(f) for f in r.findings]
         key = change_key(r.changes)
         set_id = self._set_ids.get(key)
         if set_id is None:

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from deid import __version__
-from deid.pipeline import _redacted
+from deid.pipeline import redacted
 from deid.risk.findings import Finding
 from deid.scan import ScanOutcome, ScanSettings
 
@@ -15,7 +15,7 @@ SCHEMA_VERSION = "1.0"
 
 def shown(findings: list[Finding], settings: ScanSettings) -> list[Finding]:
     """Evidence is identifying: redacted unless the user asked to see it."""
-    return findings if settings.show_values else [_redacted(f) for f in findings]
+    return findings if settings.show_values else [redacted(f) for f in findings]
 
 
 def build(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
