@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from deid import __version__, api
+from deid.dicom_io import discover
 from deid.errors import DeidError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
@@ -146,12 +156,16 @@ def run(
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=err,
             transient=True,
             disable=not show_progress,
         )
         with progress:
             task = progress.add_task("files", total=None, rate="")
+            if show_progress:
+                _count_in_background(list(inputs), lambda n: progress.update(task, total=n))
             started = time.monotonic()
             done = [0]
 
@@ -178,6 +192,16 @@ def run(
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
+
+
+def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> None:
+    """Processing streams from discovery, so the total is not known up front;
+    a second, cheap walk counts files meanwhile and gives the bar its ETA."""
+
+    def count() -> None:
+        done(sum(1 for item in discover(inputs) if not item.problem))
+
+    threading.Thread(target=count, daemon=True, name="deid-count").start()
 
 
 def _summary(outcome: api.Outcome, dry_run: bool) -> None:
