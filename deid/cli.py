@@ -40,6 +40,19 @@ def _fail(exc: DeidError) -> None:
     sys.exit(exc.exit_code)
 
 
+# Options that `run` and `scan` share, declared once.
+FAIL_ON = click.option(
+    "--fail-on",
+    type=click.Choice(["low", "medium", "high"]),
+    default="high",
+    show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+JOBS = click.option(
+    "-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores]."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
@@ -87,15 +100,9 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="Where report.json and the resume journal go [default: OUT].",
 )
-@click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
+@JOBS
 @click.option("--dry-run", is_flag=True, help="Process and verify, write no DICOM.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(["low", "medium", "high"]),
-    default="high",
-    show_default=True,
-    help="Exit 1 when a finding is at or above this severity.",
-)
+@FAIL_ON
 @click.option(
     "--show-values",
     is_flag=True,
@@ -233,13 +240,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     metavar="NAME",
     help="PS3.15 option to add to the profile (repeatable).",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(["low", "medium", "high"]),
-    default="high",
-    show_default=True,
-    help="Exit 1 when a finding is at or above this severity.",
-)
+@FAIL_ON
 @click.option(
     "--format",
     "fmt",
@@ -272,7 +273,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     metavar="NAME",
     help="Quasi-identifier to use instead of the profile's (repeatable).",
 )
-@click.option("-j", "--jobs", type=int, default=None, help="Worker processes [default: all cores].")
+@JOBS
 @click.option(
     "--dataset-risk/--no-dataset-risk",
     default=True,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import pydicom
 from pydicom import config
@@ -262,7 +262,7 @@ def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_ui
 
 
 def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
-    """Write to a temporary name in the target folder, then rename.
+    """Write bytes to a temporary name in the target folder, then rename.
 
     The rename is atomic, so an interrupted or killed process never leaves a
     partial file under the real name. `durable` also forces the bytes to disk
@@ -270,32 +270,25 @@ def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
     batch pipeline does not need it for outputs: its journal records each
     output's size and a resumed run redoes any file that does not match.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_writer(target, binary=True, durable=durable) as fh:
+        fh.write(data)
 
 
 @contextmanager
-def atomic_writer(target: Path) -> Iterator[TextIO]:
-    """A text file written under a temporary name, flushed to disk and renamed
-    when the block ends without error; removed otherwise. For outputs too big
-    to build in memory first (reports of large batches)."""
+def atomic_writer(
+    target: Path, binary: bool = False, durable: bool = True
+) -> Iterator[TextIO | BinaryIO]:
+    """A file written under a temporary name and renamed when the block ends
+    without error; removed otherwise. Text unless `binary`; streamed, for
+    outputs too big to build in memory first (reports of large batches)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        with tmp.open("w", encoding="utf-8") as fh:
+        with tmp.open("wb") if binary else tmp.open("w", encoding="utf-8") as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -260,9 +260,13 @@ def _init_worker(settings: Settings) -> None:
     _WORKER_SETTINGS[:] = [settings]
 
 
-def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
-    settings = _WORKER_SETTINGS[0]
+def _process_batch(batch: list[tuple[str, bool]], settings: Settings) -> list[FileResult]:
     return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]
+
+
+def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
+    """Local pool: the settings were sent once, to the worker's initializer."""
+    return _process_batch(batch, _WORKER_SETTINGS[0])
 
 
 # --------------------------------------------------------------------------
@@ -465,7 +469,7 @@ def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
         try:
             remote = client.scatter(settings, broadcast=True)
             yield (
-                lambda batch: client.submit(_dask_batch, batch, remote, pure=False),
+                lambda batch: client.submit(_process_batch, batch, remote, pure=False),
                 lambda pending: dask_wait(pending, return_when="FIRST_COMPLETED"),
             )
         finally:
@@ -480,7 +484,3 @@ def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
             lambda batch: pool.submit(_run_batch, batch),
             lambda pending: wait(pending, return_when=FIRST_COMPLETED),
         )
-
-
-def _dask_batch(batch: list[tuple[str, bool]], settings: Settings) -> list[FileResult]:
-    return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]

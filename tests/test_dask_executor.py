@@ -52,7 +52,7 @@ def test_dask_cluster_matches_local_executor(corpus, tmp_path, env_key):
                 lambda dask_scheduler: sorted(dask_scheduler.task_prefixes)
             )
             workers = len(client.scheduler_info()["workers"])
-    assert "dask_batch" in ran, ran  # Dask strips the leading underscore
+    assert "process_batch" in ran, ran  # Dask strips the leading underscore
     assert workers == 3
     assert digests(remote) == digests(local)
     assert len(digests(local)) == 37

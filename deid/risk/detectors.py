@@ -220,30 +220,19 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
             if _may_hold(value, literals):
                 hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
             if hit:
-                yield Finding(
-                    rule=f"text.{hit[0]}",
-                    severity=Severity.HIGH,
-                    message=f"{hit[0]} from {hit[1]} found in kept text",
-                    file=ctx.label,
-                    location=location,
-                    action="clean or remove this attribute in your profile",
-                    evidence=value,
-                )
-                break
-            if coded:
+                rule, severity = f"text.{hit[0]}", Severity.HIGH
+                message = f"{hit[0]} from {hit[1]} found in kept text"
+                action = "clean or remove this attribute in your profile"
+            elif coded:
                 continue  # codes are not free text: only the file's own values count
-            kind = next((k for k, p in generic if p.search(value)), None)
-            if kind:
-                yield Finding(
-                    rule=f"text.{kind}-pattern",
-                    severity=Severity.MEDIUM,
-                    message=f"text that looks like a {kind} in a kept attribute",
-                    file=ctx.label,
-                    location=location,
-                    action="review; clean or remove this attribute in your profile",
-                    evidence=value,
-                )
-                break
+            elif kind := next((k for k, p in generic if p.search(value)), None):
+                rule, severity = f"text.{kind}-pattern", Severity.MEDIUM
+                message = f"text that looks like a {kind} in a kept attribute"
+                action = "review; clean or remove this attribute in your profile"
+            else:
+                continue
+            yield Finding(rule, severity, message, ctx.label, location, action, value)
+            break
 
 
 def markers(ctx: ScanContext, high_so_far: bool) -> Iterator[Finding]:
