@@ -53,6 +53,39 @@ JOBS = click.option(
 )
 
 
+def PIXELS(command: Callable) -> Callable:  # noqa: N802 - used like the options above
+    """--pixels, --pixel-allowlist, --pixel-regions: how burned-in text is looked for."""
+    for option in reversed(
+        [
+            click.option(
+                "--pixels",
+                type=click.Choice(["auto", "all", "off"]),
+                default="auto",
+                show_default=True,
+                help="Look for burned-in text: auto = files that declare it or whose modality "
+                "carries it (US, SC/OT, CR/DX/XA/RF, ES/XC, documents); all; off.",
+            ),
+            click.option(
+                "--pixel-allowlist",
+                "pixel_allowlists",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="More harmless annotations to keep "
+                "(TOML like profiles/pixels/allowlist.toml).",
+            ),
+            click.option(
+                "--pixel-regions",
+                "pixel_regions",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Known text rectangles per device (TOML, like profiles/pixels/regions.toml).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
@@ -120,6 +153,15 @@ def main() -> None:
     metavar="ADDR",
     help="Dask scheduler address [default: a LocalCluster of --jobs workers].",
 )
+@PIXELS
+@click.option(
+    "--redact",
+    type=click.Choice(["phi", "all-text", "none"]),
+    default="phi",
+    show_default=True,
+    help="Burned-in text to black out: phi = all but allow-listed markers; all-text; "
+    "none = detect and report only.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 def run(
     inputs: tuple[Path, ...],
@@ -136,6 +178,10 @@ def run(
     show_values: bool,
     executor: str,
     scheduler: str | None,
+    pixels: str,
+    pixel_allowlists: tuple[Path, ...],
+    pixel_regions: tuple[Path, ...],
+    redact: str,
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -155,6 +201,10 @@ def run(
             show_values=show_values,
             executor=executor,
             scheduler=scheduler,
+            pixels=pixels,
+            redact=redact,
+            pixel_allowlists=pixel_allowlists,
+            pixel_regions=pixel_regions,
         )
         show_progress = not quiet and err.is_terminal
         progress = Progress(
@@ -285,6 +335,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     is_flag=True,
     help="Skip named files that are not DICOM (for hooks that pass every file).",
 )
+@PIXELS
 def scan_cmd(
     inputs: tuple[Path, ...],
     profile: str,
@@ -300,6 +351,9 @@ def scan_cmd(
     jobs: int | None,
     dataset_risk: bool,
     ignore_non_dicom: bool,
+    pixels: str,
+    pixel_allowlists: tuple[Path, ...],
+    pixel_regions: tuple[Path, ...],
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid.report import sarif, scan_report
@@ -324,6 +378,9 @@ def scan_cmd(
             show_values=show_values,
             ignore_non_dicom=ignore_non_dicom,
             dataset_risk=dataset_risk,
+            pixels=pixels,
+            pixel_allowlists=pixel_allowlists,
+            pixel_regions=pixel_regions,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),

@@ -95,6 +95,5 @@ class Option(Enum):
 
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
 
-# Options whose work happens on pixel data; the header engine alone cannot
-# honour them, so they are refused until the pixel and face engines exist.
-PIXEL_OPTIONS = frozenset({Option.CLEAN_PIXEL_DATA, Option.CLEAN_VISUAL_FEATURES})
+# Options whose work needs an engine this version lacks: refused, not faked.
+PIXEL_OPTIONS = frozenset({Option.CLEAN_VISUAL_FEATURES})

@@ -32,6 +32,8 @@ from deid.dicom_io import (
     transfer_syntax,
 )
 from deid.errors import InputFileError
+from deid.pixels.examine import examine
+from deid.pixels.redact import store as store_pixels
 from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
 from deid.scrub import (
@@ -193,20 +195,26 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     )
     ctx.cleaning = ctx.identifiers.cleaning_patterns()
     original_pid = str(ds.get("PatientID", "") or "").strip()
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        result.findings.append(
-            Finding(
-                "pixels.burned-in-declared",
-                Severity.HIGH,
-                "BurnedInAnnotation is YES: text in the pixel data was not removed "
-                "(pixel cleaning is not in this version)",
-                file=label,
-                location="PixelData",
-                action="written unchanged; review before sharing",
-            )
-        )
+    pixel = examine(ds, ctx.identifiers, settings.pixels, label)
+    result.findings.extend(pixel.findings)
     scrubber.scrub(ds, plan, ctx)
-    mark_deidentified(ds, settings.profile, ctx)
+    cleaned = pixel.examined and pixel.complete and settings.pixels.redact != "none"
+    if pixel.pixels is not None:
+        ts, note = store_pixels(ds, pixel.pixels, ts)
+        if note:
+            result.findings.append(
+                Finding(
+                    "pixels.transfer-syntax",
+                    Severity.INFO,
+                    note,
+                    file=label,
+                    location="TransferSyntaxUID",
+                    action="re-encoded",
+                )
+            )
+    if cleaned:
+        ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
+    mark_deidentified(ds, settings.profile, ctx, pixels_cleaned=cleaned)
     ds.file_meta = clean_file_meta(ds, ts, ctx)
     data = encode(ds)
 
@@ -226,7 +234,12 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         "series": series,
         "modality": str(ds.get("Modality", "") or ""),
         "transfer_syntax": str(ts),
+        "pixels": pixel.decision,
     }
+    if pixel.residual:
+        result.status = WITHHELD
+        result.reason = "output withheld: burned-in identifying text still readable after redaction"
+        return result
 
     leaks = verify(data, ctx.identifiers, label, ds.get("PixelData"))
     if leaks:

@@ -17,8 +17,11 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from deid.actions import parse_da
-from deid.dicom_io import check_inflation, discover, sniff
+from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
+from deid.pixels.examine import decide as decide_pixels
+from deid.pixels.examine import examine
+from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer
 from deid.risk import detectors
@@ -42,6 +45,7 @@ class ScanSettings:
     show_values: bool = False
     ignore_non_dicom: bool = False
     dataset_risk: bool = True
+    pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
 
 
 def build_scan_settings(
@@ -56,6 +60,9 @@ def build_scan_settings(
     show_values: bool = False,
     ignore_non_dicom: bool = False,
     dataset_risk: bool = True,
+    pixels: str = "auto",
+    pixel_allowlists: Iterable[Path] = (),
+    pixel_regions: Iterable[Path] = (),
 ) -> ScanSettings:
     loaded = load_profile(profile)
     resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
@@ -76,6 +83,7 @@ def build_scan_settings(
         show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
+        pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
     )
 
 
@@ -163,6 +171,24 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         findings.extend(detector(ctx))
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
+    look, _ = decide_pixels(ds, settings.pixels.mode, header_only=True)
+    if look:
+        try:
+            full = read(path)  # complete-file checks apply before pixels are trusted
+            outcome = examine(full, identifiers, settings.pixels, label, modify=False)
+            findings.extend(outcome.findings)
+        except InputFileError as exc:
+            findings.append(
+                Finding(
+                    "pixels.unchecked",
+                    Severity.HIGH,
+                    f"pixel data could not be checked for burned-in text: "
+                    f"{str(exc).removeprefix(f'{path}: ')}",
+                    file=label,
+                    location="PixelData",
+                    action="review by eye",
+                )
+            )
     return ScanFileResult(
         label,
         "scanned",

@@ -27,7 +27,7 @@ from pydicom.uid import UID, UID_dictionary
 
 from deid import __version__, actions
 from deid.actions import DATE_VRS, TEXT_VRS
-from deid.options import BASIC_PROFILE_CODE
+from deid.options import BASIC_PROFILE_CODE, Option
 from deid.profiles import Decision, ResolvedProfile
 from deid.pseudonyms import Pseudonymizer
 from deid.risk.identifiers import IdentifierSet, kind_for
@@ -527,10 +527,16 @@ def reference_date(ds: Dataset) -> date:
     return date(2000, 1, 1)
 
 
-def mark_deidentified(ds: Dataset, profile: ResolvedProfile, ctx: FileContext) -> None:
-    """Write the PS3.15 markers that say what was done, truthfully."""
+def mark_deidentified(
+    ds: Dataset, profile: ResolvedProfile, ctx: FileContext, pixels_cleaned: bool = False
+) -> None:
+    """Write the PS3.15 markers that say what was done, truthfully: the Clean
+    Pixel Data option is claimed for the files whose pixels were cleaned."""
     ds.PatientIdentityRemoved = "YES"
-    options = sorted(profile.options, key=lambda o: o.code)
+    options = set(profile.options) - {Option.CLEAN_PIXEL_DATA}
+    if pixels_cleaned:
+        options.add(Option.CLEAN_PIXEL_DATA)
+    options = sorted(options, key=lambda o: o.code)
     # LO holds 64 characters: one clause per value, never cut mid-word.
     clauses = [f"deid {__version__}: {profile.meta.name}"]
     if profile.meta.standard:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from deid.errors import UsageError
 from deid.options import PIXEL_OPTIONS, Option
+from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
 from deid.risk.findings import Severity
@@ -30,6 +31,7 @@ class Settings:
     show_values: bool = False
     executor: str = "local"
     scheduler: str | None = None
+    pixels: PixelSettings = field(default_factory=PixelSettings)
 
     def input_ref(self, path: str) -> str:
         """A stable, keyed stand-in for an input path (paths can name patients)."""
@@ -48,7 +50,9 @@ class Settings:
         revealing the key: a resumed run reuses only results made the same way."""
         options = ",".join(sorted(o.cli_name for o in self.profile.options))
         tag = hmac.new(self.pseudonymizer.key, b"deid-run-id", hashlib.sha256).hexdigest()[:16]
-        return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{tag}"
+        px = self.pixels
+        pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
+        return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{pixels}|{tag}"
 
 
 def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> frozenset[Option]:
@@ -69,8 +73,8 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
     if refused:
         names = ", ".join(sorted(o.cli_name for o in refused))
         raise UsageError(
-            f"option {names} needs pixel-data cleaning, which this version of deid does not "
-            "do yet; files that declare burned-in annotation are reported as high findings"
+            f"option {names} needs the face-reconstruction check, which this version of deid "
+            "does not have yet"
         )
     return frozenset(chosen)
 
@@ -107,6 +111,10 @@ def build_settings(
     show_values: bool = False,
     executor: str = "local",
     scheduler: str | None = None,
+    pixels: str = "auto",
+    redact: str = "phi",
+    pixel_allowlists: Iterable[Path] = (),
+    pixel_regions: Iterable[Path] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     loaded = load_profile(profile)
@@ -150,6 +158,13 @@ def build_settings(
         severity = Severity.parse(fail_on)
     except KeyError:
         raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
+    if Option.CLEAN_PIXEL_DATA in resolved.options and (pixels == "off" or redact == "none"):
+        raise UsageError(
+            "option clean-pixel-data needs pixel redaction: drop --pixels off / --redact none"
+        )
+    pixel_settings = PixelSettings.build(
+        pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
+    )
     return Settings(
         profile=resolved,
         pseudonymizer=Pseudonymizer(key),
@@ -163,4 +178,5 @@ def build_settings(
         show_values=show_values,
         executor=executor,
         scheduler=scheduler,
+        pixels=pixel_settings,
     )

@@ -90,9 +90,10 @@ def test_the_two_date_options_cannot_be_combined():
         )
 
 
-def test_pixel_options_are_refused_until_pixel_cleaning_exists():
-    with pytest.raises(UsageError, match="pixel-data cleaning"):
-        resolve_options([], ["clean-pixel-data"])
+def test_face_option_is_refused_until_the_face_check_exists():
+    with pytest.raises(UsageError, match="face-reconstruction"):
+        resolve_options([], ["clean-recognizable-visual-features"])
+    assert resolve_options([], ["clean-pixel-data"])  # pixel cleaning exists now
 
 
 def _write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:

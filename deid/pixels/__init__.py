@@ -1,0 +1,1 @@
+"""Burned-in text: render frames, find text, read it, decide, redact."""

@@ -1,0 +1,152 @@
+"""What a piece of burned-in text is: the patient's own data, something that
+looks like an identifier, a harmless marker, or unknown text.
+
+Labels raise confidence and explain findings; they do not decide what is
+redacted on their own, because OCR misreads: under `--redact phi` anything
+that is not positively a marker is redacted.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import cache
+from pathlib import Path
+
+from deid.actions import EMAIL, PHONE
+from deid.errors import UsageError
+from deid.risk.identifiers import IdentifierSet, date_forms
+
+# OCR confusions between letters and digits, folded before comparing IDs.
+_DIGITISH = str.maketrans(
+    {
+        "O": "0",
+        "Q": "0",
+        "D": "0",
+        "I": "1",
+        "L": "1",
+        "|": "1",
+        "Z": "2",
+        "S": "5",
+        "B": "8",
+        "G": "6",
+        "T": "7",
+    }
+)
+GENERIC = [
+    ("date", re.compile(r"\b\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}\b")),
+    (
+        "date",
+        re.compile(
+            r"\b\d{1,2}[- ]?(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]*[- ]?\d{2,4}\b"
+        ),
+    ),
+    ("date", re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b")),
+    ("long-number", re.compile(r"\b[A-Z]{0,4}\d{6,}\b")),
+    ("phone", PHONE),
+    ("email", EMAIL),
+]
+FUZZY = 0.8  # similarity at which an OCR word counts as the identifier
+
+
+@dataclass(frozen=True)
+class Label:
+    kind: str  # phi | pattern | marker | text | unread
+    detail: str = ""  # which identifier kind or pattern matched
+
+
+@dataclass(frozen=True)
+class AllowList:
+    words: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...]
+
+    def allows(self, word: str) -> bool:
+        word = word.strip().upper().strip("\"'`‘’“”.,;:!?()[]{}")
+        if not word:
+            return True
+        return word in self.words or any(p.fullmatch(word) for p in self.patterns)
+
+
+def _load(path: Path) -> tuple[set[str], list[re.Pattern[str]]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read allow-list: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+    words = {str(w).upper() for w in data.get("words", [])}
+    patterns = []
+    for raw in data.get("patterns", []):
+        try:
+            patterns.append(re.compile(str(raw), re.IGNORECASE))
+        except re.error as exc:
+            raise UsageError(f"{path}: bad pattern {raw!r}: {exc}") from exc
+    return words, patterns
+
+
+@cache
+def load_allowlist(*paths: Path) -> AllowList:
+    words: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+    for path in paths:
+        more_words, more_patterns = _load(path)
+        words |= more_words
+        patterns += more_patterns
+    return AllowList(frozenset(words), tuple(patterns))
+
+
+def _similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 4:
+        return False
+    return SequenceMatcher(None, a, b).ratio() >= FUZZY
+
+
+def _identifier_terms(identifiers: IdentifierSet) -> list[tuple[str, str]]:
+    terms = []
+    for item in identifiers.items:
+        if item.kind == "name":
+            for part in re.split(r"[\^,=\s]+", item.value):
+                if len(part) >= 3:
+                    terms.append(("name", part.upper()))
+        elif item.kind == "date":
+            for form in date_forms(item.value):
+                terms.append(("date", form.upper()))
+        elif item.kind in ("id", "phone"):
+            terms.append((item.kind, item.value.upper().translate(_DIGITISH)))
+        elif item.kind in ("institution", "address"):
+            for part in item.value.split():
+                if len(part) >= 4:
+                    terms.append((item.kind, part.upper()))
+        elif item.kind == "email":
+            terms.append(("email", item.value.upper()))
+    return terms
+
+
+def label(text: str, identifiers: IdentifierSet, allow: AllowList) -> Label:
+    upper = " ".join(text.upper().split())
+    if not upper:
+        return Label("unread")
+    words = re.split(r"\s+", upper)
+    terms = _identifier_terms(identifiers)
+    for kind, term in terms:
+        if kind == "date":
+            if term in upper or _similar(upper.replace(" ", ""), term.replace(" ", "")):
+                return Label("phi", "date")
+            continue
+        for word in words:
+            word = word.strip(".,;:()[]")
+            if kind in ("id", "phone"):
+                if _similar(word.translate(_DIGITISH), term):
+                    return Label("phi", kind)
+            elif _similar(word, term):
+                return Label("phi", kind)
+    for kind, pattern in GENERIC:
+        if pattern.search(upper):
+            return Label("pattern", kind)
+    if all(allow.allows(w) for w in words):
+        return Label("marker")
+    return Label("text")

@@ -1,0 +1,293 @@
+"""Burned-in text in one file: decide, detect, read, label, redact, re-check.
+
+Redaction never waits for OCR to succeed: a detected region is kept only when
+its words are read and all of them are allow-listed markers. OCR labels the
+findings (whose name, which date) and, after redaction, reads the redacted
+frames again to prove no identifying value is still legible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from deid.errors import InputFileError
+from deid.pixels import classify, detect, frames, ocr, redact, regions
+from deid.pixels.settings import PixelSettings
+from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import IdentifierSet
+
+# Modalities whose images routinely carry burned-in text (PS3.3 C.7.6.1.1.3
+# and practice): ultrasound, captures, projection X-ray, endoscopy/photos,
+# scanned documents.
+PRONE_MODALITIES = frozenset(
+    {
+        "US",
+        "IVUS",
+        "SC",
+        "OT",
+        "CR",
+        "DX",
+        "XA",
+        "RF",
+        "MG",
+        "IO",
+        "PX",
+        "ES",
+        "XC",
+        "GM",
+        "SM",
+        "OP",
+        "DOC",
+        "BDUS",
+        "EPS",
+        "OPT",
+    }
+)
+MARGIN_FRACTION = 0.2  # of the box height, added around every redacted box
+MIN_MARGIN = 2
+
+
+@dataclass
+class PixelOutcome:
+    examined: bool = False
+    decision: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    regions_redacted: int = 0
+    frames_redacted: int = 0
+    complete: bool = False  # examined, every non-marker region redacted, re-check clean
+    residual: bool = False
+    pixels: frames.Pixels | None = None  # edited frames, when anything changed
+    masks: dict[int, np.ndarray] = field(default_factory=dict)  # redacted pixels per frame
+
+
+def decide(ds: Dataset, mode: str, header_only: bool = False) -> tuple[bool, str]:
+    """Whether to look at this file's pixels, and why (itself a finding).
+    header_only: ds was read without its pixel data; judge by Rows instead."""
+    present = "Rows" in ds if header_only else ("PixelData" in ds or "FloatPixelData" in ds)
+    if not present:
+        return False, "no pixel data"
+    if mode == "off":
+        return False, "--pixels off"
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if bits not in (8, 16):
+        return False, f"{bits}-bit pixel data is not an image that carries text"
+    declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    if mode == "all":
+        return True, "--pixels all"
+    if declared == "YES":
+        return True, "BurnedInAnnotation is YES"
+    if modality in PRONE_MODALITIES and declared != "NO":
+        return True, f"modality {modality or '?'} often carries burned-in text and " + (
+            "BurnedInAnnotation is missing"
+        )
+    if modality in PRONE_MODALITIES:
+        return False, f"BurnedInAnnotation is NO (modality {modality}); --pixels all checks anyway"
+    return False, f"modality {modality or 'unknown'} rarely carries burned-in text"
+
+
+def _finding(label: str, rule: str, severity: Severity, message: str, **kw: object) -> Finding:
+    return Finding(
+        rule, severity, message, file=label, location=str(kw.pop("location", "PixelData")), **kw
+    )  # type: ignore[arg-type]
+
+
+def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    for box in boxes:
+        margin = max(MIN_MARGIN, int(round(box.h * MARGIN_FRACTION)))
+        grown = box.grown(margin, shape[1], shape[0])
+        mask[grown.y : grown.y + grown.h, grown.x : grown.x + grown.w] = True
+    return mask
+
+
+def _not_a_line(box: detect.Box, text: str) -> bool:
+    """Lines of text are wide. A squarish region with fewer than three legible
+    characters is anatomy the detector mistook, or a one- or two-letter
+    marker: neither can hold a name, an ID or a date."""
+    legible = sum(c.isalnum() for c in text)
+    return box.w < 2 * box.h and legible < 3
+
+
+def _severity(kind: str, redacted: bool) -> Severity:
+    if kind == "marker":
+        return Severity.INFO
+    if redacted:
+        return Severity.LOW
+    return Severity.HIGH if kind in ("phi", "pattern") else Severity.MEDIUM
+
+
+def examine(
+    ds: Dataset,
+    identifiers: IdentifierSet,
+    settings: PixelSettings,
+    label: str,
+    modify: bool = True,
+) -> PixelOutcome:
+    """Look for burned-in text; with modify, redact it in a copy of the frames."""
+    outcome = PixelOutcome()
+    look, reason = decide(ds, settings.mode)
+    outcome.decision = f"{'examined' if look else 'not examined'}: {reason}"
+    declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    if not look:
+        # Every file's decision is in its report entry; only one that leaves
+        # declared text in place is a finding (a per-file note for millions
+        # of CT slices would bury the ones that matter).
+        if declared == "YES":
+            outcome.findings.append(
+                _finding(
+                    label,
+                    "pixels.burned-in-declared",
+                    Severity.HIGH,
+                    f"BurnedInAnnotation is YES and pixel data was not examined ({reason})",
+                    action="pixel data unchanged; review before sharing",
+                )
+            )
+        return outcome
+    outcome.findings.append(
+        _finding(label, "pixels.examined", Severity.INFO, f"pixel data examined: {reason}")
+    )
+    try:
+        pixels = frames.decode(ds)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
+        raise InputFileError(
+            f"cannot decode pixel data to check for burned-in text "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+    outcome.examined = True
+    allow = classify.load_allowlist(*settings.allowlists)
+    rules = regions.load_rules(*settings.region_rules)
+    redacting = modify and settings.redact != "none"
+    shape = pixels.frames.shape[1:3]
+    fixed, used = regions.rule_mask(ds, rules, shape)
+    if used:
+        outcome.findings.append(
+            _finding(
+                label,
+                "pixels.known-region",
+                Severity.LOW if redacting else Severity.HIGH,
+                f"known text region for this device ({', '.join(used)})",
+                action="redacted" if redacting else "reported only",
+            )
+        )
+    masks: dict[int, np.ndarray] = {}
+    found_text = False
+    for index in range(pixels.count):
+        rgb = frames.picture(ds, pixels, index)
+        boxes = detect.find_text(rgb)
+        readings = ocr.read(rgb, boxes)
+        chosen = []
+        for box, reading in zip(boxes, readings, strict=True):
+            kind = classify.label(reading.text, identifiers, allow)
+            if _not_a_line(box, reading.text) and kind.kind not in ("phi", "pattern"):
+                continue  # bone texture, vessels: squarish and nothing legible in it
+            found_text = True
+            redact_it = redacting and (settings.redact == "all-text" or kind.kind != "marker")
+            if redact_it:
+                chosen.append(box)
+            what = {
+                "phi": f"identifying text ({kind.detail})",
+                "pattern": f"text that looks like a {kind.detail}",
+                "marker": "allow-listed annotation",
+                "text": "text",
+                "unread": "text-like region (unreadable)",
+            }[kind.kind]
+            outcome.findings.append(
+                _finding(
+                    label,
+                    "pixels.burned-in-text",
+                    _severity(kind.kind, redact_it),
+                    f"burned-in {what}",
+                    location=f"PixelData frame {index} box {box.x},{box.y},{box.w},{box.h}",
+                    action="redacted"
+                    if redact_it
+                    else (
+                        "kept (allow-listed)"
+                        if kind.kind == "marker" and redacting
+                        else "reported only"
+                    ),
+                    evidence=reading.text,
+                    extra={
+                        "frame": index,
+                        "box": box.as_list(),
+                        "label": kind.kind,
+                        "phi_kind": kind.detail,
+                        "detector_score": box.score,
+                        "ocr_confidence": reading.confidence,
+                    },
+                )
+            )
+        mask = _mask_for(chosen, shape) if chosen else None
+        if fixed is not None and redacting:
+            mask = fixed if mask is None else (mask | fixed)
+        if mask is not None and mask.any():
+            masks[index] = mask
+            outcome.regions_redacted += len(chosen)
+    suspicious = [f for f in outcome.findings if f.extra.get("label") in ("phi", "pattern")]
+    if suspicious and declared == "NO":
+        outcome.findings.append(
+            _finding(
+                label,
+                "pixels.declared-no-but-text",
+                Severity.HIGH,
+                f"BurnedInAnnotation is NO but {len(suspicious)} region(s) of identifying-looking "
+                "text were found",
+                action="redacted" if redacting else "reported only",
+            )
+        )
+    if not found_text and declared == "YES":
+        outcome.findings.append(
+            _finding(
+                label,
+                "pixels.declared-not-found",
+                Severity.MEDIUM,
+                "BurnedInAnnotation is YES but no text was detected: review by eye",
+                action="BurnedInAnnotation left YES",
+            )
+        )
+    if not masks:
+        outcome.complete = redacting and (found_text or declared != "YES")
+        return outcome
+    outcome.masks = masks
+    redact.apply(pixels, masks, redact.fill_value(ds, pixels))
+    outcome.frames_redacted = len(masks)
+    outcome.pixels = pixels
+    outcome.residual = _recheck(ds, pixels, masks, identifiers, allow, label, outcome)
+    outcome.complete = not outcome.residual
+    return outcome
+
+
+def _recheck(
+    ds: Dataset,
+    pixels: frames.Pixels,
+    masks: dict[int, np.ndarray],
+    identifiers: IdentifierSet,
+    allow: classify.AllowList,
+    label: str,
+    outcome: PixelOutcome,
+) -> bool:
+    """Detect and read the redacted frames again: identifying text still legible?"""
+    residual = False
+    for index in masks:
+        rgb = frames.picture(ds, pixels, index)
+        boxes = detect.find_text(rgb)
+        for box, reading in zip(boxes, ocr.read(rgb, boxes), strict=True):
+            kind = classify.label(reading.text, identifiers, allow)
+            if kind.kind == "phi":
+                residual = True
+                outcome.findings.append(
+                    _finding(
+                        label,
+                        "pixels.residual-text",
+                        Severity.HIGH,
+                        f"identifying text ({kind.detail}) still readable after redaction",
+                        location=f"PixelData frame {index} box {box.x},{box.y},{box.w},{box.h}",
+                        action="output withheld",
+                        evidence=reading.text,
+                        extra={"frame": index, "box": box.as_list()},
+                    )
+                )
+    return residual

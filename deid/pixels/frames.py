@@ -1,0 +1,82 @@
+"""Pixel data as arrays to edit and as 8-bit pictures to look at.
+
+The picture a detector sees is not the file's display window: a window hides
+text burned in at values outside it (white text on a CT stored at 4095 under
+a soft-tissue window is fine, but black text at -2000 over air is not), so
+grayscale is stretched between robust percentiles of the whole frame.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut
+
+COLOUR_INTERPRETATIONS = (
+    "RGB",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_RCT",
+    "YBR_ICT",
+    "YBR_PARTIAL_420",
+)
+
+
+@dataclass
+class Pixels:
+    """All frames of one file, as decoded (palette indices stay indices)."""
+
+    frames: np.ndarray  # (frames, rows, cols) or (frames, rows, cols, 3)
+    interpretation: str  # after decoding: YBR comes out as RGB
+
+    @property
+    def count(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def decode(ds: Dataset) -> Pixels:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        array = ds.pixel_array  # YBR is converted to RGB by pydicom
+    interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames == 1:
+        array = array[None]
+    if samples == 3 and interpretation.startswith("YBR"):
+        interpretation = "RGB"
+    if samples == 1 and array.ndim == 4:
+        array = array[..., 0]
+    return Pixels(np.ascontiguousarray(array), interpretation)
+
+
+def _stretch(frame: np.ndarray) -> np.ndarray:
+    values = frame.astype(np.float32)
+    lo, hi = np.percentile(values[:: max(1, values.shape[0] // 256)], (0.5, 99.5))
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(frame.shape[:2], np.uint8)
+    # Values beyond the percentiles saturate: text is usually drawn there.
+    return np.clip((values - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def picture(ds: Dataset, pixels: Pixels, index: int) -> np.ndarray:
+    """One frame as 8-bit RGB (rows, cols, 3) for the detector and OCR."""
+    frame = pixels.frames[index]
+    if pixels.interpretation == "PALETTE COLOR":
+        rgb = apply_color_lut(frame, ds)
+        if rgb.dtype != np.uint8:
+            rgb = (rgb >> 8).astype(np.uint8) if rgb.max() > 255 else rgb.astype(np.uint8)
+        return np.ascontiguousarray(rgb)
+    if frame.ndim == 3:
+        if frame.dtype == np.uint8:
+            return frame
+        return np.dstack([_stretch(frame[..., c]) for c in range(3)])
+    gray = _stretch(frame)
+    if pixels.interpretation == "MONOCHROME1":
+        gray = 255 - gray
+    return np.dstack([gray, gray, gray])

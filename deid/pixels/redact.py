@@ -1,0 +1,78 @@
+"""Fill redacted pixels and put the pixel data back into the data set.
+
+Only masked pixels change. The file keeps its transfer syntax where a
+lossless encoder exists (uncompressed, RLE, JPEG 2000 lossless); otherwise
+it is written Explicit VR Little Endian, and the caller reports that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
+
+from deid.pixels.frames import Pixels
+
+UNCOMPRESSED = {
+    ImplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    DeflatedExplicitVRLittleEndian,
+}
+RE_ENCODABLE = {RLELossless, JPEG2000Lossless}
+
+
+def fill_value(ds: Dataset, pixels: Pixels) -> np.ndarray | int:
+    """The darkest value the image uses (black on screen, not 'air' guessed)."""
+    frames = pixels.frames
+    if pixels.interpretation == "MONOCHROME1":
+        return frames.max()
+    if frames.ndim == 4:
+        return np.zeros(3, frames.dtype)
+    return frames.min()
+
+
+def apply(pixels: Pixels, masks: dict[int, np.ndarray], value: np.ndarray | int) -> None:
+    for index, mask in masks.items():
+        pixels.frames[index][mask] = value
+
+
+def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
+    """Write frames back into ds; returns the transfer syntax and a note when it changed."""
+    array = pixels.frames if pixels.count > 1 else pixels.frames[0]
+    ds.PhotometricInterpretation = pixels.interpretation
+    if int(ds.get("SamplesPerPixel", 1) or 1) == 3:
+        ds.PlanarConfiguration = 0
+    if ts in RE_ENCODABLE:
+        try:
+            ds.compress(ts, array, generate_instance_uid=False)
+            return ts, ""
+        except Exception as exc:  # noqa: BLE001 - an encoder refusing is not fatal
+            note = f"{ts.name} re-encode failed ({type(exc).__name__}); written uncompressed"
+            return _uncompressed(ds, array), note
+    if ts in UNCOMPRESSED:
+        ds.PixelData = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        return (ExplicitVRLittleEndian if ts == ExplicitVRBigEndian else ts), (
+            "Explicit VR Big Endian written as Explicit VR Little Endian"
+            if ts == ExplicitVRBigEndian
+            else ""
+        )
+    return _uncompressed(ds, array), (
+        f"{ts.name} has no lossless re-encoder here: written Explicit VR Little Endian"
+    )
+
+
+def _uncompressed(ds: Dataset, array: np.ndarray) -> UID:
+    ds.PixelData = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+    ds["PixelData"].VR = "OB" if array.dtype.itemsize == 1 else "OW"
+    ds["PixelData"].is_undefined_length = False
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ExplicitVRLittleEndian
