@@ -22,7 +22,7 @@ STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 PIXEL_THRESHOLD = 0.3  # probability that a pixel belongs to text
 BOX_THRESHOLD = 0.5  # mean probability inside a kept region
 UNCLIP = 1.6  # DB shrinks text regions by this ratio in training; grow back
-SMALL_IMAGE = 640  # images with a shorter side are upscaled: small text
+SMALL_IMAGE = 512  # images with a shorter side are upscaled: small text
 MAX_SIDE = 2048  # beyond this, tiles would be needed; downscale instead
 
 
@@ -58,10 +58,11 @@ def _session():  # noqa: ANN202 - onnxruntime type
     return ort.InferenceSession(str(MODEL), options, providers=["CPUExecutionProvider"])
 
 
-def _input_size(height: int, width: int) -> tuple[int, int, float]:
-    scale = 1.0
-    if min(height, width) < SMALL_IMAGE:
-        scale = min(2.0, SMALL_IMAGE / min(height, width))
+def _input_size(height: int, width: int, scale: float | None = None) -> tuple[int, int, float]:
+    if scale is None:
+        scale = 1.0
+        if min(height, width) < SMALL_IMAGE:
+            scale = min(2.0, SMALL_IMAGE / min(height, width))
     if max(height, width) * scale > MAX_SIDE:
         scale = MAX_SIDE / max(height, width)
     h = max(32, int(round(height * scale / 32)) * 32)
@@ -69,10 +70,10 @@ def _input_size(height: int, width: int) -> tuple[int, int, float]:
     return h, w, scale
 
 
-def probability(rgb: np.ndarray) -> np.ndarray:
+def probability(rgb: np.ndarray, scale: float | None = None) -> np.ndarray:
     """Per-pixel text probability at the image's own size."""
     height, width = rgb.shape[:2]
-    h, w, _ = _input_size(height, width)
+    h, w, _ = _input_size(height, width, scale)
     resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
     blob = ((resized.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
     session = _session()
@@ -80,9 +81,10 @@ def probability(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def find_text(rgb: np.ndarray) -> list[Box]:
-    """Axis-aligned boxes around text regions (rotated text: its bounding box)."""
-    prob = probability(rgb)
+def find_text(rgb: np.ndarray, scale: float | None = None) -> list[Box]:
+    """Axis-aligned boxes around text regions (rotated text: its bounding box).
+    scale: network input size relative to the image (default: upscale small images)."""
+    prob = probability(rgb, scale)
     mask = (prob > PIXEL_THRESHOLD).astype(np.uint8)
     mask = cv2.dilate(mask, np.ones((2, 2), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
