@@ -8,15 +8,23 @@ outcome = deidentify([Path("in")], settings)
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pydicom
+from pydicom.dataset import Dataset
+
 from deid import pipeline
-from deid.dicom_io import atomic_write
+from deid.dicom_io import atomic_write, encode
 from deid.errors import OutputError
+from deid.face import report as face_report
+from deid.face.collect import SeriesCollector
+from deid.face.thresholds import load as load_face_thresholds
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
+from deid.options import Option
 from deid.pipeline import FileResult
 from deid.report import findings_csv, html, json_report, sarif
 from deid.risk.findings import Finding
@@ -56,8 +64,21 @@ def deidentify(
             f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
         ) from None
     try:
+        collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
+        outputs: dict[str, list[tuple[str, str]]] = {}
         try:
             for result in pipeline.run(inputs, settings, on_result):
+                if result.geometry is not None and result.status in (
+                    pipeline.WRITTEN,
+                    pipeline.DRY_RUN,
+                ):
+                    # Reported under the pseudonymised series UID, never the original.
+                    collector.add(result.geometry, result.summary.get("series", ""))
+                    if result.output:
+                        outputs.setdefault(result.geometry.series, []).append(
+                            (result.input, result.output)
+                        )
+                result.geometry = None
                 if linkage is not None:
                     linkage.add(UID_TABLE, result.uid_map)
                     if result.patient is not None:
@@ -72,6 +93,8 @@ def deidentify(
                         f"cannot write linkage tables in {settings.mapping_dir}: "
                         f"{exc.strerror or exc}"
                     ) from None
+        if settings.face:
+            face_check(collector, outputs, settings, builder)
         path = settings.report_dir / REPORT_NAME
         try:
             builder.write(path)
@@ -86,6 +109,56 @@ def deidentify(
     finally:
         builder.close()
     return Outcome(header, path, builder.exit_code)
+
+
+def face_check(
+    collector: SeriesCollector,
+    outputs: dict[str, list[str]],
+    settings: Settings,
+    builder: json_report.ReportBuilder,
+) -> None:
+    """Assess each head series, record it, and mark its outputs truthfully."""
+    keys = list(collector.series)
+    results = list(collector.assess(previews=settings.face_previews is not None))
+    entries = face_report.entries(results, settings.face_previews)
+    builder.add_series(entries, face_report.findings(entries))
+    if settings.dry_run:
+        return
+    journal = pipeline.Journal(settings.report_dir, settings)
+    try:
+        for key, result in zip(keys, results, strict=True):
+            for source, relative in outputs.get(key, []):
+                size = mark_visual_features(settings.output / relative, result.level, settings)
+                if size is not None:
+                    journal.set_output_size(Path(source), size)
+    finally:
+        journal.close()
+
+
+def mark_visual_features(path: Path, level: str, settings: Settings) -> int | None:
+    """RecognizableVisualFeatures from the series result: NO where no face is
+    left (none; low = defaced or brain-only), YES otherwise; the Clean
+    Recognizable Visual Features option is claimed exactly where it is NO."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+    value = "NO" if level in ("none", "low") else "YES"
+    changed = ds.get("RecognizableVisualFeatures") != value
+    ds.RecognizableVisualFeatures = value
+    if level in ("none", "low") and Option.CLEAN_VISUAL_FEATURES in settings.profile.options:
+        codes = ds.get("DeidentificationMethodCodeSequence") or []
+        if not any(item.get("CodeValue") == Option.CLEAN_VISUAL_FEATURES.code for item in codes):
+            item = Dataset()
+            item.CodeValue = Option.CLEAN_VISUAL_FEATURES.code
+            item.CodingSchemeDesignator = "DCM"
+            item.CodeMeaning = Option.CLEAN_VISUAL_FEATURES.meaning
+            codes.append(item)
+            changed = True
+    if not changed:
+        return None  # a resumed run: already marked
+    data = encode(ds)
+    atomic_write(path, data)
+    return len(data)
 
 
 def write_views(folder: Path, report: dict[str, Any], title: str) -> None:

@@ -86,6 +86,36 @@ def PIXELS(command: Callable) -> Callable:  # noqa: N802 - used like the options
     return command
 
 
+def FACE(command: Callable) -> Callable:  # noqa: N802 - used like the options above
+    """--face, --face-previews, --face-thresholds: the head-series face check."""
+    for option in reversed(
+        [
+            click.option(
+                "--face",
+                type=click.Choice(["auto", "off"]),
+                default="auto",
+                show_default=True,
+                help="Rate face-reconstruction risk of head CT/MR/PT series.",
+            ),
+            click.option(
+                "--face-previews",
+                type=click.Path(path_type=Path),
+                help="Write each head series' anterior surface render (a face image) here; "
+                "refused inside the output or an input.",
+            ),
+            click.option(
+                "--face-thresholds",
+                "face_thresholds",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Override face-check thresholds (TOML like profiles/face/thresholds.toml).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
@@ -162,6 +192,7 @@ def main() -> None:
     help="Burned-in text to black out: phi = all but allow-listed markers; all-text; "
     "none = detect and report only.",
 )
+@FACE
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 def run(
     inputs: tuple[Path, ...],
@@ -182,6 +213,9 @@ def run(
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
     redact: str,
+    face: str,
+    face_previews: Path | None,
+    face_thresholds: tuple[Path, ...],
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -205,6 +239,9 @@ def run(
             redact=redact,
             pixel_allowlists=pixel_allowlists,
             pixel_regions=pixel_regions,
+            face=face,
+            face_previews=face_previews,
+            face_thresholds=face_thresholds,
         )
         show_progress = not quiet and err.is_terminal
         progress = Progress(
@@ -336,6 +373,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     help="Skip named files that are not DICOM (for hooks that pass every file).",
 )
 @PIXELS
+@FACE
 def scan_cmd(
     inputs: tuple[Path, ...],
     profile: str,
@@ -354,6 +392,9 @@ def scan_cmd(
     pixels: str,
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
+    face: str,
+    face_previews: Path | None,
+    face_thresholds: tuple[Path, ...],
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid.report import sarif, scan_report
@@ -381,6 +422,10 @@ def scan_cmd(
             pixels=pixels,
             pixel_allowlists=pixel_allowlists,
             pixel_regions=pixel_regions,
+            face=face,
+            face_previews=face_previews,
+            face_thresholds=face_thresholds,
+            inputs=inputs,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),

@@ -94,6 +94,3 @@ class Option(Enum):
 
 
 BASIC_PROFILE_CODE = ("113100", "Basic Application Confidentiality Profile")
-
-# Options whose work needs an engine this version lacks: refused, not faked.
-PIXEL_OPTIONS = frozenset({Option.CLEAN_VISUAL_FEATURES})

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pydicom
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from deid.dicom_io import (
@@ -32,6 +33,9 @@ from deid.dicom_io import (
     transfer_syntax,
 )
 from deid.errors import InputFileError
+from deid.face.collect import relevant
+from deid.face.geometry import SliceGeometry
+from deid.face.thresholds import load as load_face_thresholds
 from deid.pixels.examine import examine
 from deid.pixels.redact import store as store_pixels
 from deid.risk.findings import Finding, Severity
@@ -75,6 +79,9 @@ class FileResult:
     # Linkage: never written to the journal or the report, only to --mapping-dir.
     uid_map: dict[str, str] = field(default_factory=dict)
     patient: tuple[str, str] | None = None
+    # Face check: slice geometry of head CT/MR/PT files (input path inside:
+    # kept in memory for the series step, never written).
+    geometry: SliceGeometry | None = None
 
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,
@@ -197,6 +204,15 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     original_pid = str(ds.get("PatientID", "") or "").strip()
     pixel = examine(ds, ctx.identifiers, settings.pixels, label)
     result.findings.extend(pixel.findings)
+    visual_clean = False
+    if settings.face:
+        thresholds = load_face_thresholds(*settings.face_thresholds)
+        if relevant(ds, thresholds):
+            result.geometry = SliceGeometry.from_dataset(ds, str(path))
+        elif str(ds.get("Modality", "")).upper() in thresholds.modalities and "Rows" in ds:
+            # A CT/MR/PT image of another body region holds no face.
+            ds.RecognizableVisualFeatures = "NO"
+            visual_clean = True
     scrubber.scrub(ds, plan, ctx)
     cleaned = pixel.examined and pixel.complete and settings.pixels.redact != "none"
     if pixel.pixels is not None:
@@ -214,7 +230,9 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
             )
     if cleaned:
         ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
-    mark_deidentified(ds, settings.profile, ctx, pixels_cleaned=cleaned)
+    mark_deidentified(
+        ds, settings.profile, ctx, pixels_cleaned=cleaned, visual_features_clean=visual_clean
+    )
     ds.file_meta = clean_file_meta(ds, ts, ctx)
     data = encode(ds)
 
@@ -353,6 +371,17 @@ class Journal:
     def seen(self, path: Path) -> bool:
         return self._entry(path) is not None
 
+    def set_output_size(self, path: Path, size: int) -> None:
+        """An output rewritten after the per-file step (series-level markers)."""
+        entry = self._entry(path)
+        if entry is not None:
+            entry["output_size"] = size
+            self.db.execute(
+                "UPDATE done SET record = ? WHERE ref = ? AND run_id = ?",
+                (json.dumps(entry), entry["input"], self.run_id),
+            )
+            self._pending += 1
+
     def append(self, result: FileResult) -> None:
         entry = result.record(self.ref(result.input))
         key = change_key(result.changes)
@@ -383,6 +412,20 @@ class Journal:
 # Batch
 
 
+def _geometry(path: Path, settings: Settings) -> SliceGeometry | None:
+    """A resumed file's geometry (the journal keeps none): headers only."""
+    if not settings.face:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - it was read fine when it was processed
+        return None
+    thresholds = load_face_thresholds(*settings.face_thresholds)
+    return SliceGeometry.from_dataset(ds, str(path)) if relevant(ds, thresholds) else None
+
+
 def _problem_result(item: Discovered) -> FileResult:
     return FileResult(str(item.path), FAILED, reason=item.problem)
 
@@ -405,6 +448,7 @@ def run(
                 continue
             resumed = journal.finished(item.path, settings.output) if journal else None
             if resumed is not None:
+                resumed.geometry = _geometry(item.path, settings)
                 yield resumed
                 continue
             yield (str(item.path), bool(journal and journal.seen(item.path)))

@@ -19,6 +19,10 @@ from pydicom.dataset import Dataset
 from deid.actions import parse_da
 from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
+from deid.face import report as face_report
+from deid.face.collect import SeriesCollector, relevant
+from deid.face.geometry import SliceGeometry
+from deid.face.thresholds import load as load_face_thresholds
 from deid.pixels.examine import decide as decide_pixels
 from deid.pixels.examine import examine
 from deid.pixels.settings import PixelSettings
@@ -29,7 +33,7 @@ from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
 from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
-from deid.settings import available_cores, resolve_options
+from deid.settings import available_cores, check_face_options, resolve_options
 
 UNREADABLE = ("failed", "not-dicom")
 
@@ -46,6 +50,9 @@ class ScanSettings:
     ignore_non_dicom: bool = False
     dataset_risk: bool = True
     pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
+    face: bool = False
+    face_thresholds: tuple[Path, ...] = ()
+    face_previews: Path | None = None
 
 
 def build_scan_settings(
@@ -63,6 +70,10 @@ def build_scan_settings(
     pixels: str = "auto",
     pixel_allowlists: Iterable[Path] = (),
     pixel_regions: Iterable[Path] = (),
+    face: str = "auto",
+    face_thresholds: Iterable[Path] = (),
+    face_previews: Path | None = None,
+    inputs: Iterable[Path] = (),
 ) -> ScanSettings:
     loaded = load_profile(profile)
     resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
@@ -83,6 +94,9 @@ def build_scan_settings(
         show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
+        face=_face_mode(face, tuple(face_thresholds), face_previews, list(inputs)),
+        face_thresholds=tuple(face_thresholds),
+        face_previews=face_previews,
         pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
     )
 
@@ -95,6 +109,7 @@ class ScanFileResult:
     findings: list[Finding] = field(default_factory=list)
     patient: str = ""
     quasi: dict[str, str] = field(default_factory=dict)
+    geometry: SliceGeometry | None = None  # head CT/MR/PT slices only
 
 
 # --------------------------------------------------------------------------
@@ -189,12 +204,16 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
                     action="review by eye",
                 )
             )
+    geometry = None
+    if settings.face and relevant(ds, load_face_thresholds(*settings.face_thresholds)):
+        geometry = SliceGeometry.from_dataset(ds, str(path))
     return ScanFileResult(
         label,
         "scanned",
         findings=findings,
         patient=patient_key(ds),
         quasi=quasi_identifier_values(ds, settings.quasi_identifiers),
+        geometry=geometry,
     )
 
 
@@ -233,6 +252,7 @@ class ScanOutcome:
     baselined: int
     risk: RiskSummary
     exit_code: int
+    face: list[dict] = field(default_factory=list)
 
 
 def _files(
@@ -278,6 +298,17 @@ def scan(
     )
     risk = summarise(records, settings.k, settings.quasi_identifiers)
     dataset = dataset_findings(risk) if settings.dataset_risk else []
+    face_entries: list[dict] = []
+    if settings.face:
+        collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
+        for r in results:
+            if r.geometry is not None:
+                collector.add(r.geometry)
+                r.geometry = None
+        face_entries = face_report.entries(
+            list(collector.assess(settings.face_previews is not None)), settings.face_previews
+        )
+        dataset += face_report.findings(face_entries)
     findings = [f for r in results for f in r.findings] + dataset
     baselined = 0
     if settings.baseline is not None:
@@ -290,7 +321,16 @@ def scan(
         code = 1
     else:
         code = 0
-    return ScanOutcome(results, findings, baselined, risk, code)
+    return ScanOutcome(results, findings, baselined, risk, code, face_entries)
+
+
+def _face_mode(
+    face: str, thresholds: tuple[Path, ...], previews: Path | None, inputs: list[Path]
+) -> bool:
+    if face not in ("auto", "off"):
+        raise UsageError(f"--face must be auto or off, not {face!r}")
+    check_face_options(thresholds, previews, inputs)
+    return face == "auto"
 
 
 def dataset_findings(risk: RiskSummary) -> list[Finding]:

@@ -528,14 +528,22 @@ def reference_date(ds: Dataset) -> date:
 
 
 def mark_deidentified(
-    ds: Dataset, profile: ResolvedProfile, ctx: FileContext, pixels_cleaned: bool = False
+    ds: Dataset,
+    profile: ResolvedProfile,
+    ctx: FileContext,
+    pixels_cleaned: bool = False,
+    visual_features_clean: bool = False,
 ) -> None:
     """Write the PS3.15 markers that say what was done, truthfully: the Clean
-    Pixel Data option is claimed for the files whose pixels were cleaned."""
+    Pixel Data option is claimed for the files whose pixels were cleaned, Clean
+    Recognizable Visual Features for files known to show no face (a head
+    series gets it, or not, after the series-level face check)."""
     ds.PatientIdentityRemoved = "YES"
-    options = set(profile.options) - {Option.CLEAN_PIXEL_DATA}
+    options = set(profile.options) - {Option.CLEAN_PIXEL_DATA, Option.CLEAN_VISUAL_FEATURES}
     if pixels_cleaned:
         options.add(Option.CLEAN_PIXEL_DATA)
+    if visual_features_clean and Option.CLEAN_VISUAL_FEATURES in profile.options:
+        options.add(Option.CLEAN_VISUAL_FEATURES)
     options = sorted(options, key=lambda o: o.code)
     # LO holds 64 characters: one clause per value, never cut mid-word.
     clauses = [f"deid {__version__}: {profile.meta.name}"]

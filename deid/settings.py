@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deid.errors import UsageError
-from deid.options import PIXEL_OPTIONS, Option
+from deid.options import Option
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
@@ -32,6 +32,9 @@ class Settings:
     executor: str = "local"
     scheduler: str | None = None
     pixels: PixelSettings = field(default_factory=PixelSettings)
+    face: bool = True  # face-reconstruction risk of head CT/MR/PT series
+    face_thresholds: tuple[Path, ...] = ()
+    face_previews: Path | None = None  # face renders are face images: only where asked
 
     def input_ref(self, path: str) -> str:
         """A stable, keyed stand-in for an input path (paths can name patients)."""
@@ -68,13 +71,6 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
         raise UsageError(
             "retain-longitudinal-full-dates and retain-longitudinal-modified-dates exclude "
             "each other: choose one"
-        )
-    refused = chosen & PIXEL_OPTIONS
-    if refused:
-        names = ", ".join(sorted(o.cli_name for o in refused))
-        raise UsageError(
-            f"option {names} needs the face-reconstruction check, which this version of deid "
-            "does not have yet"
         )
     return frozenset(chosen)
 
@@ -115,6 +111,9 @@ def build_settings(
     redact: str = "phi",
     pixel_allowlists: Iterable[Path] = (),
     pixel_regions: Iterable[Path] = (),
+    face: str = "auto",
+    face_thresholds: Iterable[Path] = (),
+    face_previews: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     loaded = load_profile(profile)
@@ -162,6 +161,11 @@ def build_settings(
         raise UsageError(
             "option clean-pixel-data needs pixel redaction: drop --pixels off / --redact none"
         )
+    if face not in ("auto", "off"):
+        raise UsageError(f"--face must be auto or off, not {face!r}")
+    if Option.CLEAN_VISUAL_FEATURES in resolved.options and face == "off":
+        raise UsageError("option clean-recognizable-visual-features needs --face auto")
+    check_face_options(tuple(face_thresholds), face_previews, [output, *inputs])
     pixel_settings = PixelSettings.build(
         pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
     )
@@ -179,4 +183,26 @@ def build_settings(
         executor=executor,
         scheduler=scheduler,
         pixels=pixel_settings,
+        face=face == "auto",
+        face_thresholds=tuple(face_thresholds),
+        face_previews=face_previews,
     )
+
+
+def check_face_options(
+    thresholds: tuple[Path, ...], previews: Path | None, shared: list[Path]
+) -> None:
+    """Bad threshold files fail before any work; previews never land in shared data."""
+    from deid.face.thresholds import load
+
+    for path in thresholds:
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    load(*thresholds)
+    if previews is not None:
+        for folder in shared:
+            if _inside(previews, folder):
+                raise UsageError(
+                    f"--face-previews {previews} is inside {folder}: face renders are face "
+                    "images; keep them out of the data you share and the inputs"
+                )

@@ -90,10 +90,9 @@ def test_the_two_date_options_cannot_be_combined():
         )
 
 
-def test_face_option_is_refused_until_the_face_check_exists():
-    with pytest.raises(UsageError, match="face-reconstruction"):
-        resolve_options([], ["clean-recognizable-visual-features"])
-    assert resolve_options([], ["clean-pixel-data"])  # pixel cleaning exists now
+def test_pixel_and_face_options_are_accepted():
+    chosen = resolve_options([], ["clean-pixel-data", "clean-recognizable-visual-features"])
+    assert len(chosen) == 2
 
 
 def _write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:

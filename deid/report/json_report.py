@@ -16,6 +16,7 @@ from typing import Any
 
 from deid import __version__
 from deid.dicom_io import atomic_writer
+from deid.face.report import PREVIEW_NOTE
 from deid.pipeline import (
     UNPROCESSED,
     WITHHELD,
@@ -24,6 +25,7 @@ from deid.pipeline import (
     redacted,
     relabel,
 )
+from deid.risk.findings import Finding
 from deid.settings import Settings
 from deid.spool import SortedSpool
 
@@ -50,6 +52,17 @@ class ReportBuilder:
         self.notable: list[dict[str, Any]] = []
         self.exit_code = 0
         self.reveal = settings.reveal_inputs
+        self.face: list[dict[str, Any]] = []
+        self.dataset_findings: list[Finding] = []
+
+    def add_series(self, entries: list[dict[str, Any]], findings: list[Finding]) -> None:
+        """Series-level results (face-reconstruction risk) and their findings."""
+        self.face += entries
+        self.dataset_findings += findings
+        for f in findings:
+            self.severities[str(f.severity)] += 1
+            if self.exit_code == 0 and f.severity >= self.settings.fail_on:
+                self.exit_code = 1
 
     def add(self, r: FileResult) -> None:
         settings = self.settings
@@ -113,6 +126,15 @@ class ReportBuilder:
             },
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),
+            "face": {
+                "checked": self.settings.face,
+                "previews": (
+                    str(self.settings.face_previews) if self.settings.face_previews else None
+                ),
+                "note": PREVIEW_NOTE,
+                "series": self.face,
+            },
+            "dataset_findings": [f.to_dict() for f in self.dataset_findings],
         }
 
     def write(self, path: Path) -> None:

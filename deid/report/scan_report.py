@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from deid import __version__
+from deid.face.report import PREVIEW_NOTE
 from deid.pipeline import redacted
 from deid.risk.findings import Finding
 from deid.scan import ScanOutcome, ScanSettings
@@ -39,6 +40,7 @@ def build(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
             "baselined": outcome.baselined,
         },
         "dataset_risk": outcome.risk.to_dict(),
+        "face": {"checked": settings.face, "note": PREVIEW_NOTE, "series": outcome.face},
         "files": [
             {
                 "input": r.input,

@@ -1,0 +1,1 @@
+"""Face-reconstruction risk of head CT/MR series: gates, volume, render, evidence."""

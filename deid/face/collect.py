@@ -1,0 +1,58 @@
+"""Series assembly from per-file summaries, keeping only what the face check
+can use: files of other modalities or body regions are dropped at once, so
+memory holds head CT/MR/PT slices only (a few numbers each)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from pydicom.dataset import Dataset
+
+from deid.face.assess import FaceResult, assess
+from deid.face.geometry import Series, SliceGeometry
+from deid.face.thresholds import Thresholds
+
+
+def relevant(ds: Dataset, t: Thresholds) -> bool:
+    """Cheap per-file gate: could this file belong to a head series?"""
+    modality = str(ds.get("Modality", "") or "").upper()
+    if modality not in t.modalities or "Rows" not in ds:
+        return False
+    words = " ".join(
+        str(ds.get(k, "") or "")
+        for k in ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
+    ).upper()
+    return any(w.startswith(h) for w in re.findall(r"[A-Z0-9]+", words) for h in t.head_words)
+
+
+class SeriesCollector:
+    """Head series by UID, with the name each is reported under."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self.series: dict[str, Series] = {}
+        self.labels: dict[str, str] = {}  # series key -> name to report (a pseudonym in run)
+
+    def add(self, geometry: SliceGeometry, label: str = "") -> None:
+        key = geometry.series or f"no-series:{geometry.path}"
+        self.labels.setdefault(key, label or key)
+        if key not in self.series:
+            self.series[key] = Series(key, geometry.modality, geometry.words)
+        self.series[key].add(geometry)
+
+    def assess(self, previews: bool = False) -> Iterator[FaceResult]:
+        for key, series in self.series.items():
+            result = assess(series, self.thresholds, previews)
+            result.series = self.labels.get(key, key)
+            yield result
+
+
+def assess_datasets(
+    items: Iterable[tuple[Dataset, str]], thresholds: Thresholds, previews: bool = False
+) -> list[FaceResult]:
+    collector = SeriesCollector(thresholds)
+    for ds, path in items:
+        if relevant(ds, thresholds):
+            collector.add(SliceGeometry.from_dataset(ds, path))
+    return list(collector.assess(previews))

@@ -1,0 +1,173 @@
+"""Per-file geometry summaries and series assembly.
+
+The per-file step keeps only what is needed to put slices in order and
+judge coverage (a few numbers per file); pixels are read again, one series
+at a time, only for series that pass the metadata gates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+
+def _floats(value: object, count: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == count else None
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    path: str
+    series: str
+    modality: str
+    words: str  # body part and descriptions, upper case
+    rows: int
+    columns: int
+    frames: int
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient (6)
+    position: tuple[float, ...] | None  # ImagePositionPatient (3)
+    spacing: tuple[float, ...] | None  # PixelSpacing (row, column)
+    # Enhanced multi-frame: per-frame positions (and one orientation/spacing)
+    frame_positions: tuple[tuple[float, ...], ...] = ()
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
+        words = " ".join(
+            str(ds.get(k, "") or "")
+            for k in ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
+        ).upper()
+        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+        position = _floats(ds.get("ImagePositionPatient"), 3)
+        spacing = _floats(ds.get("PixelSpacing"), 2)
+        frame_positions: list[tuple[float, ...]] = []
+        shared = ds.get("SharedFunctionalGroupsSequence")
+        for i, item in enumerate(ds.get("PerFrameFunctionalGroupsSequence", []) or []):
+            plane = item.get("PlanePositionSequence")
+            if plane:
+                p = _floats(plane[0].get("ImagePositionPatient"), 3)
+                if p:
+                    frame_positions.append(p)
+            for group in (item, shared[0] if shared else None):
+                if group is None:
+                    continue
+                if orientation is None and group.get("PlaneOrientationSequence"):
+                    orientation = _floats(
+                        group.PlaneOrientationSequence[0].get("ImageOrientationPatient"), 6
+                    )
+                if spacing is None and group.get("PixelMeasuresSequence"):
+                    spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
+            if i > 4096:
+                break
+        return cls(
+            path,
+            str(ds.get("SeriesInstanceUID", "") or ""),
+            str(ds.get("Modality", "") or "").upper(),
+            words,
+            int(ds.get("Rows", 0) or 0),
+            int(ds.get("Columns", 0) or 0),
+            int(ds.get("NumberOfFrames", 1) or 1),
+            orientation,
+            position,
+            spacing,
+            tuple(frame_positions),
+        )
+
+
+@dataclass
+class Series:
+    uid: str
+    modality: str
+    words: str
+    slices: list[SliceGeometry] = field(default_factory=list)
+
+    def add(self, item: SliceGeometry) -> None:
+        self.slices.append(item)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The series' slices in order along their normal, or why not."""
+
+    ok: bool
+    problem: str = ""
+    order: tuple[tuple[str, int], ...] = ()  # (path, frame) from one end to the other
+    positions: np.ndarray | None = None  # (n, 3) patient mm
+    row_dir: np.ndarray | None = None
+    col_dir: np.ndarray | None = None
+    normal: np.ndarray | None = None
+    spacing: tuple[float, float] = (0.0, 0.0)  # row, column pixel spacing
+    slice_spacing: float = 0.0
+    rows: int = 0
+    columns: int = 0
+
+
+def layout(series: Series) -> Layout:
+    items: list[tuple[str, int, tuple[float, ...]]] = []
+    orientation = spacing = None
+    rows = columns = 0
+    for s in series.slices:
+        if s.orientation is None or s.spacing is None:
+            return Layout(False, "slices without ImageOrientationPatient or PixelSpacing")
+        if orientation is None:
+            orientation, spacing, rows, columns = s.orientation, s.spacing, s.rows, s.columns
+        elif (
+            not np.allclose(s.orientation, orientation, atol=1e-3)
+            or not np.allclose(s.spacing, spacing, atol=1e-3)
+            or (s.rows, s.columns) != (rows, columns)
+        ):
+            return Layout(False, "slices differ in orientation, pixel spacing or size")
+        if s.frame_positions:
+            items += [(s.path, i, p) for i, p in enumerate(s.frame_positions)]
+        elif s.position is not None:
+            items.append((s.path, 0, s.position))
+        else:
+            return Layout(False, "slices without ImagePositionPatient")
+    if orientation is None or spacing is None or len(items) < 2:
+        return Layout(False, "fewer than two positioned slices")
+    row_dir = np.array(orientation[:3])
+    col_dir = np.array(orientation[3:])
+    normal = np.cross(row_dir, col_dir)
+    if np.linalg.norm(normal) < 0.5:
+        return Layout(False, "ImageOrientationPatient is not two perpendicular directions")
+    normal /= np.linalg.norm(normal)
+    items.sort(key=lambda t: float(np.dot(t[2], normal)))
+    positions = np.array([t[2] for t in items])
+    distances = positions @ normal
+    steps = np.diff(distances)
+    if (steps < 1e-3).any():
+        return Layout(False, "two slices at the same position")
+    step = float(np.median(steps))
+    if steps.max() > 1.5 * step + 0.1:
+        return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
+    return Layout(
+        True,
+        order=tuple((p, f) for p, f, _ in items),
+        positions=positions,
+        row_dir=row_dir,
+        col_dir=col_dir,
+        normal=normal,
+        spacing=(float(spacing[0]), float(spacing[1])),
+        slice_spacing=step,
+        rows=rows,
+        columns=columns,
+    )
+
+
+def extent(lay: Layout) -> np.ndarray:
+    """Patient-axis extent (x L-R, y A-P, z S-I) in mm of the imaged box."""
+    assert lay.positions is not None and lay.row_dir is not None and lay.col_dir is not None
+    corners = []
+    for p in (lay.positions[0], lay.positions[-1]):
+        for r in (0, lay.rows - 1):
+            for c in (0, lay.columns - 1):
+                corners.append(
+                    p + c * lay.spacing[1] * lay.row_dir + r * lay.spacing[0] * lay.col_dir
+                )
+    pts = np.array(corners)
+    return pts.max(axis=0) - pts.min(axis=0)
