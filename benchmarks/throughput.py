@@ -6,7 +6,9 @@ Generates N 512x512 16-bit CT slices with identifying headers (once, reused
 on later runs), then times, in the same run and on the same files:
   cp -r            the I/O floor
   dicognito        python -m dicognito -o OUT IN (single process)
-  deid run         --profile basic, all cores (and -j 1 for the per-core rate)
+  deid run         --profile basic, all cores (and -j 1 for the per-core rate);
+                   default pixel/face checks (--pixels auto: CT is not examined
+                   unless it declares burned-in text) and with both off
 Each tool writes to a fresh folder; the page cache is warm for all of them
 (the corpus is read once before timing). Runs are interleaved and repeated
 (--repeat, default 3); the best time of each tool is reported, in files/s and MB/s,
@@ -120,6 +122,24 @@ def main() -> None:
             args.work / "out-deid",
         ),
         (
+            "deid, no checks",  # --pixels off --face off: header work only
+            [
+                py,
+                "-m",
+                "deid.cli",
+                "run",
+                str(corpus),
+                "-o",
+                str(args.work / "out-deid0"),
+                "-q",
+                "--pixels",
+                "off",
+                "--face",
+                "off",
+            ],
+            args.work / "out-deid0",
+        ),
+        (
             "deid run -j 1",
             [
                 py,
@@ -164,6 +184,9 @@ def main() -> None:
             f"{label:<16} {elapsed:8.2f} {rates[label]:9.1f} {size_mb / elapsed:8.1f} "
             f"{peak[label] / 1024:12.0f}"
         )
+    default, bare = rates.get(f"deid run -j {os.cpu_count()}"), rates.get("deid, no checks")
+    if default and bare:
+        print(f"pixel/face gates cost: {(bare / default - 1) * 100:+.1f}% time on text-free CT")
     if "dicognito" in rates:
         best = max(v for k, v in rates.items() if k.startswith("deid"))
         print(f"deid / dicognito: {best / rates['dicognito']:.2f}x")

@@ -158,3 +158,22 @@ def test_scan_rates_head_series_read_only(phantoms: Path) -> None:
     assert [e["level"] for e in report["face"]["series"]] == ["high"]
     assert done.returncode == 1
     assert {p: p.read_bytes() for p in target.glob("*.dcm")} == before
+
+
+def test_html_report_lists_series_and_links_previews_without_embedding(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    out, previews, reports = tmp_path / "out", tmp_path / "previews", tmp_path / "reports"
+    settings = build_settings(
+        inputs=[phantoms / "mr-head"],
+        output=out,
+        report_dir=reports,
+        face_previews=previews,
+        jobs=1,
+        environ=KEY,
+    )
+    deidentify([phantoms / "mr-head"], settings)
+    page = (reports / "report.html").read_text()
+    assert "Face-reconstruction risk" in page and "high" in page
+    assert f"file://{previews}" in page
+    assert "data:image" not in page

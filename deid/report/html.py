@@ -103,6 +103,23 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
             f"{escape(', '.join(risk['quasi_identifiers']))}; "
             f"{escape(risk['journalist_risk']['note'])}.</p>"
         )
+    face = (report.get("face") or {}).get("series") or []
+    if face:
+        parts.append("<h2>Face-reconstruction risk</h2>")
+        rows = [
+            [
+                _sev({"none": "info"}.get(e["level"], e["level"])) + f" {escape(e['level'])}",
+                f"<code>{escape(e['series'])}</code>",
+                escape("; ".join(e["reasons"])),
+                f'<a href="file://{escape(e["preview"])}">render</a>' if e.get("preview") else "",
+            ]
+            for e in face
+        ]
+        parts.append(_table(["level", "series", "why", "preview"], rows))
+        parts.append(
+            f'<p class="muted">{escape(report["face"]["note"])}; this page links to '
+            "them and never embeds them.</p>"
+        )
     dataset = report.get("dataset_findings", [])
     if dataset:
         parts.append("<h2>Data-set findings</h2>")
@@ -130,10 +147,6 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
         )
     if not shown:
         parts.append('<p class="muted">No file has findings.</p>')
-    parts.append(
-        '<p class="muted">Pixel and face renders appear here only when those checks '
-        "ran and the user asked for previews.</p>"
-    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
