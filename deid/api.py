@@ -119,6 +119,8 @@ def face_check(
 ) -> None:
     """Assess each head series, record it, and mark its outputs truthfully."""
     keys = list(collector.series)
+    if not keys:
+        return
     results = list(collector.assess(previews=settings.face_previews is not None))
     entries = face_report.entries(results, settings.face_previews)
     builder.add_series(entries, face_report.findings(entries))

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
-from deid.face.assess import FaceResult, assess
 from deid.face.geometry import Series, SliceGeometry
 from deid.face.thresholds import Thresholds
+
+if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
+    from deid.face.assess import FaceResult
 
 
 def relevant(ds: Dataset, t: Thresholds) -> bool:
@@ -42,6 +45,10 @@ class SeriesCollector:
         self.series[key].add(geometry)
 
     def assess(self, previews: bool = False) -> Iterator[FaceResult]:
+        if not self.series:
+            return  # no head series: OpenCV and scipy are never loaded
+        from deid.face.assess import assess
+
         for key, series in self.series.items():
             result = assess(series, self.thresholds, previews)
             result.series = self.labels.get(key, key)

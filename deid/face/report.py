@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deid.dicom_io import atomic_write
-from deid.face.assess import FaceResult
 from deid.risk.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from deid.face.assess import FaceResult
 
 SEVERITY = {
     "none": Severity.INFO,

@@ -9,16 +9,19 @@ frames again to prove no identifying value is still legible.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 from pydicom.dataset import Dataset
 
 from deid.errors import InputFileError
-from deid.pixels import classify, detect, frames, ocr, redact, regions
+from deid.pixels import classify, regions
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
+
+if TYPE_CHECKING:  # OpenCV and onnxruntime load only when a file is examined
+    from deid.pixels import detect, frames, ocr
 
 # Modalities whose images routinely carry burned-in text (PS3.3 C.7.6.1.1.3
 # and practice): ultrasound, captures, projection X-ray, endoscopy/photos,
@@ -152,6 +155,8 @@ def examine(
     outcome.findings.append(
         _finding(label, "pixels.examined", Severity.INFO, f"pixel data examined: {reason}")
     )
+    from deid.pixels import detect, frames, ocr, redact
+
     try:
         pixels = frames.decode(ds)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
@@ -266,6 +271,10 @@ def _around(rgb: np.ndarray, mask: np.ndarray) -> list[tuple[detect.Box, ocr.Rea
     """Text found near redacted areas: where a partly covered word would be.
     Text elsewhere was judged in the first pass; looking only here halves the
     cost of the re-check on large images."""
+    import cv2
+
+    from deid.pixels import detect, ocr
+
     reach = RECHECK_REACH
     grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
@@ -291,6 +300,8 @@ def _recheck(
     outcome: PixelOutcome,
 ) -> bool:
     """Detect and read the redacted frames again: identifying text still legible?"""
+    from deid.pixels import frames
+
     residual = False
     for index, mask in masks.items():
         rgb = frames.picture(ds, pixels, index)

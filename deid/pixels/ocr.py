@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +23,7 @@ import numpy as np
 
 from deid.errors import UsageError
 from deid.pixels.detect import Box
+from deid.pixels.settings import tesseract_available
 
 LINE_HEIGHT = 36  # Tesseract reads best around 30-40 px cap-to-descender
 GAP = 14
@@ -34,18 +34,6 @@ MAX_WIDTH = 2400
 class Reading:
     text: str  # words read in the box, space separated ("" when unreadable)
     confidence: float  # mean Tesseract word confidence, 0-100
-
-
-@cache
-def tesseract_available() -> str:
-    """The tesseract binary, or a one-line error saying how to get it."""
-    path = shutil.which("tesseract")
-    if not path:
-        raise UsageError(
-            "tesseract is not installed (needed to read burned-in text): install Debian's "
-            "tesseract-ocr package, or run with --pixels off"
-        )
-    return path
 
 
 def _normalised(gray: np.ndarray, box: Box) -> np.ndarray:

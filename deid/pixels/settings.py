@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from deid.errors import UsageError
@@ -12,6 +14,21 @@ if not DATA.is_dir():  # installed wheel: profiles ship inside the package
     DATA = Path(__file__).resolve().parent.parent / "_profiles" / "pixels"
 
 MODES = ("auto", "all", "off")
+
+
+@cache
+def tesseract_available() -> str:
+    """The tesseract binary (its tessdata is what OCR reads with), or a
+    one-line error saying how to get it."""
+    path = shutil.which("tesseract")
+    if not path:
+        raise UsageError(
+            "tesseract is not installed (needed to read burned-in text): install Debian's "
+            "tesseract-ocr package, or run with --pixels off"
+        )
+    return path
+
+
 REDACT = ("phi", "all-text", "none")
 
 
@@ -45,7 +62,6 @@ class PixelSettings:
         )
         if mode != "off":
             from deid.pixels.classify import load_allowlist
-            from deid.pixels.ocr import tesseract_available
             from deid.pixels.regions import load_rules
 
             tesseract_available()  # a missing binary is a usage error up front
