@@ -43,7 +43,7 @@ class Discovered:
 
 
 def discover(inputs: Iterable[Path]) -> Iterator[Discovered]:
-    """Files under the inputs, streamed in a stable order.
+    """Files under the inputs, streamed (files in listing order, folders sorted).
 
     Symbolic links to folders are followed once; a loop is not walked twice.
     Unreadable folders are reported, not skipped silently.
@@ -70,24 +70,29 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
     if ident in seen:
         return
     seen.add(ident)
+    # Files stream in directory order as they are listed, so a flat folder of
+    # millions costs no memory; only sub-folder names are held, then walked
+    # in sorted order.
+    folders: list[str] = []
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            for entry in it:
+                path = Path(entry.path)
+                try:
+                    if entry.is_dir():
+                        folders.append(entry.name)
+                    elif entry.is_file():
+                        if not entry.name.endswith(TMP_SUFFIX):
+                            yield Discovered(path)
+                    elif entry.is_symlink():
+                        yield Discovered(path, "broken symbolic link")
+                except OSError as exc:
+                    yield Discovered(path, f"cannot inspect: {exc.strerror}")
     except OSError as exc:
         yield Discovered(folder, f"cannot read folder: {exc.strerror}")
         return
-    for entry in entries:
-        path = Path(entry.path)
-        try:
-            if entry.is_dir():
-                yield from _walk(path, seen)
-            elif entry.is_file():
-                if not entry.name.endswith(TMP_SUFFIX):
-                    yield Discovered(path)
-            elif entry.is_symlink():
-                yield Discovered(path, "broken symbolic link")
-        except OSError as exc:
-            yield Discovered(path, f"cannot inspect: {exc.strerror}")
+    for name in sorted(folders):
+        yield from _walk(folder / name, seen)
 
 
 def sniff(path: Path) -> str:
