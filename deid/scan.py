@@ -8,9 +8,11 @@ quasi-identifiers; the data-set risk is computed from those records.
 from __future__ import annotations
 
 import warnings
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 
 import pydicom
@@ -247,12 +249,21 @@ def _scan_one(item: tuple[str, bool]) -> ScanFileResult:
 
 @dataclass
 class ScanOutcome:
+    """What a scan found. `results` holds only the files a reader must see
+    (findings, or not scanned); clean files are counted in `statuses`, so
+    memory follows the findings, not the size of the archive."""
+
     results: list[ScanFileResult]
     findings: list[Finding]
     baselined: int
     risk: RiskSummary
     exit_code: int
     face: list[dict] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def files(self) -> int:
+        return sum(self.statuses.values())
 
 
 def _files(
@@ -266,62 +277,82 @@ def _files(
             yield str(item.path), str(item.path) in named
 
 
+def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileResult]:
+    """Every input's result as it is ready; work is submitted in bounded batches.
+    A handful of files (a pre-commit hook) is scanned in-process: starting
+    workers would cost more than the scan."""
+    items = _files(inputs, settings.ignore_non_dicom)
+    head = list(islice(items, 17))
+    if settings.jobs <= 1 or len(head) <= 16:
+        for item in chain(head, items):
+            if isinstance(item, ScanFileResult):
+                yield item
+            else:
+                yield scan_file(Path(item[0]), settings, item[1])
+        return
+    with ProcessPoolExecutor(settings.jobs, initializer=_init, initargs=(settings,)) as pool:
+        pending: deque = deque()
+        for item in chain(head, items):
+            if isinstance(item, ScanFileResult):
+                yield item
+                continue
+            pending.append(pool.submit(_scan_one, item))
+            while len(pending) > settings.jobs * 64:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def scan(
     inputs: Iterable[Path],
     settings: ScanSettings,
     on_result: Callable[[ScanFileResult], None] | None = None,
 ) -> ScanOutcome:
     inputs = list(inputs)
-    items = list(_files(inputs, settings.ignore_non_dicom))
-    paths = [i for i in items if isinstance(i, tuple)]
-    results = [i for i in items if not isinstance(i, tuple)]
-    if settings.jobs > 1 and len(paths) > 16:
-        with ProcessPoolExecutor(settings.jobs, initializer=_init, initargs=(settings,)) as pool:
-            stream = pool.map(_scan_one, paths, chunksize=16)
-            for result in stream:
-                results.append(result)
-                if on_result:
-                    on_result(result)
-    else:
-        for p, named in paths:
-            result = scan_file(Path(p), settings, named)
-            results.append(result)
+    kept: list[ScanFileResult] = []
+    statuses: Counter[str] = Counter()
+    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
+
+    def fold() -> Iterator[tuple[str, dict[str, str]]]:
+        """Consume results once: count, keep what matters, pass on the patient row."""
+        for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
-    results.sort(key=lambda r: r.input)
+            statuses[result.status] += 1
+            if settings.face and result.geometry is not None:
+                collector.add(result.geometry)
+            patient, quasi = result.patient, result.quasi
+            result.geometry, result.quasi = None, {}
+            if result.findings or result.status != "scanned":
+                kept.append(result)
+            if result.status == "scanned":
+                yield patient, quasi
 
     records = patient_records(
-        ((r.patient, r.quasi) for r in results if r.status == "scanned"),
-        settings.quasi_identifiers,
-        settings.profile.meta.rare_only,
-        settings.k,
+        fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k
     )
+    kept.sort(key=lambda r: r.input)
     risk = summarise(records, settings.k, settings.quasi_identifiers)
     dataset = dataset_findings(risk) if settings.dataset_risk else []
     face_entries: list[dict] = []
     if settings.face:
-        collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
-        for r in results:
-            if r.geometry is not None:
-                collector.add(r.geometry)
-                r.geometry = None
         face_entries = face_report.entries(
             list(collector.assess(settings.face_previews is not None)), settings.face_previews
         )
         dataset += face_report.findings(face_entries)
-    findings = [f for r in results for f in r.findings] + dataset
+    findings = [f for r in kept for f in r.findings] + dataset
     baselined = 0
     if settings.baseline is not None:
-        kept = [f for f in findings if not settings.baseline.accepts(f)]
-        baselined = len(findings) - len(kept)
-        findings = kept
-    if any(r.status in UNREADABLE for r in results):
+        accepted = [f for f in findings if not settings.baseline.accepts(f)]
+        baselined = len(findings) - len(accepted)
+        findings = accepted
+    if any(r.status in UNREADABLE for r in kept):
         code = 3
     elif any(f.severity >= settings.fail_on for f in findings):
         code = 1
     else:
         code = 0
-    return ScanOutcome(results, findings, baselined, risk, code, face_entries)
+    return ScanOutcome(kept, findings, baselined, risk, code, face_entries, dict(statuses))
 
 
 def _face_mode(

@@ -31,8 +31,8 @@ def build(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "fail_on": str(settings.fail_on),
         "exit_code": outcome.exit_code,
         "totals": {
-            "files": len(outcome.results),
-            "by_status": dict(sorted(Counter(r.status for r in outcome.results).items())),
+            "files": outcome.files,
+            "by_status": dict(sorted(outcome.statuses.items())),
             "findings_by_severity": dict(
                 sorted(Counter(str(f.severity) for f in findings).items())
             ),
