@@ -2,7 +2,7 @@
 
     python benchmarks/face.py [--work benchmarks/_work]
 
-Writes head-phantom MR series at about 256x256x256 and 512x512x300 voxels
+Writes head-phantom MR series at 256x256x256 and 512x512x300 voxels
 (fixtures/head_phantom.py) and times the whole series step - reading the
 slices, skin mask, anterior render, cascades, depth confirmation, defacing
 evidence - with deid's face assessment. Target (issue 4): <= 1.5 s for 256^3.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from deid.face.collect import assess_datasets  # noqa: E402
 from deid.face.thresholds import load  # noqa: E402
-from fixtures.head_phantom import VARIANTS, Y_RANGE, Z_RANGE, write_series  # noqa: E402
+from fixtures.head_phantom import FOV, VARIANTS, write_series  # noqa: E402
 
 SIZES = {"256^3": (256, 256), "512x512x300": (512, 300)}
 
@@ -40,8 +40,8 @@ def main() -> None:
         variant = replace(
             base,
             name=f"bench-{matrix}",
-            pixel_mm=(Y_RANGE[1] - Y_RANGE[0]) / matrix,
-            slice_mm=(Z_RANGE[1] - Z_RANGE[0]) / slices,
+            pixel_mm=FOV / matrix,
+            slice_mm=FOV / slices,
         )
         folder = args.work / "face" / variant.name
         shutil.rmtree(folder, ignore_errors=True)
