@@ -83,6 +83,11 @@ def test_head_series_with_broken_geometry_is_medium_not_silent(
     result = assess_datasets(_headers(folder), load())[0]
     assert result.level == "medium"
     assert "geometry" in result.reasons[0]
+    # Too few images to hold a face: none, whatever the geometry says.
+    for extra in sorted(folder.glob("*.dcm"))[15:]:
+        extra.unlink()
+    result = assess_datasets(_headers(folder), load())[0]
+    assert result.level == "none" and "images" in result.reasons[0]
 
 
 def test_thresholds_are_data(phantoms: Path, tmp_path: Path) -> None:

@@ -51,7 +51,12 @@ def gates(series: Series, lay: Layout | None, t: Thresholds) -> list[str]:
     if not any(w.startswith(h) for w in words for h in t.head_words):
         return ["body part and descriptions do not indicate head, brain, face or neck"]
     if lay is None or not lay.ok:
-        return []  # geometry problems are reported separately
+        # Geometry cannot be trusted, but too few images hold no face anyway.
+        count = sum(max(1, len(s.frame_positions) or s.frames) for s in series.slices)
+        if count < t.min_slices:
+            problem = lay.problem if lay else "?"
+            return [f"{count} images (< {t.min_slices}); geometry unusable ({problem})"]
+        return []  # the caller reports the geometry problem
     reasons = []
     count = len(lay.order)
     if count < t.min_slices:
