@@ -53,67 +53,64 @@ JOBS = click.option(
 )
 
 
-def PIXELS(command: Callable) -> Callable:  # noqa: N802 - used like the options above
-    """--pixels, --pixel-allowlist, --pixel-regions: how burned-in text is looked for."""
-    for option in reversed(
-        [
-            click.option(
-                "--pixels",
-                type=click.Choice(["auto", "all", "off"]),
-                default="auto",
-                show_default=True,
-                help="Look for burned-in text: auto = files that declare it or whose modality "
-                "carries it (US, SC/OT, CR/DX/XA/RF, ES/XC, documents); all; off.",
-            ),
-            click.option(
-                "--pixel-allowlist",
-                "pixel_allowlists",
-                multiple=True,
-                type=click.Path(path_type=Path),
-                help="More harmless annotations to keep "
-                "(TOML like profiles/pixels/allowlist.toml).",
-            ),
-            click.option(
-                "--pixel-regions",
-                "pixel_regions",
-                multiple=True,
-                type=click.Path(path_type=Path),
-                help="Known text rectangles per device (TOML, like profiles/pixels/regions.toml).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+def _together(*options: Callable) -> Callable:
+    """Several Click options applied as one decorator, in the order given."""
+
+    def apply(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
-def FACE(command: Callable) -> Callable:  # noqa: N802 - used like the options above
-    """--face, --face-previews, --face-thresholds: the head-series face check."""
-    for option in reversed(
-        [
-            click.option(
-                "--face",
-                type=click.Choice(["auto", "off"]),
-                default="auto",
-                show_default=True,
-                help="Rate face-reconstruction risk of head CT/MR/PT series.",
-            ),
-            click.option(
-                "--face-previews",
-                type=click.Path(path_type=Path),
-                help="Write each head series' anterior surface render (a face image) here; "
-                "refused inside the output or an input.",
-            ),
-            click.option(
-                "--face-thresholds",
-                "face_thresholds",
-                multiple=True,
-                type=click.Path(path_type=Path),
-                help="Override face-check thresholds (TOML like profiles/face/thresholds.toml).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
+def _data_files(flag: str, dest: str, what: str) -> Callable:
+    """A repeatable option naming TOML data files that extend a shipped one."""
+    return click.option(flag, dest, multiple=True, type=click.Path(path_type=Path), help=what)
+
+
+# --pixels, --pixel-allowlist, --pixel-regions: how burned-in text is looked for.
+PIXELS = _together(
+    click.option(
+        "--pixels",
+        type=click.Choice(["auto", "all", "off"]),
+        default="auto",
+        show_default=True,
+        help="Look for burned-in text: auto = files that declare it or whose modality "
+        "carries it (US, SC/OT, CR/DX/XA/RF, ES/XC, documents); all; off.",
+    ),
+    _data_files(
+        "--pixel-allowlist",
+        "pixel_allowlists",
+        "More harmless annotations to keep (TOML like profiles/pixels/allowlist.toml).",
+    ),
+    _data_files(
+        "--pixel-regions",
+        "pixel_regions",
+        "Known text rectangles per device (TOML like profiles/pixels/regions.toml).",
+    ),
+)
+# --face, --face-previews, --face-thresholds: the head-series face check.
+FACE = _together(
+    click.option(
+        "--face",
+        type=click.Choice(["auto", "off"]),
+        default="auto",
+        show_default=True,
+        help="Rate face-reconstruction risk of head CT/MR/PT series.",
+    ),
+    click.option(
+        "--face-previews",
+        type=click.Path(path_type=Path),
+        help="Write each head series' anterior surface render (a face image) here; "
+        "refused inside the output or an input.",
+    ),
+    _data_files(
+        "--face-thresholds",
+        "face_thresholds",
+        "Override face-check thresholds (TOML like profiles/face/thresholds.toml).",
+    ),
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,7 +11,6 @@ head series that covers the face is `medium` even without a detection.
 from __future__ import annotations
 
 import os
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -47,8 +46,7 @@ def gates(series: Series, lay: Layout | None, t: Thresholds) -> list[str]:
     """Reasons the series cannot show a face ([] when it may)."""
     if series.modality not in t.modalities:
         return [f"modality {series.modality or '?'} is not {'/'.join(t.modalities)}"]
-    words = re.findall(r"[A-Z0-9]+", series.words)
-    if not any(w.startswith(h) for w in words for h in t.head_words):
+    if not t.names_head(series.words):
         return ["body part and descriptions do not indicate head, brain, face or neck"]
     if lay is None or not lay.ok:
         # Geometry cannot be trusted, but too few images hold no face anyway.

@@ -4,13 +4,12 @@ memory holds head CT/MR/PT slices only (a few numbers each)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
-from deid.face.geometry import Series, SliceGeometry
+from deid.face.geometry import Series, SliceGeometry, descriptive_words
 from deid.face.thresholds import Thresholds
 
 if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
@@ -22,11 +21,7 @@ def relevant(ds: Dataset, t: Thresholds) -> bool:
     modality = str(ds.get("Modality", "") or "").upper()
     if modality not in t.modalities or "Rows" not in ds:
         return False
-    words = " ".join(
-        str(ds.get(k, "") or "")
-        for k in ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
-    ).upper()
-    return any(w.startswith(h) for w in re.findall(r"[A-Z0-9]+", words) for h in t.head_words)
+    return t.names_head(descriptive_words(ds))
 
 
 class SeriesCollector:

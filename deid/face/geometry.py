@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset
 
+DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
+
+
+def descriptive_words(ds: Dataset) -> str:
+    """Body part and descriptions, upper case: where a series says what it shows."""
+    return " ".join(str(ds.get(k, "") or "") for k in DESCRIPTIVE).upper()
+
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
     try:
@@ -38,10 +45,7 @@ class SliceGeometry:
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
-        words = " ".join(
-            str(ds.get(k, "") or "")
-            for k in ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
-        ).upper()
+        words = descriptive_words(ds)
         orientation = _floats(ds.get("ImageOrientationPatient"), 6)
         position = _floats(ds.get("ImagePositionPatient"), 3)
         spacing = _floats(ds.get("PixelSpacing"), 2)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from deid.data_files import read_toml
 from deid.errors import UsageError
 from deid.pixels.settings import DATA as PIXEL_DATA
 
@@ -30,21 +31,18 @@ class Thresholds:
     zeroed_fraction: float
     back_max_fraction: float
 
-
-def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read face thresholds: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
+    def names_head(self, words: str) -> bool:
+        """Whether body part / descriptions (upper case) say the head is imaged."""
+        return any(
+            w.startswith(h) for w in re.findall(r"[A-Z0-9]+", words) for h in self.head_words
+        )
 
 
 @cache
 def load(*overrides: Path) -> Thresholds:
     merged: dict = {}
     for path in (DEFAULT, *overrides):
-        for section, values in _read(path).items():
+        for section, values in read_toml(path, "face thresholds").items():
             if not isinstance(values, dict):
                 raise UsageError(f"{path}: [{section}] must be a table")
             merged.update(values)

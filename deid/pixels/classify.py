@@ -9,13 +9,13 @@ that is not positively a marker is redacted.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import cache
 from pathlib import Path
 
 from deid.actions import EMAIL, PHONE
+from deid.data_files import read_toml
 from deid.errors import UsageError
 from deid.risk.identifiers import IdentifierSet, date_forms
 
@@ -70,12 +70,7 @@ class AllowList:
 
 
 def _load(path: Path) -> tuple[set[str], list[re.Pattern[str]]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read allow-list: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
+    data = read_toml(path, "allow-list")
     words = {str(w).upper() for w in data.get("words", [])}
     patterns = []
     for raw in data.get("patterns", []):

@@ -9,7 +9,6 @@ screen the place text lives.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from deid.data_files import read_toml
 from deid.errors import UsageError
 
 
@@ -63,12 +63,7 @@ def _rule(path: Path, index: int, raw: dict) -> RegionRule:
 def load_rules(*paths: Path) -> tuple[RegionRule, ...]:
     rules: list[RegionRule] = []
     for path in paths:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read region rules: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{path}: {exc}") from exc
+        data = read_toml(path, "region rules")
         rules += [_rule(path, i, raw) for i, raw in enumerate(data.get("rule", []))]
     return tuple(rules)
 
