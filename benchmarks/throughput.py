@@ -114,47 +114,17 @@ def main() -> None:
         f.read_bytes()
     env = dict(os.environ, DEID_KEY="benchmark-key-0123456789")
     py = sys.executable
+
+    def deid(out: str, *extra: str) -> tuple[list[str], Path]:
+        folder = args.work / out
+        return [py, "-m", "deid.cli", "run", str(corpus), "-o", str(folder), "-q", *extra], folder
+
     runs = [
         ("cp -r", ["cp", "-r", str(corpus), str(args.work / "out-cp")], args.work / "out-cp"),
-        (
-            f"deid run -j {os.cpu_count()}",
-            [py, "-m", "deid.cli", "run", str(corpus), "-o", str(args.work / "out-deid"), "-q"],
-            args.work / "out-deid",
-        ),
-        (
-            "deid, no checks",  # --pixels off --face off: header work only
-            [
-                py,
-                "-m",
-                "deid.cli",
-                "run",
-                str(corpus),
-                "-o",
-                str(args.work / "out-deid0"),
-                "-q",
-                "--pixels",
-                "off",
-                "--face",
-                "off",
-            ],
-            args.work / "out-deid0",
-        ),
-        (
-            "deid run -j 1",
-            [
-                py,
-                "-m",
-                "deid.cli",
-                "run",
-                str(corpus),
-                "-o",
-                str(args.work / "out-deid1"),
-                "-q",
-                "-j",
-                "1",
-            ],
-            args.work / "out-deid1",
-        ),
+        (f"deid run -j {os.cpu_count()}", *deid("out-deid")),
+        # header work only
+        ("deid, no checks", *deid("out-deid0", "--pixels", "off", "--face", "off")),
+        ("deid run -j 1", *deid("out-deid1", "-j", "1")),
     ]
     if not args.skip_dicognito:
         runs.insert(

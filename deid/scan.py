@@ -35,7 +35,7 @@ from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
 from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
-from deid.settings import available_cores, check_face_options, resolve_options
+from deid.settings import available_cores, face_check_enabled, resolve_options
 
 UNREADABLE = ("failed", "not-dicom")
 
@@ -96,7 +96,7 @@ def build_scan_settings(
         show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
-        face=_face_mode(face, tuple(face_thresholds), face_previews, list(inputs)),
+        face=face_check_enabled(face, tuple(face_thresholds), face_previews, list(inputs)),
         face_thresholds=tuple(face_thresholds),
         face_previews=face_previews,
         pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
@@ -353,15 +353,6 @@ def scan(
     else:
         code = 0
     return ScanOutcome(kept, findings, baselined, risk, code, face_entries, dict(statuses))
-
-
-def _face_mode(
-    face: str, thresholds: tuple[Path, ...], previews: Path | None, inputs: list[Path]
-) -> bool:
-    if face not in ("auto", "off"):
-        raise UsageError(f"--face must be auto or off, not {face!r}")
-    check_face_options(thresholds, previews, inputs)
-    return face == "auto"
 
 
 def dataset_findings(risk: RiskSummary) -> list[Finding]:

@@ -161,11 +161,9 @@ def build_settings(
         raise UsageError(
             "option clean-pixel-data needs pixel redaction: drop --pixels off / --redact none"
         )
-    if face not in ("auto", "off"):
-        raise UsageError(f"--face must be auto or off, not {face!r}")
-    if Option.CLEAN_VISUAL_FEATURES in resolved.options and face == "off":
+    face_on = face_check_enabled(face, tuple(face_thresholds), face_previews, [output, *inputs])
+    if Option.CLEAN_VISUAL_FEATURES in resolved.options and not face_on:
         raise UsageError("option clean-recognizable-visual-features needs --face auto")
-    check_face_options(tuple(face_thresholds), face_previews, [output, *inputs])
     pixel_settings = PixelSettings.build(
         pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
     )
@@ -183,18 +181,21 @@ def build_settings(
         executor=executor,
         scheduler=scheduler,
         pixels=pixel_settings,
-        face=face == "auto",
+        face=face_on,
         face_thresholds=tuple(face_thresholds),
         face_previews=face_previews,
     )
 
 
-def check_face_options(
-    thresholds: tuple[Path, ...], previews: Path | None, shared: list[Path]
-) -> None:
-    """Bad threshold files fail before any work; previews never land in shared data."""
+def face_check_enabled(
+    face: str, thresholds: tuple[Path, ...], previews: Path | None, shared: list[Path]
+) -> bool:
+    """--face as a switch. Bad threshold files fail before any work; previews
+    never land in shared data (the output, the inputs)."""
     from deid.face.thresholds import load
 
+    if face not in ("auto", "off"):
+        raise UsageError(f"--face must be auto or off, not {face!r}")
     for path in thresholds:
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
@@ -206,3 +207,4 @@ def check_face_options(
                     f"--face-previews {previews} is inside {folder}: face renders are face "
                     "images; keep them out of the data you share and the inputs"
                 )
+    return face == "auto"

@@ -9,7 +9,7 @@ frames again to prove no identifying value is still legible.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -94,10 +94,15 @@ def decide(ds: Dataset, mode: str, header_only: bool = False) -> tuple[bool, str
     return False, f"modality {modality or 'unknown'} rarely carries burned-in text"
 
 
-def _finding(label: str, rule: str, severity: Severity, message: str, **kw: object) -> Finding:
-    return Finding(
-        rule, severity, message, file=label, location=str(kw.pop("location", "PixelData")), **kw
-    )  # type: ignore[arg-type]
+def _finding(
+    label: str,
+    rule: str,
+    severity: Severity,
+    message: str,
+    location: str = "PixelData",
+    **kw: Any,
+) -> Finding:
+    return Finding(rule, severity, message, file=label, location=location, **kw)
 
 
 def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
