@@ -7,7 +7,6 @@ outcome = deidentify([Path("in")], settings)
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,8 +25,7 @@ from deid.face.thresholds import load as load_face_thresholds
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
 from deid.pipeline import FileResult
-from deid.report import findings_csv, html, json_report, sarif
-from deid.risk.findings import Finding
+from deid.report import json_report, views
 from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
 from deid.settings import Settings, build_settings
 
@@ -99,8 +97,8 @@ def deidentify(
         try:
             builder.write(path)
             header = builder.header()
-            write_views(
-                settings.report_dir, {**header, "files": builder.notable}, title="deid run report"
+            views.write(
+                settings.report_dir, header, builder.entries, builder.worst, "deid run report"
             )
         except OSError as exc:
             raise OutputError(
@@ -161,18 +159,6 @@ def mark_visual_features(path: Path, level: str, settings: Settings) -> int | No
     data = encode(ds)
     atomic_write(path, data)
     return len(data)
-
-
-def write_views(folder: Path, report: dict[str, Any], title: str) -> None:
-    """findings.csv, report.sarif and report.html: other views of the same
-    findings, as they stand in the report (labels and redaction included)."""
-    findings = [Finding.from_dict(f) for entry in report["files"] for f in entry["findings"]] + [
-        Finding.from_dict(f) for f in report.get("dataset_findings", [])
-    ]
-    findings_csv.write(folder / "findings.csv", findings)
-    data = json.dumps(sarif.build(findings), indent=1, ensure_ascii=False) + "\n"
-    atomic_write(folder / "report.sarif", data.encode("utf-8"))
-    atomic_write(folder / "report.html", html.render(report, title).encode("utf-8"))
 
 
 __all__ = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -24,12 +23,10 @@ from rich.table import Table
 
 from deid import __version__, api
 from deid.dicom_io import discover
-from deid.errors import DeidError, UsageError
+from deid.errors import DeidError, OutputError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import canonical_action, load_profile, shipped_profiles
-from deid.report import json_report
-from deid.risk.findings import Severity
 
 err = Console(stderr=True)
 out = Console()
@@ -394,9 +391,6 @@ def scan_cmd(
     face_thresholds: tuple[Path, ...],
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
-    from deid.report import sarif, scan_report
-    from deid.risk import baseline as baseline_file
-
     try:
         if report_dir is not None:
             for given in inputs:
@@ -435,34 +429,50 @@ def scan_cmd(
         )
         with progress:
             task = progress.add_task("files", total=None)
-            outcome = api.scan(list(inputs), settings, lambda _: progress.advance(task))
+            outcome = api.scan(
+                list(inputs), settings, lambda _: progress.advance(task), workdir=report_dir
+            )
     except DeidError as exc:
         _fail(exc)
         return
+    with outcome:
+        sys.exit(_scan_outputs(outcome, settings, fmt, write_baseline, report_dir))
+
+
+def _scan_outputs(
+    outcome: api.ScanOutcome,
+    settings: api.ScanSettings,
+    fmt: str,
+    write_baseline: Path | None,
+    report_dir: Path | None,
+) -> int:
+    """Baseline, reports and summary, each streamed from the outcome's spool."""
+    from deid.report import sarif, scan_report
+    from deid.risk import baseline as baseline_file
+
     if write_baseline is not None:
-        count = baseline_file.write(write_baseline, outcome.findings)
+        count = baseline_file.write(write_baseline, outcome.findings())
         err.print(f"baseline: {count} finding(s) written to {write_baseline}", highlight=False)
-        sys.exit(0)
-    report = scan_report.build(outcome, settings)
-    shown = scan_report.shown(outcome.findings, settings)
+        return 0
     if report_dir is not None:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        json_report.write(report_dir / "report.json", report)
-        api.write_views(report_dir, report, title="deid scan report")
+        try:
+            scan_report.write_files(report_dir, outcome, settings)
+        except OSError as exc:
+            _fail(OutputError(f"cannot write the report in {report_dir}: {exc.strerror or exc}"))
     if fmt == "json":
-        click.echo(json.dumps(report, indent=1, ensure_ascii=False))
+        scan_report.write(sys.stdout, outcome, settings)
     elif fmt == "sarif":
-        click.echo(json.dumps(sarif.build(shown), indent=1, ensure_ascii=False))
+        sarif.write(sys.stdout, outcome.findings)
     else:
-        _scan_summary(outcome, report)
-    for result in outcome.results:
-        if result.status in ("failed", "not-dicom"):
+        _scan_summary(outcome, scan_report.header(outcome, settings))
+    for entry in outcome.entries():
+        if entry["status"] in ("failed", "not-dicom"):
             err.print(
-                f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
+                f"[yellow]{entry['status']}:[/] {entry['input']}: {entry['reason']}",
                 highlight=False,
                 soft_wrap=True,
             )
-    sys.exit(outcome.exit_code)
+    return outcome.exit_code
 
 
 def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
@@ -478,10 +488,10 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         for rule, count in sorted(totals["findings_by_rule"].items(), key=lambda x: -x[1]):
             rules.add_row(rule, str(count))
         out.print(rules)
-    worst = Counter(f.file for f in outcome.findings if f.file and f.severity >= Severity.HIGH)
+    worst = outcome.most_high.items()
     if worst:
         files = Table("file", "high findings", title="worst files")
-        for name, count in worst.most_common(10):
+        for name, count in worst:
             files.add_row(name, str(count))
         out.print(files)
     risk = outcome.risk

@@ -7,6 +7,7 @@ quasi-identifiers; the data-set risk is computed from those records.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -14,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -25,17 +27,20 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
+from deid.pipeline import redacted
 from deid.pixels.examine import decide as decide_pixels
 from deid.pixels.examine import examine
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer
+from deid.report import views
 from deid.risk import detectors
 from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
 from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
 from deid.settings import available_cores, face_check_enabled, resolve_options
+from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
 
@@ -247,23 +252,92 @@ def _scan_one(item: tuple[str, bool]) -> ScanFileResult:
 # Many files
 
 
-@dataclass
 class ScanOutcome:
-    """What a scan found. `results` holds only the files a reader must see
-    (findings, or not scanned); clean files are counted in `statuses`, so
-    memory follows the findings, not the size of the archive."""
+    """What a scan found, in bounded memory.
 
-    results: list[ScanFileResult]
-    findings: list[Finding]
-    baselined: int
-    risk: RiskSummary
-    exit_code: int
-    face: list[dict] = field(default_factory=list)
-    statuses: dict[str, int] = field(default_factory=dict)
+    Entries of the files a reader must see (findings, or not scanned) wait
+    in a sorted spool on disk, their evidence already redacted unless the
+    settings show values and findings the baseline accepts already dropped;
+    clean files are only counted. In memory stay counters, the data-set
+    findings and the few worst files the HTML and console list. Close it
+    (or use `with`) to remove the spool.
+    """
+
+    def __init__(self, settings: ScanSettings, workdir: Path | None = None) -> None:
+        self.settings = settings
+        if workdir is not None and workdir.is_dir():
+            SortedSpool.clear_stale(workdir)
+        self._spool = SortedSpool(workdir or Path(tempfile.gettempdir()))
+        self.statuses: Counter[str] = Counter()
+        self.severities: Counter[str] = Counter()
+        self.rules: Counter[str] = Counter()
+        self.baselined = 0
+        self.exit_code = 0
+        self.risk: RiskSummary | None = None
+        self.face: list[dict] = []
+        self.dataset_findings: list[Finding] = []
+        self.worst = views.worst_files()
+        self.most_high: TopN[tuple[str, int]] = TopN(10)
 
     @property
     def files(self) -> int:
         return sum(self.statuses.values())
+
+    def _count(self, findings: list[Finding]) -> list[Finding]:
+        """Drop what the baseline accepts, redact evidence, count the rest."""
+        settings = self.settings
+        if settings.baseline is not None:
+            kept = [f for f in findings if not settings.baseline.accepts(f)]
+            self.baselined += len(findings) - len(kept)
+            findings = kept
+        if not settings.show_values:
+            findings = [redacted(f) for f in findings]
+        for f in findings:
+            self.severities[str(f.severity)] += 1
+            self.rules[f.rule] += 1
+            if self.exit_code == 0 and f.severity >= settings.fail_on:
+                self.exit_code = 1
+        return findings
+
+    def add(self, result: ScanFileResult) -> None:
+        self.statuses[result.status] += 1
+        findings = self._count(result.findings)
+        if result.status in UNREADABLE:
+            self.exit_code = 3
+        elif not findings and result.status == "scanned":
+            return
+        entry = {
+            "input": result.input,
+            "status": result.status,
+            "reason": result.reason,
+            "findings": [f.to_dict() for f in findings],
+        }
+        self._spool.add(result.input, entry)
+        self.worst.add(views.rank(entry), entry)
+        high = sum(1 for f in findings if f.severity >= Severity.HIGH)
+        if high:
+            self.most_high.add((-high, result.input), (result.input, high))
+
+    def add_dataset(self, findings: list[Finding]) -> None:
+        self.dataset_findings += self._count(findings)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Entries of files with findings or problems, in input order."""
+        return (entry for _, entry in self._spool)
+
+    def findings(self) -> Iterator[Finding]:
+        """Every finding left after the baseline: files first, then the data set."""
+        yield from views.findings(self.entries(), [])
+        yield from self.dataset_findings
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> ScanOutcome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _files(
@@ -307,52 +381,41 @@ def scan(
     inputs: Iterable[Path],
     settings: ScanSettings,
     on_result: Callable[[ScanFileResult], None] | None = None,
+    workdir: Path | None = None,
 ) -> ScanOutcome:
+    """Scan every input; `workdir` holds the outcome's spool (system temp by default)."""
     inputs = list(inputs)
-    kept: list[ScanFileResult] = []
-    statuses: Counter[str] = Counter()
+    outcome = ScanOutcome(settings, workdir)
     collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
 
     def fold() -> Iterator[tuple[str, dict[str, str]]]:
-        """Consume results once: count, keep what matters, pass on the patient row."""
+        """Consume results once: record them, pass on the patient row."""
         for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
-            statuses[result.status] += 1
             if settings.face and result.geometry is not None:
                 collector.add(result.geometry)
             patient, quasi = result.patient, result.quasi
-            result.geometry, result.quasi = None, {}
-            if result.findings or result.status != "scanned":
-                kept.append(result)
+            outcome.add(result)
             if result.status == "scanned":
                 yield patient, quasi
 
-    records = patient_records(
-        fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k
-    )
-    kept.sort(key=lambda r: r.input)
-    risk = summarise(records, settings.k, settings.quasi_identifiers)
-    dataset = dataset_findings(risk) if settings.dataset_risk else []
-    face_entries: list[dict] = []
-    if settings.face:
-        face_entries = face_report.entries(
-            list(collector.assess(settings.face_previews is not None)), settings.face_previews
+    try:
+        records = patient_records(
+            fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k
         )
-        dataset += face_report.findings(face_entries)
-    findings = [f for r in kept for f in r.findings] + dataset
-    baselined = 0
-    if settings.baseline is not None:
-        accepted = [f for f in findings if not settings.baseline.accepts(f)]
-        baselined = len(findings) - len(accepted)
-        findings = accepted
-    if any(r.status in UNREADABLE for r in kept):
-        code = 3
-    elif any(f.severity >= settings.fail_on for f in findings):
-        code = 1
-    else:
-        code = 0
-    return ScanOutcome(kept, findings, baselined, risk, code, face_entries, dict(statuses))
+        outcome.risk = summarise(records, settings.k, settings.quasi_identifiers)
+        dataset = dataset_findings(outcome.risk) if settings.dataset_risk else []
+        if settings.face:
+            outcome.face = face_report.entries(
+                list(collector.assess(settings.face_previews is not None)), settings.face_previews
+            )
+            dataset += face_report.findings(outcome.face)
+        outcome.add_dataset(dataset)
+    except BaseException:
+        outcome.close()
+        raise
+    return outcome
 
 
 def dataset_findings(risk: RiskSummary) -> list[Finding]:

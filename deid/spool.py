@@ -1,10 +1,13 @@
-"""A sorted spool: records go to disk in sorted chunks and come back merged.
+"""Bounded-memory collections for batches of any size.
+
+A sorted spool: records go to disk in sorted chunks and come back merged.
 
 Reports and linkage tables are sorted, so the same inputs give the same
 files, but a batch of 10^7 files cannot be held in memory to sort. Chunks of
 a bounded size are sorted and written to a private temporary folder;
 reading merges them lazily (heapq.merge), so memory stays flat however many
-records there are.
+records there are. TopN keeps only the few records a person will read
+(the worst files for report.html and the console).
 """
 
 from __future__ import annotations
@@ -15,19 +18,28 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 CHUNK = 4096
+PREFIX = ".deid-spool-"
 
 
 class SortedSpool:
-    def __init__(self, folder: Path, chunk: int = CHUNK) -> None:
+    def __init__(self, folder: Path, chunk: int | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self._dir = Path(tempfile.mkdtemp(prefix=".deid-spool-", dir=folder))
-        self._chunk = chunk
+        self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
+        self._chunk = chunk or CHUNK
         self._buffer: list[tuple[str, str]] = []
         self._files: list[Path] = []
         self.count = 0
+
+    @staticmethod
+    def clear_stale(folder: Path) -> None:
+        """Spools left in `folder` by a killed process are never read again."""
+        for stale in folder.glob(PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def add(self, key: str, record: Any) -> None:
         self._buffer.append((key, json.dumps(record, ensure_ascii=False)))
@@ -64,6 +76,33 @@ class SortedSpool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TopN(Generic[T]):
+    """The `limit` records with the smallest keys, in key order.
+
+    Holds at most twice the limit: when full, it sorts and drops the rest,
+    so adding is cheap on average and memory never follows the batch.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seen = 0
+        self._items: list[tuple[Any, T]] = []
+
+    def add(self, key: Any, item: T) -> None:
+        self.seen += 1
+        self._items.append((key, item))
+        if len(self._items) >= 2 * self.limit:
+            self._trim()
+
+    def _trim(self) -> None:
+        self._items.sort(key=lambda pair: pair[0])
+        del self._items[self.limit :]
+
+    def items(self) -> list[T]:
+        self._trim()
+        return [item for _, item in self._items]
 
 
 def _parse(line: str) -> tuple[str, Any]:

@@ -48,13 +48,18 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(report: dict[str, Any], title: str = "deid scan report") -> str:
-    totals = report["totals"]
-    profile = report.get("profile")
+def render(
+    header: dict[str, Any],
+    files: list[dict[str, Any]],
+    title: str = "deid scan report",
+    notable: int | None = None,
+) -> str:
+    """`files` are the entries to list (the worst ones); `notable` is how many
+    files have something to show in all, so the page says what it left out."""
+    totals = header["totals"]
+    profile = header.get("profile")
     profile_name = profile.get("name") if isinstance(profile, dict) else profile
-    by_rule = totals.get("findings_by_rule") or dict(
-        Counter(f["rule"] for entry in report["files"] for f in entry["findings"])
-    )
+    by_rule = totals.get("findings_by_rule", {})
     severities = totals.get("findings_by_severity", {})
     cards = "".join(
         f'<div class="card">{_sev(s)}<b>{severities.get(s, 0)}</b>findings</div>'
@@ -67,9 +72,9 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
     )
     parts = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="muted">deid {escape(report["tool"]["version"])} &middot; profile '
+        f'<p class="muted">deid {escape(header["tool"]["version"])} &middot; profile '
         f"<code>{escape(str(profile_name))}</code> &middot; exit code "
-        f"{report.get('exit_code')}</p>",
+        f"{header.get('exit_code')}</p>",
         f'<div class="cards">{cards}</div>',
     ]
     if by_rule:
@@ -79,7 +84,7 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
             for r, c in sorted(by_rule.items(), key=lambda x: -x[1])
         ]
         parts.append(_table(["rule", "findings"], rows, {1}))
-    risk = report.get("dataset_risk")
+    risk = header.get("dataset_risk")
     if risk:
         parts.append("<h2>Data-set re-identification risk</h2>")
         rows = [
@@ -103,7 +108,7 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
             f"{escape(', '.join(risk['quasi_identifiers']))}; "
             f"{escape(risk['journalist_risk']['note'])}.</p>"
         )
-    face = (report.get("face") or {}).get("series") or []
+    face = (header.get("face") or {}).get("series") or []
     if face:
         parts.append("<h2>Face-reconstruction risk</h2>")
         rows = [
@@ -117,20 +122,16 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
         ]
         parts.append(_table(["level", "series", "why", "preview"], rows))
         parts.append(
-            f'<p class="muted">{escape(report["face"]["note"])}; this page links to '
+            f'<p class="muted">{escape(header["face"]["note"])}; this page links to '
             "them and never embeds them.</p>"
         )
-    dataset = report.get("dataset_findings", [])
+    dataset = header.get("dataset_findings", [])
     if dataset:
         parts.append("<h2>Data-set findings</h2>")
         parts.append(_findings_table(dataset))
     parts.append("<h2>Findings by file</h2>")
-    worst = sorted(
-        report["files"],
-        key=lambda f: (-Counter(x["severity"] for x in f["findings"]).get("high", 0), f["input"]),
-    )
     shown = 0
-    for entry in worst:
+    for entry in files:
         if not entry["findings"] and entry["status"] not in _NOTABLE:
             continue
         shown += 1
@@ -147,6 +148,11 @@ def render(report: dict[str, Any], title: str = "deid scan report") -> str:
         )
     if not shown:
         parts.append('<p class="muted">No file has findings.</p>')
+    elif notable is not None and notable > shown:
+        parts.append(
+            f'<p class="muted">The {shown} files with the most serious findings are listed; '
+            f"{notable - shown} more are in report.json and findings.csv.</p>"
+        )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from deid import __version__
 from deid.dicom_io import atomic_writer
@@ -25,6 +25,7 @@ from deid.pipeline import (
     redacted,
     relabel,
 )
+from deid.report import views
 from deid.risk.findings import Finding
 from deid.settings import Settings
 from deid.spool import SortedSpool
@@ -36,20 +37,20 @@ class ReportBuilder:
     """Builds report.json from a stream of results in bounded memory.
 
     File entries go to a sorted spool on disk; only counters, the distinct
-    change sets and the entries a reviewer must see (findings, failures) stay
-    in memory, so a batch of millions of files costs no more than a small one.
+    change sets and the few worst entries report.html lists stay in memory,
+    so a batch of millions of files costs no more than a small one.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for stale in settings.report_dir.glob(".deid-spool-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
+        SortedSpool.clear_stale(settings.report_dir)
         self.spool = SortedSpool(settings.report_dir)
         self.statuses: Counter[str] = Counter()
         self.severities: Counter[str] = Counter()
+        self.rules: Counter[str] = Counter()
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
-        self.notable: list[dict[str, Any]] = []
+        self.worst = views.worst_files()
         self.exit_code = 0
         self.reveal = settings.reveal_inputs
         self.face: list[dict[str, Any]] = []
@@ -61,6 +62,7 @@ class ReportBuilder:
         self.dataset_findings += findings
         for f in findings:
             self.severities[str(f.severity)] += 1
+            self.rules[f.rule] += 1
             if self.exit_code == 0 and f.severity >= self.settings.fail_on:
                 self.exit_code = 1
 
@@ -88,12 +90,13 @@ class ReportBuilder:
         self.statuses[r.status] += 1
         for f in r.findings:
             self.severities[str(f.severity)] += 1
+            self.rules[f.rule] += 1
         if r.status in UNPROCESSED:
             self.exit_code = 3
         elif self.exit_code == 0 and any(f.severity >= settings.fail_on for f in r.findings):
             self.exit_code = 1
         if entry["findings"] or r.status in UNPROCESSED or r.status == WITHHELD:
-            self.notable.append(entry)
+            self.worst.add(views.rank(entry), entry)
 
     def header(self) -> dict[str, Any]:
         settings = self.settings
@@ -123,6 +126,7 @@ class ReportBuilder:
                 "files": self.spool.count,
                 "by_status": dict(sorted(self.statuses.items())),
                 "findings_by_severity": dict(sorted(self.severities.items())),
+                "findings_by_rule": dict(sorted(self.rules.items())),
             },
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),
@@ -138,24 +142,23 @@ class ReportBuilder:
         }
 
     def write(self, path: Path) -> None:
-        """One file entry per line, streamed from the spool in input order."""
-        head = json.dumps(self.header(), ensure_ascii=False)[:-1] + ', "files": ['
         with atomic_writer(path) as fh:
-            fh.write(head + "\n")
-            first = True
-            for _, entry in self.spool:
-                fh.write(("" if first else ",\n") + json.dumps(entry, ensure_ascii=False))
-                first = False
-            fh.write("\n]}\n")
+            stream(fh, self.header(), self.entries())
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every file entry, in input order, read back from the spool."""
+        return (entry for _, entry in self.spool)
 
     def close(self) -> None:
         self.spool.close()
 
 
-def write(path: Path, report: dict[str, Any]) -> None:
-    """Write a report held in memory (the scan's), one file entry per line."""
-    with atomic_writer(path) as fh:
-        head = {k: v for k, v in report.items() if k != "files"}
-        fh.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "files": [\n')
-        fh.write(",\n".join(json.dumps(f, ensure_ascii=False) for f in report["files"]))
-        fh.write("\n]}\n")
+def stream(fh: TextIO, header: dict[str, Any], entries: Iterable[dict[str, Any]]) -> None:
+    """The header, then one file entry per line as they are read: the report
+    of a batch of millions of files is never held in memory."""
+    fh.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "files": [\n')
+    first = True
+    for entry in entries:
+        fh.write(("" if first else ",\n") + json.dumps(entry, ensure_ascii=False))
+        first = False
+    fh.write("\n]}\n")

@@ -1,9 +1,15 @@
-"""SARIF 2.1.0 view of findings, for code-scanning tools (GitHub, GitLab...)."""
+"""SARIF 2.1.0 view of findings, for code-scanning tools (GitHub, GitLab...).
+
+Streamed: the rule table is collected in a first pass over the findings and
+each result is written as it is read in a second, so the file of a batch
+with millions of findings is written in bounded memory.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 from deid import __version__
 from deid.risk.findings import Finding, Severity
@@ -19,12 +25,11 @@ LEVEL = {
 }
 
 
-def build(findings: Iterable[Finding]) -> dict[str, Any]:
-    findings = list(findings)
+def write(fh: TextIO, findings: Callable[[], Iterable[Finding]]) -> None:
+    """`findings` is called twice and must give the same findings each time."""
     rules: dict[str, int] = {}
     rule_objects = []
-    results = []
-    for f in findings:
+    for f in findings():
         if f.rule not in rules:
             rules[f.rule] = len(rule_objects)
             rule_objects.append(
@@ -35,36 +40,37 @@ def build(findings: Iterable[Finding]) -> dict[str, Any]:
                     "defaultConfiguration": {"level": LEVEL[f.severity]},
                 }
             )
-        result: dict[str, Any] = {
-            "ruleId": f.rule,
-            "ruleIndex": rules[f.rule],
-            "level": LEVEL[f.severity],
-            "message": {"text": f"{f.message}. {f.action}".strip(". ") + "."},
-            "partialFingerprints": {"deidFingerprint/v1": f.fingerprint},
-            "properties": {"severity": str(f.severity)},
-        }
-        location: dict[str, Any] = {}
-        if f.file:
-            location["physicalLocation"] = {"artifactLocation": {"uri": f.file}}
-        if f.location:
-            location["logicalLocations"] = [{"fullyQualifiedName": f.location, "kind": "member"}]
-        if location:
-            result["locations"] = [location]
-        results.append(result)
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "deid",
-                        "version": __version__,
-                        "informationUri": "https://github.com/deid/deid",
-                        "rules": rule_objects,
-                    }
-                },
-                "results": results,
-            }
-        ],
+    driver = {
+        "name": "deid",
+        "version": __version__,
+        "informationUri": "https://github.com/deid/deid",
+        "rules": rule_objects,
     }
+    fh.write(
+        f'{{"$schema": {json.dumps(SCHEMA)}, "version": "2.1.0", "runs": [\n'
+        f'{{"tool": {{"driver": {json.dumps(driver, ensure_ascii=False)}}}, "results": [\n'
+    )
+    first = True
+    for f in findings():
+        fh.write(("" if first else ",\n") + json.dumps(_result(f, rules), ensure_ascii=False))
+        first = False
+    fh.write("\n]}]}\n")
+
+
+def _result(f: Finding, rules: dict[str, int]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": rules[f.rule],
+        "level": LEVEL[f.severity],
+        "message": {"text": f"{f.message}. {f.action}".strip(". ") + "."},
+        "partialFingerprints": {"deidFingerprint/v1": f.fingerprint},
+        "properties": {"severity": str(f.severity)},
+    }
+    location: dict[str, Any] = {}
+    if f.file:
+        location["physicalLocation"] = {"artifactLocation": {"uri": f.file}}
+    if f.location:
+        location["logicalLocations"] = [{"fullyQualifiedName": f.location, "kind": "member"}]
+    if location:
+        result["locations"] = [location]
+    return result

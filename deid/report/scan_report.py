@@ -1,29 +1,27 @@
-"""The scan's report.json: findings, per-file status and data-set risk."""
+"""The scan's report.json: findings, per-file status and data-set risk.
+
+Same streamed shape as the run's report: a header, then one entry per file
+with findings or problems, read back from the scan's spool.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from deid import __version__
+from deid.dicom_io import atomic_writer
 from deid.face.report import PREVIEW_NOTE
-from deid.pipeline import redacted
-from deid.risk.findings import Finding
+from deid.report import views
+from deid.report.json_report import stream
 from deid.scan import ScanOutcome, ScanSettings
 
 SCHEMA_VERSION = "1.0"
+TITLE = "deid scan report"
 
 
-def shown(findings: list[Finding], settings: ScanSettings) -> list[Finding]:
-    """Evidence is identifying: redacted unless the user asked to see it."""
-    return findings if settings.show_values else [redacted(f) for f in findings]
-
-
-def build(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
-    findings = shown(outcome.findings, settings)
-    by_file: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        by_file.setdefault(f.file, []).append(f.to_dict())
+def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
+    """report.json without its file entries."""
     return {
         "schema": f"deid-scan/{SCHEMA_VERSION}",
         "tool": {"name": "deid", "version": __version__},
@@ -33,22 +31,22 @@ def build(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "totals": {
             "files": outcome.files,
             "by_status": dict(sorted(outcome.statuses.items())),
-            "findings_by_severity": dict(
-                sorted(Counter(str(f.severity) for f in findings).items())
-            ),
-            "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
+            "findings_by_severity": dict(sorted(outcome.severities.items())),
+            "findings_by_rule": dict(sorted(outcome.rules.items())),
             "baselined": outcome.baselined,
         },
-        "dataset_risk": outcome.risk.to_dict(),
+        "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
         "face": {"checked": settings.face, "note": PREVIEW_NOTE, "series": outcome.face},
-        "files": [
-            {
-                "input": r.input,
-                "status": r.status,
-                "reason": r.reason,
-                "findings": by_file.get(r.input, []),
-            }
-            for r in outcome.results
-        ],
-        "dataset_findings": by_file.get("", []),
+        "dataset_findings": [f.to_dict() for f in outcome.dataset_findings],
     }
+
+
+def write(fh: TextIO, outcome: ScanOutcome, settings: ScanSettings) -> None:
+    stream(fh, header(outcome, settings), outcome.entries())
+
+
+def write_files(folder: Path, outcome: ScanOutcome, settings: ScanSettings) -> None:
+    """report.json, findings.csv, report.sarif and report.html in `folder`."""
+    with atomic_writer(folder / "report.json") as fh:
+        write(fh, outcome, settings)
+    views.write(folder, header(outcome, settings), outcome.entries, outcome.worst, TITLE)

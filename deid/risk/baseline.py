@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
-from deid.dicom_io import atomic_write
+from deid.dicom_io import atomic_writer
 from deid.errors import UsageError
 from deid.risk.findings import Finding
 
@@ -37,18 +38,22 @@ class Baseline:
 
 
 def write(path: Path, findings: Iterable[Finding]) -> int:
-    entries = sorted(
-        {
-            f.fingerprint: {
-                "fingerprint": f.fingerprint,
-                "rule": f.rule,
-                "file": f.file,
-                "location": f.location,
-            }
-            for f in findings
-        }.values(),
-        key=lambda e: (e["file"], e["location"], e["rule"]),
-    )
-    data = {"format": FORMAT, "findings": entries}
-    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"), durable=True)
-    return len(entries)
+    """Entries sorted by file, location and rule. Findings arrive grouped by
+    file (as reports stream them), so only one file's findings are sorted
+    at a time and the baseline of a huge scan is written in bounded memory."""
+    count = 0
+    with atomic_writer(path) as fh:
+        fh.write(f'{{"format": {json.dumps(FORMAT)}, "findings": [\n')
+        for _, group in groupby(findings, key=lambda f: f.file):
+            unique = {f.fingerprint: f for f in group}.values()
+            for f in sorted(unique, key=lambda f: (f.location, f.rule, f.fingerprint)):
+                entry = {
+                    "fingerprint": f.fingerprint,
+                    "rule": f.rule,
+                    "file": f.file,
+                    "location": f.location,
+                }
+                fh.write(("" if count == 0 else ",\n") + json.dumps(entry))
+                count += 1
+        fh.write("\n]}\n")
+    return count

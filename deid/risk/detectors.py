@@ -119,9 +119,16 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, actio
     return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
 
 
-def _may_hold(value: str, literals: list[str]) -> bool:
+def _literals(ctx: ScanContext) -> list[str] | None:
+    """The cheap pre-test's strings; None when one is not ASCII (lower-casing
+    could then change lengths, so the test cannot rule a value out)."""
+    literals = ctx.identifiers.literals()
+    return literals if all(lit.isascii() for lit in literals) else None
+
+
+def _may_hold(value: str, literals: list[str] | None) -> bool:
     """Cheap test before the patterns: every match contains one of these."""
-    if not value.isascii() or not all(lit.isascii() for lit in literals):
+    if literals is None or not value.isascii():
         return True
     low = value.lower()
     return any(lit in low for lit in literals)
@@ -158,7 +165,7 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
     """Private blocks the profile would not keep, and identifiers inside them."""
     blocks: dict[tuple[str, int, str], int] = {}
     patterns = ctx.identifiers.compiled()
-    literals = ctx.identifiers.literals()
+    literals = _literals(ctx)
     for parent, elem, path, seq in ctx.elements:
         tag = elem.tag
         if not tag.is_private or tag.is_private_creator or elem.VR == "SQ":
@@ -200,7 +207,7 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
     """Text the profile keeps, checked for the file's own identifiers and for
     generic patterns (e-mail, phone, dates, long numbers)."""
     patterns = ctx.identifiers.compiled()
-    literals = ctx.identifiers.literals()
+    literals = _literals(ctx)
     generic = (
         ("email", EMAIL),
         ("phone", PHONE),

@@ -8,7 +8,8 @@ done. The fingerprint is stable across runs so baselines can accept it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -45,11 +46,18 @@ class Finding:
         return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["severity"] = str(self.severity)
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "severity": str(self.severity),
+            "message": self.message,
+            "file": self.file,
+            "location": self.location,
+            "action": self.action,
+            "evidence": self.evidence,
+        }
+        if self.extra:
+            data["extra"] = deepcopy(self.extra)
         data["fingerprint"] = self.fingerprint
-        if not data["extra"]:
-            del data["extra"]
         return data
 
     @classmethod

@@ -1,0 +1,60 @@
+"""findings.csv, report.sarif and report.html: other views of a report.
+
+Run and scan both keep their file entries in a sorted spool on disk; the
+views read them back one at a time, so they cost no memory however large the
+batch. report.html is for a person and lists the worst files only (the ones
+a reviewer starts with), saying how many more report.json holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from deid.dicom_io import atomic_write, atomic_writer
+from deid.report import findings_csv, html, sarif
+from deid.risk.findings import Finding
+from deid.spool import TopN
+
+HTML_FILES = 500
+
+Entries = Callable[[], Iterable[dict[str, Any]]]
+
+
+def worst_files() -> TopN[dict[str, Any]]:
+    return TopN(HTML_FILES)
+
+
+def rank(entry: dict[str, Any]) -> tuple[int, int, str]:
+    """Most high findings first, then most findings, then by name."""
+    high = sum(1 for f in entry["findings"] if f["severity"] == "high")
+    return -high, -len(entry["findings"]), entry["input"]
+
+
+def findings(entries: Iterable[dict[str, Any]], dataset: list[dict]) -> Iterator[Finding]:
+    for entry in entries:
+        for f in entry["findings"]:
+            yield Finding.from_dict(f)
+    for f in dataset:
+        yield Finding.from_dict(f)
+
+
+def write(
+    folder: Path,
+    header: dict[str, Any],
+    entries: Entries,
+    worst: TopN[dict[str, Any]],
+    title: str,
+) -> None:
+    """Findings as they stand in the report (labels and redaction included)."""
+    dataset = header.get("dataset_findings", [])
+
+    def every() -> Iterator[Finding]:
+        return findings(entries(), dataset)
+
+    findings_csv.write(folder / "findings.csv", every())
+    with atomic_writer(folder / "report.sarif") as fh:
+        sarif.write(fh, every)
+    page = html.render(header, worst.items(), title, notable=worst.seen)
+    atomic_write(folder / "report.html", page.encode("utf-8"))
