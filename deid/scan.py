@@ -276,7 +276,7 @@ class ScanOutcome:
         self.risk: RiskSummary | None = None
         self.face: list[dict] = []
         self.dataset_findings: list[Finding] = []
-        self.worst = views.worst_files()
+        self.worst = views.WorstFiles()
         self.most_high: TopN[tuple[str, int]] = TopN(10)
 
     @property
@@ -313,7 +313,7 @@ class ScanOutcome:
             "findings": [f.to_dict() for f in findings],
         }
         self._spool.add(result.input, entry)
-        self.worst.add(views.rank(entry), entry)
+        self.worst.add(entry)
         high = sum(1 for f in findings if f.severity >= Severity.HIGH)
         if high:
             self.most_high.add((-high, result.input), (result.input, high))

@@ -22,8 +22,10 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-CHUNK = 4096
+CHUNK = 4096  # records per sorted chunk at most...
+CHUNK_BYTES = 8 << 20  # ...and bytes: one file's entry can hold thousands of findings
 PREFIX = ".deid-spool-"
+FAN_IN = 64  # chunk files merged at once: open files stay far below the usual limit
 
 
 class SortedSpool:
@@ -32,7 +34,9 @@ class SortedSpool:
         self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
         self._chunk = chunk or CHUNK
         self._buffer: list[tuple[str, str]] = []
-        self._files: list[Path] = []
+        self._bytes = 0
+        self._levels: list[list[Path]] = [[]]  # sorted runs, by how often merged
+        self._runs = 0
         self.count = 0
 
     @staticmethod
@@ -42,25 +46,56 @@ class SortedSpool:
             shutil.rmtree(stale, ignore_errors=True)
 
     def add(self, key: str, record: Any) -> None:
-        self._buffer.append((key, json.dumps(record, ensure_ascii=False)))
+        data = json.dumps(record, ensure_ascii=False)
+        self._buffer.append((key, data))
+        self._bytes += len(data)
         self.count += 1
-        if len(self._buffer) >= self._chunk:
+        if len(self._buffer) >= self._chunk or self._bytes >= CHUNK_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
-        path = self._dir / f"chunk-{len(self._files):06d}.jsonl"
+        path = self._next_path()
         with path.open("w", encoding="utf-8") as fh:
             for key, data in sorted(self._buffer):
                 fh.write(json.dumps(key, ensure_ascii=False) + "\t" + data + "\n")
-        self._files.append(path)
+        self._levels[0].append(path)
         self._buffer = []
+        self._bytes = 0
+        level = 0
+        while len(self._levels[level]) >= FAN_IN:
+            self._merge(level)
+            level += 1
+
+    def _next_path(self) -> Path:
+        self._runs += 1
+        return self._dir / f"run-{self._runs:08d}.jsonl"
+
+    def _merge(self, level: int) -> None:
+        """FAN_IN runs of one level become one run of the next: each record is
+        rewritten only log_FAN_IN(n) times, and reading never needs more than
+        FAN_IN open files per level however many records there are."""
+        runs = self._levels[level]
+        path = self._next_path()
+        with path.open("w", encoding="utf-8") as out:
+            out.writelines(heapq.merge(*(self._lines(f) for f in runs), key=_key))
+        for old in runs:
+            old.unlink()
+        self._levels[level] = []
+        if level + 1 == len(self._levels):
+            self._levels.append([])
+        self._levels[level + 1].append(path)
+
+    @staticmethod
+    def _lines(path: Path) -> Iterator[str]:
+        with path.open(encoding="utf-8") as fh:
+            yield from fh
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         """Every record, sorted by key (ties keep no particular order)."""
         self._flush()
-        handles = [path.open(encoding="utf-8") for path in self._files]
+        handles = [path.open(encoding="utf-8") for level in self._levels for path in level]
         try:
             streams = [(_parse(line) for line in fh) for fh in handles]
             yield from heapq.merge(*streams, key=lambda item: item[0])
@@ -103,6 +138,10 @@ class TopN(Generic[T]):
     def items(self) -> list[T]:
         self._trim()
         return [item for _, item in self._items]
+
+
+def _key(line: str) -> str:
+    return json.loads(line.partition("\t")[0])
 
 
 def _parse(line: str) -> tuple[str, Any]:

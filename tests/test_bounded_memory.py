@@ -111,3 +111,18 @@ def test_run_memory_is_flat(source: Path, tmp_path: Path) -> None:
     assert report["totals"]["by_status"] == {"failed": 300, "written": 300}
     page = (tmp_path / "o2" / "report.html").read_text()
     assert page.count("<details>") == 10 and "290 more are in report.json" in page
+
+
+def test_spool_merges_runs_and_returns_every_record_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "FAN_IN", 3)
+    keys = [f"file-{(i * 7919) % 1000:04d}" for i in range(1000)]
+    with spool.SortedSpool(tmp_path, chunk=5) as records:
+        for key in keys:
+            records.add(key, {"input": key, "findings": [key] * 3})
+        assert sorted(keys) == [key for key, _ in records]
+        assert [r["input"] for _, r in records] == sorted(keys)  # and again
+        runs = list(tmp_path.glob(".deid-spool-*/*"))
+        assert len(runs) < 12, "200 chunks were merged into a few runs"
+    assert not list(tmp_path.iterdir()), "closing removes the spool"

@@ -74,11 +74,20 @@ def probability(rgb: np.ndarray, scale: float | None = None) -> np.ndarray:
     """Per-pixel text probability at the image's own size."""
     height, width = rgb.shape[:2]
     h, w, _ = _input_size(height, width, scale)
-    resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-    blob = ((resized.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
+    resized = rgb if (h, w) == (height, width) else cv2.resize(rgb, (w, h))
+    # Planar float input, normalised per channel in place: the per-slice cost
+    # outside the network matters when every slice of a CT series is checked.
+    blob = np.empty((1, 3, h, w), np.float32)
+    for c in range(3):
+        plane = blob[0, c]
+        plane[...] = resized[..., c]
+        plane -= MEAN[c]
+        plane *= 1.0 / STD[c]
     session = _session()
-    prob = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(blob)})[0][0, 0]
-    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    prob = session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
+    if prob.shape != (height, width):
+        prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+    return prob
 
 
 def find_text(rgb: np.ndarray, scale: float | None = None) -> list[Box]:

@@ -50,7 +50,7 @@ class ReportBuilder:
         self.rules: Counter[str] = Counter()
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
-        self.worst = views.worst_files()
+        self.worst = views.WorstFiles()
         self.exit_code = 0
         self.reveal = settings.reveal_inputs
         self.face: list[dict[str, Any]] = []
@@ -96,7 +96,7 @@ class ReportBuilder:
         elif self.exit_code == 0 and any(f.severity >= settings.fail_on for f in r.findings):
             self.exit_code = 1
         if entry["findings"] or r.status in UNPROCESSED or r.status == WITHHELD:
-            self.worst.add(views.rank(entry), entry)
+            self.worst.add(entry)
 
     def header(self) -> dict[str, Any]:
         settings = self.settings

@@ -8,6 +8,7 @@ a reviewer starts with), saying how many more report.json holds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,25 @@ HTML_FILES = 500
 Entries = Callable[[], Iterable[dict[str, Any]]]
 
 
-def worst_files() -> TopN[dict[str, Any]]:
-    return TopN(HTML_FILES)
+class WorstFiles:
+    """The entries report.html lists: most high findings first, then most
+    findings, then by name. Kept as compact JSON (a parsed entry costs several
+    times its text), at most twice HTML_FILES of them."""
 
+    def __init__(self) -> None:
+        self._top: TopN[str] = TopN(HTML_FILES)
 
-def rank(entry: dict[str, Any]) -> tuple[int, int, str]:
-    """Most high findings first, then most findings, then by name."""
-    high = sum(1 for f in entry["findings"] if f["severity"] == "high")
-    return -high, -len(entry["findings"]), entry["input"]
+    def add(self, entry: dict[str, Any]) -> None:
+        high = sum(1 for f in entry["findings"] if f["severity"] == "high")
+        rank = (-high, -len(entry["findings"]), entry["input"])
+        self._top.add(rank, json.dumps(entry, ensure_ascii=False))
+
+    @property
+    def seen(self) -> int:
+        return self._top.seen
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [json.loads(text) for text in self._top.items()]
 
 
 def findings(entries: Iterable[dict[str, Any]], dataset: list[dict]) -> Iterator[Finding]:
@@ -44,7 +56,7 @@ def write(
     folder: Path,
     header: dict[str, Any],
     entries: Entries,
-    worst: TopN[dict[str, Any]],
+    worst: WorstFiles,
     title: str,
 ) -> None:
     """Findings as they stand in the report (labels and redaction included)."""
@@ -56,5 +68,5 @@ def write(
     findings_csv.write(folder / "findings.csv", every())
     with atomic_writer(folder / "report.sarif") as fh:
         sarif.write(fh, every)
-    page = html.render(header, worst.items(), title, notable=worst.seen)
+    page = html.render(header, worst.entries(), title, notable=worst.seen)
     atomic_write(folder / "report.html", page.encode("utf-8"))
