@@ -294,3 +294,53 @@ def test_scan_reports_burned_in_text_and_changes_nothing(labelled: Path, tmp_pat
     )
     rules = {f["rule"] for f in json.loads(off.stdout)["files"][0]["findings"]}
     assert "pixels.burned-in-text" not in rules
+
+
+def test_a_misread_wide_region_is_redacted_not_kept_as_a_marker(
+    labelled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OCR that reads a long line as ':' proves nothing: redaction must not
+    trust the allow-list on a reading that cannot account for the box."""
+    from deid.pixels import ocr
+
+    monkeypatch.setattr(ocr, "read", lambda rgb, boxes: [ocr.Reading(":", 40.0) for _ in boxes])
+    name = "text-000-ct-J2K_pixelrep_mismatch.dcm"
+    outcome = examine(
+        pydicom.dcmread(labelled / "text" / name), IdentifierSet(), PixelSettings(mode="all"), name
+    )
+    wide = [
+        f
+        for f in outcome.findings
+        if f.rule == "pixels.burned-in-text" and f.extra["box"][2] > 3 * f.extra["box"][3]
+    ]
+    assert wide and all(f.action == "redacted" for f in wide)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int16, np.uint8])
+def test_integer_stretch_matches_the_percentile_stretch(dtype: type) -> None:
+    rng = np.random.default_rng(5)
+    info = np.iinfo(dtype)
+    low, high = max(info.min, -1024), min(info.max, 3000)
+    frame = rng.integers(low, high, size=(512, 512)).astype(dtype)
+    frame[10:20, 10:200] = high  # text drawn at the top of the range
+    fast = frames._stretch(frame)
+    values = frame.astype(np.float32)
+    lo, hi = np.percentile(values[::2], (0.5, 99.5))
+    slow = np.clip((values - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    assert np.abs(fast.astype(int) - slow.astype(int)).max() <= 2
+
+
+def test_slice_series_use_the_int8_detector_and_it_is_the_documented_file() -> None:
+    import hashlib
+
+    from deid.pixels import detect
+    from deid.pixels.examine import _series_of_slices
+
+    readme = (detect.MODELS / "README.md").read_text()
+    digest = hashlib.sha256(detect.FAST_MODEL.read_bytes()).hexdigest()
+    assert digest in readme
+    gray = frames.Pixels(np.zeros((1, 8, 8), np.uint16), "MONOCHROME2")
+    colour = frames.Pixels(np.zeros((1, 8, 8, 3), np.uint8), "RGB")
+    assert _series_of_slices(_header(Modality="CT"), gray)
+    assert not _series_of_slices(_header(Modality="US"), gray)
+    assert not _series_of_slices(_header(Modality="MR"), colour)

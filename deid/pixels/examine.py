@@ -122,6 +122,28 @@ def _not_a_line(box: detect.Box, text: str) -> bool:
     return box.w < 2 * box.h and legible < 3
 
 
+def _under_read(box: detect.Box, text: str) -> bool:
+    """OCR that returns far fewer characters than a line this long holds has
+    misread it (a wide box read as ':'); an allow-listed reading then proves
+    nothing, so the region is treated as unread and redacted. Characters are
+    about half as wide as the box is high, margins included."""
+    expected = box.w / (0.5 * box.h)
+    return sum(c.isalnum() for c in text) < 0.3 * expected
+
+
+# Cross-sectional modalities come in series of hundreds of grayscale slices
+# and rarely carry text: the 8-bit detector keeps checking all of them
+# affordable. Modalities that carry text (US, SC, CR...) and colour images
+# keep the float network, which measured more accurate on colour text; so
+# does the re-check after redaction.
+SLICE_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
+
+
+def _series_of_slices(ds: Dataset, pixels: frames.Pixels) -> bool:
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    return modality in SLICE_MODALITIES and pixels.interpretation.startswith("MONOCHROME")
+
+
 def _severity(kind: str, redacted: bool) -> Severity:
     if kind == "marker":
         return Severity.INFO
@@ -187,13 +209,16 @@ def examine(
         )
     masks: dict[int, np.ndarray] = {}
     found_text = False
+    fast = _series_of_slices(ds, pixels)
     for index in range(pixels.count):
         rgb = frames.picture(ds, pixels, index)
-        boxes = detect.find_text(rgb)
+        boxes = detect.find_text(rgb, fast=fast)
         readings = ocr.read(rgb, boxes)
         chosen = []
         for box, reading in zip(boxes, readings, strict=True):
             kind = classify.label(reading.text, identifiers, allow)
+            if kind.kind == "marker" and _under_read(box, reading.text):
+                kind = classify.Label("unread")
             if _not_a_line(box, reading.text) and kind.kind not in ("phi", "pattern"):
                 continue  # bone texture, vessels: squarish and nothing legible in it
             found_text = True

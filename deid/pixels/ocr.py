@@ -36,8 +36,10 @@ class Reading:
     confidence: float  # mean Tesseract word confidence, 0-100
 
 
-def _normalised(gray: np.ndarray, box: Box) -> np.ndarray:
-    crop = gray[box.y : box.y + box.h, box.x : box.x + box.w]
+def _normalised(rgb: np.ndarray, box: Box) -> np.ndarray:
+    # Only the box is converted: on a 512x512 slice with one small label,
+    # converting the whole frame cost more than reading the label.
+    crop = _gray(np.ascontiguousarray(rgb[box.y : box.y + box.h, box.x : box.x + box.w]))
     scale = LINE_HEIGHT / max(1, crop.shape[0])
     width = max(1, min(MAX_WIDTH - 20, int(round(crop.shape[1] * scale))))
     crop = cv2.resize(crop, (width, LINE_HEIGHT), interpolation=cv2.INTER_CUBIC)
@@ -49,7 +51,8 @@ def _normalised(gray: np.ndarray, box: Box) -> np.ndarray:
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    """Luminance, but coloured ink on gray counts too (yellow overlay text)."""
+    """Luminance, but coloured ink on gray counts too (yellow overlay text),
+    judged within the region being read."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     spread = (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)).astype(np.uint8)
     if spread.max() > 64:
@@ -129,8 +132,7 @@ def read(rgb: np.ndarray, boxes: list[Box]) -> list[Reading]:
     """One reading per box, in order."""
     if not boxes:
         return []
-    gray = _gray(rgb)
-    tiles = [_normalised(gray, box) for box in boxes]
+    tiles = [_normalised(rgb, box) for box in boxes]
     width = max(t.shape[1] for t in tiles)
     rows, spans, y = [], [], 0
     for tile in tiles:
