@@ -465,8 +465,11 @@ def _scan_outputs(
         sarif.write(sys.stdout, outcome.findings)
     else:
         _scan_summary(outcome, scan_report.header(outcome, settings))
-    for entry in outcome.entries():
-        if entry["status"] in ("failed", "not-dicom"):
+    unreadable = ("failed", "not-dicom")
+    # Another pass over the spool only when there is something to list.
+    failures = outcome.entries() if any(outcome.statuses[s] for s in unreadable) else ()
+    for entry in failures:
+        if entry["status"] in unreadable:
             err.print(
                 f"[yellow]{entry['status']}:[/] {entry['input']}: {entry['reason']}",
                 highlight=False,
