@@ -27,6 +27,7 @@ from deid.errors import DeidError, OutputError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import canonical_action, load_profile, shipped_profiles
+from deid.scan import UNREADABLE
 
 err = Console(stderr=True)
 out = Console()
@@ -465,11 +466,10 @@ def _scan_outputs(
         sarif.write(sys.stdout, outcome.findings)
     else:
         _scan_summary(outcome, scan_report.header(outcome, settings))
-    unreadable = ("failed", "not-dicom")
     # Another pass over the spool only when there is something to list.
-    failures = outcome.entries() if any(outcome.statuses[s] for s in unreadable) else ()
+    failures = outcome.entries() if any(outcome.statuses[s] for s in UNREADABLE) else ()
     for entry in failures:
-        if entry["status"] in unreadable:
+        if entry["status"] in UNREADABLE:
             err.print(
                 f"[yellow]{entry['status']}:[/] {entry['input']}: {entry['reason']}",
                 highlight=False,
