@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pydicom
 
@@ -43,11 +42,7 @@ def _inputs(folder: Path) -> Iterator[np.ndarray]:
         ds = pydicom.dcmread(path)
         pixels = decode(ds)
         for index in range(pixels.count):
-            rgb = picture(ds, pixels, index)
-            h, w, _ = detect._input_size(*rgb.shape[:2])
-            resized = cv2.resize(rgb, (w, h))
-            blob = (resized.astype(np.float32) - detect.MEAN) / detect.STD
-            yield np.ascontiguousarray(blob.transpose(2, 0, 1)[None])
+            yield detect.network_input(picture(ds, pixels, index))
 
 
 def main() -> None:

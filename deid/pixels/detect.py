@@ -80,19 +80,27 @@ def _input_size(height: int, width: int, scale: float | None = None) -> tuple[in
     return h, w, scale
 
 
-def probability(rgb: np.ndarray, scale: float | None = None, fast: bool = False) -> np.ndarray:
-    """Per-pixel text probability at the image's own size."""
+def network_input(rgb: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """The image as the network takes it (also what the 8-bit network is
+    calibrated on). Planar float, normalised per channel in place: the
+    per-slice cost outside the network matters when every slice of a CT
+    series is checked."""
     height, width = rgb.shape[:2]
     h, w, _ = _input_size(height, width, scale)
     resized = rgb if (h, w) == (height, width) else cv2.resize(rgb, (w, h))
-    # Planar float input, normalised per channel in place: the per-slice cost
-    # outside the network matters when every slice of a CT series is checked.
     blob = np.empty((1, 3, h, w), np.float32)
     for c in range(3):
         plane = blob[0, c]
         plane[...] = resized[..., c]
         plane -= MEAN[c]
         plane *= 1.0 / STD[c]
+    return blob
+
+
+def probability(rgb: np.ndarray, scale: float | None = None, fast: bool = False) -> np.ndarray:
+    """Per-pixel text probability at the image's own size."""
+    height, width = rgb.shape[:2]
+    blob = network_input(rgb, scale)
     session = _session(fast and fast_allowed())
     prob = session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
     if prob.shape != (height, width):
