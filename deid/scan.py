@@ -269,15 +269,17 @@ class ScanOutcome:
             SortedSpool.clear_stale(workdir)
         self._spool = SortedSpool(workdir or Path(tempfile.gettempdir()))
         self.statuses: Counter[str] = Counter()
-        self.severities: Counter[str] = Counter()
-        self.rules: Counter[str] = Counter()
+        self.tally = views.Tally(settings.fail_on)
         self.baselined = 0
-        self.exit_code = 0
         self.risk: RiskSummary | None = None
         self.face: list[dict] = []
         self.dataset_findings: list[Finding] = []
         self.worst = views.WorstFiles()
         self.most_high: TopN[tuple[str, int]] = TopN(10)
+
+    @property
+    def exit_code(self) -> int:
+        return self.tally.exit_code
 
     @property
     def files(self) -> int:
@@ -292,18 +294,14 @@ class ScanOutcome:
             findings = kept
         if not settings.show_values:
             findings = [redacted(f) for f in findings]
-        for f in findings:
-            self.severities[str(f.severity)] += 1
-            self.rules[f.rule] += 1
-            if self.exit_code == 0 and f.severity >= settings.fail_on:
-                self.exit_code = 1
+        self.tally.add(findings)
         return findings
 
     def add(self, result: ScanFileResult) -> None:
         self.statuses[result.status] += 1
         findings = self._count(result.findings)
         if result.status in UNREADABLE:
-            self.exit_code = 3
+            self.tally.unprocessed = True
         elif not findings and result.status == "scanned":
             return
         entry = {

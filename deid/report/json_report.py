@@ -46,12 +46,10 @@ class ReportBuilder:
         SortedSpool.clear_stale(settings.report_dir)
         self.spool = SortedSpool(settings.report_dir)
         self.statuses: Counter[str] = Counter()
-        self.severities: Counter[str] = Counter()
-        self.rules: Counter[str] = Counter()
+        self.tally = views.Tally(settings.fail_on)
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
         self.worst = views.WorstFiles()
-        self.exit_code = 0
         self.reveal = settings.reveal_inputs
         self.face: list[dict[str, Any]] = []
         self.dataset_findings: list[Finding] = []
@@ -60,11 +58,7 @@ class ReportBuilder:
         """Series-level results (face-reconstruction risk) and their findings."""
         self.face += entries
         self.dataset_findings += findings
-        for f in findings:
-            self.severities[str(f.severity)] += 1
-            self.rules[f.rule] += 1
-            if self.exit_code == 0 and f.severity >= self.settings.fail_on:
-                self.exit_code = 1
+        self.tally.add(findings)
 
     def add(self, r: FileResult) -> None:
         settings = self.settings
@@ -88,15 +82,14 @@ class ReportBuilder:
         }
         self.spool.add(r.input, entry)
         self.statuses[r.status] += 1
-        for f in r.findings:
-            self.severities[str(f.severity)] += 1
-            self.rules[f.rule] += 1
-        if r.status in UNPROCESSED:
-            self.exit_code = 3
-        elif self.exit_code == 0 and any(f.severity >= settings.fail_on for f in r.findings):
-            self.exit_code = 1
+        self.tally.add(r.findings)
+        self.tally.unprocessed = self.tally.unprocessed or r.status in UNPROCESSED
         if entry["findings"] or r.status in UNPROCESSED or r.status == WITHHELD:
             self.worst.add(entry)
+
+    @property
+    def exit_code(self) -> int:
+        return self.tally.exit_code
 
     def header(self) -> dict[str, Any]:
         settings = self.settings
@@ -125,8 +118,8 @@ class ReportBuilder:
             "totals": {
                 "files": self.spool.count,
                 "by_status": dict(sorted(self.statuses.items())),
-                "findings_by_severity": dict(sorted(self.severities.items())),
-                "findings_by_rule": dict(sorted(self.rules.items())),
+                "findings_by_severity": dict(sorted(self.tally.severities.items())),
+                "findings_by_rule": dict(sorted(self.tally.rules.items())),
             },
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),

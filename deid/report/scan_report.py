@@ -31,8 +31,8 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "totals": {
             "files": outcome.files,
             "by_status": dict(sorted(outcome.statuses.items())),
-            "findings_by_severity": dict(sorted(outcome.severities.items())),
-            "findings_by_rule": dict(sorted(outcome.rules.items())),
+            "findings_by_severity": dict(sorted(outcome.tally.severities.items())),
+            "findings_by_rule": dict(sorted(outcome.tally.rules.items())),
             "baselined": outcome.baselined,
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,

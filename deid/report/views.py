@@ -9,18 +9,43 @@ a reviewer starts with), saying how many more report.json holds.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from deid.dicom_io import atomic_write, atomic_writer
 from deid.report import findings_csv, html, sarif
-from deid.risk.findings import Finding
+from deid.risk.findings import Finding, Severity
 from deid.spool import TopN
 
 HTML_FILES = 500
 
 Entries = Callable[[], Iterable[dict[str, Any]]]
+
+
+class Tally:
+    """What a report's totals and exit code need from its findings: counts by
+    severity and by rule, whether one reached --fail-on, whether an input
+    could not be processed. The exit code follows from these."""
+
+    def __init__(self, fail_on: Severity) -> None:
+        self.fail_on = fail_on
+        self.severities: Counter[str] = Counter()
+        self.rules: Counter[str] = Counter()
+        self.alarm = False
+        self.unprocessed = False
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            self.severities[str(f.severity)] += 1
+            self.rules[f.rule] += 1
+            self.alarm = self.alarm or f.severity >= self.fail_on
+
+    @property
+    def exit_code(self) -> int:
+        """3: an input could not be processed; 1: a finding at --fail-on or above."""
+        return 3 if self.unprocessed else 1 if self.alarm else 0
 
 
 class WorstFiles:
