@@ -55,6 +55,7 @@ def deidentify(
         if settings.mapping_dir is not None and not settings.dry_run
         else None
     )
+    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))  # lazy spool
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
@@ -62,8 +63,6 @@ def deidentify(
             f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
         ) from None
     try:
-        collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
-        outputs: dict[str, list[tuple[str, str]]] = {}
         try:
             for result in pipeline.run(inputs, settings, on_result):
                 if result.geometry is not None and result.status in (
@@ -71,11 +70,11 @@ def deidentify(
                     pipeline.DRY_RUN,
                 ):
                     # Reported under the pseudonymised series UID, never the original.
-                    collector.add(result.geometry, result.summary.get("series", ""))
-                    if result.output:
-                        outputs.setdefault(result.geometry.series, []).append(
-                            (result.input, result.output)
-                        )
+                    collector.add(
+                        result.geometry,
+                        result.summary.get("series", ""),
+                        (result.input, result.output) if result.output else None,
+                    )
                 result.geometry = None
                 if linkage is not None:
                     linkage.add(UID_TABLE, result.uid_map)
@@ -92,7 +91,7 @@ def deidentify(
                         f"{exc.strerror or exc}"
                     ) from None
         if settings.face:
-            face_check(collector, outputs, settings, builder)
+            face_check(collector, settings, builder)
         path = settings.report_dir / REPORT_NAME
         try:
             builder.write(path)
@@ -106,33 +105,32 @@ def deidentify(
             ) from None
     finally:
         builder.close()
+        collector.close()
     return Outcome(header, path, builder.exit_code)
 
 
 def face_check(
-    collector: SeriesCollector,
-    outputs: dict[str, list[str]],
-    settings: Settings,
-    builder: json_report.ReportBuilder,
+    collector: SeriesCollector, settings: Settings, builder: json_report.ReportBuilder
 ) -> None:
     """Assess each head series, record it, and mark its outputs truthfully."""
-    keys = list(collector.series)
-    if not keys:
+    if not collector.count:
         return
-    results = list(collector.assess(previews=settings.face_previews is not None))
-    entries = face_report.entries(results, settings.face_previews)
-    builder.add_series(entries, face_report.findings(entries))
-    if settings.dry_run:
-        return
-    journal = pipeline.Journal(settings.report_dir, settings)
+    results = []
+    journal = None if settings.dry_run else pipeline.Journal(settings.report_dir, settings)
     try:
-        for key, result in zip(keys, results, strict=True):
-            for source, relative in outputs.get(key, []):
+        for result, outputs in collector.assess(previews=settings.face_previews is not None):
+            results.append(result)
+            if journal is None:
+                continue
+            for source, relative in outputs:
                 size = mark_visual_features(settings.output / relative, result.level, settings)
                 if size is not None:
                     journal.set_output_size(Path(source), size)
     finally:
-        journal.close()
+        if journal is not None:
+            journal.close()
+    entries = face_report.entries(results, settings.face_previews)
+    builder.add_series(entries, face_report.findings(entries))
 
 
 def mark_visual_features(path: Path, level: str, settings: Settings) -> int | None:

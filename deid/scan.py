@@ -384,7 +384,7 @@ def scan(
     """Scan every input; `workdir` holds the outcome's spool (system temp by default)."""
     inputs = list(inputs)
     outcome = ScanOutcome(settings, workdir)
-    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))
+    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds), workdir)
 
     def fold() -> Iterator[tuple[str, dict[str, str]]]:
         """Consume results once: record them, pass on the patient row."""
@@ -405,14 +405,15 @@ def scan(
         outcome.risk = summarise(records, settings.k, settings.quasi_identifiers)
         dataset = dataset_findings(outcome.risk) if settings.dataset_risk else []
         if settings.face:
-            outcome.face = face_report.entries(
-                list(collector.assess(settings.face_previews is not None)), settings.face_previews
-            )
+            results = [r for r, _ in collector.assess(settings.face_previews is not None)]
+            outcome.face = face_report.entries(results, settings.face_previews)
             dataset += face_report.findings(outcome.face)
         outcome.add_dataset(dataset)
     except BaseException:
         outcome.close()
         raise
+    finally:
+        collector.close()
     return outcome
 
 

@@ -17,6 +17,9 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from deid import spool
 from deid.api import build_scan_settings, build_settings, deidentify, scan
+from deid.face.collect import SeriesCollector
+from deid.face.geometry import SliceGeometry
+from deid.face.thresholds import load as load_face_thresholds
 from deid.report import findings_csv, scan_report, views
 
 
@@ -28,14 +31,14 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small identified file: names, IDs, dates, an address and a private
-    block, so every file yields a dozen findings."""
+def template() -> Dataset:
+    """A small identified head CT slice: names, IDs, dates, an address and a
+    private block, so every file yields a dozen findings, and the geometry
+    the face check collects."""
     ds = Dataset()
     ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "CT"
+    ds.StudyInstanceUID = generate_uid()
+    ds.Modality, ds.StudyDescription = "CT", "CT HEAD"
     ds.PatientName, ds.PatientID = "QUIXOTE^ALONSO", "MRN4821337"
     ds.PatientBirthDate, ds.StudyDate, ds.AccessionNumber = "19470315", "20240102", "ACC99812"
     ds.PatientAddress = "12 Calle Mayor, Toledo"
@@ -43,11 +46,30 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     block = ds.private_block(0x0011, "ACME 1.0", create=True)
     for i in range(6):
         block.add_new(i, "LO", f"QUIXOTE note {i}")
-    path = tmp_path_factory.mktemp("memory") / "source.dcm"
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.Rows = ds.Columns = 4
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = bytes(32)
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return ds
+
+
+def slices(template: Dataset, folder: Path, count: int) -> Path:
+    """`count` slices, 20 to a series: more files means more series too, as in
+    an archive."""
+    folder.mkdir(parents=True)
+    series = ""
+    for i in range(count):
+        if i % 20 == 0:
+            series = generate_uid()
+        template.SOPInstanceUID = generate_uid()
+        template.SeriesInstanceUID = series
+        template.ImagePositionPatient = [0, 0, i % 20]
+        template.save_as(folder / f"{i:05d}.dcm", enforce_file_format=True)
+    return folder
 
 
 def copies(source: Path, folder: Path, count: int) -> Path:
@@ -67,13 +89,13 @@ def peak(work: Callable[[], None]) -> int:
 
 
 def scan_to(folder: Path, report: Path) -> None:
-    settings = build_scan_settings(jobs=1, pixels="off", face="off", dataset_risk=False)
+    settings = build_scan_settings(jobs=1, pixels="off", dataset_risk=False)
     with scan([folder], settings, workdir=report) as outcome:
         scan_report.write_files(report, outcome, settings)
 
 
-def test_scan_memory_is_flat(source: Path, tmp_path: Path) -> None:
-    small, large = copies(source, tmp_path / "a", 60), copies(source, tmp_path / "b", 300)
+def test_scan_memory_is_flat(template: Dataset, tmp_path: Path) -> None:
+    small, large = slices(template, tmp_path / "a", 60), slices(template, tmp_path / "b", 300)
     scan_to(large, tmp_path / "warm")  # imports, caches, interned-name table: out of the measure
     few = peak(lambda: scan_to(small, tmp_path / "r1"))
     many = peak(lambda: scan_to(large, tmp_path / "r2"))
@@ -89,18 +111,16 @@ def test_scan_memory_is_flat(source: Path, tmp_path: Path) -> None:
 
 
 def run_to(folder: Path, out: Path) -> None:
-    settings = build_settings(
-        inputs=[folder], output=out, jobs=1, random_key=True, pixels="off", face="off"
-    )
+    settings = build_settings(inputs=[folder], output=out, jobs=1, random_key=True, pixels="off")
     deidentify([folder], settings)
 
 
-def test_run_memory_is_flat(source: Path, tmp_path: Path) -> None:
+def test_run_memory_is_flat(template: Dataset, tmp_path: Path) -> None:
     """Half the files are truncated: each failure is an entry a reviewer must see."""
+    small, large = slices(template, tmp_path / "a", 60), slices(template, tmp_path / "b", 300)
     cut = tmp_path / "cut.dcm"
-    data = source.read_bytes()
+    data = (small / "00000.dcm").read_bytes()
     cut.write_bytes(data[: len(data) - 20])
-    small, large = copies(source, tmp_path / "a", 60), copies(source, tmp_path / "b", 300)
     copies(cut, small / "cut", 60)
     copies(cut, large / "cut", 300)
     run_to(large, tmp_path / "warm")
@@ -125,4 +145,41 @@ def test_spool_merges_runs_and_returns_every_record_in_order(
         assert [r["input"] for _, r in records] == sorted(keys)  # and again
         runs = list(tmp_path.glob(".deid-spool-*/*"))
         assert len(runs) < 12, "200 chunks were merged into a few runs"
+    assert not list(tmp_path.iterdir()), "closing removes the spool"
+
+
+def test_head_slices_wait_on_disk_not_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive of head CT is millions of slices: the face check's per-slice
+    geometry must not stay in memory until the series are judged."""
+    monkeypatch.setattr(spool, "FAN_IN", 4)  # the list of chunk files stays short too
+
+    def collect(count: int) -> tuple[int, list[tuple[str, list[tuple[str, str]]]]]:
+        with SeriesCollector(load_face_thresholds(), tmp_path) as collector:
+            tracemalloc.start()
+            try:
+                for i in range(count):
+                    geometry = SliceGeometry(
+                        f"/archive/in/{i:07d}.dcm", f"1.2.826.0.1.{i // 20}", "CT", "HEAD",
+                        512, 512, 1, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (0.0, 0.0, float(i % 20)),
+                        (0.5, 0.5),
+                    )  # fmt: skip
+                    collector.add(geometry, f"series-{i // 20}", (geometry.path, f"{i}.dcm"))
+                held = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            judged = [(r.series, outputs) for r, outputs in collector.assess()]
+        return held, judged
+
+    collect(2000)  # warm-up: imports and caches out of the measure
+    few, _ = collect(200)
+    many, judged = collect(2000)
+    assert many < few * 1.3, f"peak {many} B for 2000 slices vs {few} B for 200"
+    assert len(judged) == 100  # one result per series, each with its own outputs
+    label, outputs = judged[0]
+    number = int(label.removeprefix("series-"))
+    assert sorted(outputs) == sorted(
+        (f"/archive/in/{i:07d}.dcm", f"{i}.dcm") for i in range(20 * number, 20 * number + 20)
+    )
     assert not list(tmp_path.iterdir()), "closing removes the spool"

@@ -1,16 +1,25 @@
 """Series assembly from per-file summaries, keeping only what the face check
-can use: files of other modalities or body regions are dropped at once, so
-memory holds head CT/MR/PT slices only (a few numbers each)."""
+can use: files of other modalities or body regions are dropped at once.
+
+The slices that are kept go to a sorted spool on disk, grouped by series,
+and come back one series at a time: an archive of head CT is millions of
+slices, and even a few numbers each would make memory follow the batch.
+"""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
 from deid.face.geometry import Series, SliceGeometry, descriptive_words
 from deid.face.thresholds import Thresholds
+from deid.spool import SortedSpool
 
 if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
     from deid.face.assess import FaceResult
@@ -25,36 +34,65 @@ def relevant(ds: Dataset, t: Thresholds) -> bool:
 
 
 class SeriesCollector:
-    """Head series by UID, with the name each is reported under."""
+    """Head series by UID, each with the name it is reported under and the
+    (input, output) pairs written for it.
 
-    def __init__(self, thresholds: Thresholds) -> None:
+    The spool lives in `workdir` (the system temporary folder by default,
+    never the shared output: slice records name input paths). Close it, or
+    use `with`, to remove it.
+    """
+
+    def __init__(self, thresholds: Thresholds, workdir: Path | None = None) -> None:
         self.thresholds = thresholds
-        self.series: dict[str, Series] = {}
-        self.labels: dict[str, str] = {}  # series key -> name to report (a pseudonym in run)
+        self._workdir = workdir
+        self._spool: SortedSpool | None = None  # made on the first head slice
 
-    def add(self, geometry: SliceGeometry, label: str = "") -> None:
+    @property
+    def count(self) -> int:
+        """Head slices collected so far."""
+        return self._spool.count if self._spool else 0
+
+    def add(
+        self, geometry: SliceGeometry, label: str = "", output: tuple[str, str] | None = None
+    ) -> None:
+        """`label` names the series in reports (a pseudonym in run); `output`
+        is the (input, output) pair to mark once the series is judged."""
         key = geometry.series or f"no-series:{geometry.path}"
-        self.labels.setdefault(key, label or key)
-        if key not in self.series:
-            self.series[key] = Series(key, geometry.modality, geometry.words)
-        self.series[key].add(geometry)
+        if self._spool is None:
+            self._spool = SortedSpool(self._workdir or Path(tempfile.gettempdir()))
+        self._spool.add(key, [label or key, output, geometry.to_record()])
 
-    def assess(self, previews: bool = False) -> Iterator[FaceResult]:
-        if not self.series:
+    def assess(self, previews: bool = False) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:
+        """Each series' result and its outputs, in series-key order."""
+        if self._spool is None:
             return  # no head series: OpenCV and scipy are never loaded
         from deid.face.assess import assess
 
-        for key, series in self.series.items():
+        for key, group in groupby(self._spool, key=itemgetter(0)):
+            # By path: the same slices in the same order on every run.
+            records = sorted((record for _, record in group), key=lambda r: r[2][0])
+            slices = [SliceGeometry.from_record(r[2]) for r in records]
+            series = Series(key, slices[0].modality, slices[0].words, slices)
             result = assess(series, self.thresholds, previews)
-            result.series = self.labels.get(key, key)
-            yield result
+            result.series = records[0][0]
+            yield result, [tuple(r[1]) for r in records if r[1]]
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> SeriesCollector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def assess_datasets(
     items: Iterable[tuple[Dataset, str]], thresholds: Thresholds, previews: bool = False
 ) -> list[FaceResult]:
-    collector = SeriesCollector(thresholds)
-    for ds, path in items:
-        if relevant(ds, thresholds):
-            collector.add(SliceGeometry.from_dataset(ds, path))
-    return list(collector.assess(previews))
+    with SeriesCollector(thresholds) as collector:
+        for ds, path in items:
+            if relevant(ds, thresholds):
+                collector.add(SliceGeometry.from_dataset(ds, path))
+        return [result for result, _ in collector.assess(previews)]

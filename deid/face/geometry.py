@@ -7,7 +7,8 @@ at a time, only for series that pass the metadata gates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -81,6 +82,22 @@ class SliceGeometry:
             spacing,
             tuple(frame_positions),
         )
+
+    def to_record(self) -> list[Any]:
+        """Plain JSON values, for the on-disk series spool."""
+        return [getattr(self, name) for name in _FIELDS]
+
+    @classmethod
+    def from_record(cls, record: list[Any]) -> SliceGeometry:
+        values = dict(zip(_FIELDS, record, strict=True))
+        for name in ("orientation", "position", "spacing"):
+            if values[name] is not None:
+                values[name] = tuple(values[name])
+        values["frame_positions"] = tuple(tuple(p) for p in values["frame_positions"])
+        return cls(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(SliceGeometry))
 
 
 @dataclass
