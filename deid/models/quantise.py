@@ -2,10 +2,13 @@
 
     pip install -e '.[models]' && python -m deid.models.quantise
 
-Checking every slice of a CT series costs mostly the detector network; its
-convolutions in 8-bit integers cost about three quarters as much CPU.
-Only convolutions are quantised, and not the first one nor the output head,
-where rounding would blur small, faint strokes; weights use 7 bits
+Checking every slice of a CT series costs mostly the detector network. The
+graph is first simplified (deid.models.simplify: exact, fewer passes over
+memory), then its convolutions are quantised to 8-bit integers: together
+about 0.55 of the float network's CPU time on a 512x512 slice. Only
+convolutions are quantised, and not the first one (three input channels,
+where rounding would blur small, faint strokes) nor the two upsampling
+transposed convolutions that give the text map its resolution; weights use 7 bits
 (`reduce_range`) so CPUs without VNNI cannot saturate their 16-bit
 intermediate sums. Activation ranges are calibrated (min-max) on a labelled
 burned-in-text corpus built with another seed than the tests use, so the
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from deid.models.simplify import simplify
 from deid.pixels import detect
 from deid.pixels.frames import decode, picture
 
@@ -30,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "ppocr-v4-det.onnx"
 TARGET = HERE / "ppocr-v4-det-int8.onnx"
 CALIBRATION_SEEDS = (1234, 1235, 1236)  # the tests build their corpus with seed 7
-KEEP_FLOAT = ["p2o.Conv.0", "p2o.Conv.61", "p2o.ConvTranspose.0", "p2o.ConvTranspose.2"]
+KEEP_FLOAT = ["p2o.Conv.0", "p2o.ConvTranspose.0", "p2o.ConvTranspose.2"]  # names survive simplify
 
 
 def _inputs(folder: Path) -> Iterator[np.ndarray]:
@@ -60,8 +64,10 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # Per-channel DequantizeLinear needs opset 13 or later; the model is 12.
-        onnx.save(version_converter.convert_version(onnx.load(SOURCE), 17), work / "op17.onnx")
+        # Per-channel DequantizeLinear needs opset 13 or later, HardSwish 14; the model is 12.
+        model, counts = simplify(version_converter.convert_version(onnx.load(SOURCE), 17))
+        print(", ".join(f"{what}: {count}" for what, count in counts.items()))
+        onnx.save(model, work / "op17.onnx")
         quant_pre_process(work / "op17.onnx", work / "pre.onnx", skip_symbolic_shape=True)
 
         class Reader(CalibrationDataReader):
