@@ -32,7 +32,6 @@ class _Graph:
     def __init__(self, model: Any) -> None:
         from onnx import numpy_helper
 
-        self.model = model
         self.graph = model.graph
         self.const: dict[str, np.ndarray] = {
             i.name: numpy_helper.to_array(i) for i in self.graph.initializer
@@ -41,7 +40,7 @@ class _Graph:
             if n.op_type == "Constant" and n.attribute[0].name == "value":
                 self.const[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
         self.outputs = {o.name for o in self.graph.output}
-        self.removed: set[int] = set()
+        self.removed: set[str] = set()  # nodes to drop, by first output (unique)
         self.folds = 0
         self.refresh()
 
@@ -102,10 +101,10 @@ class _Graph:
                     n.input[k] = new
 
     def drop(self, *nodes: Any) -> None:
-        self.removed.update(id(n) for n in nodes)
+        self.removed.update(n.output[0] for n in nodes)
 
     def commit(self) -> None:
-        keep = [n for n in self.graph.node if id(n) not in self.removed]
+        keep = [n for n in self.graph.node if n.output[0] not in self.removed]
         del self.graph.node[:]
         self.graph.node.extend(keep)
         self.removed.clear()
@@ -134,6 +133,8 @@ def _fold_one_after(g: _Graph) -> bool:
         if affine is None or params is None:
             continue
         a, b, nodes, out = affine
+        if out in g.outputs:
+            continue
         w, bias = params
         g.replace_weights(conv, w * a, bias * a + b)
         g.rename(out, conv.output[0])
@@ -144,8 +145,6 @@ def _fold_one_after(g: _Graph) -> bool:
 
 def _fuse_one_hardswish(g: _Graph) -> bool:
     """x -> Add(3) -> Clip(0, 6) -> Mul(x, .) -> Div(6) becomes HardSwish(x)."""
-    from onnx import helper
-
     for add in g.graph.node:
         if add.op_type != "Add":
             continue
@@ -164,9 +163,12 @@ def _fuse_one_hardswish(g: _Graph) -> bool:
         div = g.only_user(mul.output[0])
         if g.scalar(div, "Div", mul.output[0]) != 6.0:
             continue
-        node = helper.make_node("HardSwish", [x], [div.output[0]], name=f"{div.name}.hardswish")
-        g.graph.node.insert(list(g.graph.node).index(div), node)
-        g.drop(add, clip, mul, div)
+        # The divide becomes the HardSwish: same output, same place in the order.
+        div.op_type, div.name = "HardSwish", f"{div.name}.hardswish"
+        del div.input[:]
+        div.input.append(x)
+        del div.attribute[:]
+        g.drop(add, clip, mul)
         return True
     return False
 
