@@ -400,9 +400,11 @@ def scan(
 
     try:
         records = patient_records(
-            fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k
+            fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k, workdir
         )
-        outcome.risk = summarise(records, settings.k, settings.quasi_identifiers)
+        outcome.risk = summarise(
+            (record for _, record in records), settings.k, settings.quasi_identifiers, workdir
+        )
         dataset = dataset_findings(outcome.risk) if settings.dataset_risk else []
         if settings.face:
             results = [r for r, _ in collector.assess(settings.face_previews is not None)]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 import tracemalloc
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from deid.face.collect import SeriesCollector
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
 from deid.report import findings_csv, scan_report, views
+from deid.risk import kanon
 
 
 @pytest.fixture(autouse=True)
@@ -183,3 +185,88 @@ def test_head_slices_wait_on_disk_not_in_memory(
         (f"/archive/in/{i:07d}.dcm", f"{i}.dcm") for i in range(20 * number, 20 * number + 20)
     )
     assert not list(tmp_path.iterdir()), "closing removes the spool"
+
+
+def _rows(patients: int) -> Iterator[tuple[str, dict[str, str]]]:
+    """Ten files a patient over two studies; sex and age classes repeat, one
+    in seven patients has a one-off series description."""
+    for p in range(patients):
+        for f in range(10):
+            yield (
+                f"patient-{(p * 7919) % patients:06d}",  # not in sorted order
+                {
+                    "PatientSex": "FM"[p % 2],
+                    "PatientAge": f"{40 + p % 5:03d}Y",
+                    "SeriesDescription": f"HEAD FOR {p}" if p % 7 == 0 else "AX T1",
+                    "_study": f"1.2.{p}.{f % 2}",
+                },
+            )
+
+
+def _in_memory(rows: Iterable[tuple[str, dict[str, str]]], names: tuple[str, ...]) -> dict:
+    """The same records computed the obvious way, everything in dicts."""
+    slots: dict[str, dict[str, set[str]]] = {}
+    studies: dict[str, set[str]] = {}
+    for patient, values in rows:
+        slot = slots.setdefault(patient, {n: set() for n in names})
+        for n in names:
+            if values.get(n):
+                slot[n].add(values[n])
+        studies.setdefault(patient, set()).add(values["_study"])
+    users = Counter(v for slot in slots.values() for v in slot["SeriesDescription"])
+    return {
+        patient: tuple(
+            [
+                (
+                    n,
+                    "|".join(
+                        sorted(v for v in slot[n] if n != "SeriesDescription" or users[v] < 5)
+                    ),
+                )
+                for n in names
+            ]
+            + [("study_count", str(len(studies[patient])))]
+        )
+        for patient, slot in slots.items()
+    }
+
+
+def test_patients_wait_on_disk_not_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """k-anonymity needs one record per patient; an archive has 10^5 patients."""
+    monkeypatch.setattr(spool, "FAN_IN", 4)
+    monkeypatch.setattr(kanon, "RECENT", 50)
+    names = ("PatientSex", "PatientAge", "SeriesDescription")
+
+    def measured(patients: int) -> tuple[int, kanon.RiskSummary]:
+        rows = _rows(patients)
+        tracemalloc.start()
+        try:
+            records = kanon.patient_records(rows, names, ("SeriesDescription",), 5, tmp_path)
+            summary = kanon.summarise((r for _, r in records), 5, names, tmp_path)
+            return tracemalloc.get_traced_memory()[1], summary
+        finally:
+            tracemalloc.stop()
+
+    measured(5000)  # warm-up
+    few, _ = measured(1000)
+    many, summary = measured(5000)
+    # Held in memory per patient: ~5 KB (sets of values) when records were
+    # dicts. What is left here is the spool's few bytes per chunk file (with
+    # chunks of 40 records) and one more merge level.
+    per_patient = (many - few) / 4000
+    assert per_patient < 100, f"{per_patient:.0f} B more per patient ({few} B -> {many} B)"
+
+    expected = _in_memory(_rows(5000), names)
+    records = kanon.patient_records(_rows(5000), names, ("SeriesDescription",), 5, tmp_path)
+    assert dict(records) == expected
+    sizes = Counter(expected.values())
+    assert (summary.records, summary.classes, summary.k) == (5000, len(sizes), min(sizes.values()))
+    below = sum(size for size in sizes.values() if size < 5)
+    assert summary.below_k_share == pytest.approx(below / 5000)
+    assert summary.prosecutor_avg == pytest.approx(
+        sum(1 / sizes[r] for r in expected.values()) / 5000
+    )
+    assert summary.classes == 10 + 5000 // 7 + 1  # each one-off description is a class of 1
+    assert not list(tmp_path.iterdir()), "spools removed"

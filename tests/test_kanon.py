@@ -25,9 +25,9 @@ ROWS = [
 
 
 def test_hand_computed_figures():
-    records = patient_records(ROWS, QIS)
-    assert len(records) == 6
-    risk = summarise(records, threshold=3, quasi_identifiers=QIS)
+    records = dict(patient_records(ROWS, QIS))
+    assert sorted(records) == ["p1", "p2", "p3", "p4", "p5", "p6"]
+    risk = summarise(records.values(), threshold=3, quasi_identifiers=QIS)
     assert risk.classes == 3
     assert risk.k == 1
     # Below k=3: p4, p5 (class of 2) and p6 (class of 1) -> 3 of 6.
@@ -41,12 +41,12 @@ def test_hand_computed_figures():
 
 def test_files_that_disagree_are_one_record_with_both_values():
     rows = [("p", {"AgeBand": "40", "_study": "a"}), ("p", {"AgeBand": "45", "_study": "b"})]
-    (record,) = patient_records(rows, ("AgeBand",)).values()
+    ((_, record),) = patient_records(rows, ("AgeBand",))
     assert dict(record) == {"AgeBand": "40|45", "study_count": "2"}
 
 
 def test_empty_data_set():
-    risk = summarise({}, 5)
+    risk = summarise([], 5)
     assert risk.records == 0 and risk.k == 0
 
 
@@ -54,8 +54,8 @@ def test_rare_descriptions_count_common_ones_do_not():
     rows = [(f"p{i}", {"SeriesDescription": "AX T1", "_study": f"s{i}"}) for i in range(5)]
     rows.append(("p5", {"SeriesDescription": "AX T1", "_study": "s5"}))
     rows.append(("p5", {"SeriesDescription": "SCAN FOR DR HOUSE", "_study": "s5"}))
-    records = patient_records(rows, ("SeriesDescription",), ("SeriesDescription",), 5)
+    records = dict(patient_records(rows, ("SeriesDescription",), ("SeriesDescription",), 5))
     assert dict(records["p0"])["SeriesDescription"] == ""  # shared by 6 patients
     assert dict(records["p5"])["SeriesDescription"] == "SCAN FOR DR HOUSE"
-    risk = summarise(records, 5)
+    risk = summarise(records.values(), 5)
     assert risk.k == 1 and risk.classes == 2

@@ -16,9 +16,15 @@ equivalence class. The measures follow ARX's attacker models:
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import groupby, islice
+from operator import itemgetter
+from pathlib import Path
+
+from deid.spool import SortedSpool
 
 Record = tuple[tuple[str, str], ...]
 
@@ -58,66 +64,132 @@ class RiskSummary:
         }
 
 
+RECENT = 4096  # distinct (patient, values) rows remembered to skip repeats
+
+
 def patient_records(
     rows: Iterable[tuple[str, Mapping[str, str]]],
     quasi_identifiers: Iterable[str],
     rare_only: Iterable[str] = (),
     threshold: int = 5,
-) -> dict[str, Record]:
-    """Fold per-file values into one record per patient.
+    workdir: Path | None = None,
+) -> Iterator[tuple[str, Record]]:
+    """Fold per-file values into one record per patient, in patient order.
 
     A patient whose files disagree (two study years, two scanners) is known
     by all the values together, which is what an attacker could match on.
     Attributes in `rare_only` (free-text descriptions) count only with values
     that fewer than `threshold` patients share: a common protocol name says
     nothing, a one-off one points at a person.
+
+    An archive holds 10^5 patients and more, so nothing here is kept per
+    patient in memory: rows wait in sorted spools on disk (in `workdir`, the
+    system temporary folder by default) and come back one patient at a time.
     """
     names = tuple(quasi_identifiers)
-    seen: dict[str, dict[str, set[str]]] = {}
-    studies: dict[str, set[str]] = {}
-    for patient, values in rows:
-        slot = seen.setdefault(patient, {name: set() for name in names})
-        for name in names:
-            value = values.get(name, "")
-            if value:
-                slot[name].add(value)
-        if values.get("_study"):
-            studies.setdefault(patient, set()).add(values["_study"])
-    for name in set(rare_only) & set(names):
-        users = Counter(v for slot in seen.values() for v in slot[name])
-        for slot in seen.values():
-            slot[name] = {v for v in slot[name] if users[v] < threshold}
-    records = {}
-    for patient, slot in seen.items():
-        record = [(name, "|".join(sorted(slot[name]))) for name in names]
-        record.append(("study_count", str(len(studies.get(patient, ())))))
-        records[patient] = tuple(record)
-    return records
+    rare = [i for i, name in enumerate(names) if name in set(rare_only)]
+    folder = workdir or Path(tempfile.gettempdir())
+    with SortedSpool(folder) as facts, SortedSpool(folder) as uses, SortedSpool(folder) as kept:
+        recent: set[tuple[str, tuple[str, ...], str]] = set()
+        for patient, values in rows:
+            row = (patient, tuple(values.get(name, "") for name in names), values.get("_study", ""))
+            if row in recent:
+                continue  # the other slices of a series say the same
+            if len(recent) >= RECENT:
+                recent.clear()
+            recent.add(row)
+            facts.add(patient, row[1:])
+        slots = _slots(facts, len(names))
+        if rare:
+            # Patients per rare-attribute value, then the (patient, value) pairs
+            # that stay because fewer than `threshold` patients share the value.
+            for patient, (slot, _) in slots:
+                for i in rare:
+                    for value in slot[i]:
+                        uses.add(json.dumps([i, value]), patient)
+            for key, group in groupby(uses, key=itemgetter(0)):
+                # Each patient lists a value once; a common value (thousands
+                # of patients) is counted, never held.
+                users = list(islice((patient for _, patient in group), threshold))
+                if len(users) < threshold:
+                    for patient in users:
+                        kept.add(patient, json.loads(key))
+            slots = _with_rare(_slots(facts, len(names)), kept, rare)
+        for patient, (slot, studies) in slots:
+            record = [(name, "|".join(sorted(slot[i]))) for i, name in enumerate(names)]
+            record.append(("study_count", str(len(studies))))
+            yield patient, tuple(record)
+
+
+Slot = tuple[list[set[str]], set[str]]  # values per quasi-identifier, study UIDs
+
+
+def _slots(facts: SortedSpool, width: int) -> Iterator[tuple[str, Slot]]:
+    for patient, group in groupby(facts, key=itemgetter(0)):
+        slot: list[set[str]] = [set() for _ in range(width)]
+        studies: set[str] = set()
+        for _, (values, study) in group:
+            for i, value in enumerate(values):
+                if value:
+                    slot[i].add(value)
+            if study:
+                studies.add(study)
+        yield patient, (slot, studies)
+
+
+def _with_rare(
+    slots: Iterator[tuple[str, Slot]], kept: SortedSpool, rare: list[int]
+) -> Iterator[tuple[str, Slot]]:
+    """Rare attributes keep only the values listed for the patient in `kept`
+    (both streams are in patient order)."""
+    listed = groupby(kept, key=itemgetter(0))
+    current = next(listed, None)
+    for patient, (slot, studies) in slots:
+        while current is not None and current[0] < patient:
+            current = next(listed, None)
+        keep: set[tuple[int, str]] = set()
+        if current is not None and current[0] == patient:
+            keep = {(i, value) for _, (i, value) in current[1]}
+        for i in rare:
+            slot[i] = {value for value in slot[i] if (i, value) in keep}
+        yield patient, (slot, studies)
 
 
 def summarise(
-    records: Mapping[str, Record], threshold: int = 5, quasi_identifiers: Iterable[str] = ()
+    records: Iterable[Record],
+    threshold: int = 5,
+    quasi_identifiers: Iterable[str] = (),
+    workdir: Path | None = None,
 ) -> RiskSummary:
-    sizes = Counter(records.values())
-    n = len(records)
+    """Class sizes come from records sorted on disk, so a batch of any size is
+    summarised in bounded memory. Each record's prosecutor risk is 1/|class|,
+    so their average is classes / records."""
+    n = classes = below = 0
+    k = 0
+    with SortedSpool(workdir or Path(tempfile.gettempdir())) as spool:
+        for record in records:
+            spool.add(json.dumps(record, ensure_ascii=False), 0)
+        for _, group in groupby(spool, key=itemgetter(0)):
+            size = sum(1 for _ in group)
+            n += size
+            classes += 1
+            k = size if classes == 1 else min(k, size)
+            if size < threshold:
+                below += size
     if n == 0:
         return RiskSummary(
             0, 0, 0, threshold, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, tuple(quasi_identifiers)
         )
-    per_record = [1 / sizes[r] for r in records.values()]
-    prosecutor_max = max(per_record)
-    prosecutor_avg = sum(per_record) / n
-    below = sum(1 for r in records.values() if sizes[r] < threshold)
     return RiskSummary(
         records=n,
-        classes=len(sizes),
-        k=min(sizes.values()),
+        classes=classes,
+        k=k,
         threshold=threshold,
         below_k_share=below / n,
-        prosecutor_max=prosecutor_max,
-        prosecutor_avg=prosecutor_avg,
-        journalist_max=prosecutor_max,
-        journalist_avg=prosecutor_avg,
-        marketer=len(sizes) / n,
+        prosecutor_max=1 / k,
+        prosecutor_avg=classes / n,
+        journalist_max=1 / k,
+        journalist_avg=classes / n,
+        marketer=classes / n,
         quasi_identifiers=tuple(quasi_identifiers),
     )
