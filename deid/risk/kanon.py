@@ -87,7 +87,8 @@ def patient_records(
     system temporary folder by default) and come back one patient at a time.
     """
     names = tuple(quasi_identifiers)
-    rare = [i for i, name in enumerate(names) if name in set(rare_only)]
+    rare_names = set(rare_only)
+    rare = [i for i, name in enumerate(names) if name in rare_names]
     folder = workdir or Path(tempfile.gettempdir())
     with SortedSpool(folder) as facts, SortedSpool(folder) as uses, SortedSpool(folder) as kept:
         recent: set[tuple[str, tuple[str, ...], str]] = set()
