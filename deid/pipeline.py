@@ -209,6 +209,9 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
         thresholds = load_face_thresholds(*settings.face_thresholds)
         if relevant(ds, thresholds):
             result.geometry = SliceGeometry.from_dataset(ds, str(path))
+            # Until the series is judged: the safe answer, and the one most head
+            # series keep, so only series found face-free are written again.
+            ds.RecognizableVisualFeatures = "YES"
         elif str(ds.get("Modality", "")).upper() in thresholds.modalities and "Rows" in ds:
             # A CT/MR/PT image of another body region holds no face.
             ds.RecognizableVisualFeatures = "NO"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from deid import api
 from deid.api import build_settings, deidentify
 from deid.errors import UsageError
 from deid.face.collect import assess_datasets
@@ -101,7 +102,12 @@ def test_thresholds_are_data(phantoms: Path, tmp_path: Path) -> None:
         load(bad)
 
 
-def test_run_reports_marks_and_keeps_previews_apart(phantoms: Path, tmp_path: Path) -> None:
+def test_run_reports_marks_and_keeps_previews_apart(
+    phantoms: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rewritten: list[Path] = []
+    write = api.atomic_write
+    monkeypatch.setattr(api, "atomic_write", lambda p, d: (rewritten.append(p), write(p, d)))
     inputs = tmp_path / "in"
     for name in ("ct-head", "mr-defaced", "ct-abdomen"):
         shutil.copytree(phantoms / name, inputs / name)
@@ -137,6 +143,8 @@ def test_run_reports_marks_and_keeps_previews_apart(phantoms: Path, tmp_path: Pa
     assert by_body["ABDOMEN"] == {"CT:NO:True"}
     # HEAD: the CT (high) keeps YES without the option; the defaced MR is NO with it.
     assert by_body["HEAD"] == {"CT:YES:False", "MR:NO:True"}
+    # Head slices are written YES at once; only the face-free series is written again.
+    assert len(rewritten) == len(list((inputs / "mr-defaced").rglob("*.dcm"))) > 0
 
 
 def test_previews_inside_the_output_are_refused(tmp_path: Path) -> None:
