@@ -153,7 +153,7 @@ def mark_visual_features(path: Path, level: str, settings: Settings) -> int | No
             codes.append(item)
             changed = True
     if not changed:
-        return None  # a resumed run: already marked
+        return None  # written so at first (YES), or by a run this one resumes
     data = encode(ds)
     atomic_write(path, data)
     return len(data)

@@ -7,7 +7,6 @@ quasi-identifiers; the data-set risk is computed from those records.
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -267,7 +266,7 @@ class ScanOutcome:
         self.settings = settings
         if workdir is not None and workdir.is_dir():
             SortedSpool.clear_stale(workdir)
-        self._spool = SortedSpool(workdir or Path(tempfile.gettempdir()))
+        self._spool = SortedSpool(workdir)
         self.statuses: Counter[str] = Counter()
         self.tally = views.Tally(settings.fail_on)
         self.baselined = 0

@@ -29,8 +29,11 @@ FAN_IN = 64  # chunk files merged at once: open files stay far below the usual l
 
 
 class SortedSpool:
-    def __init__(self, folder: Path, chunk: int | None = None) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, folder: Path | None = None, chunk: int | None = None) -> None:
+        """The spool is a private folder inside `folder` (the system temporary
+        folder by default)."""
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
         self._chunk = chunk or CHUNK
         self._buffer: list[tuple[str, str]] = []

@@ -8,7 +8,6 @@ slices, and even a few numbers each would make memory follow the batch.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
@@ -59,7 +58,7 @@ class SeriesCollector:
         is the (input, output) pair to mark once the series is judged."""
         key = geometry.series or f"no-series:{geometry.path}"
         if self._spool is None:
-            self._spool = SortedSpool(self._workdir or Path(tempfile.gettempdir()))
+            self._spool = SortedSpool(self._workdir)
         self._spool.add(key, [label or key, output, geometry.to_record()])
 
     def assess(self, previews: bool = False) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:

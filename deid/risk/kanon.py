@@ -17,7 +17,6 @@ equivalence class. The measures follow ARX's attacker models:
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import groupby, islice
@@ -89,8 +88,11 @@ def patient_records(
     names = tuple(quasi_identifiers)
     rare_names = set(rare_only)
     rare = [i for i, name in enumerate(names) if name in rare_names]
-    folder = workdir or Path(tempfile.gettempdir())
-    with SortedSpool(folder) as facts, SortedSpool(folder) as uses, SortedSpool(folder) as kept:
+    with (
+        SortedSpool(workdir) as facts,
+        SortedSpool(workdir) as uses,
+        SortedSpool(workdir) as kept,
+    ):
         recent: set[tuple[str, tuple[str, ...], str]] = set()
         for patient, values in rows:
             row = (patient, tuple(values.get(name, "") for name in names), values.get("_study", ""))
@@ -167,7 +169,7 @@ def summarise(
     so their average is classes / records."""
     n = classes = below = 0
     k = 0
-    with SortedSpool(workdir or Path(tempfile.gettempdir())) as spool:
+    with SortedSpool(workdir) as spool:
         for record in records:
             spool.add(json.dumps(record, ensure_ascii=False), 0)
         for _, group in groupby(spool, key=itemgetter(0)):
