@@ -26,6 +26,7 @@ from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
 from deid.pipeline import FileResult
 from deid.report import json_report, views
+from deid.report.streamed import without_streamed
 from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
 from deid.settings import Settings, build_settings
 
@@ -34,7 +35,9 @@ REPORT_NAME = "report.json"
 
 @dataclass(frozen=True)
 class Outcome:
-    report: dict[str, Any]  # report.json without the per-file entries (those are on disk)
+    # report.json without its lists that grow with the batch (files, face series,
+    # data-set findings): those are in the file; totals and face levels count them.
+    report: dict[str, Any]
     report_path: Path | None
     exit_code: int
 
@@ -106,7 +109,7 @@ def deidentify(
     finally:
         builder.close()
         collector.close()
-    return Outcome(header, path, builder.exit_code)
+    return Outcome(without_streamed(header), path, builder.exit_code)
 
 
 def face_check(
@@ -115,11 +118,11 @@ def face_check(
     """Assess each head series, record it, and mark its outputs truthfully."""
     if not collector.count:
         return
-    results = []
     journal = None if settings.dry_run else pipeline.Journal(settings.report_dir, settings)
     try:
         for result, outputs in collector.assess(previews=settings.face_previews is not None):
-            results.append(result)
+            entry = face_report.entry(result, builder.face.count, settings.face_previews)
+            builder.add_series(entry, face_report.finding(entry))
             if journal is None:
                 continue
             for source, relative in outputs:
@@ -129,8 +132,6 @@ def face_check(
     finally:
         if journal is not None:
             journal.close()
-    entries = face_report.entries(results, settings.face_previews)
-    builder.add_series(entries, face_report.findings(entries))
 
 
 def mark_visual_features(path: Path, level: str, settings: Settings) -> int | None:

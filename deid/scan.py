@@ -257,8 +257,9 @@ class ScanOutcome:
     Entries of the files a reader must see (findings, or not scanned) wait
     in a sorted spool on disk, their evidence already redacted unless the
     settings show values and findings the baseline accepts already dropped;
-    clean files are only counted. In memory stay counters, the data-set
-    findings and the few worst files the HTML and console list. Close it
+    clean files are only counted. Head series' face results wait in a spool
+    of their own. In memory stay counters, the data-set risk findings and
+    the few worst files the HTML and console list. Close it
     (or use `with`) to remove the spool.
     """
 
@@ -271,8 +272,8 @@ class ScanOutcome:
         self.tally = views.Tally(settings.fail_on)
         self.baselined = 0
         self.risk: RiskSummary | None = None
-        self.face: list[dict] = []
-        self.dataset_findings: list[Finding] = []
+        self.face = face_report.SeriesResults(workdir)
+        self.dataset_findings: list[Finding] = []  # data-set risk; face findings are in `face`
         self.worst = views.WorstFiles()
         self.most_high: TopN[tuple[str, int]] = TopN(10)
 
@@ -318,6 +319,10 @@ class ScanOutcome:
     def add_dataset(self, findings: list[Finding]) -> None:
         self.dataset_findings += self._count(findings)
 
+    def add_series(self, entry: dict[str, Any], finding: Finding) -> None:
+        """One head series' face result; its finding counts like any other."""
+        self.face.add(entry, self._count([finding]))
+
     def entries(self) -> Iterator[dict[str, Any]]:
         """Entries of files with findings or problems, in input order."""
         return (entry for _, entry in self._spool)
@@ -326,9 +331,11 @@ class ScanOutcome:
         """Every finding left after the baseline: files first, then the data set."""
         yield from views.findings(self.entries(), [])
         yield from self.dataset_findings
+        yield from map(Finding.from_dict, self.face.findings())
 
     def close(self) -> None:
         self._spool.close()
+        self.face.close()
 
     def __enter__(self) -> ScanOutcome:
         return self
@@ -404,12 +411,12 @@ def scan(
         outcome.risk = summarise(
             (record for _, record in records), settings.k, settings.quasi_identifiers, workdir
         )
-        dataset = dataset_findings(outcome.risk) if settings.dataset_risk else []
+        if settings.dataset_risk:
+            outcome.add_dataset(dataset_findings(outcome.risk))
         if settings.face:
-            results = [r for r, _ in collector.assess(settings.face_previews is not None)]
-            outcome.face = face_report.entries(results, settings.face_previews)
-            dataset += face_report.findings(outcome.face)
-        outcome.add_dataset(dataset)
+            for result, _ in collector.assess(settings.face_previews is not None):
+                entry = face_report.entry(result, outcome.face.count, settings.face_previews)
+                outcome.add_series(entry, face_report.finding(entry))
     except BaseException:
         outcome.close()
         raise

@@ -21,7 +21,7 @@ from deid.api import build_scan_settings, build_settings, deidentify, scan
 from deid.face.collect import SeriesCollector
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
-from deid.report import findings_csv, scan_report, views
+from deid.report import findings_csv, html, scan_report, views
 from deid.risk import kanon
 
 
@@ -59,17 +59,17 @@ def template() -> Dataset:
     return ds
 
 
-def slices(template: Dataset, folder: Path, count: int) -> Path:
+def slices(template: Dataset, folder: Path, count: int, per_series: int = 20) -> Path:
     """`count` slices, 20 to a series: more files means more series too, as in
     an archive."""
     folder.mkdir(parents=True)
     series = ""
     for i in range(count):
-        if i % 20 == 0:
+        if i % per_series == 0:
             series = generate_uid()
         template.SOPInstanceUID = generate_uid()
         template.SeriesInstanceUID = series
-        template.ImagePositionPatient = [0, 0, i % 20]
+        template.ImagePositionPatient = [0, 0, i % per_series]
         template.save_as(folder / f"{i:05d}.dcm", enforce_file_format=True)
     return folder
 
@@ -133,6 +133,36 @@ def test_run_memory_is_flat(template: Dataset, tmp_path: Path) -> None:
     assert report["totals"]["by_status"] == {"failed": 300, "written": 300}
     page = (tmp_path / "o2" / "report.html").read_text()
     assert page.count("<details>") == 10 and "290 more are in report.json" in page
+
+
+@pytest.mark.parametrize("command", ["scan", "run"])
+def test_face_results_wait_on_disk(
+    template: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """One face result per head series, and an archive has 10^5 series: each
+    result goes to disk as it is judged and is read back into the reports."""
+    monkeypatch.setattr(html, "LISTED", 10)
+    work = scan_to if command == "scan" else run_to
+    small = slices(template, tmp_path / "a", 50, per_series=1)
+    large = slices(template, tmp_path / "b", 500, per_series=1)
+    work(large, tmp_path / "warm")
+    few = peak(lambda: work(small, tmp_path / "r1"))
+    many = peak(lambda: work(large, tmp_path / "r2"))
+    per_series = (many - few) / 450
+    # ~4 KB a series when results, findings and the header stayed in memory.
+    assert per_series < 1000, f"{per_series:.0f} B more per series ({few} B -> {many} B)"
+    report = json.loads((tmp_path / "r2" / "report.json").read_text())
+    series = report["face"]["series"]
+    assert len(series) == 500 and report["face"]["levels"] == {"none": 500}
+    assert len({e["series"] for e in series}) == 500
+    face = [f for f in report["dataset_findings"] if f["rule"] == "face.reconstruction-risk"]
+    assert len(face) == 500
+    sarif = json.loads((tmp_path / "r2" / "report.sarif").read_text())
+    assert (
+        sum(r["ruleId"] == "face.reconstruction-risk" for r in sarif["runs"][0]["results"]) == 500
+    )
+    page = (tmp_path / "r2" / "report.html").read_text()
+    assert "490 more series are in report.json" in page
 
 
 def test_spool_merges_runs_and_returns_every_record_in_order(

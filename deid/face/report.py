@@ -1,12 +1,21 @@
-"""Face results as findings and report entries; previews only where asked."""
+"""Face results as report entries and findings, kept on disk.
+
+An archive holds one head series per few hundred slices: 10^5 of them in
+10^7 files. Each result (entry and finding) goes to a spool as it is judged
+and is read back when the report is written; memory keeps only counts.
+Previews are written only where asked.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deid.dicom_io import atomic_write
 from deid.risk.findings import Finding, Severity
+from deid.spool import SortedSpool
 
 if TYPE_CHECKING:
     from deid.face.assess import FaceResult
@@ -29,34 +38,74 @@ PREVIEW_NOTE = (
 )
 
 
-def entries(results: list[FaceResult], previews: Path | None) -> list[dict[str, Any]]:
-    out = []
-    for i, r in enumerate(results):
-        entry: dict[str, Any] = {
-            "series": r.series,
-            "level": r.level,
-            "reasons": r.reasons,
-            "measured": r.measured,
-            "seconds": round(r.seconds, 3),
-        }
-        if r.preview is not None and previews is not None:
-            previews.mkdir(parents=True, exist_ok=True)
-            path = previews / f"face-{i:04d}-{r.series[-24:]}.png"
-            atomic_write(path, r.preview)
-            entry["preview"] = str(path)
-        out.append(entry)
+def entry(result: FaceResult, index: int, previews: Path | None) -> dict[str, Any]:
+    """The report entry of one series; its preview is written now, if asked."""
+    out: dict[str, Any] = {
+        "series": result.series,
+        "level": result.level,
+        "reasons": result.reasons,
+        "measured": result.measured,
+        "seconds": round(result.seconds, 3),
+    }
+    if result.preview is not None and previews is not None:
+        previews.mkdir(parents=True, exist_ok=True)
+        path = previews / f"face-{index:04d}-{result.series[-24:]}.png"
+        atomic_write(path, result.preview)
+        out["preview"] = str(path)
     return out
 
 
-def findings(report_entries: list[dict[str, Any]]) -> list[Finding]:
-    return [
-        Finding(
-            "face.reconstruction-risk",
-            SEVERITY[e["level"]],
-            f"face-reconstruction risk {e['level']}: {'; '.join(e['reasons'])}",
-            location=f"series {e['series']}",
-            action=ADVICE[e["level"]],
-            extra={k: e[k] for k in ("measured", "seconds", "preview") if k in e},
-        )
-        for e in report_entries
-    ]
+def finding(report_entry: dict[str, Any]) -> Finding:
+    level = report_entry["level"]
+    return Finding(
+        "face.reconstruction-risk",
+        SEVERITY[level],
+        f"face-reconstruction risk {level}: {'; '.join(report_entry['reasons'])}",
+        location=f"series {report_entry['series']}",
+        action=ADVICE[level],
+        extra={k: report_entry[k] for k in ("measured", "seconds", "preview") if k in report_entry},
+    )
+
+
+class SeriesResults:
+    """Face entries and the findings kept of them (a scan's baseline may
+    accept some), in the order added, on disk.
+
+    The spool is made in `workdir` (the system temporary folder by default)
+    on the first series. Close it, or use `with`, to remove it.
+    """
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        self._workdir = workdir
+        self._spool: SortedSpool | None = None
+        self.levels: Counter[str] = Counter()
+        self.findings_count = 0
+
+    @property
+    def count(self) -> int:
+        return self._spool.count if self._spool else 0
+
+    def add(self, report_entry: dict[str, Any], findings: list[Finding]) -> None:
+        if self._spool is None:
+            self._spool = SortedSpool(self._workdir)
+        # Keys in order of arrival: series come already sorted from the collector.
+        key = f"{self._spool.count:012d}"
+        self._spool.add(key, [report_entry, [f.to_dict() for f in findings]])
+        self.levels[report_entry["level"]] += 1
+        self.findings_count += len(findings)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        return (record[0] for _, record in self._spool or ())
+
+    def findings(self) -> Iterator[dict[str, Any]]:
+        return (f for _, record in self._spool or () for f in record[1])
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+
+    def __enter__(self) -> SeriesResults:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -8,8 +8,11 @@ evidence is redacted unless the user asked to see it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from html import escape
 from typing import Any
+
+from deid.spool import TopN
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330;max-width:80rem}
@@ -26,8 +29,29 @@ summary{cursor:pointer} code{font-size:.85rem;background:#f3f5f9;padding:0 .25re
 """
 
 
+LISTED = 500  # face series and data-set findings on the page at most
+_RANK = {"high": 3, "medium": 2, "low": 1}  # levels and severities; none/info rank 0
+
 # Statuses a reviewer must see even without findings.
 _NOTABLE = frozenset({"failed", "not-dicom", "withheld"})
+
+
+def _worst(items: Iterable[dict[str, Any]], rank: Callable) -> tuple[list[dict[str, Any]], int]:
+    """At most LISTED items, most serious first, and how many there were:
+    a page of 10^5 head series would not be read (report.json has them all)."""
+    top: TopN[dict[str, Any]] = TopN(LISTED)
+    for item in items:
+        top.add(rank(item), item)
+    return top.items(), top.seen
+
+
+def _more(shown: int, total: int, what: str) -> str:
+    if total <= shown:
+        return ""
+    return (
+        f'<p class="muted">The {shown} most serious are listed; {total - shown} more {what} '
+        "are in report.json.</p>"
+    )
 
 
 def _sev(severity: str) -> str:
@@ -108,7 +132,8 @@ def render(
             f"{escape(', '.join(risk['quasi_identifiers']))}; "
             f"{escape(risk['journalist_risk']['note'])}.</p>"
         )
-    face = (header.get("face") or {}).get("series") or []
+    face = (header.get("face") or {}).get("series") or ()
+    face, face_total = _worst(face, lambda e: (-_RANK.get(e["level"], 0), e["series"]))
     if face:
         parts.append("<h2>Face-reconstruction risk</h2>")
         rows = [
@@ -121,14 +146,19 @@ def render(
             for e in face
         ]
         parts.append(_table(["level", "series", "why", "preview"], rows))
+        parts.append(_more(len(face), face_total, "series"))
         parts.append(
             f'<p class="muted">{escape(header["face"]["note"])}; this page links to '
             "them and never embeds them.</p>"
         )
-    dataset = header.get("dataset_findings", [])
+    dataset = header.get("dataset_findings") or ()
+    dataset, dataset_total = _worst(
+        dataset, lambda f: (-_RANK.get(f["severity"], 0), f["rule"], f["location"])
+    )
     if dataset:
         parts.append("<h2>Data-set findings</h2>")
         parts.append(_findings_table(dataset))
+        parts.append(_more(len(dataset), dataset_total, "findings"))
     parts.append("<h2>Findings by file</h2>")
     shown = 0
     for entry in files:

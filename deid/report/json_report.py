@@ -8,7 +8,6 @@ Identifying values are redacted unless the user asked to see them.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, TextIO
 
 from deid import __version__
 from deid.dicom_io import atomic_writer
-from deid.face.report import PREVIEW_NOTE
+from deid.face.report import PREVIEW_NOTE, SeriesResults
 from deid.pipeline import (
     UNPROCESSED,
     WITHHELD,
@@ -26,6 +25,7 @@ from deid.pipeline import (
     relabel,
 )
 from deid.report import views
+from deid.report.streamed import Streamed, dump
 from deid.risk.findings import Finding
 from deid.settings import Settings
 from deid.spool import SortedSpool
@@ -51,14 +51,12 @@ class ReportBuilder:
         self._set_ids: dict[tuple, str] = {}
         self.worst = views.WorstFiles()
         self.reveal = settings.reveal_inputs
-        self.face: list[dict[str, Any]] = []
-        self.dataset_findings: list[Finding] = []
+        self.face = SeriesResults(settings.report_dir)
 
-    def add_series(self, entries: list[dict[str, Any]], findings: list[Finding]) -> None:
-        """Series-level results (face-reconstruction risk) and their findings."""
-        self.face += entries
-        self.dataset_findings += findings
-        self.tally.add(findings)
+    def add_series(self, entry: dict[str, Any], finding: Finding) -> None:
+        """One head series' face result and its finding."""
+        self.face.add(entry, [finding])
+        self.tally.add([finding])
 
     def add(self, r: FileResult) -> None:
         settings = self.settings
@@ -129,9 +127,10 @@ class ReportBuilder:
                     str(self.settings.face_previews) if self.settings.face_previews else None
                 ),
                 "note": PREVIEW_NOTE,
-                "series": self.face,
+                "levels": dict(sorted(self.face.levels.items())),
+                "series": Streamed(self.face.entries, self.face.count),
             },
-            "dataset_findings": [f.to_dict() for f in self.dataset_findings],
+            "dataset_findings": views.dataset_findings([], self.face),
         }
 
     def write(self, path: Path) -> None:
@@ -144,14 +143,11 @@ class ReportBuilder:
 
     def close(self) -> None:
         self.spool.close()
+        self.face.close()
 
 
 def stream(fh: TextIO, header: dict[str, Any], entries: Iterable[dict[str, Any]]) -> None:
     """The header, then one file entry per line as they are read: the report
     of a batch of millions of files is never held in memory."""
-    fh.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "files": [\n')
-    first = True
-    for entry in entries:
-        fh.write(("" if first else ",\n") + json.dumps(entry, ensure_ascii=False))
-        first = False
-    fh.write("\n]}\n")
+    dump(fh, {**header, "files": Streamed(lambda: entries)})
+    fh.write("\n")

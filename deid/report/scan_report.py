@@ -14,6 +14,7 @@ from deid.dicom_io import atomic_writer
 from deid.face.report import PREVIEW_NOTE
 from deid.report import views
 from deid.report.json_report import stream
+from deid.report.streamed import Streamed
 from deid.scan import ScanOutcome, ScanSettings
 
 SCHEMA_VERSION = "1.0"
@@ -36,8 +37,13 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
             "baselined": outcome.baselined,
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
-        "face": {"checked": settings.face, "note": PREVIEW_NOTE, "series": outcome.face},
-        "dataset_findings": [f.to_dict() for f in outcome.dataset_findings],
+        "face": {
+            "checked": settings.face,
+            "note": PREVIEW_NOTE,
+            "levels": dict(sorted(outcome.face.levels.items())),
+            "series": Streamed(outcome.face.entries, outcome.face.count),
+        },
+        "dataset_findings": views.dataset_findings(outcome.dataset_findings, outcome.face),
     }
 
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deid.dicom_io import atomic_write, atomic_writer
 from deid.report import findings_csv, html, sarif
+from deid.report.streamed import Streamed
 from deid.risk.findings import Finding, Severity
 from deid.spool import TopN
+
+if TYPE_CHECKING:
+    from deid.face.report import SeriesResults
 
 HTML_FILES = 500
 
@@ -69,7 +74,14 @@ class WorstFiles:
         return [json.loads(text) for text in self._top.items()]
 
 
-def findings(entries: Iterable[dict[str, Any]], dataset: list[dict]) -> Iterator[Finding]:
+def dataset_findings(fixed: list[Finding], face: SeriesResults) -> Streamed:
+    """Data-set findings of a report: the few of the data set as a whole,
+    then one per head series (read back from disk)."""
+    head = [f.to_dict() for f in fixed]
+    return Streamed(lambda: chain(head, face.findings()), len(head) + face.findings_count)
+
+
+def findings(entries: Iterable[dict[str, Any]], dataset: Iterable[dict]) -> Iterator[Finding]:
     for entry in entries:
         for f in entry["findings"]:
             yield Finding.from_dict(f)
