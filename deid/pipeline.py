@@ -28,6 +28,7 @@ from deid.dicom_io import (
     discover,
     encode,
     output_path,
+    prefetch,
     read,
     remove_stale_temporaries,
     transfer_syntax,
@@ -485,17 +486,22 @@ def run(
                         for result in future.result():
                             yield finish(result, fresh=True)
 
+            def send(batch: list[tuple[str, bool]]) -> None:
+                pending.add(submit(batch))
+                if settings.executor == "local":  # Dask workers read on other machines
+                    prefetch(path for path, _ in batch)
+
             for work in todo():
                 if isinstance(work, FileResult):
                     yield finish(work, fresh=False)
                     continue
                 batch.append(work)
                 if len(batch) >= BATCH:
-                    pending.add(submit(batch))
+                    send(batch)
                     batch = []
                     yield from drain(limit)
             if batch:
-                pending.add(submit(batch))
+                send(batch)
             yield from drain(0)
     finally:
         if journal is not None:

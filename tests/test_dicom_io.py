@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pydicom
@@ -58,3 +59,30 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_write(target, b"data")
     assert list(target.parent.iterdir()) == []
+
+
+def test_prefetch_reads_ahead_and_never_blocks(tmp_path, monkeypatch):
+    """Read-ahead is advice given by the process that queues work: a FIFO, a
+    vanished file or an unreadable one must neither block nor stop it."""
+    regular = tmp_path / "a.dcm"
+    regular.write_bytes(b"x" * 4096)
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    gone = tmp_path / "gone.dcm"
+    worker = threading.Thread(
+        target=dicom_io.prefetch, args=([str(fifo), str(gone), str(regular)],), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "opening a FIFO to advise it blocked"
+
+    advised = []
+    real = os.posix_fadvise
+
+    def record(fd, offset, length, advice):
+        advised.append((os.fstat(fd).st_ino, advice))
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    dicom_io.prefetch([str(gone), str(regular)])
+    assert advised == [(regular.stat().st_ino, os.POSIX_FADV_WILLNEED)]

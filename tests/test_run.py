@@ -338,6 +338,25 @@ def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, en
     assert report["change_sets"] == first_report["change_sets"]
 
 
+def test_queued_inputs_are_read_ahead_once(corpus, tmp_path, env_key, monkeypatch):
+    """On an archive larger than the page cache a worker would wait on the
+    disk for every file; the files queued for workers are read ahead."""
+    advised: list[int] = []
+    real = os.posix_fadvise
+
+    def record(fd, offset, length, advice):
+        if advice == os.POSIX_FADV_WILLNEED:
+            advised.append(os.fstat(fd).st_ino)
+        return real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    out = tmp_path / "out"
+    result = run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "2")
+    assert result.exit_code == 0, result.output
+    inputs = [p for p in (corpus / "input").rglob("*") if p.is_file()]
+    assert sorted(advised) == sorted(p.stat().st_ino for p in inputs)
+
+
 def test_interrupted_write_leaves_no_partial_file(corpus, tmp_path, env_key, monkeypatch):
     from deid import dicom_io
 
