@@ -1,6 +1,6 @@
 """Throughput: deid vs dicognito vs `cp` on a generated CT corpus.
 
-    python benchmarks/throughput.py [--files 2000] [--work benchmarks/_work]
+    python benchmarks/throughput.py [--files 2000] [--repeat 3] [--cold] [--work benchmarks/_work]
 
 Generates N 512x512 16-bit CT slices with identifying headers (once, reused
 on later runs), then times, in the same run and on the same files:
@@ -10,7 +10,9 @@ on later runs), then times, in the same run and on the same files:
                    default pixel/face checks (--pixels auto: CT is not examined
                    unless it declares burned-in text) and with both off
 Each tool writes to a fresh folder; the page cache is warm for all of them
-(the corpus is read once before timing). Runs are interleaved and repeated
+(the corpus is read once before timing), or, with --cold (root, Linux), cold
+for each of them: dirty pages are written and the cache dropped before every
+timed run, as for an archive far larger than memory. Runs are interleaved and repeated
 (--repeat, default 3); the best time of each tool is reported, in files/s and MB/s,
 with the peak RSS of its largest process.
 Needs dicognito: pip install -e '.[bench]'.
@@ -83,8 +85,21 @@ PEAK = (
 )
 
 
-def timed(label: str, cmd: list[str], out: Path, env: dict[str, str]) -> tuple[float, int]:
+def drop_caches() -> None:
+    """Write dirty pages, then drop the page cache: the next tool reads from disk."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        sys.exit(f"--cold needs root on Linux to drop the page cache: {exc}")
+
+
+def timed(
+    label: str, cmd: list[str], out: Path, env: dict[str, str], cold: bool = False
+) -> tuple[float, int]:
     shutil.rmtree(out, ignore_errors=True)
+    if cold:
+        drop_caches()
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", PEAK, *cmd],
@@ -105,13 +120,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=HERE / "_work")
     parser.add_argument("--skip-dicognito", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="best of N interleaved runs")
+    parser.add_argument("--cold", action="store_true", help="drop the page cache before each run")
     args = parser.parse_args()
     corpus = args.work / f"ct-{args.files}"
     make_corpus(corpus, args.files)
     files = sorted(corpus.glob("*.dcm"))
     size_mb = sum(f.stat().st_size for f in files) / 1e6
-    for f in files:  # warm the page cache for every contender alike
-        f.read_bytes()
+    if not args.cold:
+        for f in files:  # warm the page cache for every contender alike
+            f.read_bytes()
     env = dict(os.environ, DEID_KEY="benchmark-key-0123456789")
     py = sys.executable
 
@@ -141,12 +158,16 @@ def main() -> None:
     peak: dict[str, int] = {}
     for _ in range(args.repeat):
         for label, cmd, out in runs:
-            elapsed, rss = timed(label, cmd, out, env)
+            elapsed, rss = timed(label, cmd, out, env, args.cold)
             shutil.rmtree(out, ignore_errors=True)  # 20 000 slices are ~10 GB per copy
             best[label] = min(best.get(label, elapsed), elapsed)
             peak[label] = max(peak.get(label, 0), rss)
     results = list(best.items())
-    print(f"{len(files)} files, {size_mb:.0f} MB, {os.cpu_count()} cores, best of {args.repeat}")
+    cache = "cold" if args.cold else "warm"
+    print(
+        f"{len(files)} files, {size_mb:.0f} MB, {os.cpu_count()} cores, best of {args.repeat}, "
+        f"{cache} page cache"
+    )
     print(f"{'tool':<16} {'seconds':>8} {'files/s':>9} {'MB/s':>8} {'peak RSS MB':>12}")
     rates = {}
     for label, elapsed in results:
