@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deid.dicom_io import atomic_write
+from deid.report.streamed import Streamed
 from deid.risk.findings import Finding, Severity
 from deid.spool import SortedSpool
 
@@ -96,6 +97,14 @@ class SeriesResults:
 
     def entries(self) -> Iterator[dict[str, Any]]:
         return (record[0] for _, record in self._spool or ())
+
+    def section(self) -> dict[str, Any]:
+        """What a report's face section says of the series: counts per level,
+        and every entry, read back from disk when the report is written."""
+        return {
+            "levels": dict(sorted(self.levels.items())),
+            "series": Streamed(self.entries, self.count),
+        }
 
     def findings(self) -> Iterator[dict[str, Any]]:
         return (f for _, record in self._spool or () for f in record[1])

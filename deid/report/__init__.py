@@ -1,1 +1,1 @@
-"""Views of the findings stream: report.json now; csv, html, sarif later."""
+"""Views of the findings: report.json, findings.csv, report.sarif, report.html."""

@@ -127,8 +127,7 @@ class ReportBuilder:
                     str(self.settings.face_previews) if self.settings.face_previews else None
                 ),
                 "note": PREVIEW_NOTE,
-                "levels": dict(sorted(self.face.levels.items())),
-                "series": Streamed(self.face.entries, self.face.count),
+                **self.face.section(),
             },
             "dataset_findings": views.dataset_findings([], self.face),
         }

@@ -14,7 +14,6 @@ from deid.dicom_io import atomic_writer
 from deid.face.report import PREVIEW_NOTE
 from deid.report import views
 from deid.report.json_report import stream
-from deid.report.streamed import Streamed
 from deid.scan import ScanOutcome, ScanSettings
 
 SCHEMA_VERSION = "1.0"
@@ -40,8 +39,7 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "face": {
             "checked": settings.face,
             "note": PREVIEW_NOTE,
-            "levels": dict(sorted(outcome.face.levels.items())),
-            "series": Streamed(outcome.face.entries, outcome.face.count),
+            **outcome.face.section(),
         },
         "dataset_findings": views.dataset_findings(outcome.dataset_findings, outcome.face),
     }
