@@ -80,7 +80,6 @@ class SeriesResults:
         self._workdir = workdir
         self._spool: SortedSpool | None = None
         self.levels: Counter[str] = Counter()
-        self.findings_count = 0
 
     @property
     def count(self) -> int:
@@ -93,7 +92,6 @@ class SeriesResults:
         key = f"{self._spool.count:012d}"
         self._spool.add(key, [report_entry, [f.to_dict() for f in findings]])
         self.levels[report_entry["level"]] += 1
-        self.findings_count += len(findings)
 
     def entries(self) -> Iterator[dict[str, Any]]:
         return (record[0] for _, record in self._spool or ())
@@ -103,7 +101,7 @@ class SeriesResults:
         and every entry, read back from disk when the report is written."""
         return {
             "levels": dict(sorted(self.levels.items())),
-            "series": Streamed(self.entries, self.count),
+            "series": Streamed(self.entries),
         }
 
     def findings(self) -> Iterator[dict[str, Any]]:

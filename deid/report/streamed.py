@@ -15,12 +15,10 @@ from typing import Any, TextIO
 
 
 class Streamed:
-    """A list read again from its source each time it is iterated. Its
-    length, where known up front, lets a reader say how much it left out."""
+    """A list read again from its source each time it is iterated."""
 
-    def __init__(self, items: Callable[[], Iterable[Any]], count: int | None = None) -> None:
+    def __init__(self, items: Callable[[], Iterable[Any]]) -> None:
         self._items = items
-        self.count = count
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._items())

@@ -78,7 +78,7 @@ def dataset_findings(fixed: list[Finding], face: SeriesResults) -> Streamed:
     """Data-set findings of a report: the few of the data set as a whole,
     then one per head series (read back from disk)."""
     head = [f.to_dict() for f in fixed]
-    return Streamed(lambda: chain(head, face.findings()), len(head) + face.findings_count)
+    return Streamed(lambda: chain(head, face.findings()))
 
 
 def findings(entries: Iterable[dict[str, Any]], dataset: Iterable[dict]) -> Iterator[Finding]:
