@@ -329,9 +329,9 @@ class ScanOutcome:
 
     def findings(self) -> Iterator[Finding]:
         """Every finding left after the baseline: files first, then the data set."""
-        yield from views.findings(self.entries(), [])
-        yield from self.dataset_findings
-        yield from map(Finding.from_dict, self.face.findings())
+        return views.findings(
+            self.entries(), views.dataset_findings(self.dataset_findings, self.face)
+        )
 
     def close(self) -> None:
         self._spool.close()
