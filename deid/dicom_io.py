@@ -99,10 +99,13 @@ def sniff(path: Path) -> str:
     """'part10', 'raw' (headerless data set) or '' (not DICOM)."""
     try:
         with path.open("rb") as fh:
-            head = fh.read(132)
+            return _kind(fh.read(132))
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(head) == 132 and head[128:132] == b"DICM":
+
+
+def _kind(head: bytes) -> str:
+    if len(head) >= 132 and head[128:132] == b"DICM":
         return "part10"
     if len(head) >= 8:
         group, element = struct.unpack("<HH", head[:4])
@@ -116,17 +119,36 @@ def sniff(path: Path) -> str:
     return ""
 
 
+# Files up to this size are read whole with one system call and parsed from
+# memory: pydicom reads and seeks element by element, hundreds of system calls
+# per file, which cost more than the parsing on a typical CT slice. Larger files
+# (multi-frame, whole-slide) are parsed from the open file, so a worker never
+# holds more than this in raw bytes.
+IN_MEMORY_BYTES = 64 << 20
+
+
 def read(path: Path) -> Dataset:
     """Read a whole data set, or raise InputFileError with a reason."""
-    kind = sniff(path)
+    try:
+        with path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size <= IN_MEMORY_BYTES:
+                return _parse(path, BytesIO(fh.read()))
+            return _parse(path, fh)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _parse(path: Path, source: BinaryIO) -> Dataset:
+    kind = _kind(source.read(132))
     if not kind:
         raise InputFileError(f"{path}: not a DICOM file (no DICM marker, no DICOM header)")
     if kind == "part10":
-        check_inflation(path)
+        _check_inflation(path, source)
+    source.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=kind == "raw")
+            ds = pydicom.dcmread(source, force=kind == "raw")
     except RecursionError:
         raise InputFileError(f"{path}: sequences nested too deeply to read safely") from None
     except (
@@ -159,14 +181,19 @@ def check_inflation(path: Path) -> None:
     """Refuse deflated files that would inflate beyond MAX_INFLATED_BYTES,
     measuring in bounded chunks so the check itself stays small."""
     with path.open("rb") as fh:
-        # The meta group comes first: a file without the deflated transfer
-        # syntax UID in its first bytes is not deflated (the common case).
-        if DEFLATED_UID not in fh.read(4096):
-            return
+        _check_inflation(path, fh)
+
+
+def _check_inflation(path: Path, fh: BinaryIO) -> None:
+    # The meta group comes first: a file without the deflated transfer
+    # syntax UID in its first bytes is not deflated (the common case).
+    fh.seek(0)
+    if DEFLATED_UID not in fh.read(4096):
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            meta = pydicom.filereader.read_file_meta_info(path)
+            meta = pydicom.filereader.read_file_meta_info(path)  # rare: re-open is fine
     except Exception:  # noqa: BLE001 - the full read reports a bad header
         return
     if meta.get("TransferSyntaxUID") != pydicom.uid.DeflatedExplicitVRLittleEndian:
@@ -176,42 +203,42 @@ def check_inflation(path: Path) -> None:
         return
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     total = 0
-    with path.open("rb") as fh:
-        fh.seek(132 + 12 + int(length))
-        while chunk := fh.read(1 << 16):
-            data = inflater.decompress(chunk, 1 << 20)
-            while True:
-                total += len(data)
-                if total > MAX_INFLATED_BYTES:
-                    raise InputFileError(
-                        f"{path}: deflated data set inflates beyond "
-                        f"{MAX_INFLATED_BYTES >> 20} MiB; refused"
-                    )
-                if not inflater.unconsumed_tail:
-                    break
-                data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
-            if inflater.eof:
+    fh.seek(132 + 12 + int(length))
+    while chunk := fh.read(1 << 16):
+        data = inflater.decompress(chunk, 1 << 20)
+        while True:
+            total += len(data)
+            if total > MAX_INFLATED_BYTES:
+                raise InputFileError(
+                    f"{path}: deflated data set inflates beyond "
+                    f"{MAX_INFLATED_BYTES >> 20} MiB; refused"
+                )
+            if not inflater.unconsumed_tail:
                 break
+            data = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+        if inflater.eof:
+            break
 
 
 def _check_complete(path: Path, ds: Dataset) -> None:
     """A file cut short often still parses: the reader returns whatever bytes
-    are left for the last element. Declared lengths and native pixel data
-    show it."""
-    for tag in ds.keys():
-        raw = ds.get_item(tag)
-        declared = getattr(raw, "length", None)
-        value = getattr(raw, "value", None)
-        if (
-            isinstance(value, bytes)
-            and declared is not None
-            and declared != 0xFFFFFFFF
-            and len(value) < declared
-        ):
-            raise InputFileError(
-                f"{path}: truncated: element ({tag.group:04X},{tag.element:04X}) declares "
-                f"{declared} bytes, the file holds {len(value)}"
-            )
+    are left for the last element. Its declared length and native pixel data
+    show it. Only the last element can be short: the reader stops at the end of
+    the file, so every element before it was read whole."""
+    last = next(reversed(ds.keys()), None)
+    raw = ds.get_item(last) if last is not None else None
+    declared = getattr(raw, "length", None)
+    value = getattr(raw, "value", None)
+    if (
+        isinstance(value, bytes)
+        and declared is not None
+        and declared != 0xFFFFFFFF
+        and len(value) < declared
+    ):
+        raise InputFileError(
+            f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
+            f"{declared} bytes, the file holds {len(value)}"
+        )
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return

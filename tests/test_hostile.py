@@ -25,8 +25,11 @@ def digests(paths: list[Path]) -> dict[Path, str]:
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-def test_hostile_batch(tmp_path, corpus, manifest, env_key, monkeypatch):
+@pytest.mark.parametrize("parsed_from", ["memory", "open file"])
+def test_hostile_batch(tmp_path, corpus, manifest, env_key, monkeypatch, parsed_from):
     monkeypatch.setattr(dicom_io, "MAX_INFLATED_BYTES", 32 << 20)
+    if parsed_from == "open file":  # how files too large to read whole are parsed
+        monkeypatch.setattr(dicom_io, "IN_MEMORY_BYTES", 0)
     hostile = build_hostile(tmp_path / "in")
     good = tmp_path / "in" / "good.dcm"
     good.write_bytes((corpus / manifest["files"][0]["path"]).read_bytes())

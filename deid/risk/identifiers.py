@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 
 from deid.actions import EMAIL, PHONE, parse_da
 
@@ -75,12 +75,8 @@ class Identifier:
     value: str
     where: str  # tag path it was found at in the input
 
-    @cached_property
-    def _compiled(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(_patterns(self.kind, self.value))
-
     def patterns(self) -> list[re.Pattern[str]]:
-        return list(self._compiled)
+        return list(_patterns(self.kind, self.value))
 
     def literals(self) -> list[str]:
         """Lower-case strings at least one of which is in any text the
@@ -155,7 +151,14 @@ def date_forms(value: str) -> list[str]:
     return sorted(forms)
 
 
-def _patterns(kind: str, value: str) -> list[re.Pattern[str]]:
+# The files of one series, study or site share most identifying values; their
+# patterns are built once per worker. Bounded: an archive has millions of values.
+@lru_cache(maxsize=512)
+def _patterns(kind: str, value: str) -> tuple[re.Pattern[str], ...]:
+    return tuple(_build_patterns(kind, value))
+
+
+def _build_patterns(kind: str, value: str) -> list[re.Pattern[str]]:
     value = value.strip()
     if not value:
         return []
