@@ -23,6 +23,8 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
@@ -271,10 +273,31 @@ def transfer_syntax(ds: Dataset) -> UID:
 
 
 def encode(ds: Dataset) -> bytes:
-    """Serialise as a Part 10 file: zero preamble, the data set's own encoding."""
+    """Serialise as a Part 10 file: zero preamble, the data set's own encoding.
+
+    Written with pydicom's element writers rather than dcmwrite, which deep-copies
+    and re-validates the file meta of every file: the caller built that meta
+    fresh (scrub.clean_file_meta), and write_file_meta_info still validates it.
+    """
     ds.preamble = b"\x00" * 128
-    buf = BytesIO()
     ts = UID(ds.file_meta.TransferSyntaxUID)
+    if ts == pydicom.uid.DeflatedExplicitVRLittleEndian:
+        return _encode_with_dcmwrite(ds, ts)  # rare: dcmwrite deflates
+    if any(tag >> 16 in (0x0000, 0x0002) for tag in ds.keys()):
+        raise ValueError("command or file meta elements inside the data set")
+    fp = DicomBytesIO()
+    fp.write(ds.preamble + b"DICM")
+    write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
+    fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
+    if "PixelData" in ds:
+        # PS3.5 A.4: encapsulated pixel data has undefined length, native does not.
+        ds["PixelData"].is_undefined_length = ts.is_compressed
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def _encode_with_dcmwrite(ds: Dataset, ts: UID) -> bytes:
+    buf = BytesIO()
     ds.save_as(
         buf,
         enforce_file_format=True,

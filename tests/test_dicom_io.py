@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import date
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
@@ -9,6 +11,7 @@ import pytest
 
 from deid import dicom_io
 from deid.dicom_io import atomic_write, discover, sniff
+from deid.scrub import FileContext, clean_file_meta
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
@@ -86,3 +89,38 @@ def test_prefetch_reads_ahead_and_never_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "posix_fadvise", record)
     dicom_io.prefetch([str(gone), str(regular)])
     assert advised == [(regular.stat().st_ino, os.POSIX_FADV_WILLNEED)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",  # explicit VR little endian
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "image_dfl.dcm",  # deflated
+        "JPEG2000.dcm",  # encapsulated pixel data
+        "rtplan.dcm",  # nested sequences
+    ],
+)
+def test_encode_writes_what_dcmwrite_writes(name):
+    """deid writes outputs without dcmwrite's per-file copy of the meta; the
+    bytes must stay those of a standard Part 10 file in the data set's encoding."""
+    ds = dicom_io.read(TEST_FILES / name)
+    ts = dicom_io.transfer_syntax(ds)
+    ds.file_meta = clean_file_meta(ds, ts, FileContext("", "", 0, date(2000, 1, 1), None))
+    expected = BytesIO()
+    ds.preamble = b"\x00" * 128
+    ds.save_as(
+        expected,
+        enforce_file_format=True,
+        implicit_vr=ts.is_implicit_VR,
+        little_endian=ts.is_little_endian,
+    )
+    assert dicom_io.encode(ds) == expected.getvalue()
+
+
+def test_encode_refuses_meta_elements_inside_the_data_set():
+    ds = dicom_io.read(TEST_FILES / "CT_small.dcm")
+    ds.add_new(0x00020016, "AE", "SENDER")  # would carry the sender into the output
+    with pytest.raises(ValueError):
+        dicom_io.encode(ds)
