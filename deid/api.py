@@ -17,13 +17,14 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from deid import pipeline
-from deid.dicom_io import atomic_write, encode
+from deid.dicom_io import atomic_write
 from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
 from deid.face.thresholds import load as load_face_thresholds
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
+from deid.part10 import encode
 from deid.pipeline import FileResult
 from deid.report import json_report, views
 from deid.report.streamed import without_streamed

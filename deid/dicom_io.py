@@ -21,14 +21,9 @@ from typing import BinaryIO, TextIO
 
 import pydicom
 from pydicom import config
-from pydicom.charset import default_encoding
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
-from pydicom.tag import tag_in_exception
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from deid.errors import InputFileError
 
@@ -273,88 +268,6 @@ def transfer_syntax(ds: Dataset) -> UID:
     if implicit in (None, True):
         return pydicom.uid.ImplicitVRLittleEndian
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
-
-
-def encode(ds: Dataset) -> bytes:
-    """Serialise as a Part 10 file: zero preamble, the data set's own encoding.
-
-    Written with pydicom's element writers rather than dcmwrite, which deep-copies
-    and re-validates the file meta of every file: the caller built that meta
-    fresh (scrub.clean_file_meta), and write_file_meta_info still validates it.
-    """
-    ds.preamble = b"\x00" * 128
-    ts = UID(ds.file_meta.TransferSyntaxUID)
-    if ts == pydicom.uid.DeflatedExplicitVRLittleEndian:
-        return _encode_with_dcmwrite(ds, ts)  # rare: dcmwrite deflates
-    if any(tag >> 16 in (0x0000, 0x0002) for tag in ds.keys()):
-        raise ValueError("command or file meta elements inside the data set")
-    fp = DicomBytesIO()
-    fp.write(ds.preamble + b"DICM")
-    write_file_meta_info(fp, ds.file_meta, enforce_standard=True)
-    fp.is_implicit_VR, fp.is_little_endian = ts.is_implicit_VR, ts.is_little_endian
-    if "PixelData" in ds:
-        # PS3.5 A.4: encapsulated pixel data has undefined length, native does not.
-        ds["PixelData"].is_undefined_length = ts.is_compressed
-    _write_dataset(fp, ds)
-    return fp.getvalue()
-
-
-def _write_dataset(fp: DicomBytesIO, ds: Dataset) -> None:
-    """pydicom's write_dataset, with elements still as they were read copied as
-    they were read.
-
-    Most of a header is kept undecoded (the scrub decides on raw elements), and
-    such an element needs no encoder: tag, VR, length and its own value bytes.
-    pydicom builds two buffer objects to write each one, which at a few hundred
-    elements per slice was a fifth of deid's time per file. Everything else
-    (decoded, changed, sequences, undefined lengths, long values that need VR
-    UN) goes through pydicom's element writer, as does a data set whose encoding
-    or character set changes (its raw values must be re-encoded).
-    """
-    implicit, little = fp.is_implicit_VR, fp.is_little_endian
-    if (implicit, little) != ds.original_encoding or (
-        ds.original_character_set != ds._character_set
-    ):
-        write_dataset(fp, ds)
-        return
-    charset = ds.get("SpecificCharacterSet", default_encoding)
-    order = "<" if little else ">"
-    tag_length = struct.Struct(order + "HHL")
-    tag_vr_short = struct.Struct(order + "HH2sH")
-    tag_vr_long = struct.Struct(order + "HH2s2xL")
-    write = fp.write
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
-            continue  # retired group lengths are not written (PS3.5 7.2)
-        elem = ds.get_item(tag)
-        value = elem.value
-        if elem.is_raw and isinstance(value, bytes) and elem.length != 0xFFFFFFFF:
-            group, element, vr = tag >> 16, tag & 0xFFFF, elem.VR
-            if implicit:
-                write(tag_length.pack(group, element, len(value)))
-                write(value)
-                continue
-            if vr in EXPLICIT_VR_LENGTH_32:
-                write(tag_vr_long.pack(group, element, vr.encode(), len(value)))
-                write(value)
-                continue
-            if vr and len(vr) == 2 and len(value) <= 0xFFFF:
-                write(tag_vr_short.pack(group, element, vr.encode(), len(value)))
-                write(value)
-                continue
-        with tag_in_exception(tag):
-            write_data_element(fp, elem, charset)
-
-
-def _encode_with_dcmwrite(ds: Dataset, ts: UID) -> bytes:
-    buf = BytesIO()
-    ds.save_as(
-        buf,
-        enforce_file_format=True,
-        implicit_vr=ts.is_implicit_VR,
-        little_endian=ts.is_little_endian,
-    )
-    return buf.getvalue()
 
 
 def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_uid: str) -> Path:

@@ -26,7 +26,6 @@ from deid.dicom_io import (
     Discovered,
     atomic_write,
     discover,
-    encode,
     output_path,
     prefetch,
     read,
@@ -37,6 +36,7 @@ from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
+from deid.part10 import encode
 from deid.pixels.examine import examine
 from deid.pixels.redact import store as store_pixels
 from deid.risk.findings import Finding, Severity
