@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -49,10 +50,14 @@ _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 _FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
 
 
+# Both are asked for every changed element of every file, with the same few
+# hundred tags and paths: built once per worker (bounded: private tags vary).
+@lru_cache(maxsize=8192)
 def tag_name(tag: int) -> str:
     return keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
+@lru_cache(maxsize=8192)
 def path_text(path: tuple[tuple[int, int], ...], tag: int) -> str:
     parts = [f"{tag_name(t)}[{i}]" for t, i in path]
     return ".".join(parts + [tag_name(tag)])
@@ -248,7 +253,7 @@ class Scrubber:
         """Remove every private element at every depth, without decoding them."""
         removed = 0
         for tag in list(ds.keys()):
-            if tag.is_private:
+            if tag >> 16 & 1:  # odd group: private (CPU-bound loop, hence no tag.is_private)
                 del ds[tag]
                 removed += 1
             elif (ds.get_item(tag).VR or _dictionary_vr(tag)) == "SQ":
@@ -578,8 +583,8 @@ def clean_file_meta(ds: Dataset, transfer_syntax: UID, ctx: FileContext) -> File
     """
     old = getattr(ds, "file_meta", None)
     if old is not None:
-        for elem in old:
-            if elem.keyword not in (
+        for tag in old.keys():  # by tag: nothing of the old meta need be decoded
+            if keyword_for_tag(tag) not in (
                 "FileMetaInformationGroupLength",
                 "FileMetaInformationVersion",
                 "MediaStorageSOPClassUID",
@@ -590,17 +595,18 @@ def clean_file_meta(ds: Dataset, transfer_syntax: UID, ctx: FileContext) -> File
             ):
                 ctx.changes.append(
                     {
-                        "path": f"FileMeta.{tag_name(int(elem.tag))}",
+                        "path": f"FileMeta.{tag_name(int(tag))}",
                         "action": "remove",
                         "code": "X",
                         "why": "file meta rebuilt: source systems not carried over",
                     }
                 )
-    meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    return meta
+    elements = [
+        (0x00020001, "OB", b"\x00\x01"),
+        (0x00020002, "UI", ds.SOPClassUID),
+        (0x00020003, "UI", ds.SOPInstanceUID),
+        (0x00020010, "UI", transfer_syntax),
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+        (0x00020013, "SH", IMPLEMENTATION_VERSION),
+    ]
+    return FileMetaDataset({e.tag: e for e in (DataElement(*args) for args in elements)})
