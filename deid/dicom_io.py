@@ -120,11 +120,12 @@ def _kind(head: bytes) -> str:
 
 
 # Files up to this size are read whole with one system call and parsed from
-# memory: pydicom reads and seeks element by element, hundreds of system calls
-# per file, which cost more than the parsing on a typical CT slice. Larger files
-# (multi-frame, whole-slide) are parsed from the open file, so a worker never
-# holds more than this in raw bytes.
-IN_MEMORY_BYTES = 64 << 20
+# memory: from a file, pydicom reads and seeks element by element (~300 system
+# calls for a CT slice). The raw bytes sit next to the data set parsed from
+# them until the parse ends, so this also bounds what a worker holds twice;
+# larger files (multi-frame, whole-slide), where the calls matter little, are
+# parsed from the open file.
+IN_MEMORY_BYTES = 16 << 20
 
 
 def read(path: Path) -> Dataset:
