@@ -67,17 +67,17 @@ def _file_meta(meta: FileMetaDataset) -> bytes:
     """Group 0002 in explicit VR little endian, led by its group length, as
     pydicom's write_file_meta_info writes it."""
     validate_file_meta(meta, enforce_standard=True)
+    if 0x00020000 in meta:
+        del meta[0x00020000]  # measured again below, written first
     fp = DicomBytesIO()
     fp.is_implicit_VR, fp.is_little_endian = False, True
-    _write_elements(fp, meta, default_encoding, skip=0x00020000)
+    _write_elements(fp, meta, default_encoding)
     value = fp.getvalue()
     meta.FileMetaInformationGroupLength = len(value)
     return struct.pack("<HH2sHL", 0x0002, 0x0000, b"UL", 4, len(value)) + value
 
 
-def _write_elements(
-    fp: DicomBytesIO, ds: Dataset, charset: str | list[str], skip: int | None = None
-) -> None:
+def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> None:
     """pydicom's write_dataset for a data set already in fp's encoding."""
     little, implicit = fp.is_little_endian, fp.is_implicit_VR
     order = "<" if little else ">"
@@ -86,7 +86,7 @@ def _write_elements(
     implicit_header = struct.Struct(order + "HHL")
     write = fp.write
     for tag in sorted(ds.keys()):
-        if (tag.element == 0 and tag.group > 6) or tag == skip:
+        if tag.element == 0 and tag.group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem = ds.get_item(tag)
         value = _simple_value(elem, order)
