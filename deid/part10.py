@@ -8,7 +8,7 @@ strings, single integers or bytes. Those are written here; everything else
 (person names, numbers as strings, floats, sequences, undefined lengths, values
 too long for their VR, data sets whose encoding or character set changes) goes
 through pydicom's own element writer. The bytes are pydicom's either way
-(tests/test_dicom_io.py compares them with dcmwrite).
+(tests/test_part10.py compares them with dcmwrite).
 """
 
 from __future__ import annotations

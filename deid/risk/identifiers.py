@@ -152,7 +152,7 @@ def date_forms(value: str) -> list[str]:
 
 
 # The files of one series, study or site share most identifying values; their
-# patterns are built once per worker. Bounded: an archive has millions of values.
+# patterns are built once per worker (the last 512 values: ~2 MB at most).
 @lru_cache(maxsize=512)
 def _patterns(kind: str, value: str) -> tuple[re.Pattern[str], ...]:
     return tuple(_build_patterns(kind, value))
