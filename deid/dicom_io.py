@@ -8,6 +8,7 @@ renamed, so a crash never leaves a half-written file under a real name.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import warnings
@@ -280,7 +281,7 @@ def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_ui
     return out.joinpath(*parts[:3], parts[3] + ".dcm")
 
 
-def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
+def atomic_write(target: Path, data: bytes, durable: bool = False, exclusive: bool = False) -> None:
     """Write bytes to a temporary name in the target folder, then rename.
 
     The rename is atomic, so an interrupted or killed process never leaves a
@@ -288,14 +289,22 @@ def atomic_write(target: Path, data: bytes, durable: bool = False) -> None:
     before the rename (survives power loss; costs a disk flush per file). The
     batch pipeline does not need it for outputs: its journal records each
     output's size and a resumed run redoes any file that does not match.
+    `exclusive`: raise FileExistsError rather than replace an existing file,
+    decided atomically (two workers writing the same name cannot both win).
     """
-    with atomic_writer(target, binary=True, durable=durable) as fh:
+    with atomic_writer(target, binary=True, durable=durable, exclusive=exclusive) as fh:
         fh.write(data)
+
+
+# A hard link publishes a file only if its name is free, atomically; where the
+# file system has no hard links, an existence check before the rename is the
+# best there is (a window in which two writers can both pass it).
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
 
 
 @contextmanager
 def atomic_writer(
-    target: Path, binary: bool = False, durable: bool = True
+    target: Path, binary: bool = False, durable: bool = True, exclusive: bool = False
 ) -> Iterator[TextIO | BinaryIO]:
     """A file written under a temporary name and renamed when the block ends
     without error; removed otherwise. Text unless `binary`; streamed, for
@@ -308,10 +317,26 @@ def atomic_writer(
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            _publish_exclusive(tmp, target)
+        else:
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _publish_exclusive(tmp: Path, target: Path) -> None:
+    try:
+        os.link(tmp, target)
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise  # FileExistsError among them
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
 
 
 def remove_stale_temporaries(out: Path) -> int:

@@ -274,12 +274,16 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     if settings.dry_run:
         result.status = DRY_RUN
         return result
-    if target.exists() and not may_overwrite and target.read_bytes() != data:
-        raise InputFileError(
-            f"another input already produced {result.output} with different "
-            "content (duplicate SOP Instance UID)"
-        )
-    atomic_write(target, data)
+    try:
+        # A resumed file replaces its own earlier output; any other input must
+        # not replace one, even written by another worker at the same moment.
+        atomic_write(target, data, exclusive=not may_overwrite)
+    except FileExistsError:
+        if target.read_bytes() != data:
+            raise InputFileError(
+                f"another input already produced {result.output} with different "
+                "content (duplicate SOP Instance UID)"
+            ) from None
     result.output_size = len(data)
     result.status = WRITTEN
     return result

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -86,3 +87,23 @@ def test_prefetch_reads_ahead_and_never_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "posix_fadvise", record)
     dicom_io.prefetch([str(gone), str(regular)])
     assert advised == [(regular.stat().st_ino, os.POSIX_FADV_WILLNEED)]
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_exclusive_write_never_replaces_a_file(tmp_path, monkeypatch, hard_links):
+    """Two inputs may name the same output (a duplicate SOP Instance UID); the
+    second must fail, not replace the first, even when both are written at once."""
+    if not hard_links:  # some network and FAT file systems
+
+        def no_link(src, dst):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(dicom_io.os, "link", no_link)
+    target = tmp_path / "out" / "x.dcm"
+    atomic_write(target, b"first", exclusive=True)
+    with pytest.raises(FileExistsError):
+        atomic_write(target, b"second", exclusive=True)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in target.parent.iterdir()] == ["x.dcm"]
+    atomic_write(target, b"resumed")  # not exclusive: a resumed file replaces its own
+    assert target.read_bytes() == b"resumed"

@@ -76,15 +76,19 @@ def test_hostile_batch(tmp_path, corpus, manifest, env_key, monkeypatch, parsed_
 
 
 def test_full_disk_fails_files_not_the_batch(tmp_path, corpus, manifest, env_key, monkeypatch):
-    real_replace = os.replace
+    real = {"replace": os.replace, "link": os.link}
     full = {"all": False}
 
-    def no_space(src, dst):
-        if full["all"] or str(dst).endswith(".dcm"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
+    def no_space(publish):  # outputs are published by link (fresh) or replace
+        def fail(src, dst):
+            if full["all"] or str(dst).endswith(".dcm"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real[publish](src, dst)
 
-    monkeypatch.setattr(dicom_io.os, "replace", no_space)
+        return fail
+
+    for publish in real:
+        monkeypatch.setattr(dicom_io.os, publish, no_space(publish))
     out, private = tmp_path / "out", tmp_path / "report"
     inputs = [str(corpus / f["path"]) for f in manifest["files"][:3]]
     result = CliRunner().invoke(

@@ -361,21 +361,26 @@ def test_interrupted_write_leaves_no_partial_file(corpus, tmp_path, env_key, mon
     from deid import dicom_io
 
     calls = {"n": 0}
-    real_replace = os.replace
+    real = {"replace": os.replace, "link": os.link}
 
-    def crash_on_third(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_replace(src, dst)
+    def crash_on_third(publish):  # outputs are published by link (fresh) or replace
+        def crash(src, dst):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return real[publish](src, dst)
 
-    monkeypatch.setattr(dicom_io.os, "replace", crash_on_third)
+        return crash
+
+    for publish in real:
+        monkeypatch.setattr(dicom_io.os, publish, crash_on_third(publish))
     out = tmp_path / "out"
     interrupted = run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1")
     assert interrupted.exit_code == 130 and "run the same command again" in interrupted.output
     assert len(outputs(out)) == 2
     assert not list(out.rglob("*.deid-tmp"))
-    monkeypatch.setattr(dicom_io.os, "replace", real_replace)
+    for publish, function in real.items():
+        monkeypatch.setattr(dicom_io.os, publish, function)
     assert run_cli("run", str(corpus / "input"), "-o", str(out), "-q", "-j", "1").exit_code == 0
     assert len(outputs(out)) == len(list((corpus / "input").rglob("*.dcm"))) + 1
 
@@ -570,3 +575,35 @@ def test_profiles_commands_show_codes_and_reasons():
     with_option = run_cli("profiles", "show", "basic", "--option", "retain-uids")
     line = next(ln for ln in with_option.output.splitlines() if ln.startswith("(0020,000d)"))
     assert line.split()[1:3] == ["K", "keep"] and "Study Instance UID" in line
+
+
+def test_duplicate_sop_instance_never_replaces_another_inputs_output(
+    corpus, manifest, tmp_path, env_key, monkeypatch
+):
+    """Two different inputs with one SOP Instance UID map to one output name.
+    The second is reported; the first's output stays, even when the second was
+    checked before the first was written (two workers at the same moment)."""
+    from deid import pipeline
+    from deid.api import build_settings
+
+    first = corpus / manifest["files"][0]["path"]
+    ds = pydicom.dcmread(first)
+    pixels = bytearray(ds.PixelData)
+    pixels[0] ^= 0xFF
+    ds.PixelData = bytes(pixels)  # same headers, other pixels: other output bytes
+    second = tmp_path / "copy" / "second.dcm"
+    second.parent.mkdir()
+    ds.save_as(second)
+    out = tmp_path / "out"
+    settings = build_settings(inputs=[first, second], output=out, jobs=1)
+    written = pipeline.process_file(first, settings)
+    assert written.status == pipeline.WRITTEN
+    before = (out / written.output).read_bytes()
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # the other worker looked first
+    clash = pipeline.process_file(second, settings)
+    monkeypatch.undo()
+    assert clash.status == pipeline.FAILED
+    assert "duplicate SOP Instance UID" in clash.reason
+    assert (out / written.output).read_bytes() == before
+    again = pipeline.process_file(first, settings)  # the same input twice: same bytes, fine
+    assert again.status == pipeline.WRITTEN
