@@ -1,35 +1,36 @@
 """The library API: what the CLI calls, and what other programs import.
 
-from deid.api import build_settings, deidentify
-settings = build_settings(inputs=[Path("in")], output=Path("out"))
-outcome = deidentify([Path("in")], settings)
+from deid.api import Destinations, build_settings, deidentify, resolve_profile
+inputs = [Path("in")]
+settings = build_settings(resolve_profile("basic"), Destinations.build(inputs, Path("out")))
+outcome = deidentify(inputs, settings)
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
-
 from deid import pipeline
-from deid.dicom_io import atomic_write
+from deid.collectors import Collector, FaceSeries, Linkage
 from deid.errors import OutputError
-from deid.face import report as face_report
-from deid.face.collect import SeriesCollector
-from deid.face.thresholds import load as load_face_thresholds
-from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
-from deid.options import Option
-from deid.part10 import encode
-from deid.pipeline import FileResult
+from deid.pixels.settings import PixelSettings
 from deid.report import json_report, views
 from deid.report.streamed import without_streamed
+from deid.results import FileResult
 from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
-from deid.settings import Settings, build_settings
+from deid.settings import (
+    Destinations,
+    Execution,
+    FaceSettings,
+    KeyChoice,
+    Reporting,
+    Settings,
+    build_settings,
+    resolve_profile,
+)
 
 REPORT_NAME = "report.json"
 
@@ -50,52 +51,23 @@ def deidentify(
 ) -> Outcome:
     """De-identify every input into settings.output; write report and linkage.
 
-    Results stream through: each is added to the linkage tables and the
-    report spool and dropped, so memory does not grow with the batch.
+    Results stream through the collectors: each is added to the linkage
+    tables, the face series spool and the report spool and dropped, so memory
+    does not grow with the batch. Series-level work runs in their finish().
     """
     inputs = list(inputs)
-    linkage = (
-        LinkageTables(settings.mapping_dir)
-        if settings.mapping_dir is not None and not settings.dry_run
-        else None
-    )
-    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))  # lazy spool
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
-        raise OutputError(
-            f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
-        ) from None
+        raise _report_error(settings, exc) from None
+    collectors: list[Collector] = [Linkage(settings), FaceSeries(settings, builder)]
     try:
-        try:
-            for result in pipeline.run(inputs, settings, on_result):
-                if result.geometry is not None and result.status in (
-                    pipeline.WRITTEN,
-                    pipeline.DRY_RUN,
-                ):
-                    # Reported under the pseudonymised series UID, never the original.
-                    collector.add(
-                        result.geometry,
-                        result.summary.get("series", ""),
-                        (result.input, result.output) if result.output else None,
-                    )
-                result.geometry = None
-                if linkage is not None:
-                    linkage.add(UID_TABLE, result.uid_map)
-                    if result.patient is not None:
-                        linkage.add(PATIENT_TABLE, dict([result.patient]))
-                builder.add(result)
-        finally:
-            if linkage is not None:
-                try:
-                    linkage.close()
-                except OSError as exc:
-                    raise OutputError(
-                        f"cannot write linkage tables in {settings.mapping_dir}: "
-                        f"{exc.strerror or exc}"
-                    ) from None
-        if settings.face:
-            face_check(collector, settings, builder)
+        for result in pipeline.run(inputs, settings, on_result):
+            for collector in collectors:
+                collector.add(result)
+            builder.add(result)
+        for collector in collectors:
+            collector.finish()
         path = settings.report_dir / REPORT_NAME
         try:
             builder.write(path)
@@ -104,65 +76,27 @@ def deidentify(
                 settings.report_dir, header, builder.entries, builder.worst, "deid run report"
             )
         except OSError as exc:
-            raise OutputError(
-                f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
-            ) from None
+            raise _report_error(settings, exc) from None
     finally:
+        for collector in collectors:
+            collector.close()
         builder.close()
-        collector.close()
     return Outcome(without_streamed(header), path, builder.exit_code)
 
 
-def face_check(
-    collector: SeriesCollector, settings: Settings, builder: json_report.ReportBuilder
-) -> None:
-    """Assess each head series, record it, and mark its outputs truthfully."""
-    if not collector.count:
-        return
-    journal = None if settings.dry_run else pipeline.Journal(settings.report_dir, settings)
-    try:
-        for result, outputs in collector.assess(previews=settings.face_previews is not None):
-            entry = face_report.entry(result, builder.face.count, settings.face_previews)
-            builder.add_series(entry, face_report.finding(entry))
-            if journal is None:
-                continue
-            for source, relative in outputs:
-                size = mark_visual_features(settings.output / relative, result.level, settings)
-                if size is not None:
-                    journal.set_output_size(Path(source), size)
-    finally:
-        if journal is not None:
-            journal.close()
-
-
-def mark_visual_features(path: Path, level: str, settings: Settings) -> int | None:
-    """RecognizableVisualFeatures from the series result: NO where no face is
-    left (none; low = defaced or brain-only), YES otherwise; the Clean
-    Recognizable Visual Features option is claimed exactly where it is NO."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
-    value = "NO" if level in ("none", "low") else "YES"
-    changed = ds.get("RecognizableVisualFeatures") != value
-    ds.RecognizableVisualFeatures = value
-    if level in ("none", "low") and Option.CLEAN_VISUAL_FEATURES in settings.profile.options:
-        codes = ds.get("DeidentificationMethodCodeSequence") or []
-        if not any(item.get("CodeValue") == Option.CLEAN_VISUAL_FEATURES.code for item in codes):
-            item = Dataset()
-            item.CodeValue = Option.CLEAN_VISUAL_FEATURES.code
-            item.CodingSchemeDesignator = "DCM"
-            item.CodeMeaning = Option.CLEAN_VISUAL_FEATURES.meaning
-            codes.append(item)
-            changed = True
-    if not changed:
-        return None  # written so at first (YES), or by a run this one resumes
-    data = encode(ds)
-    atomic_write(path, data)
-    return len(data)
+def _report_error(settings: Settings, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}")
 
 
 __all__ = [
+    "Destinations",
+    "Execution",
+    "FaceSettings",
+    "KeyChoice",
     "Outcome",
+    "PixelSettings",
+    "Reporting",
+    "resolve_profile",
     "ScanOutcome",
     "ScanSettings",
     "Settings",

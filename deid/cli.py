@@ -216,27 +216,14 @@ def run(
     """De-identify INPUTS (files and folders) into OUTPUT."""
     try:
         settings = api.build_settings(
-            inputs=list(inputs),
-            output=output,
-            profile=profile,
-            options=options,
-            key_file=key_file,
-            random_key=random_key,
-            mapping_dir=mapping_dir,
-            report_dir=report_dir,
-            jobs=jobs,
+            api.resolve_profile(profile, options),
+            api.Destinations.build(inputs, output, report_dir, mapping_dir),
+            key=api.KeyChoice(key_file, random_key),
+            execution=api.Execution.build(jobs, executor, scheduler),
+            reporting=api.Reporting.build(fail_on, show_values),
+            pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
+            face=api.FaceSettings.build(face, face_thresholds, face_previews, [output, *inputs]),
             dry_run=dry_run,
-            fail_on=fail_on,
-            show_values=show_values,
-            executor=executor,
-            scheduler=scheduler,
-            pixels=pixels,
-            redact=redact,
-            pixel_allowlists=pixel_allowlists,
-            pixel_regions=pixel_regions,
-            face=face,
-            face_previews=face_previews,
-            face_thresholds=face_thresholds,
         )
         show_progress = not quiet and err.is_terminal
         progress = Progress(

@@ -1,4 +1,4 @@
-"""Batch orchestration: one file at a time through read -> scrub -> write -> verify.
+"""Batch orchestration: every input through the per-file step (`deid.process`).
 
 Each file is independent, so files go to a process pool in small batches
 with a bounded number in flight (discovery streams; nothing waits in
@@ -15,278 +15,33 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.uid import MediaStorageDirectoryStorage
 
-from deid.dicom_io import (
-    Discovered,
-    atomic_write,
-    discover,
-    output_path,
-    prefetch,
-    read,
-    remove_stale_temporaries,
-    transfer_syntax,
-)
-from deid.errors import InputFileError
+from deid.dicom_io import Discovered, discover, prefetch, remove_stale_temporaries
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
-from deid.face.thresholds import load as load_face_thresholds
-from deid.part10 import encode
-from deid.pixels.examine import examine
-from deid.pixels.redact import store as store_pixels
-from deid.risk.findings import Finding, Severity
-from deid.risk.verify import verify
-from deid.scrub import (
-    FileContext,
-    clean_file_meta,
-    mark_deidentified,
-    patient_key,
-    reference_date,
-    scrubber_for,
+from deid.process import process_file
+from deid.results import (
+    UNPROCESSED,
+    FileResult,
+    Status,
+    change_key,
+    redacted,
+    relabel,
 )
-from deid.settings import Settings
+from deid.settings import ExecutorKind, Settings
+
+__all__ = ["UNPROCESSED", "FileResult", "Journal", "process_file", "redacted", "relabel", "run"]
 
 JOURNAL_NAME = ".deid-journal.sqlite"
 BATCH = 8
 
-# Statuses. Only WRITTEN and DRY_RUN count as processed.
-WRITTEN = "written"
-DRY_RUN = "dry-run"
-FAILED = "failed"
-NOT_DICOM = "not-dicom"
-WITHHELD = "withheld"
-SKIPPED = "skipped"
-UNPROCESSED = (FAILED, NOT_DICOM)
-
-
-@dataclass
-class FileResult:
-    input: str
-    status: str
-    output: str = ""
-    reason: str = ""
-    size: int = 0
-    mtime_ns: int = 0
-    output_size: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    changes: list[dict[str, str]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    summary: dict[str, str] = field(default_factory=dict)
-    # Linkage: never written to the journal or the report, only to --mapping-dir.
-    uid_map: dict[str, str] = field(default_factory=dict)
-    patient: tuple[str, str] | None = None
-    # Face check: slice geometry of head CT/MR/PT files (input path inside:
-    # kept in memory for the series step, never written).
-    geometry: SliceGeometry | None = None
-
-    def record(self, label: str) -> dict[str, Any]:
-        """What may be stored next to the outputs: no linkage, no PHI values,
-        and the input named by `label` (a keyed reference unless paths may show)."""
-        return {
-            "input": label,
-            "status": self.status,
-            "output": self.output,
-            "reason": self.reason,
-            "size": self.size,
-            "mtime_ns": self.mtime_ns,
-            "output_size": self.output_size,
-            "findings": [relabel(redacted(f), label).to_dict() for f in self.findings],
-            "changes": self.changes,
-            "counts": self.counts,
-            "summary": self.summary,
-        }
-
-    @classmethod
-    def from_record(cls, data: dict[str, Any]) -> FileResult:
-        data = dict(data)
-        data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
-        return cls(**data)
-
-
-CHANGE_FIELDS = ("path", "action", "code", "why")
-
-
-def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
-    """A hashable identity for a list of changes, to share identical lists."""
-    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
-
-
-def relabel(finding: Finding, label: str) -> Finding:
-    return replace(finding, file=label) if finding.file else finding
-
-
-def redacted(finding: Finding) -> Finding:
-    if not finding.evidence:
-        return finding
-    return Finding(
-        finding.rule,
-        finding.severity,
-        finding.message,
-        finding.file,
-        finding.location,
-        finding.action,
-        f"<redacted: {len(finding.evidence)} characters>",
-        finding.extra,
-    )
-
-
-# --------------------------------------------------------------------------
-# One file
-
-
-def process_file(path: Path, settings: Settings, may_overwrite: bool = False) -> FileResult:
-    label = str(path)
-    try:
-        st = path.stat()
-        result = FileResult(label, FAILED, size=st.st_size, mtime_ns=st.st_mtime_ns)
-    except OSError as exc:
-        return FileResult(label, FAILED, reason=f"cannot read: {exc.strerror}")
-    try:
-        with warnings.catch_warnings():
-            # pydicom warns on odd values as they are decoded; the report
-            # says what deid did about them, the terminal stays readable.
-            warnings.simplefilter("ignore")
-            return _process(path, settings, result, may_overwrite)
-    except InputFileError as exc:
-        result.status = NOT_DICOM if "not a DICOM file" in str(exc) else FAILED
-        result.reason = str(exc).removeprefix(f"{path}: ")
-        return result
-    except OSError as exc:
-        result.reason = str(exc.strerror or exc)
-        return result
-    except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        result.reason = f"cannot process: {type(exc).__name__}: {first}"
-        return result
-
-
-def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: bool) -> FileResult:
-    label = result.input
-    ds = read(path)
-    sop_class = str(ds.get("SOPClassUID", "") or "")
-    meta_class = (
-        str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
-        if getattr(ds, "file_meta", None) is not None
-        else ""
-    )
-    if MediaStorageDirectoryStorage in (sop_class, meta_class):
-        result.status = SKIPPED
-        result.reason = (
-            "DICOMDIR not copied: it indexes input paths and names "
-            "patients; the files it lists are processed where found"
-        )
-        result.findings.append(
-            Finding(
-                "input.dicomdir", Severity.INFO, "DICOMDIR skipped", file=label, action="not copied"
-            )
-        )
-        return result
-    for keyword in ("SOPClassUID", "SOPInstanceUID"):
-        if not str(ds.get(keyword, "") or "").strip():
-            raise InputFileError(f"no {keyword}: cannot make a valid output file")
-    ts = transfer_syntax(ds)
-    scrubber = scrubber_for(settings, settings.profile, settings.pseudonymizer)
-    pseudo = settings.pseudonymizer
-    key = patient_key(ds)
-    plan = scrubber.plan(ds)
-    ctx = FileContext(
-        patient_key=key,
-        patient_pseudonym=pseudo.patient_token(key),
-        date_offset=pseudo.date_offset_days(key),
-        reference_date=reference_date(ds),
-        identifiers=scrubber.collect(plan),
-    )
-    ctx.cleaning = ctx.identifiers.cleaning_patterns()
-    original_pid = str(ds.get("PatientID", "") or "").strip()
-    pixel = examine(ds, ctx.identifiers, settings.pixels, label)
-    result.findings.extend(pixel.findings)
-    visual_clean = False
-    if settings.face:
-        thresholds = load_face_thresholds(*settings.face_thresholds)
-        if relevant(ds, thresholds):
-            result.geometry = SliceGeometry.from_dataset(ds, str(path))
-            # Until the series is judged: the safe answer, and the one most head
-            # series keep, so only series found face-free are written again.
-            ds.RecognizableVisualFeatures = "YES"
-        elif str(ds.get("Modality", "")).upper() in thresholds.modalities and "Rows" in ds:
-            # A CT/MR/PT image of another body region holds no face.
-            ds.RecognizableVisualFeatures = "NO"
-            visual_clean = True
-    scrubber.scrub(ds, plan, ctx)
-    cleaned = pixel.examined and pixel.complete and settings.pixels.redact != "none"
-    if pixel.pixels is not None:
-        ts, note = store_pixels(ds, pixel.pixels, ts)
-        if note:
-            result.findings.append(
-                Finding(
-                    "pixels.transfer-syntax",
-                    Severity.INFO,
-                    note,
-                    file=label,
-                    location="TransferSyntaxUID",
-                    action="re-encoded",
-                )
-            )
-    if cleaned:
-        ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
-    mark_deidentified(
-        ds, settings.profile, ctx, pixels_cleaned=cleaned, visual_features_clean=visual_clean
-    )
-    ds.file_meta = clean_file_meta(ds, ts, ctx)
-    data = encode(ds)
-
-    study = str(ds.get("StudyInstanceUID", "") or "") or "no-study"
-    series = str(ds.get("SeriesInstanceUID", "") or "") or "no-series"
-    target = output_path(
-        settings.output, ctx.patient_pseudonym, study, series, str(ds.SOPInstanceUID)
-    )
-    result.output = str(target.relative_to(settings.output))
-    result.changes = ctx.changes
-    result.counts = dict(ctx.counts)
-    result.uid_map = ctx.uid_map
-    result.patient = (original_pid, ctx.patient_pseudonym) if original_pid else None
-    result.summary = {
-        "patient": ctx.patient_pseudonym,
-        "study": study,
-        "series": series,
-        "modality": str(ds.get("Modality", "") or ""),
-        "transfer_syntax": str(ts),
-        "pixels": pixel.decision,
-    }
-    if pixel.residual:
-        result.status = WITHHELD
-        result.reason = "output withheld: burned-in identifying text still readable after redaction"
-        return result
-
-    leaks = verify(data, ctx.identifiers, label, ds.get("PixelData"))
-    if leaks:
-        result.findings.extend(leaks)
-        result.status = WITHHELD
-        result.reason = (
-            f"output withheld: {len(leaks)} identifying value(s) still present after scrubbing"
-        )
-        return result
-    if settings.dry_run:
-        result.status = DRY_RUN
-        return result
-    try:
-        # A resumed file replaces its own earlier output; any other input must
-        # not replace one, even written by another worker at the same moment.
-        atomic_write(target, data, exclusive=not may_overwrite)
-    except FileExistsError:
-        if target.read_bytes() != data:
-            raise InputFileError(
-                f"another input already produced {result.output} with different "
-                "content (duplicate SOP Instance UID)"
-            ) from None
-    result.output_size = len(data)
-    result.status = WRITTEN
-    return result
+# Statuses by their old names, for the modules that still use them.
+WRITTEN, DRY_RUN, FAILED = Status.WRITTEN, Status.DRY_RUN, Status.FAILED
+NOT_DICOM, WITHHELD, SKIPPED = Status.NOT_DICOM, Status.WITHHELD, Status.SKIPPED
 
 
 # --------------------------------------------------------------------------
@@ -422,7 +177,7 @@ class Journal:
 
 def _geometry(path: Path, settings: Settings) -> SliceGeometry | None:
     """A resumed file's geometry (the journal keeps none): headers only."""
-    if not settings.face:
+    if not settings.face.enabled:
         return None
     try:
         with warnings.catch_warnings():
@@ -430,8 +185,9 @@ def _geometry(path: Path, settings: Settings) -> SliceGeometry | None:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - it was read fine when it was processed
         return None
-    thresholds = load_face_thresholds(*settings.face_thresholds)
-    return SliceGeometry.from_dataset(ds, str(path)) if relevant(ds, thresholds) else None
+    if not relevant(ds, settings.face.thresholds):
+        return None
+    return SliceGeometry.from_dataset(ds, str(path))
 
 
 def _problem_result(item: Discovered) -> FileResult:
@@ -469,7 +225,7 @@ def run(
         return result
 
     try:
-        if settings.jobs <= 1 and settings.executor == "local":
+        if settings.jobs <= 1 and settings.execution.executor is ExecutorKind.LOCAL:
             for work in todo():
                 if isinstance(work, FileResult):
                     yield finish(work, fresh=False)
@@ -492,7 +248,8 @@ def run(
 
             def send(batch: list[tuple[str, bool]]) -> None:
                 pending.add(submit(batch))
-                if settings.executor == "local":  # Dask workers read on other machines
+                # Dask workers read on other machines: advising here would not help.
+                if settings.execution.executor is ExecutorKind.LOCAL:
                     prefetch(path for path, _ in batch)
 
             for work in todo():
@@ -521,13 +278,14 @@ def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
     output paths (a shared file system) and receive the settings, key
     included, over the cluster's connections: use it on a cluster you trust.
     """
-    if settings.executor == "dask":
+    execution = settings.execution
+    if execution.executor is ExecutorKind.DASK:
         from distributed import Client, LocalCluster
         from distributed import wait as dask_wait
 
         cluster = None
-        if settings.scheduler:
-            client = Client(settings.scheduler)
+        if execution.scheduler:
+            client = Client(execution.scheduler)
         else:
             cluster = LocalCluster(
                 n_workers=settings.jobs,

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
+from deid.apply import ACTIONS, PARAMETRISED
 from deid.errors import ProfileError
 from deid.options import Option
 
@@ -37,26 +38,10 @@ CODE_ACTIONS: dict[str, str] = {
     "X/Z/U*": "uid",
 }
 
-# deid's own actions, for the HIPAA/GDPR profiles and user profiles.
-EXTRA_ACTIONS = frozenset(
-    {
-        "keep",
-        "remove",
-        "empty",
-        "dummy",
-        "clean",
-        "uid",
-        "pseudonym",
-        "shift-date",
-        "year",
-        "birth-year",
-        "age-90",
-        "age-band-5",
-        "zip3",
-        "replace",
-    }
-)
-PARAM_ACTIONS = ("round:",)
+# deid's own actions, for the HIPAA/GDPR profiles and user profiles: the
+# action table's names (round takes a parameter: round:N).
+EXTRA_ACTIONS = frozenset(name for name in ACTIONS if name not in PARAMETRISED)
+PARAM_ACTIONS = tuple(f"{name}:" for name in sorted(PARAMETRISED))
 
 DATE_CLEAN_MODES = ("shift", "year")
 

@@ -20,25 +20,24 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from deid.actions import parse_da
+from deid.decide import decider_for
 from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
-from deid.face.thresholds import load as load_face_thresholds
 from deid.pipeline import redacted
 from deid.pixels.examine import decide as decide_pixels
 from deid.pixels.examine import examine
 from deid.pixels.settings import PixelSettings
-from deid.profiles import ResolvedProfile, load_profile
-from deid.pseudonyms import Pseudonymizer
+from deid.profiles import ResolvedProfile
 from deid.report import views
 from deid.risk import detectors
 from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
-from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
-from deid.settings import available_cores, face_check_enabled, resolve_options
+from deid.scrub import collect, patient_key
+from deid.settings import FaceSettings, available_cores, resolve_profile
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -56,9 +55,7 @@ class ScanSettings:
     ignore_non_dicom: bool = False
     dataset_risk: bool = True
     pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
-    face: bool = False
-    face_thresholds: tuple[Path, ...] = ()
-    face_previews: Path | None = None
+    face: FaceSettings = field(default_factory=lambda: FaceSettings(enabled=False))
 
 
 def build_scan_settings(
@@ -81,18 +78,17 @@ def build_scan_settings(
     face_previews: Path | None = None,
     inputs: Iterable[Path] = (),
 ) -> ScanSettings:
-    loaded = load_profile(profile)
-    resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
+    resolved = resolve_profile(profile, options)
     try:
         severity = Severity.parse(fail_on)
     except KeyError:
         raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
-    k = k if k is not None else loaded.meta.k_threshold
+    k = k if k is not None else resolved.meta.k_threshold
     if k < 2:
         raise UsageError("-k must be at least 2")
     return ScanSettings(
         profile=resolved,
-        quasi_identifiers=tuple(quasi_identifiers) or loaded.meta.quasi_identifiers,
+        quasi_identifiers=tuple(quasi_identifiers) or resolved.meta.quasi_identifiers,
         k=k,
         jobs=jobs or available_cores(),
         fail_on=severity,
@@ -100,9 +96,7 @@ def build_scan_settings(
         show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
-        face=face_check_enabled(face, tuple(face_thresholds), face_previews, list(inputs)),
-        face_thresholds=tuple(face_thresholds),
-        face_previews=face_previews,
+        face=FaceSettings.build(face, face_thresholds, face_previews, list(inputs)),
         pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
     )
 
@@ -183,10 +177,12 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
-    scrubber = scrubber_for(settings, settings.profile, _NO_KEY)
+    decider = decider_for(settings, settings.profile)
     found = list(detectors.elements(ds))
-    identifiers = scrubber.collect(_plan_from(scrubber, found))
-    ctx = detectors.ScanContext(label, ds, scrubber, identifiers, found)
+    # The identifying values the profile would change, as a run collects them.
+    steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
+    identifiers = collect(steps)
+    ctx = detectors.ScanContext(label, ds, decider, identifiers, found)
     findings: list[Finding] = []
     for detector in detectors.DETECTORS:
         findings.extend(detector(ctx))
@@ -211,7 +207,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
                 )
             )
     geometry = None
-    if settings.face and relevant(ds, load_face_thresholds(*settings.face_thresholds)):
+    if settings.face.enabled and relevant(ds, settings.face.thresholds):
         geometry = SliceGeometry.from_dataset(ds, str(path))
     return ScanFileResult(
         label,
@@ -221,19 +217,6 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         quasi=quasi_identifier_values(ds, settings.quasi_identifiers),
         geometry=geometry,
     )
-
-
-def _plan_from(scrubber: Scrubber, found: list) -> Plan:
-    """The scrubber's identifier collection works on a plan: build one from
-    the scan's own walk, without dropping anything."""
-    steps = []
-    for parent, elem, path, seq in found:
-        steps.append((parent, int(elem.tag), elem, scrubber.decide(parent, elem, seq), path))
-    return Plan(steps)
-
-
-# Decisions need no key; this pseudonymizer is never used by a scan.
-_NO_KEY = Pseudonymizer(b"scan-decides-no-pseudonyms")
 
 
 _WORKER: list[ScanSettings] = []
@@ -390,14 +373,14 @@ def scan(
     """Scan every input; `workdir` holds the outcome's spool (system temp by default)."""
     inputs = list(inputs)
     outcome = ScanOutcome(settings, workdir)
-    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds), workdir)
+    collector = SeriesCollector(settings.face.thresholds, workdir)
 
     def fold() -> Iterator[tuple[str, dict[str, str]]]:
         """Consume results once: record them, pass on the patient row."""
         for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
-            if settings.face and result.geometry is not None:
+            if settings.face.enabled and result.geometry is not None:
                 collector.add(result.geometry)
             patient, quasi = result.patient, result.quasi
             outcome.add(result)
@@ -413,9 +396,10 @@ def scan(
         )
         if settings.dataset_risk:
             outcome.add_dataset(dataset_findings(outcome.risk))
-        if settings.face:
-            for result, _ in collector.assess(settings.face_previews is not None):
-                entry = face_report.entry(result, outcome.face.count, settings.face_previews)
+        if settings.face.enabled:
+            previews = settings.face.previews
+            for result, _ in collector.assess(previews is not None):
+                entry = face_report.entry(result, outcome.face.count, previews)
                 outcome.add_series(entry, face_report.finding(entry))
     except BaseException:
         outcome.close()

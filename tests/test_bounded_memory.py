@@ -17,12 +17,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from deid import spool
-from deid.api import build_scan_settings, build_settings, deidentify, scan
+from deid.api import build_scan_settings, deidentify, scan
 from deid.face.collect import SeriesCollector
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
 from deid.report import findings_csv, html, scan_report, views
 from deid.risk import kanon
+from tests.helpers import run_settings
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +122,7 @@ def test_scan_memory_is_flat(template: Dataset, tmp_path: Path) -> None:
 
 
 def run_to(folder: Path, out: Path) -> None:
-    settings = build_settings(inputs=[folder], output=out, jobs=1, random_key=True, pixels="off")
+    settings = run_settings(inputs=[folder], output=out, jobs=1, random_key=True, pixels="off")
     deidentify([folder], settings)
 
 

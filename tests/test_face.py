@@ -11,12 +11,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from deid import api
-from deid.api import build_settings, deidentify
+from deid import rewrite
+from deid.api import deidentify
 from deid.errors import UsageError
 from deid.face.collect import assess_datasets
 from deid.face.thresholds import load
 from fixtures.head_phantom import build
+from tests.helpers import run_settings
 
 KEY = {"DEID_KEY": "face-test-key-0123456789abcdef"}
 
@@ -106,13 +107,13 @@ def test_run_reports_marks_and_keeps_previews_apart(
     phantoms: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rewritten: list[Path] = []
-    write = api.atomic_write
-    monkeypatch.setattr(api, "atomic_write", lambda p, d: (rewritten.append(p), write(p, d)))
+    write = rewrite.atomic_write
+    monkeypatch.setattr(rewrite, "atomic_write", lambda p, d: (rewritten.append(p), write(p, d)))
     inputs = tmp_path / "in"
     for name in ("ct-head", "mr-defaced", "ct-abdomen"):
         shutil.copytree(phantoms / name, inputs / name)
     out, previews, reports = tmp_path / "out", tmp_path / "previews", tmp_path / "reports"
-    settings = build_settings(
+    settings = run_settings(
         inputs=[inputs],
         output=out,
         report_dir=reports,
@@ -180,7 +181,7 @@ def test_html_report_lists_series_and_links_previews_without_embedding(
     phantoms: Path, tmp_path: Path
 ) -> None:
     out, previews, reports = tmp_path / "out", tmp_path / "previews", tmp_path / "reports"
-    settings = build_settings(
+    settings = run_settings(
         inputs=[phantoms / "mr-head"],
         output=out,
         report_dir=reports,

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deid import dicom_io
-from deid.api import build_settings
 from deid.cli import main
 from deid.pipeline import process_file
 from fixtures.hostile import build_hostile
+from tests.helpers import run_settings
 
 
 def digests(paths: list[Path]) -> dict[Path, str]:
@@ -141,7 +141,7 @@ def test_fuzzed_files_never_escape(fuzz_seed, tmp_path_factory, data):
     source = root / "in.dcm"
     source.write_bytes(bytes(raw))
     out = root / "out"
-    cfg = build_settings(
+    cfg = run_settings(
         inputs=[source], output=out, jobs=1, environ={"DEID_KEY": "fuzz-key-0123456789"}
     )
     result = process_file(source, cfg)  # never raises

@@ -11,7 +11,8 @@ import pydicom
 import pytest
 
 from deid import dicom_io, part10
-from deid.scrub import FileContext, clean_file_meta
+from deid.apply import FileContext
+from deid.markers import clean_file_meta
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
@@ -49,7 +50,7 @@ def test_encode_writes_what_dcmwrite_writes(name, decoded):
         block.add_new(0x03, "US", [1, 2, 3])
         block.add_new(0x04, "LT", "two\r\nlines")
     ts = dicom_io.transfer_syntax(ds)
-    ds.file_meta = clean_file_meta(ds, ts, FileContext("", "", 0, date(2000, 1, 1), None))
+    ds.file_meta = clean_file_meta(ds, ts, FileContext("", "", 0, date(2000, 1, 1), None, None))
     written = part10.encode(copy.deepcopy(ds))  # writing may decode elements in place
     expected = BytesIO()
     ds.preamble = b"\x00" * 128

@@ -14,12 +14,13 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from deid.api import build_settings, deidentify
+from deid.api import deidentify
 from deid.pixels import frames
 from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, decide, examine
 from deid.pixels.settings import PixelSettings
 from deid.risk.identifiers import IdentifierSet
 from fixtures.burned_in import PERSON, build
+from tests.helpers import run_settings
 
 warnings.filterwarnings("ignore", module="pydicom")
 
@@ -47,7 +48,7 @@ def redacted(labelled: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One `deid run --pixels all` over the labelled set; inputs -> outputs."""
     out = tmp_path_factory.mktemp("out")
     reports = tmp_path_factory.mktemp("reports")
-    settings = build_settings(
+    settings = run_settings(
         inputs=[labelled / "text"],
         output=out,
         report_dir=reports,
@@ -193,7 +194,7 @@ def test_redact_none_reports_and_changes_nothing(labelled: Path, tmp_path: Path)
     name = "text-000-ct-J2K_pixelrep_mismatch.dcm"
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / name).write_bytes((labelled / "text" / name).read_bytes())
-    settings = build_settings(
+    settings = run_settings(
         inputs=[tmp_path / "in"],
         output=tmp_path / "out",
         report_dir=tmp_path / "rep",

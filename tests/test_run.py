@@ -584,7 +584,7 @@ def test_duplicate_sop_instance_never_replaces_another_inputs_output(
     The second is reported; the first's output stays, even when the second was
     checked before the first was written (two workers at the same moment)."""
     from deid import pipeline
-    from deid.api import build_settings
+    from tests.helpers import run_settings
 
     first = corpus / manifest["files"][0]["path"]
     ds = pydicom.dcmread(first)
@@ -595,7 +595,7 @@ def test_duplicate_sop_instance_never_replaces_another_inputs_output(
     second.parent.mkdir()
     ds.save_as(second)
     out = tmp_path / "out"
-    settings = build_settings(inputs=[first, second], output=out, jobs=1)
+    settings = run_settings(inputs=[first, second], output=out, jobs=1)
     written = pipeline.process_file(first, settings)
     assert written.status == pipeline.WRITTEN
     before = (out / written.output).read_bytes()

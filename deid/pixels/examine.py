@@ -16,40 +16,13 @@ from pydicom.dataset import Dataset
 
 from deid.errors import InputFileError
 from deid.pixels import classify, regions
-from deid.pixels.settings import PixelSettings
+from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
 if TYPE_CHECKING:  # OpenCV and onnxruntime load only when a file is examined
     from deid.pixels import detect, frames, ocr
 
-# Modalities whose images routinely carry burned-in text (PS3.3 C.7.6.1.1.3
-# and practice): ultrasound, captures, projection X-ray, endoscopy/photos,
-# scanned documents.
-PRONE_MODALITIES = frozenset(
-    {
-        "US",
-        "IVUS",
-        "SC",
-        "OT",
-        "CR",
-        "DX",
-        "XA",
-        "RF",
-        "MG",
-        "IO",
-        "PX",
-        "ES",
-        "XC",
-        "GM",
-        "SM",
-        "OP",
-        "DOC",
-        "BDUS",
-        "EPS",
-        "OPT",
-    }
-)
 RECHECK_REACH = 24  # px around redacted areas that the re-check reads again
 MARGIN_FRACTION = 0.2  # of the box height, added around every redacted box
 MIN_MARGIN = 2

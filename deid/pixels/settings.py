@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
@@ -13,7 +14,28 @@ DATA = Path(__file__).resolve().parent.parent.parent / "profiles" / "pixels"
 if not DATA.is_dir():  # installed wheel: profiles ship inside the package
     DATA = Path(__file__).resolve().parent.parent / "_profiles" / "pixels"
 
-MODES = ("auto", "all", "off")
+
+class PixelMode(StrEnum):
+    AUTO = "auto"  # files that can carry burned-in text
+    ALL = "all"
+    OFF = "off"
+
+
+class RedactMode(StrEnum):
+    PHI = "phi"  # all but allow-listed markers
+    ALL_TEXT = "all-text"
+    NONE = "none"  # detect and report only
+
+
+# Modalities whose images routinely carry burned-in text (PS3.3 C.7.6.1.1.3
+# and practice): ultrasound, captures, projection X-ray, endoscopy/photos,
+# scanned documents. The one list: run, scan and the header check read it.
+PRONE_MODALITIES = frozenset(
+    {
+        "US", "IVUS", "SC", "OT", "CR", "DX", "XA", "RF", "MG", "IO", "PX", "ES", "XC",
+        "GM", "SM", "OP", "DOC", "BDUS", "EPS", "OPT",
+    }
+)
 
 
 @cache
@@ -29,15 +51,31 @@ def tesseract_available() -> str:
     return path
 
 
-REDACT = ("phi", "all-text", "none")
+def _member(kind: type[StrEnum], value: object, flag: str) -> StrEnum:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise UsageError(f"{flag} must be one of {choices}, not {value!r}") from None
 
 
 @dataclass(frozen=True)
 class PixelSettings:
-    mode: str = "auto"  # auto: modalities that carry burned-in text | all | off
-    redact: str = "phi"  # phi: all but allow-listed markers | all-text | none
+    """How burned-in text is looked for; a bad mode is refused when built."""
+
+    mode: PixelMode = PixelMode.AUTO
+    redact: RedactMode = RedactMode.PHI
     allowlists: tuple[Path, ...] = (DATA / "allowlist.toml",)
     region_rules: tuple[Path, ...] = (DATA / "regions.toml",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", _member(PixelMode, self.mode, "--pixels"))
+        object.__setattr__(self, "redact", _member(RedactMode, self.redact, "--redact"))
+
+    @property
+    def redacts(self) -> bool:
+        """Whether examined pixels may be changed."""
+        return self.mode is not PixelMode.OFF and self.redact is not RedactMode.NONE
 
     @classmethod
     def build(
@@ -47,10 +85,6 @@ class PixelSettings:
         allowlists: tuple[Path, ...] = (),
         region_rules: tuple[Path, ...] = (),
     ) -> PixelSettings:
-        if mode not in MODES:
-            raise UsageError(f"--pixels must be one of {', '.join(MODES)}, not {mode!r}")
-        if redact not in REDACT:
-            raise UsageError(f"--redact must be one of {', '.join(REDACT)}, not {redact!r}")
         for path in (*allowlists, *region_rules):
             if not Path(path).is_file():
                 raise UsageError(f"{path}: no such file")
@@ -60,7 +94,7 @@ class PixelSettings:
             (DATA / "allowlist.toml", *map(Path, allowlists)),
             (DATA / "regions.toml", *map(Path, region_rules)),
         )
-        if mode != "off":
+        if settings.mode is not PixelMode.OFF:
             from deid.pixels.classify import load_allowlist
             from deid.pixels.regions import load_rules
 

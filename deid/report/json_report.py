@@ -92,6 +92,7 @@ class ReportBuilder:
     def header(self) -> dict[str, Any]:
         settings = self.settings
         profile = settings.profile
+        previews = settings.face.previews
         return {
             "schema": f"deid-report/{SCHEMA_VERSION}",
             "tool": {"name": "deid", "version": __version__},
@@ -122,10 +123,8 @@ class ReportBuilder:
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),
             "face": {
-                "checked": self.settings.face,
-                "previews": (
-                    str(self.settings.face_previews) if self.settings.face_previews else None
-                ),
+                "checked": self.settings.face.enabled,
+                "previews": str(previews) if previews else None,
                 "note": PREVIEW_NOTE,
                 **self.face.section(),
             },

@@ -37,7 +37,7 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
         "face": {
-            "checked": settings.face,
+            "checked": settings.face.enabled,
             "note": PREVIEW_NOTE,
             **outcome.face.section(),
         },

@@ -20,9 +20,11 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
+from deid.decide import Decider
+from deid.pixels.settings import PRONE_MODALITIES
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
-from deid.scrub import Scrubber, path_text, string_values
+from deid.scrub import path_text, string_values
 
 Path_ = tuple[tuple[int, int], ...]
 
@@ -39,10 +41,6 @@ _SEVERITY_BY_KIND = {
     "uid": Severity.MEDIUM,
     "text": Severity.MEDIUM,
 }
-# Modalities whose images often carry burned-in text (PS3.3 BurnedInAnnotation).
-BURNED_IN_PRONE = frozenset(
-    {"US", "SC", "OT", "CR", "DX", "XA", "RF", "ES", "XC", "MG", "IO", "PX", "GM", "SM", "DOC"}
-)
 # Person names in free text: DICOM's FAMILY^GIVEN form, or a title and a
 # capitalised name ("Dr. Carrasco", "Mrs Panza").
 PERSON_NAME = re.compile(
@@ -76,7 +74,7 @@ _SOURCE_META = (
 class ScanContext:
     label: str
     ds: Dataset
-    scrubber: Scrubber
+    decider: Decider
     identifiers: IdentifierSet
     elements: list[tuple[Dataset, DataElement, Path_, tuple[int, ...]]]
 
@@ -136,11 +134,11 @@ def _may_hold(value: str, literals: list[str] | None) -> bool:
 
 def header_values(ctx: ScanContext) -> Iterator[Finding]:
     """Standard attributes the profile would change that still hold a value."""
-    profile = ctx.scrubber.profile.meta.name
+    profile = ctx.decider.profile.meta.name
     for parent, elem, path, seq in ctx.elements:
         if elem.tag.is_private or elem.VR == "SQ":
             continue
-        decision = ctx.scrubber.decide(parent, elem, seq)
+        decision = ctx.decider.decide(parent, elem, seq)
         if decision.action == "keep":
             continue
         keyword = keyword_for_tag(elem.tag) or ""
@@ -170,7 +168,7 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         tag = elem.tag
         if not tag.is_private or tag.is_private_creator or elem.VR == "SQ":
             continue
-        if ctx.scrubber.decide(parent, elem, seq).action == "keep":
+        if ctx.decider.decide(parent, elem, seq).action == "keep":
             continue
         creator_elem = parent.get((tag.group << 16) | (tag.element >> 8))
         creator = str(creator_elem.value).strip() if creator_elem is not None else "(no creator)"
@@ -219,7 +217,7 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
         if elem.VR not in TEXT_VRS and elem.VR not in ("UN", "CS"):
             continue
         coded = elem.VR == "CS" or elem.keyword in _CODED
-        if ctx.scrubber.decide(parent, elem, seq).action != "keep":
+        if ctx.decider.decide(parent, elem, seq).action != "keep":
             continue  # reported by header_values / private_attributes
         location = path_text(path, int(elem.tag))
         for value in string_values(elem, text_only=True):
@@ -264,7 +262,7 @@ def markers(ctx: ScanContext, high_so_far: bool) -> Iterator[Finding]:
             location="BurnedInAnnotation",
             action="redact the pixel data before sharing",
         )
-    elif not burned and modality in BURNED_IN_PRONE:
+    elif not burned and modality in PRONE_MODALITIES:
         yield Finding(
             rule="pixels.burned-in-unknown",
             severity=Severity.MEDIUM,

@@ -1,0 +1,248 @@
+"""One file: read -> decide -> examine pixels -> apply -> encode -> verify -> publish.
+
+Each step is a function with one job over a small per-file state. Verification
+runs on the encoded bytes before anything is published, so an output that still
+holds an identifying value is withheld, never written. Files are independent,
+so the batch (`deid.pipeline`) runs this in any number of workers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, MediaStorageDirectoryStorage
+
+from deid.apply import FileContext
+from deid.decide import decider_for
+from deid.dicom_io import atomic_write, output_path, read, transfer_syntax
+from deid.errors import InputFileError
+from deid.face.collect import relevant
+from deid.face.geometry import SliceGeometry
+from deid.markers import clean_file_meta, mark_deidentified
+from deid.part10 import encode
+from deid.pixels.examine import PixelOutcome, examine
+from deid.pixels.redact import store as store_pixels
+from deid.results import FileResult, Status
+from deid.risk.findings import Finding, Severity
+from deid.risk.verify import verify
+from deid.scrub import Plan, collect, patient_key, plan, reference_date, scrub
+from deid.settings import Settings
+
+DICOMDIR_REASON = (
+    "DICOMDIR not copied: it indexes input paths and names patients; the files it "
+    "lists are processed where found"
+)
+
+
+@dataclass
+class FileState:
+    """What the steps of one file hand to each other."""
+
+    path: Path
+    result: FileResult
+    may_overwrite: bool = False
+    done: bool = False  # a step decided the file's outcome
+    ds: Dataset | None = None
+    ts: UID | None = None
+    plan: Plan | None = None
+    ctx: FileContext | None = None
+    pixel: PixelOutcome | None = None
+    patient_id: str = ""  # the original, for the linkage table only
+    visual_clean: bool = False
+    data: bytes = b""
+    target: Path | None = None
+
+    def finish(self, status: Status, reason: str = "") -> None:
+        self.result.status, self.result.reason, self.done = status, reason, True
+
+
+def read_input(state: FileState, settings: Settings) -> None:
+    """Parse the file; a DICOMDIR is skipped, an object without UIDs refused."""
+    ds = state.ds = read(state.path)
+    meta = getattr(ds, "file_meta", None)
+    classes = {str(ds.get("SOPClassUID", "") or "")}
+    if meta is not None:
+        classes.add(str(meta.get("MediaStorageSOPClassUID", "")))
+    if MediaStorageDirectoryStorage in classes:
+        state.result.findings.append(
+            Finding("input.dicomdir", Severity.INFO, "DICOMDIR skipped", file=state.result.input,
+                    action="not copied")
+        )
+        state.finish(Status.SKIPPED, DICOMDIR_REASON)
+        return
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):
+        if not str(ds.get(keyword, "") or "").strip():
+            raise InputFileError(f"no {keyword}: cannot make a valid output file")
+    state.ts = transfer_syntax(ds)
+
+
+def decide(state: FileState, settings: Settings) -> None:
+    """Every element's decision, and the file's own identifying values."""
+    ds = state.ds
+    pseudo = settings.pseudonymizer
+    state.plan = plan(decider_for(settings, settings.profile), ds)
+    identifiers = collect(state.plan.steps)
+    key = patient_key(ds)
+    state.ctx = FileContext(
+        patient_key=key,
+        patient_pseudonym=pseudo.patient_token(key),
+        date_offset=pseudo.date_offset_days(key),
+        reference_date=reference_date(ds),
+        identifiers=identifiers,
+        pseudonymizer=pseudo,
+        date_clean=settings.profile.meta.date_clean,
+        cleaning=identifiers.cleaning_patterns(),
+    )
+    state.patient_id = str(ds.get("PatientID", "") or "").strip()
+
+
+def examine_pixels(state: FileState, settings: Settings) -> None:
+    """Burned-in text, judged on the original header (modality, markers)."""
+    state.pixel = examine(state.ds, state.ctx.identifiers, settings.pixels, state.result.input)
+    state.result.findings.extend(state.pixel.findings)
+
+
+def note_face(state: FileState, settings: Settings) -> None:
+    """Head CT/MR/PT slices wait for their series to be judged; until then
+    they say YES, the safe answer most head series keep."""
+    ds = state.ds
+    face = settings.face
+    if not face.enabled:
+        return
+    if relevant(ds, face.thresholds):
+        state.result.geometry = SliceGeometry.from_dataset(ds, str(state.path))
+        ds.RecognizableVisualFeatures = "YES"
+    elif str(ds.get("Modality", "")).upper() in face.thresholds.modalities and "Rows" in ds:
+        # A CT/MR/PT image of another body region holds no face.
+        ds.RecognizableVisualFeatures = "NO"
+        state.visual_clean = True
+
+
+def apply_profile(state: FileState, settings: Settings) -> None:
+    """Change the header as decided; store redacted pixels."""
+    ds, pixel = state.ds, state.pixel
+    scrub(ds, state.plan, state.ctx, decider_for(settings, settings.profile).private_wholesale)
+    if pixel.pixels is not None:
+        state.ts, note = store_pixels(ds, pixel.pixels, state.ts)
+        if note:
+            state.result.findings.append(
+                Finding("pixels.transfer-syntax", Severity.INFO, note, file=state.result.input,
+                        location="TransferSyntaxUID", action="re-encoded")
+            )
+
+
+def mark(state: FileState, settings: Settings) -> None:
+    """The markers that say truthfully what was done, and a new file meta."""
+    ds, pixel = state.ds, state.pixel
+    cleaned = pixel.examined and pixel.complete and settings.pixels.redacts
+    if cleaned:
+        ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
+    mark_deidentified(
+        ds, settings.profile, state.ctx, pixels_cleaned=cleaned,
+        visual_features_clean=state.visual_clean,
+    )
+    ds.file_meta = clean_file_meta(ds, state.ts, state.ctx)
+
+
+def encode_output(state: FileState, settings: Settings) -> None:
+    """The output's bytes, its path, and what the report says about it."""
+    ds, ctx, result = state.ds, state.ctx, state.result
+    state.data = encode(ds)
+    study = str(ds.get("StudyInstanceUID", "") or "") or "no-study"
+    series = str(ds.get("SeriesInstanceUID", "") or "") or "no-series"
+    state.target = output_path(
+        settings.output, ctx.patient_pseudonym, study, series, str(ds.SOPInstanceUID)
+    )
+    result.output = str(state.target.relative_to(settings.output))
+    result.changes, result.counts, result.uid_map = ctx.changes, dict(ctx.counts), ctx.uid_map
+    result.patient = (state.patient_id, ctx.patient_pseudonym) if state.patient_id else None
+    result.summary = {
+        "patient": ctx.patient_pseudonym,
+        "study": study,
+        "series": series,
+        "modality": str(ds.get("Modality", "") or ""),
+        "transfer_syntax": str(state.ts),
+        "pixels": state.pixel.decision,
+    }
+
+
+def verify_output(state: FileState, settings: Settings) -> None:
+    """Search the encoded bytes again; anything identifying left withholds it."""
+    if state.pixel.residual:
+        state.finish(
+            Status.WITHHELD,
+            "output withheld: burned-in identifying text still readable after redaction",
+        )
+        return
+    ds = state.ds
+    leaks = verify(state.data, state.ctx.identifiers, state.result.input, ds.get("PixelData"))
+    if leaks:
+        state.result.findings.extend(leaks)
+        state.finish(
+            Status.WITHHELD,
+            f"output withheld: {len(leaks)} identifying value(s) still present after scrubbing",
+        )
+    elif settings.dry_run:
+        state.finish(Status.DRY_RUN)
+
+
+def publish(state: FileState, settings: Settings) -> None:
+    """Write atomically. A resumed file replaces its own earlier output; any
+    other input must not replace one, even written by another worker at the
+    same moment."""
+    try:
+        atomic_write(state.target, state.data, exclusive=not state.may_overwrite)
+    except FileExistsError:
+        if state.target.read_bytes() != state.data:
+            raise InputFileError(
+                f"another input already produced {state.result.output} with different "
+                "content (duplicate SOP Instance UID)"
+            ) from None
+    state.result.output_size = len(state.data)
+    state.finish(Status.WRITTEN)
+
+
+STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
+    read_input,
+    decide,
+    examine_pixels,
+    note_face,
+    apply_profile,
+    mark,
+    encode_output,
+    verify_output,
+    publish,
+)
+
+
+def process_file(path: Path, settings: Settings, may_overwrite: bool = False) -> FileResult:
+    """Run the steps; any failure is this file's reason, and the batch goes on."""
+    label = str(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return FileResult(label, Status.FAILED, reason=f"cannot read: {exc.strerror}")
+    result = FileResult(label, Status.FAILED, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    state = FileState(path, result, may_overwrite)
+    try:
+        with warnings.catch_warnings():
+            # pydicom warns on odd values as they are decoded; the report says
+            # what deid did about them, the terminal stays readable.
+            warnings.simplefilter("ignore")
+            for step in STEPS:
+                step(state, settings)
+                if state.done:
+                    break
+    except InputFileError as exc:
+        status = Status.NOT_DICOM if "not a DICOM file" in str(exc) else Status.FAILED
+        state.finish(status, str(exc).removeprefix(f"{path}: "))
+    except OSError as exc:
+        state.finish(Status.FAILED, str(exc.strerror or exc))
+    except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        state.finish(Status.FAILED, f"cannot process: {type(exc).__name__}: {first}")
+    return result

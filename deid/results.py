@@ -1,0 +1,101 @@
+"""What one file's processing produced: its status, output, findings, changes.
+
+Shared by the per-file step (`deid.process`), the batch (`deid.pipeline`),
+the collectors and the reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from deid.face.geometry import SliceGeometry
+from deid.risk.findings import Finding
+
+
+class Status(StrEnum):
+    """A file's outcome. Only WRITTEN and DRY_RUN count as processed."""
+
+    WRITTEN = "written"
+    DRY_RUN = "dry-run"
+    FAILED = "failed"
+    NOT_DICOM = "not-dicom"
+    WITHHELD = "withheld"
+    SKIPPED = "skipped"
+
+    @property
+    def unprocessed(self) -> bool:
+        """An input that could not be processed (exit code 3)."""
+        return self in (Status.FAILED, Status.NOT_DICOM)
+
+    @property
+    def produced(self) -> bool:
+        """An output exists (or would, in a dry run)."""
+        return self in (Status.WRITTEN, Status.DRY_RUN)
+
+
+UNPROCESSED = (Status.FAILED, Status.NOT_DICOM)
+
+
+@dataclass
+class FileResult:
+    input: str
+    status: Status
+    output: str = ""
+    reason: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    output_size: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    changes: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    # Linkage: never written to the journal or the report, only to --mapping-dir.
+    uid_map: dict[str, str] = field(default_factory=dict)
+    patient: tuple[str, str] | None = None
+    # Face check: slice geometry of head CT/MR/PT files (input path inside:
+    # kept in memory for the series step, never written).
+    geometry: SliceGeometry | None = None
+
+    def record(self, label: str) -> dict[str, Any]:
+        """What may be stored next to the outputs: no linkage, no PHI values,
+        and the input named by `label` (a keyed reference unless paths may show)."""
+        return {
+            "input": label,
+            "status": str(self.status),
+            "output": self.output,
+            "reason": self.reason,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "output_size": self.output_size,
+            "findings": [relabel(redacted(f), label).to_dict() for f in self.findings],
+            "changes": self.changes,
+            "counts": self.counts,
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> FileResult:
+        data = dict(data)
+        data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
+        data["status"] = Status(data["status"])
+        return cls(**data)
+
+
+CHANGE_FIELDS = ("path", "action", "code", "why")
+
+
+def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
+    """A hashable identity for a list of changes, to share identical lists."""
+    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
+
+
+def relabel(finding: Finding, label: str) -> Finding:
+    return replace(finding, file=label) if finding.file else finding
+
+
+def redacted(finding: Finding) -> Finding:
+    if not finding.evidence:
+        return finding
+    return replace(finding, evidence=f"<redacted: {len(finding.evidence)} characters>")
