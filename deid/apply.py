@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VM, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
@@ -101,12 +101,45 @@ def _uid(elem: DataElement, decision: Decision, ctx: FileContext) -> object:
 
 def _dummy(elem: DataElement, decision: Decision, ctx: FileContext) -> object:
     if elem.VR == "UI":
-        return map_values(elem, ctx.uid)
+        mapped = map_values(elem, ctx.uid)
+        return mapped if not _is_empty(mapped) else ctx.pseudonymizer.uid("dummy")
     if elem.tag == _PATIENT_ID:
         # Any dummy is allowed; the patient's keyed pseudonym (also the output
         # folder) keeps patients apart without naming them.
         return ctx.patient_pseudonym
-    return actions.dummy(elem.VR)
+    return dummy_value(elem)
+
+
+def dummy_value(elem: DataElement) -> object:
+    """A dummy with the element's VR and as many values as its VM requires
+    (a VM of 2 or 3 needs 2 or 3 values; 1-n needs one)."""
+    value = actions.dummy(elem.VR)
+    try:
+        vm = dictionary_VM(elem.tag)
+    except KeyError:
+        return value
+    least = int(re.match(r"\d*", vm).group() or 1)
+    return value if least <= 1 or isinstance(value, bytes) else [value] * least
+
+
+def _is_empty(value: object) -> bool:
+    if value is None or value == "" or value == b"":
+        return True
+    if isinstance(value, list | tuple | MultiValue):
+        return all(_is_empty(v) for v in value)
+    return False
+
+
+def required_value(
+    elem: DataElement, decision: Decision, new: object, ctx: FileContext
+) -> object:
+    """What the IOD still needs after an action: a Type 1 attribute keeps a
+    (dummy) value, a Type 2 attribute stays present (empty)."""
+    if decision.need == "value" and (new is REMOVE or _is_empty(new)):
+        return _dummy(elem, decision, ctx)
+    if decision.need == "present" and new is REMOVE:
+        return _empty(elem, decision, ctx)
+    return new
 
 
 def dates(elem: DataElement, mode: str, ctx: FileContext) -> object:
@@ -152,7 +185,9 @@ def _pseudonym(elem: DataElement, decision: Decision, ctx: FileContext) -> objec
 
     def one(value: str) -> str:
         if keyword == "PatientName":
-            return ctx.patient_pseudonym
+            # The family name component: a bare token reads as the retired
+            # single-string name form.
+            return ctx.patient_pseudonym + "^"
         if keyword in ("PatientID", "OtherPatientIDs"):
             return pseudo.patient_token(value.strip())
         if elem.VR == "PN":
@@ -229,5 +264,6 @@ def action_for(name: str) -> Action:
 
 
 def apply(elem: DataElement, decision: Decision, ctx: FileContext) -> object:
-    """The element's new value, UNCHANGED or REMOVE."""
-    return action_for(decision.action).fn(elem, decision, ctx)
+    """The element's new value, UNCHANGED or REMOVE, as the IOD allows."""
+    new = action_for(decision.action).fn(elem, decision, ctx)
+    return required_value(elem, decision, new, ctx) if decision.need else new

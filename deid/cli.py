@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,11 +23,12 @@ from rich.progress import (
 from rich.table import Table
 
 from deid import __version__, api
+from deid.apply import TABLE as ACTION_TABLE
+from deid.decide import UNLISTED_RULES
 from deid.dicom_io import discover
 from deid.errors import DeidError, OutputError, UsageError
-from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
-from deid.profiles import canonical_action, load_profile, shipped_profiles
+from deid.profiles import load_profile, shipped_profiles
 from deid.scan import UNREADABLE
 
 err = Console(stderr=True)
@@ -151,7 +153,7 @@ def main() -> None:
 @click.option(
     "--mapping-dir",
     type=click.Path(path_type=Path),
-    help="Write uid_mapping.csv and patient_id_mapping.csv here (not inside OUT).",
+    help="Write uid_mapping.csv and patid_mapping.csv here (not inside OUT).",
 )
 @click.option(
     "--report-dir",
@@ -532,43 +534,40 @@ def profiles_list() -> None:
     help="Show the rules as resolved with this option added.",
 )
 def profiles_show(name: str, options: tuple[str, ...]) -> None:
-    """Every rule of profile NAME: match, PS3.15 code, action in force, and why."""
+    """Every rule of profile NAME: match, PS3.15 code, action in force, and why;
+    then how attributes no rule names are decided, and what each action does."""
     try:
-        p = load_profile(name)
-        chosen = set(p.meta.options)
-        for opt in options:
-            try:
-                chosen.add(Option.by_name(opt))
-            except KeyError:
-                raise click.BadParameter(f"unknown option {opt!r}") from None
+        resolved = api.resolve_profile(name, options)
     except DeidError as exc:
         _fail(exc)
         return
-    frozen = frozenset(chosen)
-    out.print(f"[bold]{p.meta.name}[/]: {p.meta.description}", highlight=False)
+    meta = resolved.meta
+    out.print(f"[bold]{escape(meta.name)}[/]: {escape(meta.description)}", highlight=False)
     out.print(
-        f"inherits: {' > '.join(p.meta.chain)}; options: "
-        f"{', '.join(sorted(o.cli_name for o in frozen)) or 'none'}; "
-        f"dates cleaned by: {p.meta.date_clean}",
+        f"inherits: {' > '.join(meta.chain)}; options: "
+        f"{', '.join(sorted(o.cli_name for o in resolved.options)) or 'none'}; "
+        f"dates cleaned by: {meta.date_clean}",
         highlight=False,
+        markup=False,
     )
     # Plain lines, one rule each, so the listing can be grepped and diffed.
     click.echo(f"{'match':<26} {'code':<7} {'action':<11} name -- why [from]")
-    for rule in sorted(p.rules, key=lambda r: (r.match.kind != "tag", r.match.tag, r.match_text)):
-        code = rule.code_for(frozen)
+    for rule, decision in resolved.listing:
         click.echo(
-            f"{rule.match_text:<26} {code:<7} {canonical_action(code):<11} "
-            f"{rule.name} -- {rule.why} [{rule.source}]"
+            f"{rule.match_text:<26} {decision.code:<7} {decision.action:<11} "
+            f"{rule.name} -- {decision.why} [{rule.source}]"
         )
-    private = p.private_code
+    private = resolved.private_default
     click.echo(
-        f"{'(odd groups)':<26} {private:<7} {canonical_action(private):<11} "
-        f"private attributes -- {p.private_why}"
+        f"{'(odd groups)':<26} {private.code:<7} {private.action:<11} "
+        f"private attributes -- {private.why}"
     )
-    click.echo(
-        f"{'(not listed)':<26} {'X/K':<7} {'allow-list':<11} "
-        f"standard attributes in no rule -- {p.keep_why}"
-    )
+    click.echo("\nattributes no rule names (decided per file from the standard's IOD tables):")
+    for line in UNLISTED_RULES:
+        click.echo(f"  {line}")
+    click.echo("\nactions:")
+    for action in ACTION_TABLE:
+        click.echo(f"  {action.name:<11} {action.description}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ from deid.dicom_io import atomic_writer
 from deid.spool import SortedSpool
 
 UID_TABLE = "uid_mapping.csv"
-PATIENT_TABLE = "patient_id_mapping.csv"
+PATIENT_TABLE = "patid_mapping.csv"
 HEADER = ("id_old", "id_new")
 # Rows seen recently are not appended again (files of one series repeat
 # their study and series UIDs); the set is bounded, the final pass dedupes.

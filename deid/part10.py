@@ -89,6 +89,10 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> 
         if tag.element == 0 and tag.group > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
         elem = ds.get_item(tag)
+        if elem.VR is None and not implicit:
+            # Read implicitly (a file whose meta claimed otherwise): decoding
+            # gives the element its dictionary VR, which explicit VR needs.
+            elem = ds[tag]
         value = _simple_value(elem, order)
         if value is not None:
             vr, size = elem.VR, len(value)

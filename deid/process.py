@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from deid.apply import FileContext
@@ -78,6 +78,10 @@ def read_input(state: FileState, settings: Settings) -> None:
         if not str(ds.get(keyword, "") or "").strip():
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     state.ts = transfer_syntax(ds)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        # The syntax it was read in, so its pixels can be decoded and checked.
+        ds.file_meta = meta if meta is not None else FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = state.ts
 
 
 def decide(state: FileState, settings: Settings) -> None:

@@ -167,6 +167,9 @@ class Decision:
     code: str
     why: str
     value: str = ""
+    # What the IOD requires at this place: "value" (Type 1/1C: present and not
+    # empty), "present" (Type 2/2C: present, may be empty), or nothing.
+    need: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,6 @@ class Profile:
 
     meta: ProfileMeta
     rules: tuple[Rule, ...]
-    keep_groups: frozenset[int]
     keep_tags: frozenset[int]
     keep_why: str
     private_code: str
@@ -207,9 +209,11 @@ class Profile:
         masks: list[tuple[int, int, Decision]] = []
         private: dict[tuple[int, int, str], Decision] = {}
         paths: dict[tuple[int, ...], Decision] = {}
+        listing: list[tuple[Rule, Decision]] = []
         for rule in self.rules:
             code = rule.code_for(options)
             decision = Decision(canonical_action(code), code, rule.why, rule.value)
+            listing.append((rule, decision))
             m = rule.match
             if m.kind == "tag":
                 exact[m.tag] = decision
@@ -237,11 +241,12 @@ class Profile:
         return ResolvedProfile(
             meta=self.meta,
             options=options,
+            listing=tuple(sorted(listing, key=lambda r: (r[0].match.kind != "tag", r[0].match.tag,
+                                                         r[0].match_text))),
             exact=exact,
             masks=tuple(sorted(masks, key=lambda m: -bin(m[0]).count("1"))),
             private=private,
             paths=paths,
-            keep_groups=self.keep_groups,
             keep_tags=self.keep_tags,
             keep_why=self.keep_why,
             private_default=Decision(
@@ -257,11 +262,11 @@ class ResolvedProfile:
 
     meta: ProfileMeta
     options: frozenset[Option]
+    listing: tuple[tuple[Rule, Decision], ...]  # every rule as resolved, for people
     exact: dict[int, Decision]
     masks: tuple[tuple[int, int, Decision], ...]
     private: dict[tuple[int, int, str], Decision]
     paths: dict[tuple[int, ...], Decision]
-    keep_groups: frozenset[int]
     keep_tags: frozenset[int]
     keep_why: str
     private_default: Decision
@@ -551,15 +556,15 @@ def load_profile(
         rules[rule.match.key()] = rule
 
     keep = data.get("keep", {})
-    keep_groups = set(base.keep_groups) if base else set()
     keep_tags = set(base.keep_tags) if base else set()
-    for group in keep.get("groups", []):
-        try:
-            keep_groups.add(int(group, 16))
-        except (TypeError, ValueError):
-            raise where.error(
-                f"keep group {group!r} is not 4 hex digits", "keep", None, "groups"
-            ) from None
+    if "groups" in keep:
+        raise where.error(
+            "[keep] groups is retired: attributes no rule names are kept by VR and IOD type; "
+            "name attributes with keywords instead",
+            "keep",
+            None,
+            "groups",
+        )
     for keyword in keep.get("keywords", []):
         tag = tag_for_keyword(keyword) if isinstance(keyword, str) else None
         if tag is None:
@@ -600,7 +605,6 @@ def load_profile(
     return Profile(
         meta=meta,
         rules=tuple(rules.values()),
-        keep_groups=frozenset(keep_groups),
         keep_tags=frozenset(keep_tags),
         keep_why=keep_why,
         private_code=private_code,

@@ -177,7 +177,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
-    decider = decider_for(settings, settings.profile)
+    decider = decider_for(settings, settings.profile).bind(ds)
     found = list(detectors.elements(ds))
     # The identifying values the profile would change, as a run collects them.
     steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]

@@ -26,7 +26,7 @@ from pydicom.tag import BaseTag
 from deid import actions
 from deid.actions import TEXT_VRS
 from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
-from deid.decide import SAFE_PRIVATE, Decider, dictionary_vr
+from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 
@@ -63,7 +63,7 @@ class Plan:
 
 
 def _walk(
-    decider: Decider, ds: Dataset, seq_tags: tuple[int, ...], path: tuple[tuple[int, int], ...]
+    decider: FileDecider, ds: Dataset, seq_tags: tuple[int, ...], path: tuple[tuple[int, int], ...]
 ) -> Iterator[Step]:
     """Yield (dataset, tag, element, decision, path) for every element.
 
@@ -101,7 +101,7 @@ def plan(decider: Decider, ds: Dataset) -> Plan:
     """
     removed = _drop_all_private(ds) if decider.private_wholesale else 0
     default = decider.profile.private_default
-    return Plan(list(_walk(decider, ds, (), ())), removed, default.why, default.code)
+    return Plan(list(_walk(decider.bind(ds), ds, (), ())), removed, default.why, default.code)
 
 
 # ------------------------------------------------------------------- collect

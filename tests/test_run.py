@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from deid.cli import main
+from deid.profiles import load_profile
 
-PROFILES = ["basic", "hipaa-safe-harbor", "gdpr-pseudonymise", "gdpr-anonymise"]
+PROFILES = ["basic", "hipaa-safe-harbor", "gdpr-pseudonymise", "gdpr-anonymise", "tcia"]
 
 # Attributes science needs: never changed by any shipped profile.
 RETAINED = [
@@ -140,7 +141,13 @@ def test_markers_layout_and_meta(runs, corpus, profile):
         assert rel[3] == f"{ds.SOPInstanceUID}.dcm"
         assert ds.PatientID == rel[0], "PatientID is the patient's keyed pseudonym"
         assert all(uid.startswith("2.25.") for uid in rel[1:3])
-        assert not any(t.is_private for t in ds.keys()), "private tags survived"
+        private = [t for t in ds.keys() if t.is_private and not t.is_private_creator]
+        if profile == "tcia":  # Retain Safe Private: only the listed ones
+            safe = load_profile("tcia").resolve().safe_private
+            assert all(any(g == t.group and e == t.element & 0xFF for g, e, _ in safe)
+                       for t in private), private
+        else:
+            assert not private, "private tags survived"
         assert not any(t.group & 0xFF00 == 0x6000 for t in ds.keys()), "overlay survived"
         expected = {"basic": "REMOVED"}.get(profile, "MODIFIED")
         assert ds.LongitudinalTemporalInformationModified == expected
@@ -224,7 +231,7 @@ def test_the_key_appears_nowhere(runs):
 
 def test_linkage_tables(runs, manifest):
     base = runs["gdpr-pseudonymise"]
-    with (base / "linkage" / "patient_id_mapping.csv").open() as fh:
+    with (base / "linkage" / "patid_mapping.csv").open() as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == ["id_old", "id_new"]
     patients = dict(rows[1:])
@@ -251,7 +258,7 @@ def test_gdpr_pseudonymise_keeps_intervals_per_patient(runs, manifest, corpus):
         birth_in = date.fromisoformat(_iso(src.PatientBirthDate))
         birth_out = date.fromisoformat(_iso(out.PatientBirthDate))
         assert (d_in - birth_in) == (d_out - birth_out), "age at study must be exact"
-        assert out.PatientName == out.PatientID
+        assert out.PatientName.family_name == out.PatientID
     offsets = [next(iter(s)) for s in per_patient.values()]
     assert all(len(s) == 1 for s in per_patient.values()), "one offset per patient"
     assert all(o < 0 for o in offsets) and len(set(offsets)) > 1
@@ -607,3 +614,18 @@ def test_duplicate_sop_instance_never_replaces_another_inputs_output(
     assert (out / written.output).read_bytes() == before
     again = pipeline.process_file(first, settings)  # the same input twice: same bytes, fine
     assert again.status == pipeline.WRITTEN
+
+
+def test_tcia_profile_claims_its_options_and_writes_midi_b_tables(runs, manifest):
+    base = runs["tcia"]
+    with (base / "linkage" / "patid_mapping.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id_old", "id_new"] and set(manifest["planted"]) <= dict(rows[1:]).keys()
+    for path in outputs(base / "out"):
+        ds = pydicom.dcmread(path)
+        codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
+        # Clean Descriptors, Modified Dates, Patient Characteristics, Safe Private.
+        assert {"113100", "113105", "113107", "113108", "113111"} <= codes
+        if "113101" in codes:  # Clean Pixel Data: only where pixels were examined
+            assert ds.BurnedInAnnotation == "NO"
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"

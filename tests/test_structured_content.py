@@ -1,4 +1,4 @@
-"""Structured reports and graphics: text is removed, or cleaned under the option."""
+"""Structured reports and graphics: text is replaced, or cleaned under the option."""
 
 from __future__ import annotations
 
@@ -33,11 +33,14 @@ def _texts(out: Path) -> list[str]:
     return [str(e.value) for e in ds.iterall() if e.keyword == "TextValue"]
 
 
-def test_sr_text_removed_by_default_measurements_kept(sr_with_phi, tmp_path, env_key):
+def test_sr_text_replaced_by_default_measurements_kept(sr_with_phi, tmp_path, env_key):
+    """TextValue is X in the table but Type 1C in a TEXT content item: the
+    item keeps a dummy so the report stays valid, and none of the text."""
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(sr_with_phi), "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    assert _texts(out) == []
+    source = [e for e in pydicom.dcmread(sr_with_phi).iterall() if e.keyword == "TextValue"]
+    assert _texts(out) == ["ANONYMOUS"] * len(source)
     (path,) = list(out.rglob("*.dcm"))
     ds = pydicom.dcmread(path)
     assert [str(e.value) for e in ds.iterall() if e.keyword == "NumericValue"]

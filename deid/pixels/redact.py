@@ -52,22 +52,45 @@ def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
     if int(ds.get("SamplesPerPixel", 1) or 1) == 3:
         ds.PlanarConfiguration = 0
     if ts in RE_ENCODABLE:
+        # Colour in JPEG 2000 lossless goes through the reversible colour
+        # transform, which the data set must then name (PS3.5 8.2.4).
+        rct = ts == JPEG2000Lossless and pixels.interpretation == "RGB"
+        options = {"use_mct": True} if rct else {}
         try:
-            ds.compress(ts, array, generate_instance_uid=False)
+            ds.compress(ts, array, generate_instance_uid=False, **options)
+            if rct:
+                ds.PhotometricInterpretation = "YBR_RCT"
             return ts, ""
         except Exception as exc:  # noqa: BLE001 - an encoder refusing is not fatal
             note = f"{ts.name} re-encode failed ({type(exc).__name__}); written uncompressed"
             return _uncompressed(ds, array), note
     if ts in UNCOMPRESSED:
         ds.PixelData = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        return (ExplicitVRLittleEndian if ts == ExplicitVRBigEndian else ts), (
-            "Explicit VR Big Endian written as Explicit VR Little Endian"
-            if ts == ExplicitVRBigEndian
-            else ""
-        )
+        if ts != ExplicitVRBigEndian:
+            return ts, ""
+        swap_words_to_little(ds)
+        return ExplicitVRLittleEndian, "Explicit VR Big Endian written as Explicit VR Little Endian"
     return _uncompressed(ds, array), (
         f"{ts.name} has no lossless re-encoder here: written Explicit VR Little Endian"
     )
+
+
+# Word sizes of the binary VRs whose values pydicom keeps as bytes in the
+# file's byte order (it does not swap them when the output's order differs).
+_WORDS = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+def swap_words_to_little(ds: Dataset) -> None:
+    """Big-endian binary values (palette LUTs, waveform samples...) made
+    little-endian, at every depth; the new pixel data is already."""
+    for elem in ds:
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                swap_words_to_little(item)
+        elif elem.VR in _WORDS and elem.tag != 0x7FE00010 and isinstance(elem.value, bytes):
+            size = _WORDS[elem.VR]
+            if len(elem.value) % size == 0:
+                elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
 
 def _uncompressed(ds: Dataset, array: np.ndarray) -> UID:

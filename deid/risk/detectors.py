@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
 from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
-from deid.decide import Decider
+from deid.decide import FileDecider
 from deid.pixels.settings import PRONE_MODALITIES
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
@@ -29,7 +29,7 @@ from deid.scrub import path_text, string_values
 Path_ = tuple[tuple[int, int], ...]
 
 _DUMMIES = {str(v).upper() for v in DUMMY_BY_VR.values()} | {"ANONYMOUS"}
-_TOKEN = re.compile(r"^(?:P?[A-Z2-7]{15,16}|PSEUDO\^[A-Z2-7]{16})$")
+_TOKEN = re.compile(r"^(?:P?[A-Z2-7]{15,16}\^?|PSEUDO\^[A-Z2-7]{16})$")
 _SEVERITY_BY_KIND = {
     "name": Severity.HIGH,
     "id": Severity.HIGH,
@@ -74,7 +74,7 @@ _SOURCE_META = (
 class ScanContext:
     label: str
     ds: Dataset
-    decider: Decider
+    decider: FileDecider
     identifiers: IdentifierSet
     elements: list[tuple[Dataset, DataElement, Path_, tuple[int, ...]]]
 

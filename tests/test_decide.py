@@ -1,0 +1,207 @@
+"""Deciding, table by table: the profile's rule, the IOD's type at the place,
+the VR rule for attributes no rule names; and each action of the table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pydicom.uid import ComprehensiveSRStorage, CTImageStorage, SegmentationStorage
+
+from deid import apply
+from deid.apply import REMOVE, UNCHANGED, FileContext
+from deid.decide import Decider, conform
+from deid.errors import ProfileError
+from deid.profiles import Decision, load_profile
+from deid.pseudonyms import Pseudonymizer
+from deid.risk.identifiers import IdentifierSet
+from deid.settings import resolve_profile
+from deid.standard import for_sop_class
+
+T = tag_for_keyword
+CT = for_sop_class(CTImageStorage)
+SR = for_sop_class(ComprehensiveSRStorage)
+SEG = for_sop_class(SegmentationStorage)
+
+
+def rule(code: str, action: str = "") -> Decision:
+    from deid.profiles import canonical_action
+
+    return Decision(action or canonical_action(code), code, "test rule")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "vr", "action", "need"),
+    [
+        ("X/Z", "2", "DA", "empty", "present"),  # Type 2: Z
+        ("X/Z", "3", "DA", "remove", ""),  # Type 3: X
+        ("X/D", "1", "LO", "dummy", "value"),  # Type 1: D
+        ("X/Z/D", "1C", "TM", "dummy", "value"),
+        ("X/Z/D", "3", "TM", "remove", ""),
+        ("Z/D", "2", "SH", "empty", "present"),
+        ("X/D", "1", "UI", "dummy", "value"),
+        ("X/Z/U*", "3", "SQ", "uid", ""),  # references kept, UIDs mapped
+        ("X", "1", "LO", "dummy", "value"),  # a required attribute is never removed
+        ("X", "2", "PN", "empty", "present"),
+        ("X", "3", "PN", "remove", ""),
+        ("Z", "1", "LO", "dummy", "value"),
+        ("Z", "3", "SQ", "remove", ""),  # an empty Type 3 sequence is invalid
+        ("Z", "2", "SQ", "empty", "present"),
+        ("D", "3", "LO", "dummy", ""),
+        ("K", "1", "LO", "keep", "value"),
+    ],
+)
+def test_codes_resolve_by_type_at_the_place(code, kind, vr, action, need):
+    decided = conform(rule(code), kind, vr, iod_known=True)
+    assert (decided.action, decided.need) == (action, need)
+    assert decided.why.startswith("test rule")
+
+
+def test_unknown_sop_class_keeps_the_safe_default_and_says_so():
+    decided = conform(rule("X/Z/D"), None, "DA", iod_known=False)
+    assert decided.action == "dummy" and "not in the standard's IOD tables" in decided.why
+
+
+def test_compound_code_not_in_this_iod_is_removed():
+    assert conform(rule("X/Z/D"), None, "DA", iod_known=True).action == "remove"
+
+
+def test_types_come_from_the_iod_tables_at_their_place():
+    assert CT.name == "ct-image"
+    assert CT.type_at((), T("PatientName")) == "2"
+    assert CT.type_at((), T("AcquisitionDate")) == "3"
+    assert CT.type_at((), T("ReferencedStudySequence")) == "3"
+    # Deeper in files than in the tables: SR content trees.
+    deep = (T("ContentSequence"),) * 4
+    assert SR.type_at(deep, T("TextValue")) == "1C"
+    assert SEG.type_at((T("SegmentSequence"),), T("SegmentLabel")) == "1"
+    assert SEG.type_at((), T("SegmentLabel")) is None  # only inside its sequence
+    assert for_sop_class("1.2.3.4.private") is None
+
+
+@pytest.fixture(scope="module")
+def basic() -> Decider:
+    return Decider(resolve_profile("basic"))
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "iod", "parents", "action"),
+    [
+        ("WaveformData", "OW", None, ("WaveformSequence",), "keep"),
+        ("SamplingFrequency", "DS", None, ("WaveformSequence",), "keep"),
+        ("SegmentNumber", "US", SEG, ("SegmentSequence",), "keep"),
+        ("SegmentationType", "CS", SEG, (), "keep"),
+        ("StackID", "SH", None, ("PerFrameFunctionalGroupsSequence", "FrameContentSequence"),
+         "remove"),  # Type 3 text: removed
+        ("SegmentLabel", "LO", SEG, ("SegmentSequence",), "clean"),  # Type 1 text: cleaned
+        ("DocumentTitle", "ST", for_sop_class("1.2.840.10008.5.1.4.1.1.104.1"), (), "clean"),
+        ("ContentSequence", "SQ", SR, (), "dummy"),  # D: walked, items decided alone
+        ("TextValue", "UT", SR, ("ContentSequence",), "dummy"),  # X, but Type 1C
+        ("CodingSchemeUID", "UI", None, ("ConceptNameCodeSequence",), "keep"),
+        ("SOPInstanceUID", "UI", CT, (), "uid"),
+        ("StudyDate", "DA", CT, (), "dummy"),  # Z, but DICOMDIR records need a value
+        ("AcquisitionDate", "DA", CT, (), "remove"),
+    ],
+)
+def test_basic_profile_decisions(basic, keyword, vr, iod, parents, action):
+    seq = tuple(T(k) for k in parents)
+    decided = basic.standard(Tag(T(keyword)), vr, seq, iod)
+    assert decided.action == action, decided.why
+
+
+def test_stack_id_is_kept_when_the_iod_requires_it(basic):
+    mr = for_sop_class("1.2.840.10008.5.1.4.1.1.4.1")  # Enhanced MR
+    seq = (T("PerFrameFunctionalGroupsSequence"), T("FrameContentSequence"))
+    assert mr.type_at(seq, T("StackID")) in ("1C", "3")
+
+
+def test_dates_no_rule_names_follow_the_date_options():
+    tag, seq = Tag(T("InstanceCoercionDateTime") + 0x1000), ()  # a tag no profile lists
+    modified = Decider(resolve_profile("basic", ["retain-longitudinal-modified-dates"]))
+    full = Decider(resolve_profile("basic", ["retain-longitudinal-full-dates"]))
+    assert modified._unlisted_date("2", "here").action == "clean"
+    assert full._unlisted_date("2", "here").action == "keep"
+    assert Decider(resolve_profile("basic"))._unlisted_date("2", "here").action == "empty"
+    assert Decider(resolve_profile("basic"))._unlisted_date(None, "").action == "remove"
+    assert tag and seq == ()
+
+
+def test_keep_groups_are_retired(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[profile]\nname="p"\nextends="basic"\n[keep]\ngroups=["0018"]\n')
+    with pytest.raises(ProfileError, match="retired"):
+        load_profile(str(path))
+
+
+# ---------------------------------------------------------------- actions
+
+
+def ctx() -> FileContext:
+    return FileContext(
+        patient_key="MRN1",
+        patient_pseudonym="PABCDEFGHIJKLMNO",
+        date_offset=-10,
+        reference_date=date(2023, 3, 14),
+        identifiers=IdentifierSet(),
+        pseudonymizer=Pseudonymizer(b"0123456789abcdef0123456789abcdef"),
+        counts=Counter(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "keyword", "vr", "value", "expected"),
+    [
+        ("keep", "StudyDescription", "LO", "CT HEAD", UNCHANGED),
+        ("remove", "StudyDescription", "LO", "CT HEAD", REMOVE),
+        ("empty", "StudyDescription", "LO", "CT HEAD", ""),
+        ("empty", "PatientWeight", "DS", "70", None),
+        ("dummy", "StudyDescription", "LO", "CT HEAD", "ANONYMOUS"),
+        ("dummy", "PatientID", "LO", "MRN1", "PABCDEFGHIJKLMNO"),
+        ("dummy", "ImagerPixelSpacing", "DS", "0.1\\0.1", ["0", "0"]),  # VM 2
+        ("shift-date", "StudyDate", "DA", "20230314", "20230304"),
+        ("year", "StudyDate", "DA", "20230314", "20230101"),
+        ("birth-year", "PatientBirthDate", "DA", "19650412", "19650101"),
+        ("age-90", "PatientAge", "AS", "093Y", "090Y"),
+        ("age-band-5", "PatientAge", "AS", "057Y", "055Y"),
+        ("zip3", "PatientAddress", "LO", "12 Main St 02139", "021"),
+        ("round:5", "PatientWeight", "DS", "72.4", "70"),
+        ("clean", "StudyDescription", "LO", "CT HEAD 2023-03-14", "CT HEAD"),
+        ("pseudonym", "PatientName", "PN", "DOE^JOHN", "PABCDEFGHIJKLMNO^"),
+    ],
+)
+def test_each_action_of_the_table(action, keyword, vr, value, expected):
+    elem = DataElement(T(keyword), vr, value)
+    got = apply.apply(elem, Decision(action, "", "test"), ctx())
+    if isinstance(got, list):
+        got = [str(v) for v in got]
+    elif got not in (None, UNCHANGED, REMOVE):
+        got = str(got)
+    assert got == expected
+
+
+def test_every_action_describes_itself_and_profiles_can_only_name_these():
+    from deid.profiles import EXTRA_ACTIONS
+
+    assert all(a.description for a in apply.TABLE)
+    assert EXTRA_ACTIONS | {"round"} == set(apply.ACTIONS)
+
+
+def test_required_attribute_keeps_a_value_when_cleaning_empties_it():
+    elem = DataElement(T("SegmentLabel"), "LO", "2023-03-14")
+    decided = Decision("clean", "C", "test", need="value")
+    assert apply.apply(elem, decided, ctx()) == "ANONYMOUS"
+    present = Decision("remove", "X", "test", need="present")
+    assert apply.apply(DataElement(T("StudyID"), "SH", "X1"), present, ctx()) == ""
+
+
+def test_scan_decides_without_a_key():
+    ds = Dataset()
+    ds.SOPClassUID = CTImageStorage
+    bound = Decider(resolve_profile("basic")).bind(ds)
+    assert bound.iod is CT
+    assert bound.standard(Tag(T("PatientName")), "PN", ()).action == "empty"
