@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -252,6 +253,21 @@ class KeyChoice:
         return load_key(self.key_file, self.random_key, environ)
 
 
+UNLINKABLE_KEY = (
+    "fresh random key for this run, never stored ({name} keeps no linkage: a configured "
+    "key is not used, so this release shares no pseudonym or UID with any other)"
+)
+
+
+def _key_for(profile: ResolvedProfile, key: KeyChoice) -> tuple[bytes, str]:
+    """The pseudonym key. A profile that promises no linkage never derives
+    pseudonyms from a key that another release (pseudonymised, or anonymised
+    before) could share: its key is random, per run, and kept nowhere."""
+    if not profile.meta.linkage:
+        return secrets.token_bytes(32), UNLINKABLE_KEY.format(name=profile.meta.name)
+    return key.load()
+
+
 def build_settings(
     profile: ResolvedProfile,
     destinations: Destinations,
@@ -279,7 +295,7 @@ def build_settings(
         )
     if Option.CLEAN_VISUAL_FEATURES in profile.options and not face.enabled:
         raise UsageError("option clean-recognizable-visual-features needs --face auto")
-    key_bytes, source = (key or KeyChoice()).load()
+    key_bytes, source = _key_for(profile, key or KeyChoice())
     return Settings(
         profile=profile,
         pseudonymizer=Pseudonymizer(key_bytes),

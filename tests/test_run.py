@@ -629,3 +629,29 @@ def test_tcia_profile_claims_its_options_and_writes_midi_b_tables(runs, manifest
         if "113101" in codes:  # Clean Pixel Data: only where pixels were examined
             assert ds.BurnedInAnnotation == "NO"
         assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+
+
+def _identifiers(out: Path) -> set[str]:
+    """Patient pseudonyms and UIDs of a release: what could link it to another."""
+    found = set()
+    for path in outputs(out):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        found |= {str(ds.PatientID), str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
+                  str(ds.SOPInstanceUID)}
+    return found - {""}
+
+
+def test_anonymised_release_links_to_no_other_release(runs, corpus, tmp_path):
+    """Same DEID_KEY: the pseudonymised release (and its linkage table) must not
+    share a patient pseudonym or UID with the anonymised one, nor two
+    anonymised runs with each other."""
+    anonymised = _identifiers(runs["gdpr-anonymise"] / "out")
+    for other in ("gdpr-pseudonymise", "hipaa-safe-harbor", "basic"):
+        assert not anonymised & _identifiers(runs[other] / "out"), other
+    again = tmp_path / "again"
+    result = run_cli("run", str(corpus / "input"), "-o", str(again), "--profile",
+                     "gdpr-anonymise", "-q", env={"DEID_KEY": "test-key-0123456789abcdef"})
+    assert result.exit_code == 0, result.output
+    assert not anonymised & _identifiers(again)
+    report = json.loads((again / "report.json").read_text())
+    assert report["key"].startswith("fresh random key for this run, never stored")
