@@ -210,6 +210,20 @@ def publish(state: FileState, settings: Settings) -> None:
     state.finish(Status.WRITTEN)
 
 
+# What each step was doing, for a failure's reason: a person reads "while
+# encoding the output", not the name of a Python exception.
+DOING = {
+    "read_input": "reading the file",
+    "decide": "deciding what to change",
+    "examine_pixels": "examining the pixel data",
+    "note_face": "reading the image geometry",
+    "apply_profile": "changing the header",
+    "mark": "writing the de-identification markers",
+    "encode_output": "encoding the output",
+    "verify_output": "verifying the output",
+    "publish": "writing the output",
+}
+
 STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
     read_input,
     decide,
@@ -232,6 +246,7 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         return FileResult(label, Status.FAILED, reason=f"cannot read: {exc.strerror}")
     result = FileResult(label, Status.FAILED, size=st.st_size, mtime_ns=st.st_mtime_ns)
     state = FileState(path, result, may_overwrite)
+    step = STEPS[0]
     try:
         with warnings.catch_warnings():
             # pydicom warns on odd values as they are decoded; the report says
@@ -245,8 +260,18 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         status = Status.NOT_DICOM if "not a DICOM file" in str(exc) else Status.FAILED
         state.finish(status, str(exc).removeprefix(f"{path}: "))
     except OSError as exc:
-        state.finish(Status.FAILED, str(exc.strerror or exc))
+        state.finish(Status.FAILED, f"{DOING[step.__name__]}: {exc.strerror or exc}")
     except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        state.finish(Status.FAILED, f"cannot process: {type(exc).__name__}: {first}")
+        state.finish(Status.FAILED, failure_reason(DOING[step.__name__], exc))
     return result
+
+
+def failure_reason(doing: str, exc: Exception) -> str:
+    """One line a person can act on: what deid was doing, and what in the file
+    it could not handle (the value or element pydicom names), never a bare
+    Python exception."""
+    detail = " ".join(str(exc).split())[:200]
+    detail = detail.removeprefix("With tag ")
+    if not detail:
+        detail = "the file holds a value deid cannot handle"
+    return f"cannot process: failed while {doing}: {detail}"
