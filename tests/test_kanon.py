@@ -36,13 +36,15 @@ def test_hand_computed_figures():
     # (3 * 1/3 + 2 * 1/2 + 1 * 1) / 6 = 3/6
     assert risk.prosecutor_avg == pytest.approx(0.5)
     assert risk.marketer == pytest.approx(3 / 6)
-    assert risk.journalist_max == risk.prosecutor_max
+    assert risk.sample_uniques == 1 and risk.histogram == ((1, 1), (2, 1), (3, 1))
+    # pyCANON's average: over classes, (1/3 + 1/2 + 1) / 3
+    assert risk.prosecutor_avg_classes == pytest.approx((1 / 3 + 1 / 2 + 1) / 3, abs=1e-12)
 
 
 def test_files_that_disagree_are_one_record_with_both_values():
     rows = [("p", {"AgeBand": "40", "_study": "a"}), ("p", {"AgeBand": "45", "_study": "b"})]
     ((_, record),) = patient_records(rows, ("AgeBand",))
-    assert dict(record) == {"AgeBand": "40|45", "study_count": "2"}
+    assert dict(record) == {"AgeBand": (("40",), ("45",)), "study_count": (("2",),)}
 
 
 def test_empty_data_set():
@@ -55,7 +57,7 @@ def test_rare_descriptions_count_common_ones_do_not():
     rows.append(("p5", {"SeriesDescription": "AX T1", "_study": "s5"}))
     rows.append(("p5", {"SeriesDescription": "SCAN FOR DR HOUSE", "_study": "s5"}))
     records = dict(patient_records(rows, ("SeriesDescription",), ("SeriesDescription",), 5))
-    assert dict(records["p0"])["SeriesDescription"] == ""  # shared by 6 patients
-    assert dict(records["p5"])["SeriesDescription"] == "SCAN FOR DR HOUSE"
+    assert dict(records["p0"])["SeriesDescription"] == ()  # shared by 6 patients
+    assert dict(records["p5"])["SeriesDescription"] == (("SCAN FOR DR HOUSE",),)
     risk = summarise(records.values(), 5)
     assert risk.k == 1 and risk.classes == 2
