@@ -111,8 +111,11 @@ def build_scan_settings(
     names = given or loaded.meta.quasi_identifiers
     flag = "--qi" if given else f"profile {loaded.meta.name} [risk] quasi_identifiers:"
     _check_risk_options(dataset_risk, population, sampling_fraction, max_risk, fail_on_dataset)
-    if sensitive is not None and sensitive in names:
-        raise UsageError(f"--sensitive {sensitive} is also a quasi-identifier: name it once")
+    if sensitive is not None and sensitive in given:
+        raise UsageError(f"--sensitive {sensitive} is also given to --qi: name it once")
+    # A sensitive attribute among the profile's quasi-identifiers (BodyPartExamined)
+    # is what the attacker learns, not what he links on: it leaves the list.
+    names = tuple(name for name in names if name != sensitive)
     risk = RiskSettings(
         quasi=quasi_plan(tuple(dict.fromkeys(names)), resolved, flag),
         sensitive=quasi_plan((sensitive,), resolved, "--sensitive")[0] if sensitive else None,

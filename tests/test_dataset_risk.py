@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from deid.cli import main
-from fixtures.risk_corpus import write_patients
+from deid.risk import population as pop
+from fixtures.risk_corpus import corpus_305, write_patients
 
 
 def scan(*args: str):
@@ -62,3 +65,82 @@ def test_numbers_compare_as_numbers_and_the_profile_rounding_applies(tmp_path: P
     assert json.loads(rounded.output)["dataset_risk"]["class_sizes"] == [
         {"size": 4, "classes": 1, "patients": 4}
     ]
+
+
+@pytest.fixture(scope="module")
+def corpus305(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """The issue's cross-check corpus and its table, computed without deid:
+    one row per patient, values as numbers where they are numbers."""
+    folder = tmp_path_factory.mktemp("corpus305")
+    people = corpus_305(folder)
+    rows = []
+    for person in people:
+        given = person.get("PatientAge")
+        born = person.get("PatientBirthDate")
+        rows.append(
+            {
+                "sex": person["PatientSex"],
+                "age": int(given[:3]) if given else 2023 - int(born[:4]),
+                "birth_year": born[:4] if born else "",
+                "weight": float(person["PatientWeight"]),
+                "size": float(person["PatientSize"]),
+                "year_month": person["StudyDate"][:6],
+                "description": person["SeriesDescription"],
+            }
+        )
+    frame = pd.DataFrame(rows)
+    # A description counts only when fewer than k = 5 patients share it.
+    users = frame["description"].map(frame["description"].value_counts())
+    frame["description"] = frame["description"].where(users < 5, "")
+    return folder, frame
+
+
+QI_COLUMNS = ["sex", "age", "birth_year", "weight", "size", "year_month", "description"]
+
+
+def test_305_patients_match_an_independent_computation(corpus305) -> None:
+    folder, frame = corpus305
+    result = scan(str(folder), "--sensitive", "BodyPartExamined", "--population", "3050")
+    report = json.loads(result.output)
+    risk = report["dataset_risk"]
+    assert report["dataset_gate"]["failed"] is None  # reported, not gated
+    sizes = frame.groupby(QI_COLUMNS).size()
+    n = len(frame)
+    assert risk["records"] == n == 305
+    assert risk["equivalence_classes"] == len(sizes)
+    assert risk["k_anonymity"] == sizes.min()
+    assert risk["share_below_k"] == pytest.approx(sizes[sizes < 5].sum() / n, abs=1e-6)
+    assert risk["sample_uniques"] == (sizes == 1).sum()
+    assert risk["prosecutor_risk"]["average"] == pytest.approx(len(sizes) / n, abs=1e-6)
+    assert risk["prosecutor_risk"]["average_over_classes"] == pytest.approx(
+        (1 / sizes).mean(), abs=1e-6
+    )
+    histogram = sizes.value_counts().sort_index()
+    assert [(c["size"], c["classes"]) for c in risk["class_sizes"]] == list(histogram.items())
+    zayatz = risk["population"]["estimators"]["zayatz"]["population_uniques"]
+    assert zayatz == pytest.approx(pop.zayatz(histogram.to_dict(), 3050).uniques, abs=1e-6)
+    assert risk["journalist_risk"]["max"] < risk["prosecutor_risk"]["max"]
+
+
+def test_pycanon_agrees_on_k_l_and_risk(corpus305) -> None:
+    """pyCANON (optional: `pip install --no-deps pycanon`, see README) on the same
+    table. Its average_rir averages 1/|class| over classes; deid's prosecutor
+    average is over patients (ARX) and it reports pyCANON's as average_over_classes."""
+    pycanon = pytest.importorskip("pycanon")
+    from pycanon import anonymity, metrics
+
+    assert pycanon
+    folder, frame = corpus305
+    frame = frame.astype(str)  # pyCANON's groupby drops missing values: none here
+    frame["part"] = ["HEAD" if i % 3 else "CHEST" for i in range(len(frame))]
+    result = scan(str(folder), "--sensitive", "BodyPartExamined")
+    risk = json.loads(result.output)["dataset_risk"]
+    assert risk["k_anonymity"] == anonymity.k_anonymity(frame, QI_COLUMNS)
+    assert risk["prosecutor_risk"]["max"] == pytest.approx(metrics.max_rir(frame, QI_COLUMNS))
+    assert risk["prosecutor_risk"]["average_over_classes"] == pytest.approx(
+        metrics.average_rir(frame, QI_COLUMNS), abs=1e-6
+    )
+    assert risk["l_diversity"]["distinct_l"] == anonymity.l_diversity(frame, QI_COLUMNS, ["part"])
+    # pyCANON truncates entropy l to an integer.
+    entropy = anonymity.entropy_l_diversity(frame, QI_COLUMNS, ["part"])
+    assert int(risk["l_diversity"]["entropy_l"] + 1e-9) == entropy
