@@ -144,3 +144,43 @@ def test_pycanon_agrees_on_k_l_and_risk(corpus305) -> None:
     # pyCANON truncates entropy l to an integer.
     entropy = anonymity.entropy_l_diversity(frame, QI_COLUMNS, ["part"])
     assert int(risk["l_diversity"]["entropy_l"] + 1e-9) == entropy
+
+
+def test_every_report_carries_the_data_set_risk(tmp_path: Path) -> None:
+    """report.json, findings.csv, SARIF, report.html and the terminal."""
+    people = [("F", 40 + i % 3, "HEAD") for i in range(6)] + [("M", 71, "CHEST"), ("M", 74, "HEAD")]
+    folder = write_patients(
+        tmp_path / "in",
+        [
+            (f"P{i}", [{"PatientSex": sex, "PatientAge": f"{age:03d}Y", "BodyPartExamined": part}])
+            for i, (sex, age, part) in enumerate(people)
+        ],
+    )
+    reports = tmp_path / "reports"
+    args = ["--qi", "PatientSex", "--qi", "PatientAge", "--sensitive", "BodyPartExamined"]
+    args += ["-k", "2", "--pixels", "off", "--report-dir", str(reports)]
+    result = CliRunner().invoke(main, ["scan", str(folder), *args])
+    report = json.loads((reports / "report.json").read_text())
+    assert report["schema"] == "deid-scan/2.0"
+    risk = report["dataset_risk"]
+    # Classes: F40 x2, F41 x2, F42 x2, M71, M74 -> k 1, two sample uniques;
+    # 5-year bands: F 40-44 x6, M 70-74 x2 -> k 2 (the threshold).
+    assert (risk["k_anonymity"], risk["sample_uniques"]) == (1, 2)
+    assert risk["advice"][0] == (
+        "generalise PatientAge to 5-year bands: k 1 -> 2, below-k 25.0 % -> 0.0 %, "
+        "sample uniques 2 -> 0"
+    )
+    rules = {f["rule"] for f in report["dataset_findings"]}
+    assert {"dataset.k-anonymity", "dataset.quasi-identifier", "dataset.l-diversity"} <= rules
+    frame = pd.read_csv(reports / "findings.csv")
+    assert set(frame[frame["rule"].str.startswith("dataset.")]["location"]) >= {
+        "dataset", "dataset/PatientAge", "dataset/BodyPartExamined"
+    }
+    sarif = json.loads((reports / "report.sarif").read_text())
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= rules
+    page = (reports / "report.html").read_text()
+    assert page.count('<div class="bar">') == 2  # classes of 1 and of 2
+    assert "generalise PatientAge to 5-year bands" in page
+    assert "journalist risk: not estimated" in result.output
+    assert "advice (each alone):" in result.output
+    assert "data-set risk is reported, not gated" in result.output

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from deid.risk.advice import ClassCounter
 from deid.risk.dataset import RiskSettings, assess
 from deid.risk.kanon import patient_records, summarise
 from deid.risk.quasi import QuasiIdentifier
@@ -118,7 +119,8 @@ def test_advice_by_hand():
         ("generalise PatientAge to 10-year bands", 3),
     ]
     assert risk.advice() == [
-        "generalise PatientAge to 10-year bands: k 1 -> 3, below-k 100.0 % -> 0.0 %"
+        "generalise PatientAge to 10-year bands: k 1 -> 3, below-k 100.0 % -> 0.0 %, "
+        "sample uniques 6 -> 0"
     ]
     report = risk.to_dict()
     assert report["contributions"][1]["uniques_gone_if_removed"] == 6  # age
@@ -126,4 +128,26 @@ def test_advice_by_hand():
     assert report["contributions"][1]["uniques_gone_if_generalised"] == 6
     assert (sex.removed.k, studies.removed.k) == (1, 1)
     assert report["population"]["note"].startswith("no population size given")
+    # Where no generalisation helps (men of 50 and 95 stay apart in any band)
+    # and removal does, removal is advised.
+    rows = [
+        (f"q{i}", {"PatientSex": (sex,), "PatientAge": (age,), "_study": f"t{i}"})
+        for i, (sex, age) in enumerate([("F", "10"), ("M", "50"), ("M", "95")])
+    ]
+    age = assess(rows, settings).attributes[1]
+    assert [o.effect.uniques for o in age.tried] == [3, 3, 3]
+    assert age.advice.change.phrase == "remove PatientAge" and age.advice.effect.uniques == 1
     assert report["journalist_risk"]["max"] is None
+
+
+def test_class_counter_spills_to_disk_and_sums_what_it_spilled(tmp_path):
+    """A trial's classes beyond its budget go to disk; the same class met
+    before and after a spill is still one class."""
+    counter = ClassCounter(tmp_path, limit=3)
+    keys = [f"class-{i % 7}" for i in range(50)]
+    for key in keys:
+        counter.add(key, 2)
+    assert sorted(counter.sizes()) == sorted(2 * keys.count(f"class-{i}") for i in range(7))
+    assert list(tmp_path.iterdir()), "spilled"
+    counter.close()
+    assert not list(tmp_path.iterdir())

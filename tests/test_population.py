@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 from deid.risk import population as pop
 
@@ -161,9 +161,21 @@ def test_journalist_risk_closed_forms() -> None:
 
 
 @pytest.mark.parametrize("size", [1, 3, 20])
-def test_journalist_risk_matches_the_series(size: int) -> None:
+@pytest.mark.parametrize("pi", [0.3, 0.7])
+def test_journalist_risk_matches_the_series(size: int, pi: float) -> None:
     """The negative binomial series summed directly."""
-    pi = 0.3
     h = np.arange(0, 400)
     terms = stats.nbinom.pmf(h, size, pi) / (size + h)
     assert pop.expected_inverse_size(size, pi) == pytest.approx(float(np.sum(terms)), abs=1e-12)
+
+
+@pytest.mark.parametrize(("size", "pi"), [(100, 0.01), (1000, 1e-5), (5000, 0.5), (7, 0.999)])
+def test_journalist_risk_matches_the_integral_where_2f1_overflows(size: int, pi: float) -> None:
+    """E[1/F | f] as the integral of u^(f-1) / (1 + q u) over [0, 1]; scipy's
+    hyp2f1 gives inf at f = 100, pi = 0.01."""
+    q = (1 - pi) / pi
+    expected, _ = integrate.quad(
+        lambda u: u ** (size - 1) / (1 + q * u), 0, 1, epsabs=0, epsrel=1e-13, limit=500,
+        points=[1 - 1 / size],
+    )  # fmt: skip
+    assert pop.expected_inverse_size(size, pi) == pytest.approx(expected, rel=1e-10)

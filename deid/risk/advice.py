@@ -13,6 +13,7 @@ highest k (then the smallest share below k).
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from deid import spool
 from deid.risk.generalise import Generalisation
+from deid.risk.kanon import PART, entry_text
 from deid.spool import SortedSpool
 
 Classes = Callable[[], Iterable[tuple[str, int]]]  # (class key, size), read again per call
@@ -97,35 +99,74 @@ class ClassCounter:
             self._spool.close()
 
 
+class ClassList:
+    """The sample's classes, (key, size) in key order, in a private temporary
+    file read again for each trial: plain lines, no parsing (keys hold no
+    tab or newline: JSON escapes them)."""
+
+    def __init__(self, workdir: Path | None) -> None:
+        if workdir is not None:
+            workdir.mkdir(parents=True, exist_ok=True)
+        # Read and written for the whole assessment; close() removes it.
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8", dir=workdir)  # noqa: SIM115
+
+    def add(self, key: str, size: int) -> None:
+        self._file.write(f"{key}\t{size}\n")
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        self._file.flush()
+        self._file.seek(0)
+        for line in self._file:
+            key, _, size = line.rstrip("\n").rpartition("\t")
+            yield key, int(size)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+CACHE = 65536  # generalised entries remembered per trial (one entry maps many classes)
+
+
 @dataclass(frozen=True)
 class Variant:
     """The record with some entries (by position) generalised."""
 
     changes: tuple[tuple[int, Generalisation], ...]
 
-    def key(self, values: list) -> str:
-        values = list(values)
-        for index, change in self.changes:
-            values[index] = change.apply(tuple(tuple(v) for v in values[index]))
-        return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    def keys(self, classes: Iterable[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+        """Each class's key after the change, with its size."""
+        cache: dict[tuple[int, str], str] = {}
+        for key, size in classes:
+            parts = key.split(PART)
+            for index, change in self.changes:
+                text = parts[index]
+                mapped = cache.get((index, text))
+                if mapped is None:
+                    if len(cache) >= CACHE:
+                        cache.clear()
+                    values = tuple(tuple(v) for v in json.loads(text))
+                    mapped = cache[(index, text)] = entry_text(change.apply(values))
+                parts[index] = mapped
+            yield PART.join(parts), size
 
 
 def evaluate(
     classes: Classes, variants: Sequence[Variant], threshold: int, workdir: Path | None
 ) -> list[Effect]:
-    """Each variant's figures, in one pass over the class list; the counters
-    share one memory budget (the spool's chunk size, in keys)."""
-    limit = max(16, spool.CHUNK // max(1, len(variants)))
-    counters = [ClassCounter(workdir, limit) for _ in variants]
-    try:
-        for key, size in classes():
-            values = json.loads(key)
-            for variant, counter in zip(variants, counters, strict=True):
-                counter.add(variant.key(values), size)
-        return [Effect.of(counter.sizes(), threshold) for counter in counters]
-    finally:
-        for counter in counters:
+    """Each variant's figures, one pass over the class list each. A trial
+    holds at most `spool.CHUNK * 32` class keys (some 20 MB) in memory and
+    spills the rest to disk, so its memory is bounded however many classes
+    there are; below that, which is most data sets, it never touches disk."""
+    effects = []
+    for variant in variants:
+        counter = ClassCounter(workdir, spool.CHUNK * 32)
+        try:
+            for key, size in variant.keys(classes()):
+                counter.add(key, size)
+            effects.append(Effect.of(counter.sizes(), threshold))
+        finally:
             counter.close()
+    return effects
 
 
 @dataclass(frozen=True)
@@ -135,10 +176,13 @@ class Option:
 
     def line(self, before: Effect) -> str:
         """ "generalise PatientAge to 5-year bands: k 1 -> 4, below-k 19.7 % -> 3.1 %" """
-        return (
+        line = (
             f"{self.change.phrase}: k {before.k} -> {self.effect.k}, below-k "
             f"{before.below_k_share:.1%} -> {self.effect.below_k_share:.1%}".replace("%", " %")
         )
+        if self.effect.uniques != before.uniques:
+            line += f", sample uniques {before.uniques} -> {self.effect.uniques}"
+        return line
 
     def to_dict(self, before: Effect) -> dict[str, object]:
         return {"change": self.change.phrase, **self.effect.to_dict(), "advice": self.line(before)}

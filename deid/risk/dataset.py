@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deid.risk import population as pop
-from deid.risk.advice import AttributeRisk, Effect, Option, Variant, best, evaluate
+from deid.risk.advice import AttributeRisk, ClassList, Effect, Option, Variant, best, evaluate
 from deid.risk.findings import Finding, Severity
 from deid.risk.generalise import Generalisation, candidates, removal
 from deid.risk.kanon import STUDY_COUNT, RiskSummary, Value, patient_records, summarise
 from deid.risk.quasi import QuasiIdentifier
-from deid.spool import SortedSpool
 
 NO_POPULATION = (
     "no population size given (--population N or --sampling-fraction F): population "
@@ -144,7 +143,8 @@ def assess(
     folded = names + ((settings.sensitive.name,) if settings.sensitive else ())
     rare = tuple(name for name in settings.rare_only if name in names)
     records = patient_records(rows, folded, rare, settings.threshold, workdir)
-    with SortedSpool(workdir) as classes:
+    classes = ClassList(workdir)
+    try:
         summary = summarise(
             (record for _, record in records),
             settings.threshold,
@@ -154,6 +154,8 @@ def assess(
             on_class=classes.add,
         )
         attributes, combined = _advise(lambda: iter(classes), summary, settings, workdir)
+    finally:
+        classes.close()
     return DatasetRisk(summary, population_risk(summary, settings), attributes, combined)
 
 
@@ -186,7 +188,11 @@ def _advise(
         gone = Option(removed, next(effects))
         options = [Option(g, next(effects)) for g in generalised]
         chosen = best(options, settings.threshold) if options else None
-        attributes.append(AttributeRisk(name, gone.effect, chosen, chosen or gone, tuple(options)))
+        # Removal is advised where no generalisation helps and removal does.
+        advised = chosen if chosen and _helps(chosen, before) else gone
+        if not _helps(advised, before) and chosen is not None:
+            advised = chosen
+        attributes.append(AttributeRisk(name, gone.effect, chosen, advised, tuple(options)))
     together = tuple(
         (index, a.advice.change)
         for index, a in enumerate(attributes)

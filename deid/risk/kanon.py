@@ -237,14 +237,25 @@ def _with_rare(
         yield patient, (slot, studies)
 
 
-SEP = "\x1f"  # between a class key and a sensitive value; JSON escapes it inside keys
+SEP = "\x1f"  # between a class key and a sensitive value
+PART = "\x1e"  # between the entries of a class key
+# JSON escapes every control character inside a text, so neither separator
+# can occur inside an entry: splitting a key gives back its entries.
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def entry_text(values: Values) -> str:
+    return _ENCODE(values)
 
 
 def class_key(record: Record) -> str:
-    """A record as the text classes are sorted and compared on: JSON of its
-    values in record order. JSON keeps the structure (which value is which,
-    where a tuple ends), so two records share a key only when they are equal."""
-    return json.dumps([values for _, values in record], ensure_ascii=False, separators=(",", ":"))
+    """A record as the text classes are sorted and compared on: the JSON of
+    each entry's values, in record order. JSON keeps the structure (which
+    value is which, where a tuple ends), so two records share a key only when
+    they are equal; the advice splits keys on PART to change one entry."""
+    return PART.join(entry_text(values) for _, values in record)
 
 
 def summarise(
@@ -281,7 +292,7 @@ def _sort_key(record: Record, sensitive: str | None) -> str:
         return class_key(record)
     rest = tuple(entry for entry in record if entry[0] != sensitive)
     value = next((values for name, values in record if name == sensitive), ())
-    return class_key(rest) + SEP + json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return class_key(rest) + SEP + entry_text(value)
 
 
 def _class_size(keys: Iterable[str]) -> tuple[int, tuple[int, float]]:

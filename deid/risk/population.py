@@ -35,8 +35,8 @@ class in the population given its size f in the sample, under the model of
 Benedetti & Franconi (1998, "Statistical and technological solutions for
 controlled data dissemination", NTTS'98), the individual risk of mu-ARGUS:
 F - f negative binomial(f, pi) for a uniform sampling fraction, which gives
-E[1/F | f] = integral_0^1 u^(f-1) / (1 + q u) du with q = (1 - pi) / pi,
-i.e. 2F1(1, f; f + 1; -q) / f. With pi = 1 it is 1/f, the prosecutor risk.
+E[1/F | f] = integral_0^1 u^(f-1) / (1 + q u) du with q = (1 - pi) / pi.
+With pi = 1 it is 1/f, the prosecutor risk.
 
 ARX (arx.deidentifier.org) is the reference tool; its conventions are kept
 (no sample uniques: every estimate is 0; an estimate outside [0, N] is no
@@ -304,6 +304,8 @@ def snb(h: Histogram, population: int) -> Estimate:
         return Estimate("snb", 0.0)
     if f2 == 0:
         return Estimate("snb", None, "needs classes of size 2 in the sample")
+    if n >= population:
+        return Estimate("snb", None, "the data set is the whole population")
     params = snb_parameters(h, n / population)
     if params is None:
         return Estimate("snb", None, "the model's equations have no solution")
@@ -342,19 +344,45 @@ def _why(e: Estimate) -> str:
 # Journalist risk
 
 
-def expected_inverse_size(size: int, fraction: float) -> float:
-    """E[1/F | f = size] (Benedetti & Franconi 1998) = 2F1(1, f; f+1; -q) / f."""
+def expected_inverse_sizes(largest: int, fraction: float) -> list[float]:
+    """E[1/F | f] for f = 1..largest (Benedetti & Franconi 1998), as
+    I_f = integral_0^1 u^(f-1) / (1 + q u) du with q = (1 - pi) / pi.
+
+    Computed without a hypergeometric routine (scipy's 2F1 overflows to inf
+    at f = 100, pi = 0.01): for q > 1, I_1 = ln(1 + q) / q and the recursion
+    I_(f+1) = (1/f - I_f) / q, which damps rounding errors by 1/q each step;
+    for q <= 1, I_f = (1 / (f (1 + q))) sum_m m! / (f+1)_m w^m with
+    w = q / (1 + q) <= 1/2 (the Pfaff transformation), a fast series.
+    """
     if fraction >= 1:
-        return 1 / size
+        return [1 / f for f in range(1, largest + 1)]
     q = (1 - fraction) / fraction
-    return float(special.hyp2f1(1, size, size + 1, -q)) / size
+    if q > 1:
+        values = [math.log1p(q) / q]
+        for f in range(1, largest):
+            values.append((1 / f - values[-1]) / q)
+        return values
+    w = q / (1 + q)
+    values = []
+    for f in range(1, largest + 1):
+        term = total = 1.0
+        m = 0
+        while term > 1e-18 * total:
+            m += 1
+            term *= m * w / (f + m)
+            total += term
+        values.append(total / (f * (1 + q)))
+    return values
+
+
+def expected_inverse_size(size: int, fraction: float) -> float:
+    return expected_inverse_sizes(size, fraction)[-1]
 
 
 def journalist(h: Histogram, population: int) -> tuple[float, float]:
     """Maximum and average (over patients) of E[1/F | f]; it falls as f grows,
     so the maximum is that of the smallest class."""
     n, _, _, _ = _sample(h)
-    fraction = n / population
-    risks = {size: expected_inverse_size(size, fraction) for size in h}
-    average = sum(size * count * risks[size] for size, count in h.items()) / n
-    return risks[min(h)], average
+    risks = expected_inverse_sizes(max(h), n / population)
+    average = sum(size * count * risks[size - 1] for size, count in h.items()) / n
+    return risks[min(h) - 1], average
