@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -30,6 +31,9 @@ from deid.errors import DeidError, OutputError, UsageError
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import load_profile, shipped_profiles
 from deid.scan import UNREADABLE
+
+if TYPE_CHECKING:
+    from deid.risk.dataset import PopulationRisk
 
 err = Console(stderr=True)
 out = Console()
@@ -344,12 +348,42 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     metavar="NAME",
     help="Quasi-identifier to use instead of the profile's (repeatable).",
 )
+@click.option(
+    "--sensitive",
+    metavar="NAME",
+    help="Sensitive attribute for l-diversity (e.g. BodyPartExamined); not a quasi-identifier.",
+)
+@click.option(
+    "--population",
+    type=int,
+    metavar="N",
+    help="Size of the population the data set was drawn from: estimates population "
+    "uniqueness and journalist risk.",
+)
+@click.option(
+    "--sampling-fraction",
+    type=float,
+    metavar="F",
+    help="The data set's share of its population (0 < F <= 1), instead of --population.",
+)
+@click.option(
+    "--max-risk",
+    type=float,
+    metavar="R",
+    help="Exit 1 when the data set's prosecutor risk (1/k) is above R, e.g. 0.2.",
+)
+@click.option(
+    "--fail-on-dataset",
+    is_flag=True,
+    help="Exit 1 on any data-set risk finding (k below threshold, l-diversity, "
+    "population uniqueness). Without this or --max-risk the data-set risk is reported only.",
+)
 @JOBS
 @click.option(
     "--dataset-risk/--no-dataset-risk",
     default=True,
     show_default=True,
-    help="Rate k-anonymity over all inputs (off for hooks that see a few files).",
+    help="Rate the data set's re-identification risk (off for hooks that see a few files).",
 )
 @click.option(
     "--ignore-non-dicom",
@@ -370,6 +404,11 @@ def scan_cmd(
     show_values: bool,
     k: int | None,
     quasi: tuple[str, ...],
+    sensitive: str | None,
+    population: int | None,
+    sampling_fraction: float | None,
+    max_risk: float | None,
+    fail_on_dataset: bool,
     jobs: int | None,
     dataset_risk: bool,
     ignore_non_dicom: bool,
@@ -407,6 +446,11 @@ def scan_cmd(
             face_previews=face_previews,
             face_thresholds=face_thresholds,
             inputs=inputs,
+            sensitive=sensitive,
+            population=population,
+            sampling_fraction=sampling_fraction,
+            max_risk=max_risk,
+            fail_on_dataset=fail_on_dataset,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),
@@ -486,18 +530,81 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         for name, count in worst:
             files.add_row(name, str(count))
         out.print(files)
-    risk = outcome.risk
-    out.print(
-        f"data set: {risk.records} patient(s), {risk.classes} class(es), "
-        f"k-anonymity {risk.k} (threshold {risk.threshold}), "
-        f"{risk.below_k_share:.0%} below k; prosecutor risk max {risk.prosecutor_max:.2f} "
-        f"avg {risk.prosecutor_avg:.2f}; marketer risk {risk.marketer:.2f}",
-        highlight=False,
-    )
+    for line in _risk_lines(outcome):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     if outcome.baselined:
         out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
     out.print(f"files: {totals['files']} ({statuses})", highlight=False)
+
+
+def _risk_lines(outcome: api.ScanOutcome) -> list[str]:
+    """The data-set risk in a few plain lines (names here are validated keywords)."""
+    if outcome.risk is None:
+        return ["data set: risk not assessed (--no-dataset-risk)"]
+    risk = outcome.risk.to_dict()
+    s = outcome.risk.summary
+    lines = [
+        f"data set: {s.records} patient(s), {s.classes} class(es), k-anonymity {s.k} "
+        f"(threshold {s.threshold}), {s.below_k_share:.1%} below k, {s.sample_uniques} "
+        f"sample unique(s); prosecutor risk max {s.prosecutor_max:.2f} avg "
+        f"{s.prosecutor_avg:.2f}; marketer risk {s.marketer:.2f}"
+    ]
+    journalist = risk["journalist_risk"]
+    if journalist["max"] is None:
+        lines.append(
+            "journalist risk: not estimated without --population or --sampling-fraction; "
+            f"at most the prosecutor risk ({s.prosecutor_max:.2f} max)"
+        )
+    else:
+        lines.append(
+            f"journalist risk (population {outcome.risk.population.population}): max "
+            f"{journalist['max']:.3f} avg {journalist['average']:.3f}"
+        )
+    lines += _population_lines(outcome.risk.population)
+    if s.l_diversity is not None:
+        ld = s.l_diversity
+        lines.append(
+            f"l-diversity of {ld.attribute}: distinct {ld.distinct}, entropy {ld.entropy:.2f} "
+            f"({ld.homogeneous_share:.1%} of patients in classes with one value)"
+        )
+    advice = risk["advice"]
+    if advice and s.k < s.threshold:
+        lines.append("advice (each alone):")
+        lines += [f"  {line}" for line in advice[:5]]
+        if risk["advice_combined"]:
+            combined = risk["advice_combined"]
+            lines.append(
+                f"  all of these together: k {s.k} -> {combined['k_anonymity']}, below-k "
+                f"{s.below_k_share:.1%} -> {combined['share_below_k']:.1%}"
+            )
+    gate = outcome.dataset_gate
+    lines.append(
+        f"data-set gate: {gate} (exit 1)"
+        if gate
+        else "data-set gate: passed"
+        if outcome.settings.risk.max_risk is not None or outcome.settings.risk.fail_on_dataset
+        else "data-set risk is reported, not gated (--max-risk R or --fail-on-dataset to gate)"
+    )
+    return lines
+
+
+def _population_lines(population: PopulationRisk) -> list[str]:
+    estimates = population.estimates
+    if not estimates:
+        return [f"population uniqueness: {population.note}"] if population.population else []
+    size = population.population
+    parts = [
+        f"{e.model} {e.uniques / size:.2%}" if e.uniques is not None else f"{e.model} n/a"
+        for e in estimates
+        if e.model != "dankar"
+    ]
+    dankar = estimates[-1]
+    share = "n/a" if dankar.uniques is None else f"{dankar.uniques / size:.2%}"
+    return [
+        f"population uniqueness (N = {size}): {share} by Dankar's rule ({dankar.reason}); "
+        + ", ".join(parts)
+    ]
 
 
 @main.group()

@@ -18,6 +18,7 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from deid.actions import parse_da
 from deid.decide import decider_for
@@ -32,10 +33,14 @@ from deid.pixels.examine import examine
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile
 from deid.report import views
+from deid.risk import dataset as dataset_risk
 from deid.risk import detectors
 from deid.risk.baseline import Baseline
+from deid.risk.dataset import DatasetRisk, RiskSettings
 from deid.risk.findings import Finding, Severity
-from deid.risk.kanon import RiskSummary, patient_records, summarise
+from deid.risk.kanon import Value
+from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
+from deid.risk.quasi import plan as quasi_plan
 from deid.scrub import collect, patient_key
 from deid.settings import FaceSettings, available_cores, resolve_profile
 from deid.spool import SortedSpool, TopN
@@ -46,8 +51,7 @@ UNREADABLE = ("failed", "not-dicom")
 @dataclass(frozen=True)
 class ScanSettings:
     profile: ResolvedProfile
-    quasi_identifiers: tuple[str, ...]
-    k: int = 5
+    risk: RiskSettings
     jobs: int = 1
     fail_on: Severity = Severity.HIGH
     baseline: Baseline | None = None
@@ -56,6 +60,14 @@ class ScanSettings:
     dataset_risk: bool = True
     pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
     face: FaceSettings = field(default_factory=lambda: FaceSettings(enabled=False))
+
+    @property
+    def quasi_identifiers(self) -> tuple[str, ...]:
+        return self.risk.names
+
+    @property
+    def k(self) -> int:
+        return self.risk.threshold
 
 
 def build_scan_settings(
@@ -77,6 +89,11 @@ def build_scan_settings(
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
     inputs: Iterable[Path] = (),
+    sensitive: str | None = None,
+    population: int | None = None,
+    sampling_fraction: float | None = None,
+    max_risk: float | None = None,
+    fail_on_dataset: bool = False,
 ) -> ScanSettings:
     resolved = resolve_profile(profile, options)
     try:
@@ -86,10 +103,28 @@ def build_scan_settings(
     k = k if k is not None else resolved.meta.k_threshold
     if k < 2:
         raise UsageError("-k must be at least 2")
+    given = tuple(quasi_identifiers)
+    names = given or resolved.meta.quasi_identifiers
+    flag = "--qi" if given else f"profile {resolved.meta.name} [risk] quasi_identifiers:"
+    _check_risk_options(dataset_risk, population, sampling_fraction, max_risk, fail_on_dataset)
+    if sensitive is not None and sensitive in given:
+        raise UsageError(f"--sensitive {sensitive} is also given to --qi: name it once")
+    # A sensitive attribute among the profile's quasi-identifiers (BodyPartExamined)
+    # is what the attacker learns, not what he links on: it leaves the list.
+    names = tuple(name for name in names if name != sensitive)
+    risk = RiskSettings(
+        quasi=quasi_plan(tuple(dict.fromkeys(names)), resolved, flag),
+        sensitive=quasi_plan((sensitive,), resolved, "--sensitive")[0] if sensitive else None,
+        rare_only=resolved.meta.rare_only,
+        threshold=k,
+        population=population,
+        sampling_fraction=sampling_fraction,
+        max_risk=max_risk,
+        fail_on_dataset=fail_on_dataset,
+    )
     return ScanSettings(
         profile=resolved,
-        quasi_identifiers=tuple(quasi_identifiers) or resolved.meta.quasi_identifiers,
-        k=k,
+        risk=risk,
         jobs=jobs or available_cores(),
         fail_on=severity,
         baseline=Baseline.load(baseline) if baseline is not None else None,
@@ -101,6 +136,25 @@ def build_scan_settings(
     )
 
 
+def _check_risk_options(
+    dataset_risk: bool,
+    population: int | None,
+    sampling_fraction: float | None,
+    max_risk: float | None,
+    fail_on_dataset: bool,
+) -> None:
+    if population is not None and sampling_fraction is not None:
+        raise UsageError("give --population or --sampling-fraction, not both")
+    if population is not None and population < 1:
+        raise UsageError("--population must be a number of people, at least 1")
+    if sampling_fraction is not None and not 0 < sampling_fraction <= 1:
+        raise UsageError("--sampling-fraction must be above 0 and at most 1")
+    if max_risk is not None and not 0 < max_risk <= 1:
+        raise UsageError("--max-risk must be above 0 and at most 1 (e.g. 0.2 for k >= 5)")
+    if not dataset_risk and (max_risk is not None or fail_on_dataset):
+        raise UsageError("--no-dataset-risk cannot be gated by --max-risk or --fail-on-dataset")
+
+
 @dataclass
 class ScanFileResult:
     input: str
@@ -108,7 +162,7 @@ class ScanFileResult:
     reason: str = ""
     findings: list[Finding] = field(default_factory=list)
     patient: str = ""
-    quasi: dict[str, str] = field(default_factory=dict)
+    quasi: dict[str, Value | str] = field(default_factory=dict)
     geometry: SliceGeometry | None = None  # head CT/MR/PT slices only
 
 
@@ -116,37 +170,56 @@ class ScanFileResult:
 # Quasi-identifiers
 
 
-def _age_years(ds: Dataset) -> str:
+def _age_years(ds: Dataset) -> Value:
     age = str(ds.get("PatientAge", "") or "").strip()
     if len(age) == 4 and age[:3].isdigit():
-        return str(int(age[:3])) if age[3] == "Y" else "0"
+        return (str(int(age[:3])) if age[3] == "Y" else "0",)
     birth = parse_da(str(ds.get("PatientBirthDate", "") or ""))
     study = parse_da(str(ds.get("StudyDate", "") or ""))
     if birth and study:
-        return str(study.year - birth.year - ((study.month, study.day) < (birth.month, birth.day)))
-    return ""
+        years = study.year - birth.year - ((study.month, study.day) < (birth.month, birth.day))
+        return (str(years),)
+    return ()
 
 
-_DERIVED: dict[str, Callable[[Dataset], str]] = {
+def _text(ds: Dataset, keyword: str) -> str:
+    return str(ds.get(keyword, "") or "").strip()
+
+
+def _zip(ds: Dataset) -> Value:
+    found = ZIP_CODE.search(_text(ds, "PatientAddress"))  # as the hipaa zip3 action finds it
+    return (found.group(1),) if found else ()
+
+
+# Each derived name gives one tuple per file: Device keeps its four parts in
+# place (manufacturer, model, station, serial), so {ACME, model Z} on one
+# scanner never reads like {ACME} and {Z} on two.
+_DERIVED: dict[str, Callable[[Dataset], Value]] = {
     "PatientAge": _age_years,
-    "BirthYear": lambda ds: str(ds.get("PatientBirthDate", "") or "")[:4],
-    "StudyYearMonth": lambda ds: str(ds.get("StudyDate", "") or "")[:6],
-    "Device": lambda ds: "|".join(
-        str(ds.get(k, "") or "").strip()
+    "BirthYear": lambda ds: (_text(ds, "PatientBirthDate")[:4],),
+    "StudyYearMonth": lambda ds: (_text(ds, "StudyDate")[:6],),
+    "Device": lambda ds: tuple(
+        _text(ds, k)
         for k in ("Manufacturer", "ManufacturerModelName", "StationName", "DeviceSerialNumber")
-    ).strip("|"),
+    ),
+    "ZIP": _zip,
 }
 
 
-def quasi_identifier_values(ds: Dataset, names: Iterable[str]) -> dict[str, str]:
-    values = {}
-    for name in names:
-        if name in _DERIVED:
-            value = _DERIVED[name](ds)
+def quasi_identifier_values(
+    ds: Dataset, quasi: Iterable[QuasiIdentifier]
+) -> dict[str, Value | str]:
+    """Each quasi-identifier's value in this file, as a tuple of parts (a
+    multi-valued attribute keeps its values apart); numbers in canonical form."""
+    values: dict[str, Value | str] = {}
+    for qi in quasi:
+        if qi.name in _DERIVED:
+            value = _DERIVED[qi.name](ds)
         else:
-            raw = ds.get(name, "")
-            value = "" if raw is None else str(raw)
-        values[name] = value.strip()
+            raw = ds.get(qi.name, None)
+            parts = raw if isinstance(raw, MultiValue | list | tuple) else (raw,)
+            value = tuple(qi.normalise("" if p is None else str(p)) for p in parts)
+        values[qi.name] = value if any(value) else ()
     values["_study"] = str(ds.get("StudyInstanceUID", "") or "")
     return values
 
@@ -214,7 +287,9 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         "scanned",
         findings=findings,
         patient=patient_key(ds),
-        quasi=quasi_identifier_values(ds, settings.quasi_identifiers),
+        quasi=(
+            quasi_identifier_values(ds, settings.risk.attributes) if settings.dataset_risk else {}
+        ),
         geometry=geometry,
     )
 
@@ -254,7 +329,8 @@ class ScanOutcome:
         self.statuses: Counter[str] = Counter()
         self.tally = views.Tally(settings.fail_on)
         self.baselined = 0
-        self.risk: RiskSummary | None = None
+        self.risk: DatasetRisk | None = None  # None with --no-dataset-risk
+        self.dataset_gate: str | None = None  # why the data-set risk fails the scan
         self.face = face_report.SeriesResults(workdir)
         self.dataset_findings: list[Finding] = []  # data-set risk; face findings are in `face`
         self.worst = views.WorstFiles()
@@ -262,14 +338,18 @@ class ScanOutcome:
 
     @property
     def exit_code(self) -> int:
-        return self.tally.exit_code
+        """The findings' exit code; the data-set risk has its own gate
+        (--max-risk, --fail-on-dataset) and fails the scan only through it."""
+        code = self.tally.exit_code
+        return 1 if code == 0 and self.dataset_gate else code
 
     @property
     def files(self) -> int:
         return sum(self.statuses.values())
 
-    def _count(self, findings: list[Finding]) -> list[Finding]:
-        """Drop what the baseline accepts, redact evidence, count the rest."""
+    def _count(self, findings: list[Finding], alarm: bool = True) -> list[Finding]:
+        """Drop what the baseline accepts, redact evidence, count the rest
+        (towards --fail-on only when `alarm`)."""
         settings = self.settings
         if settings.baseline is not None:
             kept = [f for f in findings if not settings.baseline.accepts(f)]
@@ -277,7 +357,7 @@ class ScanOutcome:
             findings = kept
         if not settings.show_values:
             findings = [redacted(f) for f in findings]
-        self.tally.add(findings)
+        self.tally.add(findings, alarm=alarm)
         return findings
 
     def add(self, result: ScanFileResult) -> None:
@@ -299,8 +379,14 @@ class ScanOutcome:
         if high:
             self.most_high.add((-high, result.input), (result.input, high))
 
-    def add_dataset(self, findings: list[Finding]) -> None:
-        self.dataset_findings += self._count(findings)
+    def add_dataset(self, risk: DatasetRisk) -> None:
+        """The data-set risk and its findings: counted and listed, but they
+        fail the scan only through the data-set gate. A baseline that accepts
+        a finding also keeps it from the gate."""
+        self.risk = risk
+        found = self._count(dataset_risk.findings(risk), alarm=False)
+        self.dataset_findings += found
+        self.dataset_gate = dataset_risk.gate(risk, self.settings.risk, found)
 
     def add_series(self, entry: dict[str, Any], finding: Finding) -> None:
         """One head series' face result; its finding counts like any other."""
@@ -375,7 +461,7 @@ def scan(
     outcome = ScanOutcome(settings, workdir)
     collector = SeriesCollector(settings.face.thresholds, workdir)
 
-    def fold() -> Iterator[tuple[str, dict[str, str]]]:
+    def fold() -> Iterator[tuple[str, dict[str, Value | str]]]:
         """Consume results once: record them, pass on the patient row."""
         for result in _results(inputs, settings):
             if on_result:
@@ -388,14 +474,11 @@ def scan(
                 yield patient, quasi
 
     try:
-        records = patient_records(
-            fold(), settings.quasi_identifiers, settings.profile.meta.rare_only, settings.k, workdir
-        )
-        outcome.risk = summarise(
-            (record for _, record in records), settings.k, settings.quasi_identifiers, workdir
-        )
         if settings.dataset_risk:
-            outcome.add_dataset(dataset_findings(outcome.risk))
+            outcome.add_dataset(dataset_risk.assess(fold(), settings.risk, workdir))
+        else:
+            for _ in fold():
+                pass
         if settings.face.enabled:
             previews = settings.face.previews
             for result, _ in collector.assess(previews is not None):
@@ -407,26 +490,6 @@ def scan(
     finally:
         collector.close()
     return outcome
-
-
-def dataset_findings(risk: RiskSummary) -> list[Finding]:
-    if risk.records == 0 or risk.k >= risk.threshold:
-        return []
-    severity = Severity.HIGH if risk.k == 1 else Severity.MEDIUM
-    return [
-        Finding(
-            rule="dataset.k-anonymity",
-            severity=severity,
-            message=(
-                f"k-anonymity is {risk.k} (< {risk.threshold}): "
-                f"{risk.below_k_share:.0%} of patients are in classes smaller than "
-                f"{risk.threshold} on the quasi-identifiers"
-            ),
-            location="dataset",
-            action="generalise or remove quasi-identifiers (e.g. --profile gdpr-anonymise)",
-            extra={"risk": risk.to_dict()},
-        )
-    ]
 
 
 __all__ = ["ScanOutcome", "ScanSettings", "build_scan_settings", "scan", "scan_file"]

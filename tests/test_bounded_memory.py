@@ -22,7 +22,9 @@ from deid.face.collect import SeriesCollector
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
 from deid.report import findings_csv, html, scan_report, views
-from deid.risk import kanon
+from deid.risk import dataset, kanon
+from deid.risk.dataset import RiskSettings
+from deid.risk.quasi import QuasiIdentifier
 from tests.helpers import run_settings
 
 
@@ -228,15 +230,17 @@ def test_head_slices_wait_on_disk_not_in_memory(
 
 def _rows(patients: int) -> Iterator[tuple[str, dict[str, str]]]:
     """Ten files a patient over two studies; sex and age classes repeat, one
-    in seven patients has a one-off series description."""
+    in seven patients has a one-off series description; the body part (the
+    sensitive attribute) follows the patient number."""
     for p in range(patients):
         for f in range(10):
             yield (
                 f"patient-{(p * 7919) % patients:06d}",  # not in sorted order
                 {
                     "PatientSex": "FM"[p % 2],
-                    "PatientAge": f"{40 + p % 5:03d}Y",
+                    "PatientAge": str(40 + p % 7),
                     "SeriesDescription": f"HEAD FOR {p}" if p % 7 == 0 else "AX T1",
+                    "BodyPartExamined": "HEAD" if p % 3 else "CHEST",
                     "_study": f"1.2.{p}.{f % 2}",
                 },
             )
@@ -258,39 +262,55 @@ def _in_memory(rows: Iterable[tuple[str, dict[str, str]]], names: tuple[str, ...
             [
                 (
                     n,
-                    "|".join(
-                        sorted(v for v in slot[n] if n != "SeriesDescription" or users[v] < 5)
+                    tuple(
+                        (v,)
+                        for v in sorted(slot[n])
+                        if n != "SeriesDescription" or users[v] < 5
                     ),
                 )
                 for n in names
             ]
-            + [("study_count", str(len(studies[patient])))]
+            + [("study_count", ((str(len(studies[patient])),),))]
         )
         for patient, slot in slots.items()
     }
 
 
+def _settings() -> RiskSettings:
+    return RiskSettings(
+        quasi=(
+            QuasiIdentifier("PatientSex", 0x00100040, "CS"),
+            QuasiIdentifier("PatientAge", None, ""),
+            QuasiIdentifier("SeriesDescription", 0x0008103E, "LO"),
+        ),
+        sensitive=QuasiIdentifier("BodyPartExamined", 0x00180015, "CS"),
+        rare_only=("SeriesDescription",),
+        threshold=5,
+        population=50_000,
+    )
+
+
 def test_patients_wait_on_disk_not_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """k-anonymity needs one record per patient; an archive has 10^5 patients."""
+    """The data-set risk needs one record per patient, its classes, and a
+    trial of every generalisation; an archive has 10^5 patients."""
     monkeypatch.setattr(spool, "FAN_IN", 4)
     monkeypatch.setattr(kanon, "RECENT", 50)
     names = ("PatientSex", "PatientAge", "SeriesDescription")
 
-    def measured(patients: int) -> tuple[int, kanon.RiskSummary]:
+    def measured(patients: int) -> tuple[int, dataset.DatasetRisk]:
         rows = _rows(patients)
         tracemalloc.start()
         try:
-            records = kanon.patient_records(rows, names, ("SeriesDescription",), 5, tmp_path)
-            summary = kanon.summarise((r for _, r in records), 5, names, tmp_path)
-            return tracemalloc.get_traced_memory()[1], summary
+            risk = dataset.assess(rows, _settings(), tmp_path)
+            return tracemalloc.get_traced_memory()[1], risk
         finally:
             tracemalloc.stop()
 
     measured(5000)  # warm-up
     few, _ = measured(1000)
-    many, summary = measured(5000)
+    many, risk = measured(5000)
     # Held in memory per patient: ~5 KB (sets of values) when records were
     # dicts. What is left here is the spool's few bytes per chunk file (with
     # chunks of 40 records) and one more merge level.
@@ -301,11 +321,31 @@ def test_patients_wait_on_disk_not_in_memory(
     records = kanon.patient_records(_rows(5000), names, ("SeriesDescription",), 5, tmp_path)
     assert dict(records) == expected
     sizes = Counter(expected.values())
+    summary = risk.summary
     assert (summary.records, summary.classes, summary.k) == (5000, len(sizes), min(sizes.values()))
     below = sum(size for size in sizes.values() if size < 5)
-    assert summary.below_k_share == pytest.approx(below / 5000)
+    assert summary.below_k_share == pytest.approx(below / 5000, abs=1e-12)
     assert summary.prosecutor_avg == pytest.approx(
-        sum(1 / sizes[r] for r in expected.values()) / 5000
+        sum(1 / sizes[r] for r in expected.values()) / 5000, abs=1e-12
     )
-    assert summary.classes == 10 + 5000 // 7 + 1  # each one-off description is a class of 1
+    assert dict(summary.histogram) == Counter(sizes.values())
+    # Each one-off description (p % 7 == 0, so age 40) is a class of 1; the
+    # others are sex x the six other ages.
+    assert summary.classes == 2 * 6 + 5000 // 7 + 1
+    # l-diversity: body parts per class, counted the obvious way.
+    parts: dict[tuple, Counter] = {}
+    for p in range(5000):
+        record = expected[f"patient-{(p * 7919) % 5000:06d}"]
+        parts.setdefault(record, Counter())["HEAD" if p % 3 else "CHEST"] += 1
+    assert summary.l_diversity.distinct == min(len(c) for c in parts.values())
+    # Advice: 5-year age bands, computed on the in-memory records.
+    banded = Counter(
+        tuple((n, tuple((f"{int(v[0]) // 5 * 5}-{int(v[0]) // 5 * 5 + 4}",) for v in vs))
+              if n == "PatientAge" else (n, vs) for n, vs in record)
+        for record in expected.values()
+    )  # fmt: skip
+    age = next(a for a in risk.attributes if a.attribute == "PatientAge")
+    five = next(o for o in age.tried if o.change.phrase.endswith(" 5-year bands"))
+    assert (five.effect.k, five.effect.classes) == (min(banded.values()), len(banded))
+    assert risk.population.journalist is not None
     assert not list(tmp_path.iterdir()), "spools removed"

@@ -26,6 +26,10 @@ th{background:#f3f5f9} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .card{border:1px solid #dde2ea;border-radius:.5rem;padding:.7rem 1rem;min-width:8rem}
 .card b{display:block;font-size:1.5rem} details{margin:.3rem 0}
 summary{cursor:pointer} code{font-size:.85rem;background:#f3f5f9;padding:0 .25rem}
+h3{font-size:1rem;margin:1rem 0 .3rem} .hist{margin:.5rem 0 1rem;max-width:36rem}
+.bar{display:flex;align-items:center;gap:.5rem;font-size:.85rem;line-height:1.3}
+.bar span{width:3rem;text-align:right} .bar i{height:.8rem;background:#2f6db5;display:block}
+.bar i.below{background:#c62828} .bar b{font-weight:400}
 """
 
 
@@ -110,28 +114,7 @@ def render(
         parts.append(_table(["rule", "findings"], rows, {1}))
     risk = header.get("dataset_risk")
     if risk:
-        parts.append("<h2>Data-set re-identification risk</h2>")
-        rows = [
-            ["patients (records)", str(risk["records"])],
-            ["equivalence classes", str(risk["equivalence_classes"])],
-            [f"k-anonymity (threshold {risk['k_threshold']})", str(risk["k_anonymity"])],
-            ["patients in classes below k", f"{risk['share_below_k']:.1%}"],
-            [
-                "prosecutor risk, max / average",
-                f"{risk['prosecutor_risk']['max']:.3f} / {risk['prosecutor_risk']['average']:.3f}",
-            ],
-            [
-                "journalist risk, max / average",
-                f"{risk['journalist_risk']['max']:.3f} / {risk['journalist_risk']['average']:.3f}",
-            ],
-            ["marketer risk", f"{risk['marketer_risk']:.3f}"],
-        ]
-        parts.append(_table(["measure", "value"], rows, {1}))
-        parts.append(
-            f'<p class="muted">Quasi-identifiers: '
-            f"{escape(', '.join(risk['quasi_identifiers']))}; "
-            f"{escape(risk['journalist_risk']['note'])}.</p>"
-        )
+        parts.append(_risk_section(risk))
     face = (header.get("face") or {}).get("series") or ()
     face, face_total = _worst(face, lambda e: (-_RANK.get(e["level"], 0), e["series"]))
     if face:
@@ -188,6 +171,78 @@ def render(
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>\n"
+    )
+
+
+def _risk_section(risk: dict[str, Any]) -> str:
+    """The data-set risk: figures, class sizes, population, advice."""
+    journalist = risk["journalist_risk"]
+    rows = [
+        ["patients (records)", str(risk["records"])],
+        ["equivalence classes", str(risk["equivalence_classes"])],
+        [f"k-anonymity (threshold {risk['k_threshold']})", str(risk["k_anonymity"])],
+        ["patients in classes below k", f"{risk['share_below_k']:.1%}"],
+        ["sample uniques", f"{risk['sample_uniques']} ({risk['share_sample_uniques']:.1%})"],
+        [
+            "prosecutor risk, max / average over patients / over classes",
+            f"{risk['prosecutor_risk']['max']:.3f} / {risk['prosecutor_risk']['average']:.3f}"
+            f" / {risk['prosecutor_risk']['average_over_classes']:.3f}",
+        ],
+        [
+            "journalist risk, max / average",
+            "not estimated"
+            if journalist["max"] is None
+            else f"{journalist['max']:.3f} / {journalist['average']:.3f}",
+        ],
+        ["marketer risk", f"{risk['marketer_risk']:.3f}"],
+    ]
+    for name, e in (risk["population"].get("estimators") or {}).items():
+        share = "no estimate" if e["share_unique"] is None else f"{e['share_unique']:.2%}"
+        note = f" ({e['note']})" if e["note"] else ""
+        rows.append([f"population unique, {name}", escape(share + note)])
+    ld = risk.get("l_diversity")
+    if ld:
+        rows.append(
+            [
+                f"l-diversity of {escape(ld['attribute'])}, distinct / entropy",
+                f"{ld['distinct_l']} / {ld['entropy_l']:.2f}",
+            ]
+        )
+    parts = [
+        "<h2>Data-set re-identification risk</h2>",
+        _table(["measure", "value"], rows, {1}),
+        _histogram(risk["class_sizes"], risk["k_threshold"]),
+        f'<p class="muted">Quasi-identifiers: {escape(", ".join(risk["quasi_identifiers"]))}. '
+        f"{escape(journalist['note'])}. {escape(risk['population']['note'])}.</p>",
+    ]
+    if risk.get("advice"):
+        parts.append("<h3>What would lower it (each change alone)</h3><ul>")
+        parts += [f"<li>{escape(line)}</li>" for line in risk["advice"]]
+        parts.append("</ul>")
+    return "\n".join(parts)
+
+
+def _histogram(sizes: list[dict[str, int]], threshold: int) -> str:
+    """Patients by class size, as bars (no script, no image): sizes 1..9 on
+    their own, larger ones in decades, classes below k in red."""
+    buckets: dict[str, list[int]] = {}
+    for entry in sizes:
+        size = entry["size"]
+        label = str(size) if size < 10 else f"{10 ** (len(str(size)) - 1)}+"
+        bucket = buckets.setdefault(label, [0, size])
+        bucket[0] += entry["patients"]
+    if not buckets:
+        return ""
+    top = max(count for count, _ in buckets.values())
+    rows = "".join(
+        f'<div class="bar"><span>{escape(label)}</span>'
+        f'<i class="{"below" if first < threshold else ""}" '
+        f'style="width:{max(1, round(60 * count / top))}%"></i><b>{count}</b></div>'
+        for label, (count, first) in buckets.items()
+    )
+    return (
+        '<figure class="hist"><figcaption class="muted">Patients by size of their class '
+        f"(red: below k = {threshold})</figcaption>{rows}</figure>"
     )
 
 

@@ -16,7 +16,10 @@ from deid.report import views
 from deid.report.json_report import stream
 from deid.scan import ScanOutcome, ScanSettings
 
-SCHEMA_VERSION = "1.0"
+# 2.0: data-set risk with exact classes (structured values), population
+# uniqueness, journalist risk (null without a population), l-diversity,
+# class sizes, contributions and advice; its findings have their own gate.
+SCHEMA_VERSION = "2.0"
 TITLE = "deid scan report"
 
 
@@ -36,6 +39,11 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
             "baselined": outcome.baselined,
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
+        "dataset_gate": {
+            "max_risk": settings.risk.max_risk,
+            "fail_on_dataset": settings.risk.fail_on_dataset,
+            "failed": outcome.dataset_gate,
+        },
         "face": {
             "checked": settings.face.enabled,
             "note": PREVIEW_NOTE,

@@ -41,11 +41,12 @@ class Tally:
         self.alarm = False
         self.unprocessed = False
 
-    def add(self, findings: Iterable[Finding]) -> None:
+    def add(self, findings: Iterable[Finding], alarm: bool = True) -> None:
+        """`alarm` False: counted, but gated elsewhere (the data-set risk)."""
         for f in findings:
             self.severities[str(f.severity)] += 1
             self.rules[f.rule] += 1
-            self.alarm = self.alarm or f.severity >= self.fail_on
+            self.alarm = self.alarm or (alarm and f.severity >= self.fail_on)
 
     @property
     def exit_code(self) -> int:
