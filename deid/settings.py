@@ -109,7 +109,8 @@ class Execution:
                 import distributed  # noqa: F401
             except ImportError:
                 raise UsageError(
-                    "--executor dask needs Dask distributed: pip install 'deid[dask]'"
+                    "--executor dask needs Dask distributed: pip install -e '.[dask]' "
+                    "from a checkout (the distribution is deid-dicom)"
                 ) from None
         return made
 
