@@ -23,16 +23,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from deid import __version__, api
-from deid.apply import TABLE as ACTION_TABLE
-from deid.decide import UNLISTED_RULES
-from deid.dicom_io import discover
+from deid import __version__
 from deid.errors import DeidError, OutputError, UsageError
-from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
-from deid.profiles import load_profile, shipped_profiles
-from deid.scan import UNREADABLE
 
+# The library (pydicom, numpy, pandas, scipy...) loads inside the commands that
+# need it, so that --help, usage errors and `profiles list` answer at once.
 if TYPE_CHECKING:
+    from deid import api
+    from deid.results import FileResult
     from deid.risk.dataset import PopulationRisk
 
 err = Console(stderr=True)
@@ -220,6 +218,9 @@ def run(
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
+    from deid import api
+    from deid.results import Status
+
     try:
         settings = api.build_settings(
             api.resolve_profile(profile, options),
@@ -256,7 +257,7 @@ def run(
                 elapsed = time.monotonic() - started
                 if elapsed > 0:
                     progress.update(task, rate=f"{done[0] / elapsed:.0f} files/s")
-                if result.status in UNPROCESSED or result.status == WITHHELD:
+                if result.status.unprocessed or result.status is Status.WITHHELD:
                     err.print(
                         f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
                         highlight=False,
@@ -279,6 +280,8 @@ def run(
 def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> None:
     """Processing streams from discovery, so the total is not known up front;
     a second, cheap walk counts files meanwhile and gives the bar its ETA."""
+
+    from deid.dicom_io import discover
 
     def count() -> None:
         done(sum(1 for item in discover(inputs) if not item.problem))
@@ -420,6 +423,8 @@ def scan_cmd(
     face_thresholds: tuple[Path, ...],
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
+    from deid import api
+
     try:
         if report_dir is not None:
             for given in inputs:
@@ -483,6 +488,7 @@ def _scan_outputs(
     """Baseline, reports and summary, each streamed from the outcome's spool."""
     from deid.report import sarif, scan_report
     from deid.risk import baseline as baseline_file
+    from deid.scan import UNREADABLE
 
     if write_baseline is not None:
         count = baseline_file.write(write_baseline, outcome.findings())
@@ -615,6 +621,8 @@ def profiles() -> None:
 @profiles.command("list")
 def profiles_list() -> None:
     """Shipped profiles and what they are for."""
+    from deid.profiles import load_profile, shipped_profiles
+
     table = Table("name", "description", "extends", "options")
     for name in shipped_profiles():
         try:
@@ -643,6 +651,10 @@ def profiles_list() -> None:
 def profiles_show(name: str, options: tuple[str, ...]) -> None:
     """Every rule of profile NAME: match, PS3.15 code, action in force, and why;
     then how attributes no rule names are decided, and what each action does."""
+    from deid import api
+    from deid.apply import TABLE as ACTION_TABLE
+    from deid.decide import UNLISTED_RULES
+
     try:
         resolved = api.resolve_profile(name, options)
     except DeidError as exc:

@@ -188,3 +188,22 @@ def test_inheritance_loop_and_missing_base_are_errors(tmp_path):
         load_profile(str(tmp_path / "a.toml"))
     with pytest.raises(ProfileError, match="unknown profile 'nope'"):
         load_profile("nope")
+
+
+def test_help_and_usage_errors_do_not_load_the_library():
+    """--help, usage errors and `profiles list` answer at once: the heavy
+    libraries load inside the commands that need them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from deid.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "r2 = CliRunner().invoke(main, ['run'])\n"
+        "heavy = [m for m in ('pydicom', 'numpy', 'pandas', 'scipy', 'cv2') if m in sys.modules]\n"
+        "print(r.exit_code, r2.exit_code, heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "0 2 []", done.stdout + done.stderr
