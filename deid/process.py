@@ -89,6 +89,17 @@ def decide(state: FileState, settings: Settings) -> None:
     ds = state.ds
     pseudo = settings.pseudonymizer
     state.plan = plan(decider_for(settings, settings.profile), ds)
+    if state.plan.iod is None:
+        sop_class = str(ds.get("SOPClassUID", "") or "")
+        state.result.findings.append(
+            Finding(
+                "standard.unknown-sop-class", Severity.INFO,
+                f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
+                "decided without their types (safe defaults: D over Z over X)",
+                file=state.result.input, location="SOPClassUID",
+                action="check the output's validity with the vendor's definition",
+            )
+        )
     identifiers = collect(state.plan.steps)
     key = patient_key(ds)
     state.ctx = FileContext(

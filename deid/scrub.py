@@ -29,6 +29,7 @@ from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
 from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
+from deid.standard import IodTypes
 
 __all__ = ["FileContext", "Plan", "collect", "path_text", "plan", "scrub", "tag_name"]
 
@@ -57,6 +58,7 @@ class Plan:
     private_removed: int = 0
     private_why: str = ""
     private_code: str = ""
+    iod: IodTypes | None = None  # the file's IOD, None when its SOP class is not standard
 
 
 # ---------------------------------------------------------------------- walk
@@ -101,7 +103,9 @@ def plan(decider: Decider, ds: Dataset) -> Plan:
     """
     removed = _drop_all_private(ds) if decider.private_wholesale else 0
     default = decider.profile.private_default
-    return Plan(list(_walk(decider.bind(ds), ds, (), ())), removed, default.why, default.code)
+    bound = decider.bind(ds)
+    steps = list(_walk(bound, ds, (), ()))
+    return Plan(steps, removed, default.why, default.code, bound.iod)
 
 
 # ------------------------------------------------------------------- collect

@@ -205,3 +205,24 @@ def test_scan_decides_without_a_key():
     bound = Decider(resolve_profile("basic")).bind(ds)
     assert bound.iod is CT
     assert bound.standard(Tag(T("PatientName")), "PN", ()).action == "empty"
+
+
+def test_private_sop_class_is_processed_with_safe_defaults_and_said(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from deid.process import process_file
+    from tests.helpers import run_settings
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.113619.4.26"
+    source = tmp_path / "private.dcm"
+    ds.save_as(source)
+    settings = run_settings(
+        inputs=[source], output=tmp_path / "out", random_key=True, pixels="off", face="off"
+    )
+    result = process_file(source, settings)
+    assert result.status == "written"
+    assert [f.rule for f in result.findings] == ["standard.unknown-sop-class"]
+    reasons = [c["why"] for c in result.changes if c["path"] == "AcquisitionDate"]
+    assert reasons and "not in the standard's IOD tables" in reasons[0]
