@@ -37,7 +37,7 @@ SCIENCE = frozenset(
         "ContourGeometricType", "BeamNumber", "BeamMeterset", "DoseGridScaling", "DoseUnits",
         "DoseType", "GridFrameOffsetVector", "ControlPointIndex", "CumulativeMetersetWeight",
         # structured reports
-        "NumericValue", "ValueType", "RelationshipType",
+        "NumericValue", "RelationshipType",
         # geometry and frames
         "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
         "StackID", "InStackPositionNumber", "DimensionIndexValues", "TemporalPositionIndex",
@@ -85,24 +85,37 @@ def dciodvfy_kinds(path: Path) -> frozenset[str] | None:
 input_kinds = cache(dciodvfy_kinds)  # inputs are the same for every profile
 
 
-def _walk(ds: Dataset, parent: str = "") -> Iterator[tuple[str, str, object]]:
+# Removed by Table E.1-1 on purpose: icons are thumbnails that can show
+# burned-in text; acquisition context is X/Z unless clean-structured-content.
+NOT_SCIENCE = frozenset({"IconImageSequence", "AcquisitionContextSequence"})
+
+
+def _walk(ds: Dataset, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str, object]]:
     for elem in ds:
-        if elem.tag.is_private:
+        if elem.tag.is_private or elem.keyword in NOT_SCIENCE:
             continue
         if elem.VR == "SQ":
             for item in elem.value or []:
-                yield from _walk(item, elem.keyword)
+                yield from _walk(item, (*path, elem.keyword))
             continue
-        yield parent, elem.keyword, elem.value
+        yield path, elem.keyword, elem.value
+
+
+def _is_report_code(path: tuple[str, ...], keyword: str) -> bool:
+    """Concept names and units of a structured report's content tree."""
+    in_tree = not path[:-1] or "ContentSequence" in path
+    if keyword == "ValueType":
+        return in_tree
+    return bool(path) and path[-1] in CODE_PARENTS and in_tree and keyword in (
+        "CodeValue", "CodingSchemeDesignator"
+    )
 
 
 def science(ds: Dataset) -> Counter[tuple[str, str]]:
     """The science values of a data set, as a multiset (order-free)."""
     found: Counter[tuple[str, str]] = Counter()
-    for parent, keyword, value in _walk(ds):
-        if keyword in SCIENCE or (
-            parent in CODE_PARENTS and keyword in ("CodeValue", "CodingSchemeDesignator")
-        ):
+    for path, keyword, value in _walk(ds):
+        if (keyword in SCIENCE and keyword != "ValueType") or _is_report_code(path, keyword):
             found[(keyword, repr(value))] += 1
     return found
 
