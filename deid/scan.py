@@ -11,7 +11,7 @@ import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -450,6 +450,18 @@ def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileRes
             yield pending.popleft().result()
 
 
+def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:
+    """A file's position under the input it was found in (its name when the
+    file itself was named), the same however the input was typed."""
+    resolved = Path(path).resolve()
+    for root, is_dir in roots:
+        if is_dir and resolved.is_relative_to(root):
+            return resolved.relative_to(root).as_posix()
+        if resolved == root:
+            return root.name
+    return resolved.name
+
+
 def scan(
     inputs: Iterable[Path],
     settings: ScanSettings,
@@ -458,6 +470,7 @@ def scan(
 ) -> ScanOutcome:
     """Scan every input; `workdir` holds the outcome's spool (system temp by default)."""
     inputs = list(inputs)
+    roots = [(p.resolve(), p.is_dir()) for p in inputs]
     outcome = ScanOutcome(settings, workdir)
     collector = SeriesCollector(settings.face.thresholds, workdir)
 
@@ -469,6 +482,8 @@ def scan(
             if settings.face.enabled and result.geometry is not None:
                 collector.add(result.geometry)
             patient, quasi = result.patient, result.quasi
+            scope = scope_of(result.input, roots)
+            result.findings = [replace(f, scope=scope) for f in result.findings]
             outcome.add(result)
             if result.status == "scanned":
                 yield patient, quasi

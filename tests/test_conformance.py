@@ -40,7 +40,9 @@ def run_profile(profile: str, files: list[Path], root: Path) -> Comparison:
         if result.status is not Status.WRITTEN:
             comparison.not_written[str(path)] = f"{result.status}: {result.reason}"
             continue
-        redacted = "redacted" in result.summary.get("pixels", "")
+        redacted = any(
+            f.rule.startswith("pixels.") and f.action == "redacted" for f in result.findings
+        )
         comparison.compare(path, out / result.output, redacted)
     return comparison
 

@@ -223,3 +223,47 @@ def test_kept_free_text_is_checked_for_patterns(tmp_path, corpus, manifest):
             f["rule"] for f in report["files"][0]["findings"] if f["location"] == "ImageComments"
         }
         assert rules == ({rule} if rule else set()), (text, rules)
+
+
+def test_baseline_holds_however_the_folder_is_typed_and_flags_new_findings_in_known_files(
+    corpus, tmp_path, monkeypatch
+):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus / "input" / "identified", data)
+    monkeypatch.chdir(tmp_path)
+    baseline = tmp_path / "b.json"
+    assert scan("data", "--write-baseline", str(baseline)).exit_code == 0
+    accepted = scan(str(data.resolve()), "--baseline", str(baseline), "--format", "json")
+    report = json.loads(accepted.output)
+    assert accepted.exit_code == 0 and report["totals"]["findings_by_rule"] == {}, report["totals"]
+    # A new identifier in a file the baseline knows is a new finding.
+    known = sorted(data.rglob("*.dcm"))[0]
+    ds = pydicom.dcmread(known)
+    assert "ResponsiblePerson" not in ds
+    ds.ResponsiblePerson = "DELAMANCHA^TERESA"
+    ds.save_as(known)
+    again = scan(str(data.resolve()), "--baseline", str(baseline), "--format", "json")
+    found = [f for e in json.loads(again.output)["files"] for f in e["findings"]]
+    assert again.exit_code == 1
+    assert {f["location"] for f in found} == {"ResponsiblePerson"}, found
+
+
+def test_fingerprint_ignores_wording_and_evidence():
+    from deid.risk.findings import Finding, Severity
+
+    a = Finding("header.name", Severity.HIGH, "name (profile basic would empty it)", "x/a.dcm",
+                "PatientName", evidence="QUIXOTE", scope="a.dcm")
+    b = Finding("header.name", Severity.HIGH, "name (profile tcia would empty it)", "/abs/x/a.dcm",
+                "PatientName", evidence="OTHER", scope="a.dcm")
+    assert a.fingerprint == b.fingerprint
+    assert a.fingerprint != Finding("header.name", Severity.HIGH, "", "", "PatientID",
+                                    scope="a.dcm").fingerprint
+
+
+def test_old_baseline_format_is_refused_with_what_to_do(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text('{"format": "deid-baseline/1", "findings": []}')
+    result = scan(str(tmp_path), "--baseline", str(old))
+    assert result.exit_code == 2 and "--write-baseline" in result.output

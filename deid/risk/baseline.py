@@ -14,7 +14,10 @@ from deid.dicom_io import atomic_writer
 from deid.errors import UsageError
 from deid.risk.findings import Finding
 
-FORMAT = "deid-baseline/1"
+FORMAT = "deid-baseline/2"
+# Format 1 fingerprinted the message (which names the profile) and the path
+# as typed: its entries cannot be matched and are not guessed at.
+OLD_FORMATS = ("deid-baseline/1",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class Baseline:
             raise UsageError(f"cannot read baseline {path}: {exc.strerror}") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON") from None
+        if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+            raise UsageError(
+                f"{path}: baseline format {data['format']} is no longer read (its fingerprints "
+                "named the profile and the path as typed): write it again with --write-baseline"
+            )
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"{path}: not a deid baseline (format {FORMAT} expected)")
         return cls(frozenset(entry["fingerprint"] for entry in data.get("findings", [])))
@@ -50,7 +58,7 @@ def write(path: Path, findings: Iterable[Finding]) -> int:
                 entry = {
                     "fingerprint": f.fingerprint,
                     "rule": f.rule,
-                    "file": f.file,
+                    "file": f.scope or f.file,
                     "location": f.location,
                 }
                 fh.write(("" if count == 0 else ",\n") + json.dumps(entry))

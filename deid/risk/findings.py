@@ -2,7 +2,8 @@
 
 Reports (json now; csv, html, sarif later) are views of a list of these, so
 a finding carries everything a reader needs: what, where, how bad, what was
-done. The fingerprint is stable across runs so baselines can accept it.
+done. The fingerprint is stable across runs, profiles and the way a path was typed,
+so baselines can accept it.
 """
 
 from __future__ import annotations
@@ -38,11 +39,17 @@ class Finding:
     action: str = ""
     evidence: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The file's position under the folder that was scanned (its name when it
+    # was named itself): the same whether the folder is typed relative or
+    # absolute, so a baseline written once keeps matching.
+    scope: str = ""
 
     @property
     def fingerprint(self) -> str:
-        """Same finding, same id: excludes the evidence, which may be PHI."""
-        raw = "\x1f".join((self.rule, self.file, self.location, self.message))
+        """Same finding, same id: the rule, the file's position under the
+        scanned root and the location only, never the wording (which names
+        the profile) nor the evidence (which may be PHI)."""
+        raw = "\x1f".join((self.rule, self.scope or self.file, self.location))
         return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,11 +64,14 @@ class Finding:
         }
         if self.extra:
             data["extra"] = deepcopy(self.extra)
+        if self.scope:
+            data["scope"] = self.scope
         data["fingerprint"] = self.fingerprint
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         fields = {k: v for k, v in data.items() if k != "fingerprint"}
+        fields.setdefault("scope", "")
         fields["severity"] = Severity.parse(fields["severity"])
         return cls(**fields)
