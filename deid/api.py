@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deid import pipeline
+from deid import pipeline, run_identity
 from deid.collectors import Collector, FaceSeries, Linkage
 from deid.errors import OutputError
 from deid.pixels.settings import PixelSettings
@@ -56,6 +56,12 @@ def deidentify(
     does not grow with the batch. Series-level work runs in their finish().
     """
     inputs = list(inputs)
+    run_identity.claim(
+        settings.output,
+        settings.identity(),
+        anonymising=not settings.profile.meta.linkage,
+        record=not settings.dry_run,
+    )
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:

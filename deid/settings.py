@@ -182,6 +182,8 @@ class Destinations:
         mapping_dir: Path | None = None,
     ) -> Destinations:
         for given in inputs:
+            if not given.exists() and not given.is_symlink():
+                raise UsageError(f"input {given} does not exist")
             if inside(output, given) and given.is_dir():
                 raise UsageError(f"output folder {output} is inside input {given}: choose another")
             if inside(given, output):
@@ -234,11 +236,22 @@ class Settings:
     def run_id(self) -> str:
         """Identifies what produces the outputs (profile, options, key) without
         revealing the key: a resumed run reuses only results made the same way."""
-        options = ",".join(sorted(o.cli_name for o in self.profile.options))
-        tag = hmac.new(self.pseudonymizer.key, b"deid-run-id", hashlib.sha256).hexdigest()[:16]
+        parts = self.identity()
+        return "|".join(parts[k] for k in ("profile", "options", "source", "pixels", "key"))
+
+    def identity(self) -> dict[str, str]:
+        """What makes the outputs what they are, each part safe to show: names,
+        a hash of the pixel settings (their files' paths may name people), and
+        a keyed tag that reveals nothing of the key."""
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
-        return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{pixels}|{tag}"
+        return {
+            "profile": self.profile.meta.name,
+            "options": ",".join(sorted(o.cli_name for o in self.profile.options)),
+            "source": self.profile.meta.source,
+            "pixels": pixels,
+            "key": hmac.new(self.pseudonymizer.key, b"deid-run-id", "sha256").hexdigest()[:16],
+        }
 
 
 @dataclass(frozen=True)

@@ -400,7 +400,6 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(corpus, bad_files, tmp_pa
         "run",
         str(bad_files),
         str(corpus / "input" / "headerless"),
-        str(tmp_path / "missing"),
         "-o",
         str(out),
         "-j",
@@ -417,9 +416,8 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(corpus, bad_files, tmp_pa
     assert status["notes.txt"][0] == "not-dicom"
     assert status["empty.dcm"][0] == "not-dicom"
     assert status["garbage.dcm"][0] == "failed"
-    assert status["missing"][0] == "failed" and "no such file" in status["missing"][1]
     assert status["IMG0001"][0] == "written", "headerless file recognised by content"
-    for name in ("truncated.dcm", "notes.txt", "missing"):
+    for name in ("truncated.dcm", "notes.txt"):
         assert name in result.output  # one line each on the terminal
     assert hashes(bad_files) == before
 
@@ -655,3 +653,31 @@ def test_anonymised_release_links_to_no_other_release(runs, corpus, tmp_path):
     assert not anonymised & _identifiers(again)
     report = json.loads((again / "report.json").read_text())
     assert report["key"].startswith("fresh random key for this run, never stored")
+
+
+def test_missing_input_is_a_usage_error_and_creates_nothing(corpus, tmp_path, env_key):
+    out = tmp_path / "out"
+    result = run_cli("run", str(corpus / "input"), str(tmp_path / "missing"), "-o", str(out))
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not out.exists()
+
+
+def test_second_run_with_another_key_or_profile_is_refused(corpus, tmp_path):
+    """A run into an OUT written another way would add a second copy of every
+    patient under other pseudonyms; the same command resumes as before."""
+    out = tmp_path / "out"
+    args = ["run", str(corpus / "input" / "headerless"), "-o", str(out), "-q"]
+    first = run_cli(*args, env={"DEID_KEY": "first-key-0123456789"})
+    assert first.exit_code == 0, first.output
+    written = {p: p.read_bytes() for p in out.rglob("*.dcm")}
+    assert len(written) == 1
+    other_key = run_cli(*args, env={"DEID_KEY": "other-key-0123456789"})
+    assert other_key.exit_code == 2 and "pseudonym key" in other_key.output
+    other_profile = run_cli(
+        *args, "--profile", "hipaa-safe-harbor", env={"DEID_KEY": "first-key-0123456789"}
+    )
+    assert other_profile.exit_code == 2 and "profile" in other_profile.output
+    assert {p: p.read_bytes() for p in out.rglob("*.dcm")} == written, "refused runs wrote"
+    again = run_cli(*args, env={"DEID_KEY": "first-key-0123456789"})
+    assert again.exit_code == 0, again.output
+    assert {p: p.read_bytes() for p in out.rglob("*.dcm")} == written

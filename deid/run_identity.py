@@ -1,0 +1,77 @@
+"""One OUT, one way of making outputs: a second run with another key, profile
+or options into the same folder would silently add a second copy of every
+patient under other pseudonyms. The first run records how it works; a later
+run must match it, or is refused before it writes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from deid.errors import UsageError
+
+MARKER = ".deid-run.json"
+# What each part means to a person reading the refusal.
+_NAMES = {
+    "profile": "profile",
+    "options": "options",
+    "source": "profile file",
+    "pixels": "pixel settings",
+    "key": "pseudonym key",
+}
+
+
+def _shareable(identity: dict[str, str]) -> dict[str, str]:
+    """The marker sits in the shared output: paths inside the pixel settings
+    (allow-list files) are hashed, not written."""
+    shown = dict(identity)
+    shown["pixels"] = hashlib.sha256(identity["pixels"].encode()).hexdigest()[:16]
+    return shown
+
+
+def claim(
+    out: Path, identity: dict[str, str], anonymising: bool = False, record: bool = True
+) -> None:
+    """Accept a run into OUT, or refuse it with one line naming what differs.
+    A dry run checks but records nothing."""
+    wanted = _shareable(identity)
+    marker = out / MARKER
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if _has_outputs(out):
+            raise UsageError(
+                f"{out} already holds outputs of a run deid cannot identify: choose a fresh "
+                "output folder"
+            ) from None
+        if record:
+            _write(marker, wanted)
+        return
+    except (OSError, ValueError):
+        raise UsageError(f"{marker} is unreadable: choose a fresh output folder") from None
+    differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
+    if not differs:
+        return
+    why = (
+        "; an anonymising profile draws a new random key every run, so it never adds to "
+        "or resumes an earlier output"
+        if anonymising and differs == ["pseudonym key"]
+        else ""
+    )
+    raise UsageError(
+        f"{out} was written with another {', '.join(differs)}: a run into it now would add "
+        f"a second copy of every patient under other pseudonyms; choose a fresh output folder{why}"
+    )
+
+
+def _has_outputs(out: Path) -> bool:
+    return out.is_dir() and any(p.suffix == ".dcm" for p in out.rglob("*.dcm"))
+
+
+def _write(marker: Path, identity: dict[str, str]) -> None:
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(identity, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(marker)
