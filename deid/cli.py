@@ -27,14 +27,16 @@ from deid.errors import DeidError, OutputError, UsageError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import canonical_action, load_profile, shipped_profiles
+from deid.safetext import one_line
 from deid.scan import UNREADABLE
+from deid.terminal import cell, say
 
 err = Console(stderr=True)
 out = Console()
 
 
 def _fail(exc: DeidError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    say(err, ("error:", "bold red"), f" {exc}")
     sys.exit(exc.exit_code)
 
 
@@ -111,7 +113,29 @@ FACE = _together(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Click's own errors (a missing option, a bad choice) as one line, like
+    deid's: `error: <what> (see deid run --help)`, exit 2."""
+
+    def main(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "deid"
+            message = exc.format_message().rstrip(".")
+            say(err, ("error:", "bold red"), f" {message} (see {command} --help)")
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            say(err, ("error:", "bold red"), f" {exc.format_message()}")
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            say(err, "aborted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
     """De-identify DICOM files and report what still identifies a person."""
@@ -264,11 +288,7 @@ def run(
                 if elapsed > 0:
                     progress.update(task, rate=f"{done[0] / elapsed:.0f} files/s")
                 if result.status in UNPROCESSED or result.status == WITHHELD:
-                    err.print(
-                        f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
+                    say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
                 progress.advance(task)
 
             outcome = api.deidentify(list(inputs), settings, on_result)
@@ -276,7 +296,7 @@ def run(
         _fail(exc)
         return
     except KeyboardInterrupt:
-        err.print("interrupted: no partial file was left; run the same command again to resume")
+        say(err, "interrupted: no partial file was left; run the same command again to resume")
         sys.exit(130)
     if not quiet:
         _summary(outcome, settings.dry_run)
@@ -299,12 +319,12 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     table.add_column("status")
     table.add_column("files", justify="right")
     for status, count in totals["by_status"].items():
-        table.add_row(status, str(count))
+        table.add_row(cell(status), cell(count))
     err.print(table)
     severities = Counter(totals["findings_by_severity"])
     if severities:
-        err.print("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
-    err.print(f"report: {outcome.report_path}", highlight=False)
+        say(err, "findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
+    say(err, f"report: {outcome.report_path}")
 
 
 @main.command("scan")
@@ -453,7 +473,7 @@ def _scan_outputs(
 
     if write_baseline is not None:
         count = baseline_file.write(write_baseline, outcome.findings())
-        err.print(f"baseline: {count} finding(s) written to {write_baseline}", highlight=False)
+        say(err, f"baseline: {count} finding(s) written to {write_baseline}")
         return 0
     if report_dir is not None:
         try:
@@ -470,11 +490,7 @@ def _scan_outputs(
     failures = outcome.entries() if any(outcome.statuses[s] for s in UNREADABLE) else ()
     for entry in failures:
         if entry["status"] in UNREADABLE:
-            err.print(
-                f"[yellow]{entry['status']}:[/] {entry['input']}: {entry['reason']}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(err, (f"{entry['status']}:", "yellow"), f" {entry['input']}: {entry['reason']}")
     return outcome.exit_code
 
 
@@ -484,31 +500,31 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
     table.add_column("severity")
     table.add_column("findings", justify="right")
     for severity in ("high", "medium", "low", "info"):
-        table.add_row(severity, str(totals["findings_by_severity"].get(severity, 0)))
+        table.add_row(severity, cell(totals["findings_by_severity"].get(severity, 0)))
     out.print(table)
     if totals["findings_by_rule"]:
         rules = Table("rule", "findings", title="by kind")
         for rule, count in sorted(totals["findings_by_rule"].items(), key=lambda x: -x[1]):
-            rules.add_row(rule, str(count))
+            rules.add_row(cell(rule), cell(count))
         out.print(rules)
     worst = outcome.most_high.items()
     if worst:
         files = Table("file", "high findings", title="worst files")
         for name, count in worst:
-            files.add_row(name, str(count))
+            files.add_row(cell(name), cell(count))
         out.print(files)
     risk = outcome.risk
-    out.print(
+    say(
+        out,
         f"data set: {risk.records} patient(s), {risk.classes} class(es), "
         f"k-anonymity {risk.k} (threshold {risk.threshold}), "
         f"{risk.below_k_share:.0%} below k; prosecutor risk max {risk.prosecutor_max:.2f} "
         f"avg {risk.prosecutor_avg:.2f}; marketer risk {risk.marketer:.2f}",
-        highlight=False,
     )
     if outcome.baselined:
-        out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
+        say(out, f"{outcome.baselined} finding(s) accepted by the baseline")
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
-    out.print(f"files: {totals['files']} ({statuses})", highlight=False)
+    say(out, f"files: {totals['files']} ({statuses})")
 
 
 @main.group()
@@ -527,10 +543,10 @@ def profiles_list() -> None:
             _fail(exc)
             return
         table.add_row(
-            name,
-            p.meta.description,
-            " > ".join(p.meta.chain[:-1]),
-            ", ".join(o.cli_name for o in p.meta.options),
+            cell(name),
+            cell(p.meta.description),
+            cell(" > ".join(p.meta.chain[:-1])),
+            cell(", ".join(o.cli_name for o in p.meta.options)),
         )
     out.print(table)
 
@@ -558,29 +574,35 @@ def profiles_show(name: str, options: tuple[str, ...]) -> None:
         _fail(exc)
         return
     frozen = frozenset(chosen)
-    out.print(f"[bold]{p.meta.name}[/]: {p.meta.description}", highlight=False)
-    out.print(
+    say(out, (p.meta.name, "bold"), f": {p.meta.description}")
+    say(
+        out,
         f"inherits: {' > '.join(p.meta.chain)}; options: "
         f"{', '.join(sorted(o.cli_name for o in frozen)) or 'none'}; "
         f"dates cleaned by: {p.meta.date_clean}",
-        highlight=False,
     )
     # Plain lines, one rule each, so the listing can be grepped and diffed.
     click.echo(f"{'match':<26} {'code':<7} {'action':<11} name -- why [from]")
     for rule in sorted(p.rules, key=lambda r: (r.match.kind != "tag", r.match.tag, r.match_text)):
         code = rule.code_for(frozen)
         click.echo(
-            f"{rule.match_text:<26} {code:<7} {canonical_action(code):<11} "
-            f"{rule.name} -- {rule.why} [{rule.source}]"
+            one_line(
+                f"{rule.match_text:<26} {code:<7} {canonical_action(code):<11} "
+                f"{rule.name} -- {rule.why} [{rule.source}]"
+            )
         )
     private = p.private_code
     click.echo(
-        f"{'(odd groups)':<26} {private:<7} {canonical_action(private):<11} "
-        f"private attributes -- {p.private_why}"
+        one_line(
+            f"{'(odd groups)':<26} {private:<7} {canonical_action(private):<11} "
+            f"private attributes -- {p.private_why}"
+        )
     )
     click.echo(
-        f"{'(not listed)':<26} {'X/K':<7} {'allow-list':<11} "
-        f"standard attributes in no rule -- {p.keep_why}"
+        one_line(
+            f"{'(not listed)':<26} {'X/K':<7} {'allow-list':<11} "
+            f"standard attributes in no rule -- {p.keep_why}"
+        )
     )
 
 
