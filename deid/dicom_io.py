@@ -2,23 +2,21 @@
 
 DICOM is recognised by content, never by extension: a Part 10 preamble with
 "DICM", or a headerless data set that starts with a plausible group 0008
-element. Outputs are written to a temporary name in the target folder and
-renamed, so a crash never leaves a half-written file under a real name.
+element. Outputs are written by deid.writing: whole or not at all, never
+through a symbolic link.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import pydicom
 from pydicom import config
@@ -27,8 +25,12 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
-
-TMP_SUFFIX = ".deid-tmp"
+from deid.writing import (  # noqa: F401 - where callers have always found them
+    TMP_SUFFIX,
+    atomic_write,
+    atomic_writer,
+    remove_stale_temporaries,
+)
 
 # Invalid values in inputs are common and deid replaces or removes most of
 # them; warning on each would drown the one-line errors users need to see.
@@ -279,75 +281,6 @@ def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_ui
         if not part or not all(c.isalnum() or c in ".-_" for c in part) or part in (".", ".."):
             raise InputFileError(f"cannot name output from value {part!r}")
     return out.joinpath(*parts[:3], parts[3] + ".dcm")
-
-
-def atomic_write(target: Path, data: bytes, durable: bool = False, exclusive: bool = False) -> None:
-    """Write bytes to a temporary name in the target folder, then rename.
-
-    The rename is atomic, so an interrupted or killed process never leaves a
-    partial file under the real name. `durable` also forces the bytes to disk
-    before the rename (survives power loss; costs a disk flush per file). The
-    batch pipeline does not need it for outputs: its journal records each
-    output's size and a resumed run redoes any file that does not match.
-    `exclusive`: raise FileExistsError rather than replace an existing file,
-    decided atomically (two workers writing the same name cannot both win).
-    """
-    with atomic_writer(target, binary=True, durable=durable, exclusive=exclusive) as fh:
-        fh.write(data)
-
-
-# A hard link publishes a file only if its name is free, atomically; where the
-# file system has no hard links, an existence check before the rename is the
-# best there is (a window in which two writers can both pass it).
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
-
-
-@contextmanager
-def atomic_writer(
-    target: Path, binary: bool = False, durable: bool = True, exclusive: bool = False
-) -> Iterator[TextIO | BinaryIO]:
-    """A file written under a temporary name and renamed when the block ends
-    without error; removed otherwise. Text unless `binary`; streamed, for
-    outputs too big to build in memory first (reports of large batches)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with tmp.open("wb") if binary else tmp.open("w", encoding="utf-8") as fh:
-            yield fh
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        if exclusive:
-            _publish_exclusive(tmp, target)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _publish_exclusive(tmp: Path, target: Path) -> None:
-    try:
-        os.link(tmp, target)
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise  # FileExistsError among them
-        if target.exists():
-            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
-        os.replace(tmp, target)
-        return
-    tmp.unlink()
-
-
-def remove_stale_temporaries(out: Path) -> int:
-    """Temporaries left by a killed run are never valid outputs."""
-    count = 0
-    if not out.is_dir():
-        return 0
-    for tmp in out.rglob(f"*{TMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
-        count += 1
-    return count
 
 
 def prefetch(paths: Iterable[str]) -> None:

@@ -25,6 +25,10 @@ T = TypeVar("T")
 CHUNK = 4096  # records per sorted chunk at most...
 CHUNK_BYTES = 8 << 20  # ...and bytes: one file's entry can hold thousands of findings
 PREFIX = ".deid-spool-"
+# Keys and records hold file names, and a Linux name need not be UTF-8
+# (Python keeps its bytes as lone surrogates). The spool is private and read
+# only by this module, so it stores them as they are.
+ENCODING = {"encoding": "utf-8", "errors": "surrogatepass"}
 FAN_IN = 64  # chunk files merged at once: open files stay far below the usual limit
 
 
@@ -60,7 +64,7 @@ class SortedSpool:
         if not self._buffer:
             return
         path = self._next_path()
-        with path.open("w", encoding="utf-8") as fh:
+        with path.open("w", **ENCODING) as fh:
             for key, data in sorted(self._buffer):
                 fh.write(json.dumps(key, ensure_ascii=False) + "\t" + data + "\n")
         self._levels[0].append(path)
@@ -81,7 +85,7 @@ class SortedSpool:
         FAN_IN open files per level however many records there are."""
         runs = self._levels[level]
         path = self._next_path()
-        with path.open("w", encoding="utf-8") as out:
+        with path.open("w", **ENCODING) as out:
             out.writelines(heapq.merge(*(self._lines(f) for f in runs), key=_key))
         for old in runs:
             old.unlink()
@@ -92,13 +96,13 @@ class SortedSpool:
 
     @staticmethod
     def _lines(path: Path) -> Iterator[str]:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(**ENCODING) as fh:
             yield from fh
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         """Every record, sorted by key (ties keep no particular order)."""
         self._flush()
-        handles = [path.open(encoding="utf-8") for level in self._levels for path in level]
+        handles = [path.open(**ENCODING) for level in self._levels for path in level]
         try:
             streams = [(_parse(line) for line in fh) for fh in handles]
             yield from heapq.merge(*streams, key=lambda item: item[0])

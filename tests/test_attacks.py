@@ -7,12 +7,14 @@ reads or writes. Each test here failed before the fix it guards.
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from deid.cli import main
-from fixtures.attacks import MARKUP, TERMINAL, image, unreadable
+from fixtures.attacks import FORMULA, MARKUP, TERMINAL, image, unreadable
 
 KEY = {"DEID_KEY": "test-key-0123456789abcdef"}
 
@@ -82,3 +84,84 @@ def test_error_messages_keep_their_brackets(tmp_path):
     result = deid("run", tmp_path, "-o", tmp_path / "out", "--profile", profile)
     assert result.exit_code == 2
     assert "missing [profile] section" in result.output, result.output
+
+
+# --------------------------------------------------------------------------
+# 2. Names that are not UTF-8
+
+
+def reports(folder: Path) -> dict[str, str]:
+    """Every report in `folder`, which must all be valid UTF-8 and parse."""
+    found = {}
+    for name in ("report.json", "findings.csv", "report.sarif", "report.html"):
+        text = (folder / name).read_bytes().decode("utf-8")  # strict: valid UTF-8
+        if name.endswith((".json", ".sarif")):
+            json.loads(text)
+        found[name] = text
+    return found
+
+
+def test_names_that_are_not_utf8_reach_every_report(tmp_path):
+    inp = tmp_path / "in"
+    image(inp, b"good-\xff.dcm", "latin")  # a Latin-1 name on a UTF-8 system
+    unreadable(inp, b"bad-\xfe\x80.dcm")
+    run = deid("run", inp, "-o", tmp_path / "out", "-j", "1", "-q", "--report-dir", tmp_path / "r")
+    assert run.exit_code == 3, run.output
+    assert_one_line_each(run.output, "failed: ", 1)
+    assert "bad-\\xfe\\x80.dcm" in run.output
+    for text in reports(tmp_path / "r").values():
+        assert "good-\\xff.dcm" in text.replace("\\\\", "\\") or "good-%FF.dcm" in text
+    scan = deid("scan", inp, "--report-dir", tmp_path / "s")
+    assert scan.exit_code == 3, scan.output
+    assert "bad-\\xfe\\x80.dcm" in scan.output
+    found = reports(tmp_path / "s")
+    assert "good-%FF.dcm" in found["report.sarif"]  # the name's exact bytes
+    for name in ("report.json", "findings.csv", "report.html"):
+        assert "good-\\xff.dcm" in found[name].replace("\\\\", "\\"), name
+    for fmt in ("json", "sarif"):
+        printed = deid("scan", inp, "--format", fmt)
+        assert printed.exit_code == 3
+        json.loads(printed.stdout)
+
+
+# --------------------------------------------------------------------------
+# 6. CSV formula injection
+
+
+def cells(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def no_formula(rows: list[list[str]]) -> None:
+    for row in rows:
+        for value in row:
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+def test_csv_cells_never_start_a_formula(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative inputs: the file column starts with the name
+    for i, text in enumerate(FORMULA):
+        image(Path("."), f"{text.replace('/', '_')}.dcm", f"f{i}", PatientID=text)
+    image(Path("."), "'quoted.dcm", "q", PatientID="'quoted")
+    names = sorted(p.name for p in Path(".").glob("*.dcm"))
+    run = deid(
+        "run", "-o", "out", "-q", "-j", "1", "--profile", "gdpr-pseudonymise",
+        "--mapping-dir", "map", "--report-dir", "rep", "--", *names,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    scan = deid("scan", "--show-values", "--report-dir", "scan", "--", *names)
+    assert scan.exit_code == 1, scan.output
+    for table in ("map/patient_id_mapping.csv", "map/uid_mapping.csv", "rep/findings.csv",
+                  "scan/findings.csv"):  # fmt: skip
+        no_formula(cells(Path(table)))
+    found = cells(Path("scan/findings.csv"))
+    evidence = {row[-1] for row in found}
+    assert "'+cmd|' /C calc'!A0" in evidence, evidence  # shown as text, and complete
+    assert {row[3] for row in found} >= {"'=HYPERLINK(\"https:__example.invalid\",\"x\").dcm"}
+    # Linkage tables are for re-identification: one leading apostrophe is
+    # removed to get every original ID back exactly, the quoted one included.
+    from deid.linkage import read_table
+
+    originals = {old for old, _ in read_table(Path("map/patient_id_mapping.csv"))}
+    assert originals == {*FORMULA, "'quoted"}

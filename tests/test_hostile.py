@@ -80,10 +80,10 @@ def test_full_disk_fails_files_not_the_batch(tmp_path, corpus, manifest, env_key
     full = {"all": False}
 
     def no_space(publish):  # outputs are published by link (fresh) or replace
-        def fail(src, dst):
+        def fail(src, dst, **where):
             if full["all"] or str(dst).endswith(".dcm"):
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return real[publish](src, dst)
+            return real[publish](src, dst, **where)
 
         return fail
 

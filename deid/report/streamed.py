@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
+from deid.safetext import printable
+
 
 class Streamed:
     """A list read again from its source each time it is iterated."""
@@ -30,19 +32,41 @@ def dump(fh: TextIO, value: Any) -> None:
         fh.write("[")
         sep = "\n"
         for item in value:
-            fh.write(sep + json.dumps(item, ensure_ascii=False))
+            fh.write(sep + dumps(item))
             sep = ",\n"
         fh.write("\n]")
     elif isinstance(value, dict):
         fh.write("{")
         sep = ""
         for key, item in value.items():
-            fh.write(f"{sep}{json.dumps(key, ensure_ascii=False)}: ")
+            fh.write(f"{sep}{dumps(key)}: ")
             dump(fh, item)
             sep = ", "
         fh.write("}")
     else:
-        fh.write(json.dumps(value, ensure_ascii=False))
+        fh.write(dumps(value))
+
+
+def dumps(value: Any) -> str:
+    """JSON that any UTF-8 reader takes. Input paths that are not UTF-8
+    (Linux names are bytes) reach reports as lone surrogates; they are
+    written as `\\xNN`, as the terminal shows them."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(_printable(value), ensure_ascii=False)
+    return text
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def without_streamed(value: dict[str, Any]) -> dict[str, Any]:
