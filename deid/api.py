@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from deid.report import json_report, views
 from deid.report.streamed import without_streamed
 from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
 from deid.settings import Settings, build_settings
+from deid.writing import exclusive
 
 REPORT_NAME = "report.json"
 
@@ -51,9 +53,30 @@ def deidentify(
     """De-identify every input into settings.output; write report and linkage.
 
     Results stream through: each is added to the linkage tables and the
-    report spool and dropped, so memory does not grow with the batch.
+    report spool and dropped, so memory does not grow with the batch. The
+    folders written into are locked for the run: a second deid writing into
+    one of them is refused with one line.
     """
     inputs = list(inputs)
+    if settings.mapping_dir is not None and not settings.dry_run:
+        LinkageTables.prepare(settings.mapping_dir)
+    with exclusive(*written_folders(settings)):
+        return _deidentify(inputs, settings, on_result)
+
+
+def written_folders(settings: Settings) -> list[Path]:
+    """Where this run writes; locked while it runs, never read as input."""
+    folders = [settings.report_dir]
+    if not settings.dry_run:
+        folders.append(settings.output)
+        if settings.mapping_dir is not None:
+            folders.append(settings.mapping_dir)
+    return folders
+
+
+def _deidentify(
+    inputs: list[Path], settings: Settings, on_result: Callable[[FileResult], None] | None
+) -> Outcome:
     linkage = (
         LinkageTables(settings.mapping_dir)
         if settings.mapping_dir is not None and not settings.dry_run
@@ -66,28 +89,16 @@ def deidentify(
         raise OutputError(
             f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}"
         ) from None
+    refuse = [settings.output, settings.report_dir]
+    refuse += [p for p in (settings.mapping_dir, settings.face_previews) if p is not None]
     try:
-        try:
-            for result in pipeline.run(inputs, settings, on_result):
-                if result.geometry is not None and result.status in (
-                    pipeline.WRITTEN,
-                    pipeline.DRY_RUN,
-                ):
-                    # Reported under the pseudonymised series UID, never the original.
-                    collector.add(
-                        result.geometry,
-                        result.summary.get("series", ""),
-                        (result.input, result.output) if result.output else None,
-                    )
-                result.geometry = None
+        with closing(pipeline.run(inputs, settings, on_result, refuse)) as results:
+            try:
+                for result in results:
+                    _fold(result, collector, linkage, builder)
+            finally:
                 if linkage is not None:
-                    linkage.add(UID_TABLE, result.uid_map)
-                    if result.patient is not None:
-                        linkage.add(PATIENT_TABLE, dict([result.patient]))
-                builder.add(result)
-        finally:
-            if linkage is not None:
-                linkage.close()  # a fault is one line (OutputError)
+                    linkage.close()  # a fault is one line (OutputError)
         if settings.face:
             face_check(collector, settings, builder)
         path = settings.report_dir / REPORT_NAME
@@ -105,6 +116,28 @@ def deidentify(
         builder.close()
         collector.close()
     return Outcome(without_streamed(header), path, builder.exit_code)
+
+
+def _fold(
+    result: FileResult,
+    collector: SeriesCollector,
+    linkage: LinkageTables | None,
+    builder: json_report.ReportBuilder,
+) -> None:
+    """One result into the face collector, the linkage tables and the report."""
+    if result.geometry is not None and result.status in (pipeline.WRITTEN, pipeline.DRY_RUN):
+        # Reported under the pseudonymised series UID, never the original.
+        collector.add(
+            result.geometry,
+            result.summary.get("series", ""),
+            (result.input, result.output) if result.output else None,
+        )
+    result.geometry = None
+    if linkage is not None:
+        linkage.add(UID_TABLE, result.uid_map)
+        if result.patient is not None:
+            linkage.add(PATIENT_TABLE, dict([result.patient]))
+    builder.add(result)
 
 
 def face_check(
@@ -151,7 +184,7 @@ def mark_visual_features(path: Path, level: str, settings: Settings) -> int | No
     if not changed:
         return None  # written so at first (YES), or by a run this one resumes
     data = encode(ds)
-    atomic_write(path, data)
+    atomic_write(path, data, root=settings.output)
     return len(data)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import signal
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +26,14 @@ from rich.table import Table
 
 from deid import __version__, api
 from deid.dicom_io import discover
-from deid.errors import DeidError, OutputError, UsageError
+from deid.errors import DeidError, DeidWarning, OutputError
 from deid.options import Option
 from deid.pipeline import UNPROCESSED, WITHHELD, FileResult
 from deid.profiles import canonical_action, load_profile, shipped_profiles
 from deid.safetext import one_line
 from deid.scan import UNREADABLE
 from deid.terminal import cell, say
+from deid.writing import refuse_inside_inputs
 
 err = Console(stderr=True)
 out = Console()
@@ -38,6 +42,50 @@ out = Console()
 def _fail(exc: DeidError) -> None:
     say(err, ("error:", "bold red"), f" {exc}")
     sys.exit(exc.exit_code)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, `kill`): stopped like Ctrl-C, clean and
+    resumable, with exit code 143 instead of 130."""
+
+
+def _command(command: Callable) -> Callable:
+    """What `run` and `scan` share around their work: SIGTERM stops them
+    like Ctrl-C, and what settings warn about (a capped --jobs, a key file
+    others can read, an unencrypted scheduler) is printed as one line each."""
+
+    @functools.wraps(command)
+    def wrapped(*args: object, **kwargs: object) -> object:
+        def stop(signum: int, frame: object) -> None:
+            raise _Terminated()
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DeidWarning)
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            try:
+                previous = signal.signal(signal.SIGTERM, stop)
+            except ValueError:  # not the main thread: leave signals alone
+                return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapped
+
+
+def _show_warning(fallback: Callable) -> Callable:
+    def show(message: Warning, category: type, *where: object, **more: object) -> None:
+        if issubclass(category, DeidWarning):
+            say(err, ("warning:", "yellow"), f" {message}")
+        else:
+            fallback(message, category, *where, **more)
+
+    return show
+
+
+def _interrupted_code(exc: KeyboardInterrupt) -> int:
+    return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
 
 
 # Options that `run` and `scan` share, declared once.
@@ -62,6 +110,24 @@ def _together(*options: Callable) -> Callable:
         return command
 
     return apply
+
+
+# --executor, --scheduler: where per-file work runs (deid.executors).
+EXECUTOR = _together(
+    click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Local processes, or a Dask cluster.",
+    ),
+    click.option(
+        "--scheduler",
+        metavar="ADDR",
+        help="Dask scheduler address, tls://HOST:PORT [default: a private LocalCluster "
+        "of --jobs workers].",
+    ),
+)
 
 
 def _data_files(flag: str, dest: str, what: str) -> Callable:
@@ -190,18 +256,7 @@ def main() -> None:
     is_flag=True,
     help="Put identifying values found by verification in report.json.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default="local",
-    show_default=True,
-    help="Local processes, or a Dask cluster.",
-)
-@click.option(
-    "--scheduler",
-    metavar="ADDR",
-    help="Dask scheduler address [default: a LocalCluster of --jobs workers].",
-)
+@EXECUTOR
 @PIXELS
 @click.option(
     "--redact",
@@ -213,6 +268,7 @@ def main() -> None:
 )
 @FACE
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
+@_command
 def run(
     inputs: tuple[Path, ...],
     output: Path,
@@ -295,9 +351,9 @@ def run(
     except DeidError as exc:
         _fail(exc)
         return
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         say(err, "interrupted: no partial file was left; run the same command again to resume")
-        sys.exit(130)
+        sys.exit(_interrupted_code(exc))
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
@@ -387,8 +443,10 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     is_flag=True,
     help="Skip named files that are not DICOM (for hooks that pass every file).",
 )
+@EXECUTOR
 @PIXELS
 @FACE
+@_command
 def scan_cmd(
     inputs: tuple[Path, ...],
     profile: str,
@@ -410,16 +468,13 @@ def scan_cmd(
     face: str,
     face_previews: Path | None,
     face_thresholds: tuple[Path, ...],
+    executor: str,
+    scheduler: str | None,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     try:
         if report_dir is not None:
-            for given in inputs:
-                if given.is_dir() and report_dir.resolve().is_relative_to(given.resolve()):
-                    raise UsageError(
-                        f"--report-dir {report_dir} is inside input {given}: "
-                        "scan never writes next to its inputs"
-                    )
+            refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
         settings = api.build_scan_settings(
             profile=profile,
             options=options,
@@ -438,6 +493,8 @@ def scan_cmd(
             face_previews=face_previews,
             face_thresholds=face_thresholds,
             inputs=inputs,
+            executor=executor,
+            scheduler=scheduler,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),
@@ -456,6 +513,9 @@ def scan_cmd(
     except DeidError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt as exc:
+        say(err, "interrupted: nothing was written; run the same command again")
+        sys.exit(_interrupted_code(exc))
     with outcome:
         sys.exit(_scan_outputs(outcome, settings, fmt, write_baseline, report_dir))
 

@@ -29,6 +29,7 @@ from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
     atomic_write,
     atomic_writer,
+    read_no_follow,
     remove_stale_temporaries,
 )
 
@@ -45,31 +46,65 @@ class Discovered:
     problem: str = ""
 
 
-def discover(inputs: Iterable[Path]) -> Iterator[Discovered]:
+def discover(inputs: Iterable[Path], refuse: Iterable[Path] = ()) -> Iterator[Discovered]:
     """Files under the inputs, streamed (files in listing order, folders sorted).
 
     Symbolic links to folders are followed once; a loop is not walked twice.
-    Unreadable folders are reported, not skipped silently.
+    Unreadable folders are reported, not skipped silently. Nothing inside a
+    folder in `refuse` (where deid writes: OUT, reports, linkage tables,
+    previews) is read, however it is reached (a link to OUT, or to `..`):
+    each re-run would otherwise take the last run's outputs as new inputs.
     """
+    fence = _Fence(refuse)
     seen_dirs: set[tuple[int, int]] = set()
     for root in inputs:
         if not root.exists() and not root.is_symlink():
             yield Discovered(root, "no such file or folder")
+        elif fence.inside(root):
+            yield Discovered(root, fence.reason)
         elif root.is_dir():
-            yield from _walk(root, seen_dirs)
+            yield from _walk(root, seen_dirs, fence)
         elif root.is_file():
             yield Discovered(root)
         else:
             yield Discovered(root, "not a regular file or folder")
 
 
-def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
+class _Fence:
+    """The folders discovery never enters, known by identity (device and
+    inode, so every path to one is caught) and by resolved path (for links
+    to files inside them)."""
+
+    reason = "inside a folder deid writes to (output, report, linkage, previews): not read"
+
+    def __init__(self, folders: Iterable[Path]) -> None:
+        self.ids: set[tuple[int, int]] = set()
+        self.paths: list[Path] = []
+        for folder in folders:
+            try:
+                st = folder.stat()
+            except OSError:
+                continue  # not there yet: nothing in it to read
+            self.ids.add((st.st_dev, st.st_ino))
+            self.paths.append(folder.resolve())
+
+    def inside(self, path: Path) -> bool:
+        if not self.paths:
+            return False
+        real = path.resolve()
+        return any(real.is_relative_to(folder) for folder in self.paths)
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]], fence: _Fence) -> Iterator[Discovered]:
     try:
         st = folder.stat()
     except OSError as exc:
         yield Discovered(folder, f"cannot open folder: {exc.strerror}")
         return
     ident = (st.st_dev, st.st_ino)
+    if ident in fence.ids:
+        yield Discovered(folder, fence.reason)
+        return
     if ident in seen:
         return
     seen.add(ident)
@@ -85,7 +120,11 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
                     if entry.is_dir():
                         folders.append(entry.name)
                     elif entry.is_file():
-                        if not entry.name.endswith(TMP_SUFFIX):
+                        if entry.name.endswith(TMP_SUFFIX):
+                            continue
+                        if entry.is_symlink() and fence.inside(path):
+                            yield Discovered(path, fence.reason)
+                        else:
                             yield Discovered(path)
                     elif entry.is_symlink():
                         yield Discovered(path, "broken symbolic link")
@@ -95,7 +134,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
         yield Discovered(folder, f"cannot read folder: {exc.strerror}")
         return
     for name in sorted(folders):
-        yield from _walk(folder / name, seen)
+        yield from _walk(folder / name, seen, fence)
 
 
 def sniff(path: Path) -> str:

@@ -37,12 +37,18 @@ PRIVATE = 0o600
 
 
 class LinkageTables:
+    @staticmethod
+    def prepare(folder: Path) -> None:
+        """The folder, made readable by its owner only if deid creates it."""
+        with _faults(folder):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._handles: dict[str, TextIO] = {}
         self._recent: dict[str, set[tuple[str, str]]] = {}
+        self.prepare(folder)
         with _faults(folder):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             for name in (UID_TABLE, PATIENT_TABLE):
                 fh = open_append(folder / name, PRIVATE)
                 self._handles[name] = fh

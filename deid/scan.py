@@ -8,9 +8,8 @@ quasi-identifiers; the data-set risk is computed from those records.
 from __future__ import annotations
 
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -22,6 +21,8 @@ from pydicom.dataset import Dataset
 from deid.actions import parse_da
 from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
+from deid.executors import ExecutorSettings, Task, results, worker_count
+from deid.executors import check as check_executor
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
@@ -38,7 +39,7 @@ from deid.risk.baseline import Baseline
 from deid.risk.findings import Finding, Severity
 from deid.risk.kanon import RiskSummary, patient_records, summarise
 from deid.scrub import Plan, Scrubber, patient_key, scrubber_for
-from deid.settings import available_cores, face_check_enabled, resolve_options
+from deid.settings import face_check_enabled, resolve_options
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -59,6 +60,8 @@ class ScanSettings:
     face: bool = False
     face_thresholds: tuple[Path, ...] = ()
     face_previews: Path | None = None
+    executor: str = "local"
+    scheduler: str | None = None
 
 
 def build_scan_settings(
@@ -80,6 +83,8 @@ def build_scan_settings(
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
     inputs: Iterable[Path] = (),
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> ScanSettings:
     loaded = load_profile(profile)
     resolved = loaded.resolve(resolve_options(loaded.meta.options, options))
@@ -90,11 +95,12 @@ def build_scan_settings(
     k = k if k is not None else loaded.meta.k_threshold
     if k < 2:
         raise UsageError("-k must be at least 2")
+    check_executor(executor, scheduler)
     return ScanSettings(
         profile=resolved,
         quasi_identifiers=tuple(quasi_identifiers) or loaded.meta.quasi_identifiers,
         k=k,
-        jobs=jobs or available_cores(),
+        jobs=worker_count(jobs, executor, scheduler),
         fail_on=severity,
         baseline=Baseline.load(baseline) if baseline is not None else None,
         show_values=show_values,
@@ -104,6 +110,8 @@ def build_scan_settings(
         face_thresholds=tuple(face_thresholds),
         face_previews=face_previews,
         pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
+        executor=executor,
+        scheduler=scheduler,
     )
 
 
@@ -180,6 +188,8 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
+    except MemoryError:
+        raise  # the executor reports it against the worker's memory budget
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
@@ -236,15 +246,9 @@ def _plan_from(scrubber: Scrubber, found: list) -> Plan:
 _NO_KEY = Pseudonymizer(b"scan-decides-no-pseudonyms")
 
 
-_WORKER: list[ScanSettings] = []
-
-
-def _init(settings: ScanSettings) -> None:
-    _WORKER[:] = [settings]
-
-
-def _scan_one(item: tuple[str, bool]) -> ScanFileResult:
-    return scan_file(Path(item[0]), _WORKER[0], item[1])
+def _scan_item(path: str, named: bool, settings: ScanSettings) -> ScanFileResult:
+    """One work item, as every executor runs it."""
+    return scan_file(Path(path), settings, named)
 
 
 # --------------------------------------------------------------------------
@@ -356,29 +360,20 @@ def _files(
 
 
 def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileResult]:
-    """Every input's result as it is ready; work is submitted in bounded batches.
+    """Every input's result as it is ready, from the executor settings name.
     A handful of files (a pre-commit hook) is scanned in-process: starting
     workers would cost more than the scan."""
     items = _files(inputs, settings.ignore_non_dicom)
     head = list(islice(items, 17))
-    if settings.jobs <= 1 or len(head) <= 16:
-        for item in chain(head, items):
-            if isinstance(item, ScanFileResult):
-                yield item
-            else:
-                yield scan_file(Path(item[0]), settings, item[1])
-        return
-    with ProcessPoolExecutor(settings.jobs, initializer=_init, initargs=(settings,)) as pool:
-        pending: deque = deque()
-        for item in chain(head, items):
-            if isinstance(item, ScanFileResult):
-                yield item
-                continue
-            pending.append(pool.submit(_scan_one, item))
-            while len(pending) > settings.jobs * 64:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    config = ExecutorSettings(settings.executor, settings.jobs, settings.scheduler)
+    if settings.executor == "local" and len(head) <= 16:
+        config = ExecutorSettings("local", 1)
+    task = Task(_scan_item, settings, _unfinished)
+    return results(chain(head, items), task, config)
+
+
+def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResult:
+    return ScanFileResult(item[0], "failed", reason)
 
 
 def scan(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deid.errors import UsageError
+from deid.executors import check as check_executor
+from deid.executors import worker_count
 from deid.options import Option
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
 from deid.risk.findings import Severity
+from deid.writing import refuse_inside_inputs
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,6 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
     return frozenset(chosen)
 
 
-def available_cores() -> int:
-    """Cores this process may run on (a container may allow fewer than exist)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _inside(child: Path, parent: Path) -> bool:
     try:
         child.resolve().relative_to(parent.resolve())
@@ -126,6 +120,9 @@ def build_settings(
             raise UsageError(f"output folder {output} is inside input {given}: choose another")
         if _inside(given, output):
             raise UsageError(f"input {given} is inside output folder {output}")
+    refuse_inside_inputs(
+        inputs, {"--report-dir": report_dir, "--mapping-dir": mapping_dir}, "deid run"
+    )
     if output.exists() and not output.is_dir():
         raise UsageError(f"output {output} exists and is not a folder")
     if mapping_dir is not None:
@@ -140,19 +137,7 @@ def build_settings(
             )
     if show_values and (report_dir is None or _inside(report_dir, output)):
         raise UsageError("--show-values needs a --report-dir outside the output folder")
-    if executor not in ("local", "dask"):
-        raise UsageError(f"--executor must be local or dask, not {executor!r}")
-    if scheduler and executor != "dask":
-        raise UsageError("--scheduler needs --executor dask")
-    if executor == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "--executor dask needs Dask distributed: pip install 'deid[dask]'"
-            ) from None
-    if jobs is not None and jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+    check_executor(executor, scheduler)
     try:
         severity = Severity.parse(fail_on)
     except KeyError:
@@ -174,7 +159,7 @@ def build_settings(
         output=output,
         report_dir=report_dir or output,
         mapping_dir=mapping_dir,
-        jobs=jobs or available_cores(),
+        jobs=worker_count(jobs, executor, scheduler),
         dry_run=dry_run,
         fail_on=severity,
         show_values=show_values,

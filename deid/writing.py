@@ -17,12 +17,12 @@ import fcntl
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from deid.errors import UsageError
+from deid.errors import OutputError, UsageError
 
 TMP_SUFFIX = ".deid-tmp"
 # `.<name>.<16 hex digits>.deid-tmp`; the sweep also takes the `.<pid>` form
@@ -179,7 +179,10 @@ def exclusive(*folders: Path) -> Iterator[None]:
     with ExitStack() as stack:
         seen: set[tuple[int, int]] = set()
         for folder in folders:
-            fd = open_folder(folder)
+            try:
+                fd = open_folder(folder)
+            except OSError as exc:
+                raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
             stack.callback(os.close, fd)
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) in seen:
@@ -195,3 +198,19 @@ def exclusive(*folders: Path) -> Iterator[None]:
             except OSError:
                 continue  # a file system without locks: nothing to hold
         yield
+
+
+def refuse_inside_inputs(inputs: Iterable[Path], folders: dict[str, Path | None], who: str) -> None:
+    """Reports, linkage tables and previews never land in an input folder:
+    they would be read as input by the next run, and re-identification
+    tables would travel with the data. One line naming the option."""
+    for given in inputs:
+        if not given.is_dir():
+            continue
+        root = given.resolve()
+        for option, folder in folders.items():
+            if folder is not None and folder.resolve().is_relative_to(root):
+                raise UsageError(
+                    f"{option} {folder} is inside input {given}: {who} never writes next to its "
+                    "inputs"
+                )

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import signal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from deid.cli import main
@@ -165,3 +169,49 @@ def test_csv_cells_never_start_a_formula(tmp_path, monkeypatch):
 
     originals = {old for old, _ in read_table(Path("map/patient_id_mapping.csv"))}
     assert originals == {*FORMULA, "'quoted"}
+
+
+# --------------------------------------------------------------------------
+# 4. A worker that dies
+
+
+def poison(monkeypatch: pytest.MonkeyPatch, calls: Path) -> None:
+    """Files named poison* kill the worker process working on them (as a
+    native decoder crash or the out-of-memory killer would); each call is
+    counted in `calls`. Workers are forked, so they inherit the patch."""
+    from deid import pipeline
+
+    real = pipeline._process_item
+
+    def process(path: str, flag: bool, settings):
+        if Path(path).name.startswith("poison"):
+            with calls.open("a") as fh:
+                fh.write(f"{os.getpid()}\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, flag, settings)
+
+    monkeypatch.setattr(pipeline, "_process_item", process)
+
+
+def test_a_worker_killed_on_a_file_costs_that_file_only(corpus, tmp_path, monkeypatch):
+    calls = tmp_path / "calls"
+    poison(monkeypatch, calls)
+    inp = tmp_path / "in"
+    shutil.copytree(corpus / "input", inp)
+    shutil.copy(next((corpus / "input").rglob("*.dcm")), inp / "poison.dcm")
+    args = ("run", inp, "-o", tmp_path / "out", "-j", "2", "-q", "--report-dir", tmp_path / "r")
+    first = deid(*args)
+    assert first.exit_code == 3, first.output
+    assert_one_line_each(first.output, "failed: ", 1)
+    assert "poison.dcm: worker died: signal 9 (SIGKILL)" in first.output
+    assert len(calls.read_text().split()) == 2  # its first worker, then one of its own
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    status = {Path(f["input"]).name: f["status"] for f in report["files"]}
+    assert status.pop("poison.dcm") == "failed"
+    assert set(status.values()) == {"written"}
+    assert len(status) == sum(1 for p in (corpus / "input").rglob("*") if p.is_file())
+    # Resumed: every file is done but the quarantined one, which is not tried again.
+    again = deid(*args)
+    assert again.exit_code == 3, again.output
+    assert "skipped: it did so in an earlier run" in again.output
+    assert len(calls.read_text().split()) == 2

@@ -107,7 +107,9 @@ def test_run_reports_marks_and_keeps_previews_apart(
 ) -> None:
     rewritten: list[Path] = []
     write = api.atomic_write
-    monkeypatch.setattr(api, "atomic_write", lambda p, d: (rewritten.append(p), write(p, d)))
+    monkeypatch.setattr(
+        api, "atomic_write", lambda p, d, **kw: (rewritten.append(p), write(p, d, **kw))
+    )
     inputs = tmp_path / "in"
     for name in ("ct-head", "mr-defaced", "ct-abdomen"):
         shutil.copytree(phantoms / name, inputs / name)

@@ -364,11 +364,11 @@ def test_interrupted_write_leaves_no_partial_file(corpus, tmp_path, env_key, mon
     real = {"replace": os.replace, "link": os.link}
 
     def crash_on_third(publish):  # outputs are published by link (fresh) or replace
-        def crash(src, dst):
+        def crash(src, dst, **where):
             calls["n"] += 1
             if calls["n"] == 3:
                 raise KeyboardInterrupt
-            return real[publish](src, dst)
+            return real[publish](src, dst, **where)
 
         return crash
 
