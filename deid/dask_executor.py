@@ -88,7 +88,8 @@ class DaskExecutor:
         if self.config.scheduler:
             try:
                 self.client = Client(self.config.scheduler, timeout=CONNECT_TIMEOUT)
-            except (OSError, TimeoutError, ValueError) as exc:
+            # TypeError: a tls:// address without TLS settings in the Dask config.
+            except (OSError, TimeoutError, ValueError, TypeError) as exc:
                 raise UsageError(
                     f"cannot connect to the Dask scheduler at {self.config.scheduler}: "
                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

@@ -181,6 +181,17 @@ def read(path: Path) -> Dataset:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+# In a file too large to read whole, values above this size are left on disk
+# until used: a large element the profile removes (a private blob of
+# gigabytes) is then never read at all; kept ones (pixel data) are read when
+# written.
+DEFER_BYTES = 1 << 20
+
+
+def _defer(source: BinaryIO) -> int | None:
+    return DEFER_BYTES if not isinstance(source, BytesIO) else None
+
+
 def _parse(path: Path, source: BinaryIO) -> Dataset:
     kind = _kind(source.read(132))
     if not kind:
@@ -191,7 +202,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(source, force=kind == "raw")
+            ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
     except RecursionError:
         raise InputFileError(f"{path}: sequences nested too deeply to read safely") from None
     except (
@@ -269,9 +280,17 @@ def _check_complete(path: Path, ds: Dataset) -> None:
     show it. Only the last element can be short: the reader stops at the end of
     the file, so every element before it was read whole."""
     last = next(reversed(ds.keys()), None)
-    raw = ds.get_item(last) if last is not None else None
+    raw = ds.get_item(last, keep_deferred=True) if last is not None else None
     declared = getattr(raw, "length", None)
     value = getattr(raw, "value", None)
+    if value is None and declared not in (None, 0, 0xFFFFFFFF):  # deferred: not read
+        size = os.stat(path).st_size
+        end = getattr(raw, "value_tell", 0) + declared
+        if end > size:
+            raise InputFileError(
+                f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
+                f"{declared} bytes, the file holds {max(size - raw.value_tell, 0)}"
+            )
     if (
         isinstance(value, bytes)
         and declared is not None
@@ -282,6 +301,7 @@ def _check_complete(path: Path, ds: Dataset) -> None:
             f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
             f"{declared} bytes, the file holds {len(value)}"
         )
+    _check_image(path, ds)
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return
@@ -299,6 +319,41 @@ def _check_complete(path: Path, ds: Dataset) -> None:
     if actual < expected:
         raise InputFileError(
             f"{path}: truncated: pixel data has {actual} bytes, image needs {expected}"
+        )
+
+
+# The Image Pixel module's Type 1 attributes, and the elements that can hold
+# the pixels (one is required); a file cut short at an element boundary
+# before them still parses.
+IMAGE_PIXEL_TYPE1 = (
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "PixelRepresentation",
+)
+PIXELS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData", "PixelDataProviderURL")
+
+
+def is_image_storage(sop_class: str) -> bool:
+    """An image IOD, by its name in the standard's UID registry (pydicom's
+    generated table): "CT Image Storage", "Enhanced MR Image Storage"..."""
+    uid = UID(sop_class)
+    return uid.type == "SOP Class" and "Image Storage" in uid.name
+
+
+def _check_image(path: Path, ds: Dataset) -> None:
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+    if not sop_class or not is_image_storage(sop_class):
+        return
+    missing = [k for k in IMAGE_PIXEL_TYPE1 if k not in ds]
+    if not any(k in ds for k in PIXELS):
+        missing.append("PixelData")
+    if missing:
+        raise InputFileError(
+            f"{path}: an image ({UID(sop_class).name}) without {', '.join(missing)}: cut "
+            "short at an element boundary? not a valid image to write"
         )
 
 

@@ -269,8 +269,8 @@ class ScanOutcome:
 
     def __init__(self, settings: ScanSettings, workdir: Path | None = None) -> None:
         self.settings = settings
-        if workdir is not None and workdir.is_dir():
-            SortedSpool.clear_stale(workdir)
+        if workdir is None or workdir.is_dir():
+            SortedSpool.clear_stale(workdir)  # a killed scan's (system temp by default)
         self._spool = SortedSpool(workdir)
         self.statuses: Counter[str] = Counter()
         self.tally = views.Tally(settings.fail_on)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -38,7 +40,7 @@ class SortedSpool:
         folder by default)."""
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder))
         self._chunk = chunk or CHUNK
         self._buffer: list[tuple[str, str]] = []
         self._bytes = 0
@@ -47,10 +49,28 @@ class SortedSpool:
         self.count = 0
 
     @staticmethod
-    def clear_stale(folder: Path) -> None:
-        """Spools left in `folder` by a killed process are never read again."""
-        for stale in folder.glob(PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    def clear_stale(folder: Path | None = None) -> None:
+        """Spools left in `folder` (the system temporary folder by default)
+        by a killed process are never read again. Only spools of this user,
+        named by a process that is gone, are removed: another deid's spool
+        in the same folder is in use, and a link is not followed."""
+        folder = Path(tempfile.gettempdir()) if folder is None else folder
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            match = _SPOOL.match(entry.name)
+            if not match or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+            except OSError:
+                continue
+            if _alive(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     def add(self, key: str, record: Any) -> None:
         data = json.dumps(record, ensure_ascii=False)
@@ -145,6 +165,21 @@ class TopN(Generic[T]):
     def items(self) -> list[T]:
         self._trim()
         return [item for _, item in self._items]
+
+
+_SPOOL = re.compile(re.escape(PREFIX) + r"(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _key(line: str) -> str:

@@ -30,11 +30,18 @@ class Baseline:
             data = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise UsageError(f"cannot read baseline {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: baseline is not UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"{path}: not a deid baseline (format {FORMAT} expected)")
-        return cls(frozenset(entry["fingerprint"] for entry in data.get("findings", [])))
+        findings = data.get("findings", [])
+        if not isinstance(findings, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("fingerprint"), str) for f in findings
+        ):
+            raise UsageError(f"{path}: baseline findings must be a list of {{fingerprint: ...}}")
+        return cls(frozenset(entry["fingerprint"] for entry in findings))
 
 
 def write(path: Path, findings: Iterable[Finding]) -> int:
