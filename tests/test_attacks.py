@@ -8,6 +8,7 @@ reads or writes. Each test here failed before the fix it guards.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from deid.cli import main
+from deid.safetext import from_spreadsheet_cell
 from fixtures.attacks import FORMULA, MARKUP, TERMINAL, image, unreadable
 
 KEY = {"DEID_KEY": "test-key-0123456789abcdef"}
@@ -660,3 +662,59 @@ def test_sarif_uris_are_percent_encoded(tmp_path):
             for r in json.loads(result.stdout)["runs"][0]["results"]
             for loc in r.get("locations", []) if "physicalLocation" in loc}  # fmt: skip
     assert uris == {f"{tmp_path}/in/a%20b%23c%25d%3F.dcm"}, uris
+
+
+# --------------------------------------------------------------------------
+# All of it at once: hostile text as names and values through run and scan
+
+HTML = ('<img src=x onerror="alert(1)">', "</td></tr><script>alert(1)</script>")
+HOSTILE = (*MARKUP, *TERMINAL, *FORMULA, *HTML, "\xff\xfe-not-utf8")
+
+
+def check_reports(folder: Path) -> dict[str, str]:
+    """Every report: valid UTF-8 that parses, no raw terminal controls, no
+    cell a spreadsheet would run, no markup from the data in the page."""
+    found = reports(folder)
+    for name, text in found.items():
+        assert "\x1b" not in text and "\u202e" not in text, name
+    no_formula(list(csv.reader(io.StringIO(found["findings.csv"]))))
+    assert "<img" not in found["report.html"] and "<script" not in found["report.html"]
+    for result in json.loads(found["report.sarif"])["runs"][0]["results"]:
+        for location in result.get("locations", []):
+            uri = location.get("physicalLocation", {}).get("artifactLocation", {}).get("uri", "")
+            assert uri.isascii() and " " not in uri and "#" not in uri, uri
+    return found
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=lambda t: t.encode("unicode_escape").decode())
+def test_hostile_text_through_run_and_scan(tmp_path, text):
+    inp = tmp_path / "in"
+    if text.startswith("\xff"):  # a name that is not UTF-8 (bytes 0xff 0xfe)
+        name = b"\xff\xfe-not-utf8"
+        value = "not-utf8"
+    else:
+        name, value = text.encode(), text
+    image(inp, name + b".dcm", "bar", SpecificCharacterSet="ISO_IR 192", StudyDescription=value,
+          InstitutionName=value)  # fmt: skip
+    unreadable(inp, name + b"-broken.dcm")
+    run = deid("run", inp, "-o", tmp_path / "out", "-j", "1", "-q", "--report-dir",
+               tmp_path / "r", "--show-values")  # fmt: skip
+    assert run.exit_code == 3, run.output
+    assert_one_line_each(run.output, "failed: ", 1)
+    check_reports(tmp_path / "r")
+    scan = deid("scan", inp, "--show-values", "--report-dir", tmp_path / "s")
+    assert scan.exit_code == 3, scan.output
+    assert_one_line_each(scan.output, "failed: ", 1)
+    found = check_reports(tmp_path / "s")
+    entries = [json.loads(line.rstrip(",")) for line in found["report.json"].splitlines()
+               if line.startswith('{"input"')]  # fmt: skip
+    evidence = {f["evidence"] for e in entries for f in e["findings"]}
+    assert value in evidence  # the value itself, exact, where values are asked for
+    cells = {row[-1] for row in csv.reader(io.StringIO(found["findings.csv"]))}
+    shown = value.encode("unicode_escape").decode()  # controls as escapes, as on a terminal
+    assert {from_spreadsheet_cell(c) for c in cells} >= {shown}
+    for fmt in ("json", "sarif", "table"):
+        printed = deid("scan", inp, "--format", fmt)
+        assert "\x1b" not in printed.output and "Traceback" not in printed.output
+        if fmt != "table":
+            json.loads(printed.stdout)

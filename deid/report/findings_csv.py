@@ -3,8 +3,12 @@
 Written in chunks as the findings stream past, so a batch with millions of
 findings needs no more memory than one chunk. File names and evidence come
 from the data: a cell that a spreadsheet would read as a formula (`=`, `+`,
-`-`, `@`, tab, CR) gets a leading apostrophe (OWASP's rule), and a name that
-is not UTF-8 shows its bytes as `\\xNN`.
+`-`, `@`, tab, CR) gets a leading apostrophe (OWASP's rule), and what a
+terminal would act on (escape sequences, line breaks, bidirectional
+overrides, bytes of a name that is not UTF-8) is shown as an escape
+(`\\x1b`, `\\n`, `\\u202e`, `\\xff`), as on the terminal: the file is
+read with `cat` as often as in a spreadsheet. report.json keeps the values
+exact.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pandas as pd
 
 from deid.dicom_io import atomic_writer
 from deid.risk.findings import Finding
-from deid.safetext import printable, spreadsheet_cell
+from deid.safetext import one_line, spreadsheet_cell
 
 COLUMNS = ["fingerprint", "severity", "rule", "file", "location", "message", "action", "evidence"]
 CHUNK = 2_000
@@ -38,4 +42,4 @@ def write(path: Path, findings: Iterable[Finding]) -> None:
 
 def _row(finding: Finding) -> dict[str, str]:
     data = finding.to_dict()
-    return {k: spreadsheet_cell(printable(str(data[k]))) for k in COLUMNS}
+    return {k: spreadsheet_cell(one_line(str(data[k]))) for k in COLUMNS}
