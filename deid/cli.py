@@ -187,6 +187,9 @@ class _OneLineErrors(click.Group):
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `deid` alone: its help
+            exc.show()
+            sys.exit(exc.exit_code)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "deid"
             message = exc.format_message().rstrip(".")
