@@ -9,6 +9,7 @@ outcome = deidentify(inputs, settings)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from deid import pipeline, run_identity
 from deid.collectors import Collector, FaceSeries, Linkage
 from deid.errors import OutputError
+from deid.linkage import LinkageTables
 from deid.pixels.settings import PixelSettings
 from deid.report import json_report, views
 from deid.report.streamed import without_streamed
@@ -31,6 +33,7 @@ from deid.settings import (
     build_settings,
     resolve_profile,
 )
+from deid.writing import exclusive
 
 REPORT_NAME = "report.json"
 
@@ -51,27 +54,52 @@ def deidentify(
 ) -> Outcome:
     """De-identify every input into settings.output; write report and linkage.
 
-    Results stream through the collectors: each is added to the linkage
-    tables, the face series spool and the report spool and dropped, so memory
-    does not grow with the batch. Series-level work runs in their finish().
+    The folders written into are locked for the run: a second deid writing
+    into one of them is refused with one line; so is a run into an OUT made
+    with another key, profile or options.
     """
     inputs = list(inputs)
-    run_identity.claim(
-        settings.output,
-        settings.identity(),
-        anonymising=not settings.profile.meta.linkage,
-        record=not settings.dry_run,
-    )
+    if settings.mapping_dir is not None and not settings.dry_run:
+        LinkageTables.prepare(settings.mapping_dir)
+    with exclusive(*written_folders(settings)):
+        run_identity.claim(
+            settings.output,
+            settings.identity(),
+            anonymising=not settings.profile.meta.linkage,
+            record=not settings.dry_run,
+        )
+        return _deidentify(inputs, settings, on_result)
+
+
+def written_folders(settings: Settings) -> list[Path]:
+    """Where this run writes; locked while it runs, never read as input."""
+    folders = [settings.report_dir]
+    if not settings.dry_run:
+        folders.append(settings.output)
+        if settings.mapping_dir is not None:
+            folders.append(settings.mapping_dir)
+    return folders
+
+
+def _deidentify(
+    inputs: list[Path], settings: Settings, on_result: Callable[[FileResult], None] | None
+) -> Outcome:
+    """Results stream through the collectors: each is added to the linkage
+    tables, the face series spool and the report spool and dropped, so memory
+    does not grow with the batch. Series-level work runs in their finish()."""
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
         raise _report_error(settings, exc) from None
     collectors: list[Collector] = [Linkage(settings), FaceSeries(settings, builder)]
+    refuse = [settings.output, settings.report_dir]
+    refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:
-        for result in pipeline.run(inputs, settings, on_result):
-            for collector in collectors:
-                collector.add(result)
-            builder.add(result)
+        with closing(pipeline.run(inputs, settings, on_result, refuse)) as results:
+            for result in results:
+                for collector in collectors:
+                    collector.add(result)
+                builder.add(result)
         for collector in collectors:
             collector.finish()
         path = settings.report_dir / REPORT_NAME

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import signal
 import sys
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,7 +26,10 @@ from rich.progress import (
 from rich.table import Table
 
 from deid import __version__
-from deid.errors import DeidError, OutputError, UsageError
+from deid.errors import DeidError, DeidWarning, OutputError
+from deid.safetext import one_line
+from deid.terminal import cell, say
+from deid.writing import refuse_inside_inputs
 
 # The library (pydicom, numpy, pandas, scipy...) loads inside the commands that
 # need it, so that --help, usage errors and `profiles list` answer at once.
@@ -38,8 +43,52 @@ out = Console()
 
 
 def _fail(exc: DeidError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    say(err, ("error:", "bold red"), f" {exc}")
     sys.exit(exc.exit_code)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, `kill`): stopped like Ctrl-C, clean and
+    resumable, with exit code 143 instead of 130."""
+
+
+def _command(command: Callable) -> Callable:
+    """What `run` and `scan` share around their work: SIGTERM stops them
+    like Ctrl-C, and what settings warn about (a capped --jobs, a key file
+    others can read, an unencrypted scheduler) is printed as one line each."""
+
+    @functools.wraps(command)
+    def wrapped(*args: object, **kwargs: object) -> object:
+        def stop(signum: int, frame: object) -> None:
+            raise _Terminated()
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", DeidWarning)
+            warnings.showwarning = _show_warning(warnings.showwarning)
+            try:
+                previous = signal.signal(signal.SIGTERM, stop)
+            except ValueError:  # not the main thread: leave signals alone
+                return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapped
+
+
+def _show_warning(fallback: Callable) -> Callable:
+    def show(message: Warning, category: type, *where: object, **more: object) -> None:
+        if issubclass(category, DeidWarning):
+            say(err, ("warning:", "yellow"), f" {message}")
+        else:
+            fallback(message, category, *where, **more)
+
+    return show
+
+
+def _interrupted_code(exc: KeyboardInterrupt) -> int:
+    return 128 + (signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
 
 
 # Options that `run` and `scan` share, declared once.
@@ -64,6 +113,24 @@ def _together(*options: Callable) -> Callable:
         return command
 
     return apply
+
+
+# --executor, --scheduler: where per-file work runs (deid.executors).
+EXECUTOR = _together(
+    click.option(
+        "--executor",
+        type=click.Choice(["local", "dask"]),
+        default="local",
+        show_default=True,
+        help="Local processes, or a Dask cluster.",
+    ),
+    click.option(
+        "--scheduler",
+        metavar="ADDR",
+        help="Dask scheduler address, tls://HOST:PORT [default: a private LocalCluster "
+        "of --jobs workers].",
+    ),
+)
 
 
 def _data_files(flag: str, dest: str, what: str) -> Callable:
@@ -115,7 +182,32 @@ FACE = _together(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Click's own errors (a missing option, a bad choice) as one line, like
+    deid's: `error: <what> (see deid run --help)`, exit 2."""
+
+    def main(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `deid` alone: its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "deid"
+            message = exc.format_message().rstrip(".")
+            say(err, ("error:", "bold red"), f" {message} (see {command} --help)")
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            say(err, ("error:", "bold red"), f" {exc.format_message()}")
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            say(err, "aborted")
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
     """De-identify DICOM files and report what still identifies a person."""
@@ -170,18 +262,7 @@ def main() -> None:
     is_flag=True,
     help="Put identifying values found by verification in report.json.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default="local",
-    show_default=True,
-    help="Local processes, or a Dask cluster.",
-)
-@click.option(
-    "--scheduler",
-    metavar="ADDR",
-    help="Dask scheduler address [default: a LocalCluster of --jobs workers].",
-)
+@EXECUTOR
 @PIXELS
 @click.option(
     "--redact",
@@ -193,6 +274,7 @@ def main() -> None:
 )
 @FACE
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
+@_command
 def run(
     inputs: tuple[Path, ...],
     output: Path,
@@ -258,20 +340,16 @@ def run(
                 if elapsed > 0:
                     progress.update(task, rate=f"{done[0] / elapsed:.0f} files/s")
                 if result.status.unprocessed or result.status is Status.WITHHELD:
-                    err.print(
-                        f"[yellow]{result.status}:[/] {result.input}: {result.reason}",
-                        highlight=False,
-                        soft_wrap=True,
-                    )
+                    say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
                 progress.advance(task)
 
             outcome = api.deidentify(list(inputs), settings, on_result)
     except DeidError as exc:
         _fail(exc)
         return
-    except KeyboardInterrupt:
-        err.print("interrupted: no partial file was left; run the same command again to resume")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        say(err, "interrupted: no partial file was left; run the same command again to resume")
+        sys.exit(_interrupted_code(exc))
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
@@ -295,12 +373,12 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     table.add_column("status")
     table.add_column("files", justify="right")
     for status, count in totals["by_status"].items():
-        table.add_row(status, str(count))
+        table.add_row(cell(status), cell(count))
     err.print(table)
     severities = Counter(totals["findings_by_severity"])
     if severities:
-        err.print("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
-    err.print(f"report: {outcome.report_path}", highlight=False)
+        say(err, "findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
+    say(err, f"report: {outcome.report_path}")
 
 
 @main.command("scan")
@@ -393,8 +471,10 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     is_flag=True,
     help="Skip named files that are not DICOM (for hooks that pass every file).",
 )
+@EXECUTOR
 @PIXELS
 @FACE
+@_command
 def scan_cmd(
     inputs: tuple[Path, ...],
     profile: str,
@@ -421,18 +501,15 @@ def scan_cmd(
     face: str,
     face_previews: Path | None,
     face_thresholds: tuple[Path, ...],
+    executor: str,
+    scheduler: str | None,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid import api
 
     try:
         if report_dir is not None:
-            for given in inputs:
-                if given.is_dir() and report_dir.resolve().is_relative_to(given.resolve()):
-                    raise UsageError(
-                        f"--report-dir {report_dir} is inside input {given}: "
-                        "scan never writes next to its inputs"
-                    )
+            refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
         settings = api.build_scan_settings(
             profile=profile,
             options=options,
@@ -456,6 +533,8 @@ def scan_cmd(
             sampling_fraction=sampling_fraction,
             max_risk=max_risk,
             fail_on_dataset=fail_on_dataset,
+            executor=executor,
+            scheduler=scheduler,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),
@@ -474,6 +553,9 @@ def scan_cmd(
     except DeidError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt as exc:
+        say(err, "interrupted: nothing was written; run the same command again")
+        sys.exit(_interrupted_code(exc))
     with outcome:
         sys.exit(_scan_outputs(outcome, settings, fmt, write_baseline, report_dir))
 
@@ -492,7 +574,7 @@ def _scan_outputs(
 
     if write_baseline is not None:
         count = baseline_file.write(write_baseline, outcome.findings())
-        err.print(f"baseline: {count} finding(s) written to {write_baseline}", highlight=False)
+        say(err, f"baseline: {count} finding(s) written to {write_baseline}")
         return 0
     if report_dir is not None:
         try:
@@ -509,11 +591,7 @@ def _scan_outputs(
     failures = outcome.entries() if any(outcome.statuses[s] for s in UNREADABLE) else ()
     for entry in failures:
         if entry["status"] in UNREADABLE:
-            err.print(
-                f"[yellow]{entry['status']}:[/] {entry['input']}: {entry['reason']}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            say(err, (f"{entry['status']}:", "yellow"), f" {entry['input']}: {entry['reason']}")
     return outcome.exit_code
 
 
@@ -523,25 +601,25 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
     table.add_column("severity")
     table.add_column("findings", justify="right")
     for severity in ("high", "medium", "low", "info"):
-        table.add_row(severity, str(totals["findings_by_severity"].get(severity, 0)))
+        table.add_row(severity, cell(totals["findings_by_severity"].get(severity, 0)))
     out.print(table)
     if totals["findings_by_rule"]:
         rules = Table("rule", "findings", title="by kind")
         for rule, count in sorted(totals["findings_by_rule"].items(), key=lambda x: -x[1]):
-            rules.add_row(rule, str(count))
+            rules.add_row(cell(rule), cell(count))
         out.print(rules)
     worst = outcome.most_high.items()
     if worst:
         files = Table("file", "high findings", title="worst files")
         for name, count in worst:
-            files.add_row(name, str(count))
+            files.add_row(cell(name), cell(count))
         out.print(files)
     for line in _risk_lines(outcome):
-        out.print(line, highlight=False, markup=False, soft_wrap=True)
+        say(out, line)
     if outcome.baselined:
-        out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
+        say(out, f"{outcome.baselined} finding(s) accepted by the baseline")
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
-    out.print(f"files: {totals['files']} ({statuses})", highlight=False)
+    say(out, f"files: {totals['files']} ({statuses})")
 
 
 def _risk_lines(outcome: api.ScanOutcome) -> list[str]:
@@ -631,10 +709,10 @@ def profiles_list() -> None:
             _fail(exc)
             return
         table.add_row(
-            name,
-            p.meta.description,
-            " > ".join(p.meta.chain[:-1]),
-            ", ".join(o.cli_name for o in p.meta.options),
+            cell(name),
+            cell(p.meta.description),
+            cell(" > ".join(p.meta.chain[:-1])),
+            cell(", ".join(o.cli_name for o in p.meta.options)),
         )
     out.print(table)
 
@@ -661,25 +739,28 @@ def profiles_show(name: str, options: tuple[str, ...]) -> None:
         _fail(exc)
         return
     meta = resolved.meta
-    out.print(f"[bold]{escape(meta.name)}[/]: {escape(meta.description)}", highlight=False)
-    out.print(
+    say(out, (meta.name, "bold"), f": {meta.description}")
+    say(
+        out,
         f"inherits: {' > '.join(meta.chain)}; options: "
         f"{', '.join(sorted(o.cli_name for o in resolved.options)) or 'none'}; "
         f"dates cleaned by: {meta.date_clean}",
-        highlight=False,
-        markup=False,
     )
     # Plain lines, one rule each, so the listing can be grepped and diffed.
     click.echo(f"{'match':<26} {'code':<7} {'action':<11} name -- why [from]")
     for rule, decision in resolved.listing:
         click.echo(
-            f"{rule.match_text:<26} {decision.code:<7} {decision.action:<11} "
-            f"{rule.name} -- {decision.why} [{rule.source}]"
+            one_line(
+                f"{rule.match_text:<26} {decision.code:<7} {decision.action:<11} "
+                f"{rule.name} -- {decision.why} [{rule.source}]"
+            )
         )
     private = resolved.private_default
     click.echo(
-        f"{'(odd groups)':<26} {private.code:<7} {private.action:<11} "
-        f"private attributes -- {private.why}"
+        one_line(
+            f"{'(odd groups)':<26} {private.code:<7} {private.action:<11} "
+            f"private attributes -- {private.why}"
+        )
     )
     click.echo("\nattributes no rule names (decided per file from the standard's IOD tables):")
     for line in UNLISTED_RULES:

@@ -2,23 +2,21 @@
 
 DICOM is recognised by content, never by extension: a Part 10 preamble with
 "DICM", or a headerless data set that starts with a plausible group 0008
-element. Outputs are written to a temporary name in the target folder and
-renamed, so a crash never leaves a half-written file under a real name.
+element. Outputs are written by deid.writing: whole or not at all, never
+through a symbolic link.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 import pydicom
 from pydicom import config
@@ -27,8 +25,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
-
-TMP_SUFFIX = ".deid-tmp"
+from deid.writing import (  # noqa: F401 - where callers have always found them
+    TMP_SUFFIX,
+    atomic_write,
+    atomic_writer,
+    read_no_follow,
+    remove_stale_temporaries,
+)
 
 # Invalid values in inputs are common and deid replaces or removes most of
 # them; warning on each would drown the one-line errors users need to see.
@@ -43,31 +46,65 @@ class Discovered:
     problem: str = ""
 
 
-def discover(inputs: Iterable[Path]) -> Iterator[Discovered]:
+def discover(inputs: Iterable[Path], refuse: Iterable[Path] = ()) -> Iterator[Discovered]:
     """Files under the inputs, streamed (files in listing order, folders sorted).
 
     Symbolic links to folders are followed once; a loop is not walked twice.
-    Unreadable folders are reported, not skipped silently.
+    Unreadable folders are reported, not skipped silently. Nothing inside a
+    folder in `refuse` (where deid writes: OUT, reports, linkage tables,
+    previews) is read, however it is reached (a link to OUT, or to `..`):
+    each re-run would otherwise take the last run's outputs as new inputs.
     """
+    fence = _Fence(refuse)
     seen_dirs: set[tuple[int, int]] = set()
     for root in inputs:
         if not root.exists() and not root.is_symlink():
             yield Discovered(root, "no such file or folder")
+        elif fence.inside(root):
+            yield Discovered(root, fence.reason)
         elif root.is_dir():
-            yield from _walk(root, seen_dirs)
+            yield from _walk(root, seen_dirs, fence)
         elif root.is_file():
             yield Discovered(root)
         else:
             yield Discovered(root, "not a regular file or folder")
 
 
-def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
+class _Fence:
+    """The folders discovery never enters, known by identity (device and
+    inode, so every path to one is caught) and by resolved path (for links
+    to files inside them)."""
+
+    reason = "inside a folder deid writes to (output, report, linkage, previews): not read"
+
+    def __init__(self, folders: Iterable[Path]) -> None:
+        self.ids: set[tuple[int, int]] = set()
+        self.paths: list[Path] = []
+        for folder in folders:
+            try:
+                st = folder.stat()
+            except OSError:
+                continue  # not there yet: nothing in it to read
+            self.ids.add((st.st_dev, st.st_ino))
+            self.paths.append(folder.resolve())
+
+    def inside(self, path: Path) -> bool:
+        if not self.paths:
+            return False
+        real = path.resolve()
+        return any(real.is_relative_to(folder) for folder in self.paths)
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]], fence: _Fence) -> Iterator[Discovered]:
     try:
         st = folder.stat()
     except OSError as exc:
         yield Discovered(folder, f"cannot open folder: {exc.strerror}")
         return
     ident = (st.st_dev, st.st_ino)
+    if ident in fence.ids:
+        yield Discovered(folder, fence.reason)
+        return
     if ident in seen:
         return
     seen.add(ident)
@@ -83,7 +120,11 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
                     if entry.is_dir():
                         folders.append(entry.name)
                     elif entry.is_file():
-                        if not entry.name.endswith(TMP_SUFFIX):
+                        if entry.name.endswith(TMP_SUFFIX):
+                            continue
+                        if entry.is_symlink() and fence.inside(path):
+                            yield Discovered(path, fence.reason)
+                        else:
                             yield Discovered(path)
                     elif entry.is_symlink():
                         yield Discovered(path, "broken symbolic link")
@@ -93,7 +134,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Discovered]:
         yield Discovered(folder, f"cannot read folder: {exc.strerror}")
         return
     for name in sorted(folders):
-        yield from _walk(folder / name, seen)
+        yield from _walk(folder / name, seen, fence)
 
 
 def sniff(path: Path) -> str:
@@ -140,6 +181,17 @@ def read(path: Path) -> Dataset:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+# In a file too large to read whole, values above this size are left on disk
+# until used: a large element the profile removes (a private blob of
+# gigabytes) is then never read at all; kept ones (pixel data) are read when
+# written.
+DEFER_BYTES = 1 << 20
+
+
+def _defer(source: BinaryIO) -> int | None:
+    return DEFER_BYTES if not isinstance(source, BytesIO) else None
+
+
 def _parse(path: Path, source: BinaryIO) -> Dataset:
     kind = _kind(source.read(132))
     if not kind:
@@ -150,7 +202,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(source, force=kind == "raw")
+            ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
     except RecursionError:
         raise InputFileError(f"{path}: sequences nested too deeply to read safely") from None
     except (
@@ -228,9 +280,17 @@ def _check_complete(path: Path, ds: Dataset) -> None:
     show it. Only the last element can be short: the reader stops at the end of
     the file, so every element before it was read whole."""
     last = next(reversed(ds.keys()), None)
-    raw = ds.get_item(last) if last is not None else None
+    raw = ds.get_item(last, keep_deferred=True) if last is not None else None
     declared = getattr(raw, "length", None)
     value = getattr(raw, "value", None)
+    if value is None and declared not in (None, 0, 0xFFFFFFFF):  # deferred: not read
+        size = os.stat(path).st_size
+        end = getattr(raw, "value_tell", 0) + declared
+        if end > size:
+            raise InputFileError(
+                f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
+                f"{declared} bytes, the file holds {max(size - raw.value_tell, 0)}"
+            )
     if (
         isinstance(value, bytes)
         and declared is not None
@@ -241,6 +301,7 @@ def _check_complete(path: Path, ds: Dataset) -> None:
             f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
             f"{declared} bytes, the file holds {len(value)}"
         )
+    _check_image(path, ds)
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return
@@ -258,6 +319,41 @@ def _check_complete(path: Path, ds: Dataset) -> None:
     if actual < expected:
         raise InputFileError(
             f"{path}: truncated: pixel data has {actual} bytes, image needs {expected}"
+        )
+
+
+# The Image Pixel module's Type 1 attributes, and the elements that can hold
+# the pixels (one is required); a file cut short at an element boundary
+# before them still parses.
+IMAGE_PIXEL_TYPE1 = (
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "PixelRepresentation",
+)
+PIXELS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData", "PixelDataProviderURL")
+
+
+def is_image_storage(sop_class: str) -> bool:
+    """An image IOD, by its name in the standard's UID registry (pydicom's
+    generated table): "CT Image Storage", "Enhanced MR Image Storage"..."""
+    uid = UID(sop_class)
+    return uid.type == "SOP Class" and "Image Storage" in uid.name
+
+
+def _check_image(path: Path, ds: Dataset) -> None:
+    sop_class = str(ds.get("SOPClassUID", "") or "").strip()
+    if not sop_class or not is_image_storage(sop_class):
+        return
+    missing = [k for k in IMAGE_PIXEL_TYPE1 if k not in ds]
+    if not any(k in ds for k in PIXELS):
+        missing.append("PixelData")
+    if missing:
+        raise InputFileError(
+            f"{path}: an image ({UID(sop_class).name}) without {', '.join(missing)}: cut "
+            "short at an element boundary? not a valid image to write"
         )
 
 
@@ -279,75 +375,6 @@ def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_ui
         if not part or not all(c.isalnum() or c in ".-_" for c in part) or part in (".", ".."):
             raise InputFileError(f"cannot name output from value {part!r}")
     return out.joinpath(*parts[:3], parts[3] + ".dcm")
-
-
-def atomic_write(target: Path, data: bytes, durable: bool = False, exclusive: bool = False) -> None:
-    """Write bytes to a temporary name in the target folder, then rename.
-
-    The rename is atomic, so an interrupted or killed process never leaves a
-    partial file under the real name. `durable` also forces the bytes to disk
-    before the rename (survives power loss; costs a disk flush per file). The
-    batch pipeline does not need it for outputs: its journal records each
-    output's size and a resumed run redoes any file that does not match.
-    `exclusive`: raise FileExistsError rather than replace an existing file,
-    decided atomically (two workers writing the same name cannot both win).
-    """
-    with atomic_writer(target, binary=True, durable=durable, exclusive=exclusive) as fh:
-        fh.write(data)
-
-
-# A hard link publishes a file only if its name is free, atomically; where the
-# file system has no hard links, an existence check before the rename is the
-# best there is (a window in which two writers can both pass it).
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV}
-
-
-@contextmanager
-def atomic_writer(
-    target: Path, binary: bool = False, durable: bool = True, exclusive: bool = False
-) -> Iterator[TextIO | BinaryIO]:
-    """A file written under a temporary name and renamed when the block ends
-    without error; removed otherwise. Text unless `binary`; streamed, for
-    outputs too big to build in memory first (reports of large batches)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with tmp.open("wb") if binary else tmp.open("w", encoding="utf-8") as fh:
-            yield fh
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        if exclusive:
-            _publish_exclusive(tmp, target)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _publish_exclusive(tmp: Path, target: Path) -> None:
-    try:
-        os.link(tmp, target)
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise  # FileExistsError among them
-        if target.exists():
-            raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
-        os.replace(tmp, target)
-        return
-    tmp.unlink()
-
-
-def remove_stale_temporaries(out: Path) -> int:
-    """Temporaries left by a killed run are never valid outputs."""
-    count = 0
-    if not out.is_dir():
-        return 0
-    for tmp in out.rglob(f"*{TMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
-        count += 1
-    return count
 
 
 def prefetch(paths: Iterable[str]) -> None:

@@ -37,3 +37,8 @@ class OutputError(DeidError):
     permissions); what was finished is kept and a re-run resumes."""
 
     exit_code = 3
+
+
+class DeidWarning(UserWarning):
+    """Something the user should know that does not stop the run (a capped
+    --jobs, a key file others can read); the CLI prints each on one line."""

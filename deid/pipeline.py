@@ -1,26 +1,30 @@
 """Batch orchestration: every input through the per-file step (`deid.process`).
 
-Each file is independent, so files go to a process pool in small batches
-with a bounded number in flight (discovery streams; nothing waits in
-memory). Each finished file is appended to a journal; a re-run of the same
-command skips inputs whose journal entry matches and whose output exists.
+Each file is independent, so files go to an executor (deid.executors: this
+process, local workers or Dask) with a bounded number in flight (discovery
+streams; nothing waits in memory). Each finished file is appended to a
+journal; a re-run of the same command skips inputs whose journal entry
+matches and whose output exists, and inputs that killed a worker
+(quarantined, with their reason) until they change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydicom
 
-from deid.dicom_io import Discovered, discover, prefetch, remove_stale_temporaries
+from deid.dicom_io import Discovered, discover, remove_stale_temporaries
+from deid.errors import OutputError
+from deid.executors import ExecutorSettings, Task, results
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
 from deid.process import process_file
@@ -32,12 +36,11 @@ from deid.results import (
     redacted,
     relabel,
 )
-from deid.settings import ExecutorKind, Settings
+from deid.settings import Settings
 
 __all__ = ["UNPROCESSED", "FileResult", "Journal", "process_file", "redacted", "relabel", "run"]
 
 JOURNAL_NAME = ".deid-journal.sqlite"
-BATCH = 8
 
 # Statuses by their old names, for the modules that still use them.
 WRITTEN, DRY_RUN, FAILED = Status.WRITTEN, Status.DRY_RUN, Status.FAILED
@@ -47,20 +50,11 @@ NOT_DICOM, WITHHELD, SKIPPED = Status.NOT_DICOM, Status.WITHHELD, Status.SKIPPED
 # --------------------------------------------------------------------------
 # Workers
 
-_WORKER_SETTINGS: list[Settings] = []
 
-
-def _init_worker(settings: Settings) -> None:
-    _WORKER_SETTINGS[:] = [settings]
-
-
-def _process_batch(batch: list[tuple[str, bool]], settings: Settings) -> list[FileResult]:
-    return [process_file(Path(p), settings, overwrite) for p, overwrite in batch]
-
-
-def _run_batch(batch: list[tuple[str, bool]]) -> list[FileResult]:
-    """Local pool: the settings were sent once, to the worker's initializer."""
-    return _process_batch(batch, _WORKER_SETTINGS[0])
+def _process_item(path: str, may_overwrite: bool, settings: Settings) -> FileResult:
+    """One work item, as every executor runs it (a module-level function:
+    local workers and Dask workers receive it by reference)."""
+    return process_file(Path(path), settings, may_overwrite)
 
 
 # --------------------------------------------------------------------------
@@ -83,7 +77,12 @@ class Journal:
         self.path = folder / JOURNAL_NAME
         self.run_id = settings.run_id
         self.ref = settings.input_ref
-        self.db = sqlite3.connect(self.path)
+        for name in (JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm"):
+            if (folder / name).is_symlink():  # SQLite would follow it
+                raise OutputError(
+                    f"{folder / name} is a symbolic link: deid never writes through one"
+                )
+        self.db = _Database(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(
@@ -93,8 +92,41 @@ class Journal:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS change_sets (id TEXT PRIMARY KEY, changes TEXT)"
         )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS quarantine (ref TEXT, run_id TEXT, size INTEGER, "
+            "mtime_ns INTEGER, reason TEXT, PRIMARY KEY (ref, run_id))"
+        )
         self._pending = 0
         self._set_ids: dict[tuple, str] = {}
+
+    def quarantine(self, path: Path, reason: str) -> None:
+        """An input that killed a worker twice: skipped by later runs (with
+        the reason) until it changes. Committed at once: deaths are rare."""
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        self.db.execute(
+            "INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?, ?)",
+            (self.ref(str(path)), self.run_id, st.st_size, st.st_mtime_ns, reason),
+        )
+        self.db.commit()
+
+    def quarantined(self, path: Path) -> str | None:
+        """The reason to skip an input that killed a worker in an earlier run."""
+        row = self.db.execute(
+            "SELECT size, mtime_ns, reason FROM quarantine WHERE ref = ? AND run_id = ?",
+            (self.ref(str(path)), self.run_id),
+        ).fetchone()
+        try:
+            if row is None or tuple(row[:2]) != (path.stat().st_size, path.stat().st_mtime_ns):
+                return None
+        except OSError:
+            return None
+        return (
+            f"{row[2]}; skipped: it did so in an earlier run (change the file, or delete "
+            f"{self.path.name} to try it again)"
+        )
 
     def _entry(self, path: Path) -> dict[str, Any] | None:
         row = self.db.execute(
@@ -167,8 +199,34 @@ class Journal:
             self._pending = 0
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        try:
+            self.db.commit()
+        finally:
+            self.db.close()
+
+
+class _Database:
+    """The journal's SQLite connection; a fault (disk full, read-only,
+    locked) is one line naming the journal, never a traceback."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = self._guard(sqlite3.connect, path)
+
+    def _guard(self, call: Callable, *args: Any) -> Any:
+        try:
+            return call(*args)
+        except sqlite3.Error as exc:
+            raise OutputError(f"cannot write the resume journal {self.path}: {exc}") from None
+
+    def execute(self, sql: str, parameters: tuple = ()) -> sqlite3.Cursor:
+        return self._guard(self._db.execute, sql, parameters)
+
+    def commit(self) -> None:
+        self._guard(self._db.commit)
+
+    def close(self) -> None:
+        self._db.close()
 
 
 # --------------------------------------------------------------------------
@@ -194,121 +252,75 @@ def _problem_result(item: Discovered) -> FileResult:
     return FileResult(str(item.path), FAILED, reason=item.problem)
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A result known without processing (resumed, unreadable, quarantined):
+    passed through the executor, not journaled again."""
+
+    result: FileResult
+
+
 def run(
     inputs: Iterable[Path],
     settings: Settings,
     on_result: Callable[[FileResult], None] | None = None,
+    refuse: Iterable[Path] = (),
 ) -> Iterator[FileResult]:
-    """Process every input; yield each file's result as it finishes."""
+    """Process every input; yield each file's result as it finishes. Inputs
+    found inside `refuse` (where deid writes) are reported, not read."""
     journal = None if settings.dry_run else Journal(settings.report_dir, settings)
-    if not settings.dry_run:
-        settings.output.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(settings.output)
-
-    def todo() -> Iterator[FileResult | tuple[str, bool]]:
-        for item in discover(inputs):
-            if item.problem:
-                yield _problem_result(item)
-                continue
-            resumed = journal.finished(item.path, settings.output) if journal else None
-            if resumed is not None:
-                resumed.geometry = _geometry(item.path, settings)
-                yield resumed
-                continue
-            yield (str(item.path), bool(journal and journal.seen(item.path)))
-
-    def finish(result: FileResult, fresh: bool) -> FileResult:
-        if journal is not None and fresh and result.status in (WRITTEN, SKIPPED):
-            journal.append(result)
-        if on_result is not None:
-            on_result(result)
-        return result
-
     try:
-        if settings.jobs <= 1 and settings.execution.executor is ExecutorKind.LOCAL:
-            for work in todo():
-                if isinstance(work, FileResult):
-                    yield finish(work, fresh=False)
-                else:
-                    yield finish(process_file(Path(work[0]), settings, work[1]), fresh=True)
-            return
-        with _executor(settings) as (submit, wait_any):
-            pending: set = set()
-            batch: list[tuple[str, bool]] = []
-            limit = settings.jobs * 4
+        if not settings.dry_run:
+            settings.output.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(settings.output)
+        work = _todo(inputs, settings, journal, tuple(refuse))
 
-            def drain(block_until: int) -> Iterator[FileResult]:
-                nonlocal pending
-                while len(pending) > block_until:
-                    done, pending = wait_any(pending)
-                    pending = set(pending)
-                    for future in done:
-                        for result in future.result():
-                            yield finish(result, fresh=True)
+        def failed(item: tuple[str, bool], reason: str, died: bool) -> FileResult:
+            if died and journal is not None:
+                journal.quarantine(Path(item[0]), reason)
+            return _failed(item[0], reason)
 
-            def send(batch: list[tuple[str, bool]]) -> None:
-                pending.add(submit(batch))
-                # Dask workers read on other machines: advising here would not help.
-                if settings.execution.executor is ExecutorKind.LOCAL:
-                    prefetch(path for path, _ in batch)
-
-            for work in todo():
-                if isinstance(work, FileResult):
-                    yield finish(work, fresh=False)
-                    continue
-                batch.append(work)
-                if len(batch) >= BATCH:
-                    send(batch)
-                    batch = []
-                    yield from drain(limit)
-            if batch:
-                send(batch)
-            yield from drain(0)
+        task = Task(_process_item, settings, failed, prefetch=True)
+        execution = settings.execution
+        config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
+        for result in results(work, task, config):
+            known = isinstance(result, _Known)
+            result = result.result if known else result
+            if journal is not None and not known and result.status in (WRITTEN, SKIPPED):
+                journal.append(result)
+            if on_result is not None:
+                on_result(result)
+            yield result
     finally:
         if journal is not None:
             journal.close()
 
 
-@contextmanager
-def _executor(settings: Settings) -> Iterator[tuple[Callable, Callable]]:
-    """(submit a batch, wait for any) on local processes or a Dask cluster.
+def _todo(
+    inputs: Iterable[Path], settings: Settings, journal: Journal | None, refuse: tuple[Path, ...]
+) -> Iterator[_Known | tuple[str, bool]]:
+    """Work items, and the results known without work, as discovery streams."""
+    for item in discover(inputs, refuse):
+        if item.problem:
+            yield _Known(_problem_result(item))
+            continue
+        if journal is not None:
+            resumed = journal.finished(item.path, settings.output)
+            if resumed is not None:
+                resumed.geometry = _geometry(item.path, settings)
+                yield _Known(resumed)
+                continue
+            reason = journal.quarantined(item.path)
+            if reason is not None:
+                yield _Known(FileResult(str(item.path), FAILED, reason=reason))
+                continue
+        yield (str(item.path), bool(journal and journal.seen(item.path)))
 
-    Both run the same `process_file`, and pseudonyms need no shared state, so
-    every executor writes the same bytes. Dask workers must see the input and
-    output paths (a shared file system) and receive the settings, key
-    included, over the cluster's connections: use it on a cluster you trust.
-    """
-    execution = settings.execution
-    if execution.executor is ExecutorKind.DASK:
-        from distributed import Client, LocalCluster
-        from distributed import wait as dask_wait
 
-        cluster = None
-        if execution.scheduler:
-            client = Client(execution.scheduler)
-        else:
-            cluster = LocalCluster(
-                n_workers=settings.jobs,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
-            client = Client(cluster)
-        try:
-            remote = client.scatter(settings, broadcast=True)
-            yield (
-                lambda batch: client.submit(_process_batch, batch, remote, pure=False),
-                lambda pending: dask_wait(pending, return_when="FIRST_COMPLETED"),
-            )
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        return
-    with ProcessPoolExecutor(
-        max_workers=settings.jobs, initializer=_init_worker, initargs=(settings,)
-    ) as pool:
-        yield (
-            lambda batch: pool.submit(_run_batch, batch),
-            lambda pending: wait(pending, return_when=FIRST_COMPLETED),
-        )
+def _failed(path: str, reason: str) -> FileResult:
+    """An input whose processing could not finish (its worker died)."""
+    try:
+        st = os.stat(path)
+        return FileResult(path, FAILED, reason=reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    except OSError:
+        return FileResult(path, FAILED, reason=reason)

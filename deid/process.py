@@ -18,7 +18,7 @@ from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from deid.apply import FileContext
 from deid.decide import decider_for
-from deid.dicom_io import atomic_write, output_path, read, transfer_syntax
+from deid.dicom_io import output_path, read, transfer_syntax
 from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
@@ -31,6 +31,7 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
 from deid.scrub import Plan, collect, patient_key, plan, reference_date, scrub
 from deid.settings import Settings
+from deid.writing import atomic_write, read_no_follow
 
 DICOMDIR_REASON = (
     "DICOMDIR not copied: it indexes input paths and names patients; the files it "
@@ -210,9 +211,11 @@ def publish(state: FileState, settings: Settings) -> None:
     other input must not replace one, even written by another worker at the
     same moment."""
     try:
-        atomic_write(state.target, state.data, exclusive=not state.may_overwrite)
+        atomic_write(
+            state.target, state.data, exclusive=not state.may_overwrite, root=settings.output
+        )
     except FileExistsError:
-        if state.target.read_bytes() != state.data:
+        if read_no_follow(state.target) != state.data:
             raise InputFileError(
                 f"another input already produced {state.result.output} with different "
                 "content (duplicate SOP Instance UID)"
@@ -272,6 +275,8 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
         state.finish(status, str(exc).removeprefix(f"{path}: "))
     except OSError as exc:
         state.finish(Status.FAILED, f"{DOING[step.__name__]}: {exc.strerror or exc}")
+    except MemoryError:
+        raise  # the executor reports it against the worker's memory budget
     except Exception as exc:  # noqa: BLE001 - a batch survives any bad file
         state.finish(Status.FAILED, failure_reason(DOING[step.__name__], exc))
     return result

@@ -7,6 +7,7 @@ line and the reason, because profiles are written by people.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -66,8 +67,8 @@ def _check_action(code: str) -> None:
             step = float(code.split(":", 1)[1])
         except ValueError:
             raise ValueError(f"{code!r}: round needs a number, e.g. round:5") from None
-        if step <= 0:
-            raise ValueError(f"{code!r}: round step must be positive")
+        if not math.isfinite(step) or step <= 0:  # nan compares false with anything
+            raise ValueError(f"{code!r}: round step must be a positive number")
         return
     canonical_action(code)
 
@@ -472,7 +473,20 @@ def _parse_rules(data: dict[str, Any], where: _Located, source: str) -> list[Rul
 def load_profile(
     name_or_path: str, _seen: tuple[str, ...] = (), _relative_to: Path | None = None
 ) -> Profile:
-    """Load a shipped profile by name, or a profile file, with its bases."""
+    """Load a shipped profile by name, or a profile file, with its bases.
+    A value of the wrong kind anywhere in the file is one line naming it."""
+    try:
+        return _load_profile(name_or_path, _seen, _relative_to)
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ProfileError(f"{name_or_path}: malformed profile: {reason}") from None
+
+
+def _load_profile(
+    name_or_path: str, _seen: tuple[str, ...], _relative_to: Path | None
+) -> Profile:
+    if not isinstance(name_or_path, str):
+        raise ProfileError(f"extends must name a profile, not {name_or_path!r}")
     path = _locate(name_or_path, _relative_to)
     resolved = str(path.resolve())
     if resolved in _seen:
@@ -481,6 +495,8 @@ def load_profile(
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: not a profile (not UTF-8 text)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

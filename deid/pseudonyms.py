@@ -14,10 +14,12 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deid.errors import KeyConfigError
+from deid.errors import DeidWarning, KeyConfigError
 
 KEY_ENV = "DEID_KEY"
 MIN_KEY_BYTES = 16
@@ -63,13 +65,27 @@ def load_key(
     if key_file is not None:
         try:
             key = key_file.read_bytes().strip()
+            mode = key_file.stat().st_mode
         except OSError as exc:
             raise KeyConfigError(f"cannot read key file {key_file}: {exc.strerror}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.warn(
+                f"key file {key_file} can be read by other users (mode {stat.S_IMODE(mode):o}): "
+                f"whoever reads it can undo the pseudonyms; chmod 600 {key_file}",
+                DeidWarning,
+                stacklevel=2,
+            )
         source = f"key file {key_file}"
     elif random_key:
         return secrets.token_bytes(32), "random key (not kept: pseudonyms cannot be repeated)"
     elif environ.get(KEY_ENV):
-        key = environ[KEY_ENV].encode("utf-8").strip()
+        try:
+            key = environ[KEY_ENV].encode("utf-8").strip()
+        except UnicodeEncodeError:  # bytes the locale could not decode
+            raise KeyConfigError(
+                f"{KEY_ENV} is not valid UTF-8 text: put a binary key in a file and pass "
+                "--key-file"
+            ) from None
         source = f"environment variable {KEY_ENV}"
     else:
         raise KeyConfigError(

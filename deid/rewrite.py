@@ -48,7 +48,7 @@ class OutputRewriter:
         if not edit(ds):
             return False
         data = encode(ds)
-        atomic_write(path, data)
+        atomic_write(path, data, root=self.settings.output)
         if self._journal is None:
             self._journal = Journal(self.settings.report_dir, self.settings)
         self._journal.set_output_size(Path(source), len(data))

@@ -8,9 +8,8 @@ quasi-identifiers; the data-set risk is computed from those records.
 from __future__ import annotations
 
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import chain, islice
 from pathlib import Path
@@ -24,6 +23,8 @@ from deid.actions import parse_da
 from deid.decide import decider_for
 from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
+from deid.executors import ExecutorSettings, Task, results, worker_count
+from deid.executors import check as check_executor
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
@@ -42,7 +43,7 @@ from deid.risk.kanon import Value
 from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
 from deid.scrub import collect, patient_key
-from deid.settings import FaceSettings, available_cores, resolve_profile
+from deid.settings import FaceSettings, resolve_profile
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -60,6 +61,8 @@ class ScanSettings:
     dataset_risk: bool = True
     pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
     face: FaceSettings = field(default_factory=lambda: FaceSettings(enabled=False))
+    executor: str = "local"
+    scheduler: str | None = None
 
     @property
     def quasi_identifiers(self) -> tuple[str, ...]:
@@ -89,6 +92,8 @@ def build_scan_settings(
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
     inputs: Iterable[Path] = (),
+    executor: str = "local",
+    scheduler: str | None = None,
     sensitive: str | None = None,
     population: int | None = None,
     sampling_fraction: float | None = None,
@@ -122,16 +127,19 @@ def build_scan_settings(
         max_risk=max_risk,
         fail_on_dataset=fail_on_dataset,
     )
+    check_executor(executor, scheduler)
     return ScanSettings(
         profile=resolved,
         risk=risk,
-        jobs=jobs or available_cores(),
+        jobs=worker_count(jobs, executor, scheduler),
         fail_on=severity,
         baseline=Baseline.load(baseline) if baseline is not None else None,
         show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
         face=FaceSettings.build(face, face_thresholds, face_previews, list(inputs)),
+        executor=executor,
+        scheduler=scheduler,
         pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
     )
 
@@ -247,6 +255,8 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
+    except MemoryError:
+        raise  # the executor reports it against the worker's memory budget
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
@@ -294,15 +304,9 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     )
 
 
-_WORKER: list[ScanSettings] = []
-
-
-def _init(settings: ScanSettings) -> None:
-    _WORKER[:] = [settings]
-
-
-def _scan_one(item: tuple[str, bool]) -> ScanFileResult:
-    return scan_file(Path(item[0]), _WORKER[0], item[1])
+def _scan_item(path: str, named: bool, settings: ScanSettings) -> ScanFileResult:
+    """One work item, as every executor runs it."""
+    return scan_file(Path(path), settings, named)
 
 
 # --------------------------------------------------------------------------
@@ -323,8 +327,8 @@ class ScanOutcome:
 
     def __init__(self, settings: ScanSettings, workdir: Path | None = None) -> None:
         self.settings = settings
-        if workdir is not None and workdir.is_dir():
-            SortedSpool.clear_stale(workdir)
+        if workdir is None or workdir.is_dir():
+            SortedSpool.clear_stale(workdir)  # a killed scan's (system temp by default)
         self._spool = SortedSpool(workdir)
         self.statuses: Counter[str] = Counter()
         self.tally = views.Tally(settings.fail_on)
@@ -425,29 +429,20 @@ def _files(
 
 
 def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileResult]:
-    """Every input's result as it is ready; work is submitted in bounded batches.
+    """Every input's result as it is ready, from the executor settings name.
     A handful of files (a pre-commit hook) is scanned in-process: starting
     workers would cost more than the scan."""
     items = _files(inputs, settings.ignore_non_dicom)
     head = list(islice(items, 17))
-    if settings.jobs <= 1 or len(head) <= 16:
-        for item in chain(head, items):
-            if isinstance(item, ScanFileResult):
-                yield item
-            else:
-                yield scan_file(Path(item[0]), settings, item[1])
-        return
-    with ProcessPoolExecutor(settings.jobs, initializer=_init, initargs=(settings,)) as pool:
-        pending: deque = deque()
-        for item in chain(head, items):
-            if isinstance(item, ScanFileResult):
-                yield item
-                continue
-            pending.append(pool.submit(_scan_one, item))
-            while len(pending) > settings.jobs * 64:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    config = ExecutorSettings(settings.executor, settings.jobs, settings.scheduler)
+    if settings.executor == "local" and len(head) <= 16:
+        config = ExecutorSettings("local", 1)
+    task = Task(_scan_item, settings, _unfinished)
+    return results(chain(head, items), task, config)
+
+
+def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResult:
+    return ScanFileResult(item[0], "failed", reason)
 
 
 def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from deid.errors import UsageError
+from deid.executors import check as check_executor
+from deid.executors import worker_count
 from deid.face.thresholds import Thresholds
 from deid.face.thresholds import load as load_face_thresholds
 from deid.options import Option
@@ -25,6 +26,7 @@ from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
 from deid.risk.findings import Severity
+from deid.writing import refuse_inside_inputs
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -68,14 +70,6 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
     return frozenset(chosen)
 
 
-def available_cores() -> int:
-    """Cores this process may run on (a container may allow fewer than exist)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def inside(child: Path, parent: Path) -> bool:
     try:
         child.resolve().relative_to(parent.resolve())
@@ -103,16 +97,10 @@ class Execution:
     def build(
         cls, jobs: int | None = None, executor: str = "local", scheduler: str | None = None
     ) -> Execution:
-        made = cls(available_cores() if jobs is None else jobs, executor, scheduler)
-        if made.executor is ExecutorKind.DASK:
-            try:
-                import distributed  # noqa: F401
-            except ImportError:
-                raise UsageError(
-                    "--executor dask needs Dask distributed: pip install -e '.[dask]' "
-                    "from a checkout (the distribution is deid-dicom)"
-                ) from None
-        return made
+        """--jobs defaults to, and is capped at, the cores this process may use
+        (unless an external Dask scheduler runs the work)."""
+        check_executor(executor, scheduler)
+        return cls(worker_count(jobs, executor, scheduler), executor, scheduler)
 
 
 @dataclass(frozen=True)
@@ -188,6 +176,9 @@ class Destinations:
                 raise UsageError(f"output folder {output} is inside input {given}: choose another")
             if inside(given, output):
                 raise UsageError(f"input {given} is inside output folder {output}")
+        refuse_inside_inputs(
+            inputs, {"--report-dir": report_dir, "--mapping-dir": mapping_dir}, "deid run"
+        )
         if output.exists() and not output.is_dir():
             raise UsageError(f"output {output} exists and is not a folder")
         if mapping_dir is not None and inside(mapping_dir, output):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +27,10 @@ T = TypeVar("T")
 CHUNK = 4096  # records per sorted chunk at most...
 CHUNK_BYTES = 8 << 20  # ...and bytes: one file's entry can hold thousands of findings
 PREFIX = ".deid-spool-"
+# Keys and records hold file names, and a Linux name need not be UTF-8
+# (Python keeps its bytes as lone surrogates). The spool is private and read
+# only by this module, so it stores them as they are.
+ENCODING = {"encoding": "utf-8", "errors": "surrogatepass"}
 FAN_IN = 64  # chunk files merged at once: open files stay far below the usual limit
 
 
@@ -34,7 +40,7 @@ class SortedSpool:
         folder by default)."""
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        self._dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=folder))
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder))
         self._chunk = chunk or CHUNK
         self._buffer: list[tuple[str, str]] = []
         self._bytes = 0
@@ -43,10 +49,28 @@ class SortedSpool:
         self.count = 0
 
     @staticmethod
-    def clear_stale(folder: Path) -> None:
-        """Spools left in `folder` by a killed process are never read again."""
-        for stale in folder.glob(PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    def clear_stale(folder: Path | None = None) -> None:
+        """Spools left in `folder` (the system temporary folder by default)
+        by a killed process are never read again. Only spools of this user,
+        named by a process that is gone, are removed: another deid's spool
+        in the same folder is in use, and a link is not followed."""
+        folder = Path(tempfile.gettempdir()) if folder is None else folder
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            match = _SPOOL.match(entry.name)
+            if not match or not entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                    continue
+            except OSError:
+                continue
+            if _alive(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
 
     def add(self, key: str, record: Any) -> None:
         data = json.dumps(record, ensure_ascii=False)
@@ -60,7 +84,7 @@ class SortedSpool:
         if not self._buffer:
             return
         path = self._next_path()
-        with path.open("w", encoding="utf-8") as fh:
+        with path.open("w", **ENCODING) as fh:
             for key, data in sorted(self._buffer):
                 fh.write(json.dumps(key, ensure_ascii=False) + "\t" + data + "\n")
         self._levels[0].append(path)
@@ -81,7 +105,7 @@ class SortedSpool:
         FAN_IN open files per level however many records there are."""
         runs = self._levels[level]
         path = self._next_path()
-        with path.open("w", encoding="utf-8") as out:
+        with path.open("w", **ENCODING) as out:
             out.writelines(heapq.merge(*(self._lines(f) for f in runs), key=_key))
         for old in runs:
             old.unlink()
@@ -92,13 +116,13 @@ class SortedSpool:
 
     @staticmethod
     def _lines(path: Path) -> Iterator[str]:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(**ENCODING) as fh:
             yield from fh
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         """Every record, sorted by key (ties keep no particular order)."""
         self._flush()
-        handles = [path.open(encoding="utf-8") for level in self._levels for path in level]
+        handles = [path.open(**ENCODING) for level in self._levels for path in level]
         try:
             streams = [(_parse(line) for line in fh) for fh in handles]
             yield from heapq.merge(*streams, key=lambda item: item[0])
@@ -141,6 +165,21 @@ class TopN(Generic[T]):
     def items(self) -> list[T]:
         self._trim()
         return [item for _, item in self._items]
+
+
+_SPOOL = re.compile(re.escape(PREFIX) + r"(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _key(line: str) -> str:

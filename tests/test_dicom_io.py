@@ -53,7 +53,7 @@ def test_unreadable_folder_is_reported(tmp_path, monkeypatch):
 def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
     target = tmp_path / "out" / "x.dcm"
 
-    def boom(src, dst):
+    def boom(src, dst, **where):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(dicom_io.os, "replace", boom)
@@ -95,7 +95,7 @@ def test_exclusive_write_never_replaces_a_file(tmp_path, monkeypatch, hard_links
     second must fail, not replace the first, even when both are written at once."""
     if not hard_links:  # some network and FAT file systems
 
-        def no_link(src, dst):
+        def no_link(src, dst, **where):
             raise OSError(errno.EPERM, "Operation not permitted")
 
         monkeypatch.setattr(dicom_io.os, "link", no_link)

@@ -108,7 +108,9 @@ def test_run_reports_marks_and_keeps_previews_apart(
 ) -> None:
     rewritten: list[Path] = []
     write = rewrite.atomic_write
-    monkeypatch.setattr(rewrite, "atomic_write", lambda p, d: (rewritten.append(p), write(p, d)))
+    monkeypatch.setattr(
+        rewrite, "atomic_write", lambda p, d, **kw: (rewritten.append(p), write(p, d, **kw))
+    )
     inputs = tmp_path / "in"
     for name in ("ct-head", "mr-defaced", "ct-abdomen"):
         shutil.copytree(phantoms / name, inputs / name)

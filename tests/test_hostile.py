@@ -80,10 +80,10 @@ def test_full_disk_fails_files_not_the_batch(tmp_path, corpus, manifest, env_key
     full = {"all": False}
 
     def no_space(publish):  # outputs are published by link (fresh) or replace
-        def fail(src, dst):
+        def fail(src, dst, **where):
             if full["all"] or str(dst).endswith(".dcm"):
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return real[publish](src, dst)
+            return real[publish](src, dst, **where)
 
         return fail
 
@@ -153,3 +153,46 @@ def test_fuzzed_files_never_escape(fuzz_seed, tmp_path_factory, data):
         if path.is_file() and path != source:
             assert path.resolve().is_relative_to(out.resolve()), path
     assert not list(root.rglob("*.deid-tmp"))
+
+
+# File names are bytes on Linux: anything but "/" and NUL, not "." or "..".
+NAME_BYTES = st.binary(min_size=1, max_size=24).map(
+    lambda b: b.replace(b"/", b"_").replace(b"\0", b"_")
+).filter(lambda b: b not in (b".", b".."))
+REPORTS = ("report.json", "findings.csv", "report.sarif", "report.html")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_fuzzed_names_and_files_through_run_and_scan(fuzz_seed, tmp_path_factory, data):
+    """A mutated file under a fuzzed name (any bytes), through `deid run` and
+    `deid scan`: one line per problem on the terminal, nothing it would act
+    on, and every report valid UTF-8 that parses."""
+    raw = bytearray(fuzz_seed)
+    for _ in range(data.draw(st.integers(0, 4), label="mutations")):
+        at = data.draw(st.integers(0, len(raw) - 1), label="at")
+        raw[at] ^= data.draw(st.integers(1, 255), label="xor")
+    name = data.draw(NAME_BYTES, label="name")
+    root = tmp_path_factory.mktemp("fuzzname")
+    inp = root / "in"
+    inp.mkdir()
+    (inp / os.fsdecode(name)).write_bytes(bytes(raw))
+    env = {"DEID_KEY": "fuzz-key-0123456789"}
+    runner = CliRunner()
+    run = ["run", str(inp), "-o", str(root / "out"), "-j", "1", "-q", "--report-dir"]
+    for args in ([*run, str(root / "r")], ["scan", str(inp), "--report-dir", str(root / "s")]):
+        result = runner.invoke(main, args, env=env)
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        assert result.exit_code in (0, 1, 3), (args, result.output)
+        output = result.output
+        assert "Traceback" not in output and "\x1b" not in output and "\r" not in output
+        problems = [x for x in output.splitlines() if x.startswith(("failed:", "not-dicom:"))]
+        assert len(problems) <= 1, output  # one file: at most one line about it
+        folder = root / ("r" if args[0] == "run" else "s")
+        for report in REPORTS:
+            text = (folder / report).read_bytes().decode("utf-8")
+            assert "\x1b" not in text, report
+            if report.endswith((".json", ".sarif")):
+                json.loads(text)

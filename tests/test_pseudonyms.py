@@ -28,6 +28,7 @@ def test_uids_are_valid_2_25_uids():
 def test_key_sources(tmp_path):
     f = tmp_path / "key"
     f.write_text("a-file-key-of-enough-length\n")
+    f.chmod(0o600)  # readable by others: a warning, tested in test_attacks
     assert load_key(f, False, {})[0] == b"a-file-key-of-enough-length"
     assert load_key(None, False, {"DEID_KEY": "env-key-long-enough"})[0] == b"env-key-long-enough"
     with pytest.raises(KeyConfigError, match="no pseudonym key"):

@@ -50,6 +50,8 @@ def load(*overrides: Path) -> Thresholds:
     unknown = set(merged) - set(fields)
     if unknown:
         raise UsageError(f"unknown face threshold(s): {', '.join(sorted(unknown))}")
+    for name, value in merged.items():
+        _check_type(name, value, fields[name].type)
     try:
         return Thresholds(
             **{
@@ -58,4 +60,18 @@ def load(*overrides: Path) -> Thresholds:
             }
         )
     except TypeError as exc:
-        raise UsageError(f"face thresholds: {exc}") from exc
+        raise UsageError(f"face thresholds: {exc}") from None
+
+
+def _check_type(name: str, value: object, kind: object) -> None:
+    """Each threshold as its field declares it: a whole number, a number, or
+    a list of words."""
+    if kind == "int":
+        good = isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "float":
+        good = isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        good = isinstance(value, list) and all(isinstance(x, str) for x in value)
+    if not good:
+        what = {"int": "a whole number", "float": "a number"}.get(str(kind), "a list of words")
+        raise UsageError(f"face thresholds: {name} must be {what}, not {value!r}")

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from deid.actions import EMAIL, PHONE
-from deid.data_files import read_toml
+from deid.data_files import malformed, read_toml
 from deid.errors import UsageError
 from deid.risk.identifiers import IdentifierSet, date_forms
 
@@ -86,7 +86,8 @@ def load_allowlist(*paths: Path) -> AllowList:
     words: set[str] = set()
     patterns: list[re.Pattern[str]] = []
     for path in paths:
-        more_words, more_patterns = _load(path)
+        with malformed(path, "allow-list"):
+            more_words, more_patterns = _load(path)
         words |= more_words
         patterns += more_patterns
     return AllowList(frozenset(words), tuple(patterns))

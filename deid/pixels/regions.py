@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from deid.data_files import read_toml
+from deid.data_files import malformed, read_toml
 from deid.errors import UsageError
 
 
@@ -64,7 +64,8 @@ def load_rules(*paths: Path) -> tuple[RegionRule, ...]:
     rules: list[RegionRule] = []
     for path in paths:
         data = read_toml(path, "region rules")
-        rules += [_rule(path, i, raw) for i, raw in enumerate(data.get("rule", []))]
+        with malformed(path, "region rules"):
+            rules += [_rule(path, i, raw) for i, raw in enumerate(data.get("rule", []))]
     return tuple(rules)
 
 

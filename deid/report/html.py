@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from html import escape
+from html import escape as html_escape
 from typing import Any
 
+from deid.safetext import one_line
 from deid.spool import TopN
+
+
+def escape(value: str) -> str:
+    """Text from the data for the page: HTML-escaped, and with characters a
+    browser would hide or act on (controls, bidirectional overrides, bytes
+    of a name that is not UTF-8) shown as escapes."""
+    return html_escape(one_line(value))
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2330;max-width:80rem}

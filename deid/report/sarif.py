@@ -8,10 +8,13 @@ with millions of findings is written in bounded memory.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from deid import __version__
+from deid.report.streamed import dumps
 from deid.risk.findings import Finding, Severity
 
 SCHEMA = (
@@ -48,11 +51,11 @@ def write(fh: TextIO, findings: Callable[[], Iterable[Finding]]) -> None:
     }
     fh.write(
         f'{{"$schema": {json.dumps(SCHEMA)}, "version": "2.1.0", "runs": [\n'
-        f'{{"tool": {{"driver": {json.dumps(driver, ensure_ascii=False)}}}, "results": [\n'
+        f'{{"tool": {{"driver": {dumps(driver)}}}, "results": [\n'
     )
     first = True
     for f in findings():
-        fh.write(("" if first else ",\n") + json.dumps(_result(f, rules), ensure_ascii=False))
+        fh.write(("" if first else ",\n") + dumps(_result(f, rules)))
         first = False
     fh.write("\n]}]}\n")
 
@@ -68,9 +71,16 @@ def _result(f: Finding, rules: dict[str, int]) -> dict[str, Any]:
     }
     location: dict[str, Any] = {}
     if f.file:
-        location["physicalLocation"] = {"artifactLocation": {"uri": f.file}}
+        location["physicalLocation"] = {"artifactLocation": {"uri": uri(f.file)}}
     if f.location:
         location["logicalLocations"] = [{"fullyQualifiedName": f.location, "kind": "member"}]
     if location:
         result["locations"] = [location]
     return result
+
+
+def uri(path: str) -> str:
+    """A SARIF artifact URI (a URI reference, RFC 3986) for a file name:
+    spaces, `#`, `%`, `?` and non-ASCII are percent-encoded from the name's
+    bytes, so a name that is not UTF-8 keeps its exact bytes."""
+    return quote(os.fsencode(path), safe="/")

@@ -10,8 +10,12 @@ more memory for a large batch than for a small one.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
+
+from deid.safetext import printable
 
 
 class Streamed:
@@ -30,19 +34,58 @@ def dump(fh: TextIO, value: Any) -> None:
         fh.write("[")
         sep = "\n"
         for item in value:
-            fh.write(sep + json.dumps(item, ensure_ascii=False))
+            fh.write(sep + dumps(item))
             sep = ",\n"
         fh.write("\n]")
     elif isinstance(value, dict):
         fh.write("{")
         sep = ""
         for key, item in value.items():
-            fh.write(f"{sep}{json.dumps(key, ensure_ascii=False)}: ")
+            fh.write(f"{sep}{dumps(key)}: ")
             dump(fh, item)
             sep = ", "
         fh.write("}")
     else:
-        fh.write(json.dumps(value, ensure_ascii=False))
+        fh.write(dumps(value))
+
+
+def dumps(value: Any) -> str:
+    """JSON that any UTF-8 reader takes. Input paths that are not UTF-8
+    (Linux names are bytes) reach reports as lone surrogates; they are
+    written as `\\xNN`, as the terminal shows them. Characters a terminal
+    or an editor would act on without showing them (bidirectional
+    overrides, line separators) are written as JSON escapes: the same
+    value for a JSON reader, visible to a person."""
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(_printable(value), ensure_ascii=False)
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _hidden_characters() -> re.Pattern[str]:
+    """Every format character and line or paragraph separator, from the
+    Unicode database Python ships (controls are escaped by json itself)."""
+    codes = (*range(0x80, 0x10000), *range(0xE0000, 0xE0080))  # the BMP and tag characters
+    chars = (chr(c) for c in codes if unicodedata.category(chr(c)) in _CATEGORIES)
+    return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+
+
+_CATEGORIES = ("Cf", "Zl", "Zp")
+_HIDDEN = _hidden_characters()
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def without_streamed(value: dict[str, Any]) -> dict[str, Any]:

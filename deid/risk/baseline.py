@@ -33,6 +33,8 @@ class Baseline:
             data = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise UsageError(f"cannot read baseline {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: baseline is not UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON") from None
         if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
@@ -42,7 +44,12 @@ class Baseline:
             )
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"{path}: not a deid baseline (format {FORMAT} expected)")
-        return cls(frozenset(entry["fingerprint"] for entry in data.get("findings", [])))
+        findings = data.get("findings", [])
+        if not isinstance(findings, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("fingerprint"), str) for f in findings
+        ):
+            raise UsageError(f"{path}: baseline findings must be a list of {{fingerprint: ...}}")
+        return cls(frozenset(entry["fingerprint"] for entry in findings))
 
 
 def write(path: Path, findings: Iterable[Finding]) -> int:

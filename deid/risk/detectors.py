@@ -161,7 +161,7 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
 
 def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
     """Private blocks the profile would not keep, and identifiers inside them."""
-    blocks: dict[tuple[str, int, str], int] = {}
+    blocks: dict[tuple[str, int, int], tuple[int, str]] = {}
     patterns = ctx.identifiers.compiled()
     literals = _literals(ctx)
     for parent, elem, path, seq in ctx.elements:
@@ -171,10 +171,10 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         if ctx.decider.decide(parent, elem, seq).action == "keep":
             continue
         creator_elem = parent.get((tag.group << 16) | (tag.element >> 8))
-        creator = str(creator_elem.value).strip() if creator_elem is not None else "(no creator)"
+        creator = str(creator_elem.value).strip() if creator_elem is not None else ""
         where = path_text(path, int(tag)).rpartition(".")[0]
-        key = (where, tag.group, creator)
-        blocks[key] = blocks.get(key, 0) + 1
+        key = (where, tag.group, tag.element >> 8)
+        blocks[key] = (blocks.get(key, (0, ""))[0] + 1, creator)
         for value in string_values(elem, text_only=True):
             if not _may_hold(value, literals):
                 continue
@@ -190,14 +190,19 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
                         evidence=value,
                     )
                     break
-    for (where, group, creator), count in sorted(blocks.items()):
+    # The creator string is free text a device or a person wrote (it can hold
+    # a name): it is evidence, redacted unless --show-values, never part of
+    # the message or location. The block is named by its slot, (gggg,bbxx).
+    for (where, group, block), (count, creator) in sorted(blocks.items()):
         yield Finding(
             rule="private.block",
             severity=Severity.MEDIUM,
-            message=f"{count} private attribute(s) in group {group:04X} by {creator!r}",
+            message=f"{count} private attribute(s) in block ({group:04X},{block:02X}xx)"
+            + ("" if creator else " without a private creator"),
             file=ctx.label,
-            location=f"{where + '.' if where else ''}({group:04X},xxxx) {creator}",
+            location=f"{where + '.' if where else ''}({group:04X},{block:02X}xx)",
             action="remove, or keep only attributes on the safe-private list",
+            evidence=creator,
         )
 
 

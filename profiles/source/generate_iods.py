@@ -25,9 +25,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from pydicom.datadict import get_entry, tag_for_keyword
-from pydicom.datadict import keyword_dict  # noqa: F401 - keeps the dictionary loaded
 from pydicom._dicom_dict import RepeatersDictionary
+from pydicom.datadict import (
+    get_entry,
+    keyword_dict,  # noqa: F401 - keeps the dictionary loaded
+    tag_for_keyword,
+)
 
 VERSION = "0.28.2"
 HERE = Path(__file__).resolve().parent
