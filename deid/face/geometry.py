@@ -1,8 +1,9 @@
 """Per-file geometry summaries and series assembly.
 
-The per-file step keeps only what is needed to put slices in order and
-judge coverage (a few numbers per file); pixels are read again, one series
-at a time, only for series that pass the metadata gates.
+The per-file step keeps only what is needed to put slices in order, judge
+coverage and find the pixel bytes again (a few numbers per file); pixels
+are read again, one series at a time, only for series that pass the
+metadata gates, and then only at the resolution the check needs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
 
@@ -29,6 +32,39 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
     return out if len(out) == count else None
 
 
+def pixel_location(ds: Dataset, frames: int) -> tuple[int, int, str, int] | None:
+    """Where the uncompressed pixel bytes of a file read whole sit in it:
+    (offset, bytes, numpy dtype, bits stored), so the series step reads them
+    without parsing the file again. None for compressed, deflated, colour or
+    already decoded pixel data (those are decoded by pydicom when needed)."""
+    meta = getattr(ds, "file_meta", None)
+    order = NATIVE.get(str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
+    try:
+        elem = ds.get_item("PixelData")
+        bits = int(ds.get("BitsAllocated", 0) or 0)
+        stored = int(ds.get("BitsStored", bits) or bits)
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        size = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
+    except (TypeError, ValueError, KeyError):
+        return None
+    tell = getattr(elem, "value_tell", None)
+    if order is None or tell is None or samples != 1 or bits not in (8, 16, 32):
+        return None
+    length = size * bits // 8
+    if not length or (elem.length or 0) < length:
+        return None
+    kind = "i" if signed else "u"
+    return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored
+
+
+def _float(value: object, default: float) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
 @dataclass(frozen=True)
 class SliceGeometry:
     path: str
@@ -43,6 +79,10 @@ class SliceGeometry:
     spacing: tuple[float, ...] | None  # PixelSpacing (row, column)
     # Enhanced multi-frame: per-frame positions (and one orientation/spacing)
     frame_positions: tuple[tuple[float, ...], ...] = ()
+    # (offset, bytes, dtype, bits stored) of uncompressed pixel data in the file
+    pixels: tuple[int, int, str, int] | None = None
+    slope: float = 1.0  # RescaleSlope / Intercept: stored value -> HU on CT
+    intercept: float = 0.0
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
@@ -69,6 +109,7 @@ class SliceGeometry:
                     spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
             if i > 4096:
                 break
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
         return cls(
             path,
             str(ds.get("SeriesInstanceUID", "") or ""),
@@ -76,11 +117,14 @@ class SliceGeometry:
             words,
             int(ds.get("Rows", 0) or 0),
             int(ds.get("Columns", 0) or 0),
-            int(ds.get("NumberOfFrames", 1) or 1),
+            frames,
             orientation,
             position,
             spacing,
             tuple(frame_positions),
+            pixel_location(ds, frames),
+            _float(ds.get("RescaleSlope", 1), 1.0) or 1.0,
+            _float(ds.get("RescaleIntercept", 0), 0.0),
         )
 
     def to_record(self) -> list[Any]:
@@ -94,6 +138,8 @@ class SliceGeometry:
             if values[name] is not None:
                 values[name] = tuple(values[name])
         values["frame_positions"] = tuple(tuple(p) for p in values["frame_positions"])
+        if values["pixels"] is not None:
+            values["pixels"] = tuple(values["pixels"])
         return cls(**values)
 
 
@@ -118,6 +164,7 @@ class Layout:
     ok: bool
     problem: str = ""
     order: tuple[tuple[str, int], ...] = ()  # (path, frame) from one end to the other
+    sources: tuple[SliceGeometry, ...] = ()  # the file summary of each entry of `order`
     positions: np.ndarray | None = None  # (n, 3) patient mm
     row_dir: np.ndarray | None = None
     col_dir: np.ndarray | None = None
@@ -129,7 +176,7 @@ class Layout:
 
 
 def layout(series: Series) -> Layout:
-    items: list[tuple[str, int, tuple[float, ...]]] = []
+    items: list[tuple[SliceGeometry, int, tuple[float, ...]]] = []
     orientation = spacing = None
     rows = columns = 0
     for s in series.slices:
@@ -144,9 +191,9 @@ def layout(series: Series) -> Layout:
         ):
             return Layout(False, "slices differ in orientation, pixel spacing or size")
         if s.frame_positions:
-            items += [(s.path, i, p) for i, p in enumerate(s.frame_positions)]
+            items += [(s, i, p) for i, p in enumerate(s.frame_positions)]
         elif s.position is not None:
-            items.append((s.path, 0, s.position))
+            items.append((s, 0, s.position))
         else:
             return Layout(False, "slices without ImagePositionPatient")
     if orientation is None or spacing is None or len(items) < 2:
@@ -168,7 +215,8 @@ def layout(series: Series) -> Layout:
         return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
     return Layout(
         True,
-        order=tuple((p, f) for p, f, _ in items),
+        order=tuple((s.path, f) for s, f, _ in items),
+        sources=tuple(s for s, _, _ in items),
         positions=positions,
         row_dir=row_dir,
         col_dir=col_dir,
