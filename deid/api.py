@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataset import Dataset
 
 from deid import pipeline
 from deid.dicom_io import atomic_write
 from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
+from deid.face.deface import deface_series
+from deid.face.markers import set_markers
 from deid.face.thresholds import load as load_face_thresholds
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
@@ -59,7 +60,9 @@ def deidentify(
         if settings.mapping_dir is not None and not settings.dry_run
         else None
     )
-    collector = SeriesCollector(load_face_thresholds(*settings.face_thresholds))  # lazy spool
+    collector = SeriesCollector(  # lazy spool; previews named by keyed references
+        load_face_thresholds(*settings.face_thresholds), name_key=settings.pseudonymizer.key
+    )
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
@@ -121,13 +124,20 @@ def face_check(
         return
     journal = None if settings.dry_run else pipeline.Journal(settings.report_dir, settings)
     try:
-        for result, outputs in collector.assess(previews=settings.face_previews is not None):
+        previews = settings.face_previews is not None
+        for result, outputs in collector.assess(previews=previews):
+            rewritten = {}
+            if settings.deface and journal is not None:  # outputs of medium/high series
+                rewritten = deface_series(
+                    result, outputs, settings.output, collector.thresholds, previews
+                )
             entry = face_report.entry(result, builder.face.count, settings.face_previews)
             builder.add_series(entry, face_report.finding(entry))
             if journal is None:
                 continue
             for source, relative in outputs:
                 size = mark_visual_features(settings.output / relative, result.level, settings)
+                size = rewritten.get(relative) if size is None else size
                 if size is not None:
                     journal.set_output_size(Path(source), size)
     finally:
@@ -136,26 +146,14 @@ def face_check(
 
 
 def mark_visual_features(path: Path, level: str, settings: Settings) -> int | None:
-    """RecognizableVisualFeatures from the series result: NO where no face is
-    left (none; low = defaced or brain-only), YES otherwise; the Clean
-    Recognizable Visual Features option is claimed exactly where it is NO."""
+    """RecognizableVisualFeatures and option 113102 from the series result
+    (deid/face/markers.py); the file is written again only if they changed."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(path)
-    value = "NO" if level in ("none", "low") else "YES"
-    changed = ds.get("RecognizableVisualFeatures") != value
-    ds.RecognizableVisualFeatures = value
-    if level in ("none", "low") and Option.CLEAN_VISUAL_FEATURES in settings.profile.options:
-        codes = ds.get("DeidentificationMethodCodeSequence") or []
-        if not any(item.get("CodeValue") == Option.CLEAN_VISUAL_FEATURES.code for item in codes):
-            item = Dataset()
-            item.CodeValue = Option.CLEAN_VISUAL_FEATURES.code
-            item.CodingSchemeDesignator = "DCM"
-            item.CodeMeaning = Option.CLEAN_VISUAL_FEATURES.meaning
-            codes.append(item)
-            changed = True
-    if not changed:
-        return None  # written so at first (YES), or by a run this one resumes
+    chosen = Option.CLEAN_VISUAL_FEATURES in settings.profile.options
+    if not set_markers(ds, level, chosen):
+        return None  # written so at first, or by a run this one resumes
     data = encode(ds)
     atomic_write(path, data)
     return len(data)

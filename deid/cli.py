@@ -188,6 +188,11 @@ def main() -> None:
     "none = detect and report only.",
 )
 @FACE
+@click.option(
+    "--deface",
+    is_flag=True,
+    help="Remove the face from head series rated medium/high, then rate them again.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 def run(
     inputs: tuple[Path, ...],
@@ -211,6 +216,7 @@ def run(
     face: str,
     face_previews: Path | None,
     face_thresholds: tuple[Path, ...],
+    deface: bool,
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -237,6 +243,7 @@ def run(
             face=face,
             face_previews=face_previews,
             face_thresholds=face_thresholds,
+            deface=deface,
         )
         show_progress = not quiet and err.is_terminal
         progress = Progress(

@@ -33,7 +33,7 @@ from deid.dicom_io import (
     transfer_syntax,
 )
 from deid.errors import InputFileError
-from deid.face.collect import relevant
+from deid.face.collect import named_head, relevant
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
 from deid.part10 import encode
@@ -208,15 +208,13 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
     visual_clean = False
     if settings.face:
         thresholds = load_face_thresholds(*settings.face_thresholds)
-        if relevant(ds, thresholds):
+        if relevant(ds, thresholds):  # CT/MR/PT: the series step judges its images
             result.geometry = SliceGeometry.from_dataset(ds, str(path))
-            # Until the series is judged: the safe answer, and the one most head
-            # series keep, so only series found face-free are written again.
-            ds.RecognizableVisualFeatures = "YES"
-        elif str(ds.get("Modality", "")).upper() in thresholds.modalities and "Rows" in ds:
-            # A CT/MR/PT image of another body region holds no face.
-            ds.RecognizableVisualFeatures = "NO"
-            visual_clean = True
+            # Until the series is judged: YES where the header names the head (the
+            # safe answer, which most such series keep), NO elsewhere (the answer
+            # most other series keep); a series judged otherwise is written again.
+            visual_clean = not named_head(ds, thresholds)
+            ds.RecognizableVisualFeatures = "NO" if visual_clean else "YES"
     scrubber.scrub(ds, plan, ctx)
     cleaned = pixel.examined and pixel.complete and settings.pixels.redact != "none"
     if pixel.pixels is not None:

@@ -35,6 +35,7 @@ class Settings:
     face: bool = True  # face-reconstruction risk of head CT/MR/PT series
     face_thresholds: tuple[Path, ...] = ()
     face_previews: Path | None = None  # face renders are face images: only where asked
+    deface: bool = False  # remove the face from medium/high head series (deid/face/deface.py)
 
     def input_ref(self, path: str) -> str:
         """A stable, keyed stand-in for an input path (paths can name patients)."""
@@ -55,6 +56,7 @@ class Settings:
         tag = hmac.new(self.pseudonymizer.key, b"deid-run-id", hashlib.sha256).hexdigest()[:16]
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
+        pixels += ",deface" if self.deface else ""
         return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{pixels}|{tag}"
 
 
@@ -114,6 +116,7 @@ def build_settings(
     face: str = "auto",
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
+    deface: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     loaded = load_profile(profile)
@@ -164,6 +167,8 @@ def build_settings(
     face_on = face_check_enabled(face, tuple(face_thresholds), face_previews, [output, *inputs])
     if Option.CLEAN_VISUAL_FEATURES in resolved.options and not face_on:
         raise UsageError("option clean-recognizable-visual-features needs --face auto")
+    if deface and not face_on:
+        raise UsageError("--deface needs --face auto (it removes the faces the face check finds)")
     pixel_settings = PixelSettings.build(
         pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
     )
@@ -184,6 +189,7 @@ def build_settings(
         face=face_on,
         face_thresholds=tuple(face_thresholds),
         face_previews=face_previews,
+        deface=deface,
     )
 
 

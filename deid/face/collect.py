@@ -29,17 +29,17 @@ if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
     from deid.face.assess import FaceResult
 
 
-def candidate(ds: Dataset, t: Thresholds) -> bool:
+def relevant(ds: Dataset, t: Thresholds) -> bool:
     """Cheap per-file gate: a CT/MR/PT image, which may belong to a head
     series whatever its header says (the series step decides from the images)."""
     modality = str(ds.get("Modality", "") or "").upper()
     return modality in t.modalities and "Rows" in ds
 
 
-def relevant(ds: Dataset, t: Thresholds) -> bool:
-    """A candidate whose header names the head: until its series is judged,
-    assume its images show a face."""
-    return candidate(ds, t) and t.names_head(descriptive_words(ds))
+def named_head(ds: Dataset, t: Thresholds) -> bool:
+    """A relevant file whose header names the head: until its series is
+    judged, assume its images show a face (the other ones, none)."""
+    return relevant(ds, t) and t.names_head(descriptive_words(ds))
 
 
 def file_ref(key: bytes, series: str) -> str:
@@ -124,6 +124,6 @@ def assess_datasets(
 ) -> list[FaceResult]:
     with SeriesCollector(thresholds) as collector:
         for ds, path in items:
-            if candidate(ds, thresholds):
+            if relevant(ds, thresholds):
                 collector.add(SliceGeometry.from_dataset(ds, path))
         return [result for result, _ in collector.assess(previews)]

@@ -62,7 +62,7 @@ def _edge(values: np.ndarray, step_mm: float) -> float:
     v = values.astype(np.float64)
     air = np.nanmedian(v[:, :3], axis=1)
     skin = v[:, -EDGE[0] :]  # from the hit inwards: the skin's own level, before bone
-    tissue = np.nanpercentile(skin, 90, axis=1) if skin.size else air
+    tissue = np.nanmax(skin, axis=1) if skin.size else air
     span = tissue - air
     steepest = np.nanmax(np.diff(v, axis=1), axis=1)
     ok = np.isfinite(span) & (span > 0) & (steepest > 0)

@@ -8,6 +8,7 @@ metadata gates, and then only at the resolution the check needs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -15,6 +16,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+# (offset, bytes, numpy dtype, bits stored, declared element length)
+Pixels = tuple[int, int, str, int, int]
 NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
@@ -32,11 +35,16 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
     return out if len(out) == count else None
 
 
-def pixel_location(ds: Dataset, frames: int) -> tuple[int, int, str, int] | None:
-    """Where the uncompressed pixel bytes of a file read whole sit in it:
-    (offset, bytes, numpy dtype, bits stored), so the series step reads them
-    without parsing the file again. None for compressed, deflated, colour or
-    already decoded pixel data (those are decoded by pydicom when needed)."""
+def pixel_location(ds: Dataset, frames: int, path: str = "") -> Pixels | None:
+    """Where the uncompressed pixel bytes sit in the file: (offset, bytes,
+    numpy dtype, bits stored, the element's declared length), so the series
+    step reads them without parsing the file again. None for compressed,
+    deflated or colour pixel data (pydicom decodes those when needed).
+
+    The offset is the parser's when the element is still raw; once decoded
+    (a completeness check reads it), pixel data that ends the file starts
+    its length before the end. The reader checks the declared length just
+    before the offset and falls back to pydicom when it differs."""
     meta = getattr(ds, "file_meta", None)
     order = NATIVE.get(str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
     try:
@@ -48,14 +56,23 @@ def pixel_location(ds: Dataset, frames: int) -> tuple[int, int, str, int] | None
         size = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
     except (TypeError, ValueError, KeyError):
         return None
-    tell = getattr(elem, "value_tell", None)
-    if order is None or tell is None or samples != 1 or bits not in (8, 16, 32):
+    if elem is None or order is None or samples != 1 or bits not in (8, 16, 32):
         return None
+    tell = getattr(elem, "value_tell", None)
+    declared = getattr(elem, "length", None)
+    if tell is None:
+        value = getattr(elem, "value", None)
+        if not isinstance(value, bytes) or not path or next(reversed(ds.keys())) != elem.tag:
+            return None
+        try:
+            tell, declared = os.stat(path).st_size - len(value), len(value)
+        except OSError:
+            return None
     length = size * bits // 8
-    if not length or (elem.length or 0) < length:
+    if not length or not isinstance(declared, int) or declared < length:
         return None
     kind = "i" if signed else "u"
-    return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored
+    return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored, declared
 
 
 def _float(value: object, default: float) -> float:
@@ -79,8 +96,7 @@ class SliceGeometry:
     spacing: tuple[float, ...] | None  # PixelSpacing (row, column)
     # Enhanced multi-frame: per-frame positions (and one orientation/spacing)
     frame_positions: tuple[tuple[float, ...], ...] = ()
-    # (offset, bytes, dtype, bits stored) of uncompressed pixel data in the file
-    pixels: tuple[int, int, str, int] | None = None
+    pixels: Pixels | None = None  # where uncompressed pixel data sits in the file
     slope: float = 1.0  # RescaleSlope / Intercept: stored value -> HU on CT
     intercept: float = 0.0
 
@@ -122,7 +138,7 @@ class SliceGeometry:
             position,
             spacing,
             tuple(frame_positions),
-            pixel_location(ds, frames),
+            pixel_location(ds, frames, path),
             _float(ds.get("RescaleSlope", 1), 1.0) or 1.0,
             _float(ds.get("RescaleIntercept", 0), 0.0),
         )

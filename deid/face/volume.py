@@ -82,14 +82,9 @@ class _Reader:
     def frame(self, source: SliceGeometry, frame: int) -> tuple[np.ndarray, float, float]:
         """(stored values, slope, intercept) of one frame."""
         if source.pixels is not None:
-            offset, length, dtype, stored = source.pixels
-            size = length // max(source.frames, 1)
-            fd = os.open(source.path, os.O_RDONLY)
-            try:
-                data = os.pread(fd, size, offset + frame * size)
-            finally:
-                os.close(fd)
-            if len(data) == size:
+            data = _native(source, frame)
+            if data is not None:
+                offset, length, dtype, stored, _ = source.pixels
                 array = np.frombuffer(data, dtype).reshape(source.rows, source.columns)
                 return _bits(array, stored), source.slope, source.intercept
         if self._decoded is None or self._decoded[0] != source.path:
@@ -102,6 +97,27 @@ class _Reader:
             intercept = float(ds.get("RescaleIntercept", 0) or 0)
             self._decoded = (source.path, array, slope, intercept)
         return self._decoded[1][frame], self._decoded[2], self._decoded[3]
+
+
+def _native(source: SliceGeometry, frame: int) -> bytes | None:
+    """One frame's bytes from the recorded offset, if the element's declared
+    length sits just before it (else the file changed: decode it instead)."""
+    assert source.pixels is not None
+    offset, length, dtype, _, declared = source.pixels
+    size = length // max(source.frames, 1)
+    try:
+        fd = os.open(source.path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        prefix = os.pread(fd, 4, offset - 4) if offset >= 4 else b""
+        data = os.pread(fd, size, offset + frame * size)
+    finally:
+        os.close(fd)
+    order = "big" if dtype[0] == ">" else "little"
+    if len(prefix) != 4 or int.from_bytes(prefix, order) != declared or len(data) != size:
+        return None
+    return data
 
 
 def _bits(array: np.ndarray, stored: int) -> np.ndarray:
