@@ -21,7 +21,7 @@ from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
 from deid.face.deface import deface_series
-from deid.face.markers import set_markers
+from deid.face.markers import set_markers, stale
 from deid.face.thresholds import load as load_face_thresholds
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
@@ -136,8 +136,10 @@ def face_check(
             if journal is None:
                 continue
             for source, relative in outputs:
-                size = mark_visual_features(settings.output / relative, result.level, settings)
-                size = rewritten.get(relative) if size is None else size
+                size = rewritten.get(relative)
+                if stale(result):  # else the markers written at first hold
+                    path = settings.output / relative
+                    size = mark_visual_features(path, result.level, settings) or size
                 if size is not None:
                     journal.set_output_size(Path(source), size)
     finally:

@@ -33,7 +33,7 @@ from deid.dicom_io import (
     transfer_syntax,
 )
 from deid.errors import InputFileError
-from deid.face.collect import named_head, relevant
+from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
 from deid.part10 import encode
@@ -213,7 +213,7 @@ def _process(path: Path, settings: Settings, result: FileResult, may_overwrite: 
             # Until the series is judged: YES where the header names the head (the
             # safe answer, which most such series keep), NO elsewhere (the answer
             # most other series keep); a series judged otherwise is written again.
-            visual_clean = not named_head(ds, thresholds)
+            visual_clean = not thresholds.names_head(result.geometry.words)
             ds.RecognizableVisualFeatures = "NO" if visual_clean else "YES"
     scrubber.scrub(ds, plan, ctx)
     cleaned = pixel.examined and pixel.complete and settings.pixels.redact != "none"

@@ -54,6 +54,7 @@ class FaceResult:
     cut: Cut | None = None  # where --deface would remove the face (medium/high only)
     after: dict = field(default_factory=dict)  # what --deface did, and the re-assessment
     preview_after: bytes | None = None
+    named: bool = False  # the header names the head (its outputs were written YES at first)
 
 
 def gates(series: Series, lay: Layout, t: Thresholds, named: bool) -> list[str]:
@@ -223,6 +224,16 @@ def judge(grid: volume.Grid, modality: str, t: Thresholds, preview: bool) -> Fac
     return result
 
 
+def head_gate(lay: Layout, modality: str, t: Thresholds) -> gate.GateResult:
+    """A quick look at a dozen slices, then, for what may be a head, the
+    full gate on a few dozen."""
+    quick = volume.read(lay, t.gate_mm, t.quick_slices, sample=True)
+    possible, values = gate.quick_look(quick, modality, t)
+    if not possible:
+        return gate.GateResult(False, values)
+    return gate.decide(volume.read(lay, t.gate_mm, t.gate_slices, sample=True), modality, t)
+
+
 def assess(
     series: Series, t: Thresholds, want_preview: bool = False, assume_head: bool = False
 ) -> FaceResult:
@@ -233,15 +244,18 @@ def assess(
     named = assume_head or t.names_head(series.words)
     closed = gates(series, lay, t, named)
     if closed:
-        return FaceResult(series.uid, "none", closed, seconds=time.perf_counter() - start)
+        return FaceResult(
+            series.uid, "none", closed, seconds=time.perf_counter() - start, named=named
+        )
     if not lay.ok:
         return FaceResult(
             series.uid,
             "medium",
             [f"head series with unusable geometry ({lay.problem}): cannot check, assume a face"],
             seconds=time.perf_counter() - start,
+            named=named,
         )
-    found = gate.decide(volume.read(lay, t.gate_mm, t.gate_slices), series.modality, t)
+    found = head_gate(lay, series.modality, t)
     base = {
         "slices": len(lay.order),
         "slice_spacing_mm": round(lay.slice_spacing, 2),
@@ -253,6 +267,7 @@ def assess(
         return FaceResult(series.uid, "none", [reason], base, time.perf_counter() - start)
     result = judge(volume.read(lay, t.render_mm), series.modality, t, want_preview)
     result.series = series.uid
+    result.named = named
     result.measured = {**base, **result.measured}
     if not found.head:
         result.reasons.append(f"checked because the header names the head ({found.describe()})")

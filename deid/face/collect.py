@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
+from deid.face import header
 from deid.face.geometry import Series, SliceGeometry, descriptive_words
 from deid.face.thresholds import Thresholds
 from deid.spool import SortedSpool
@@ -32,8 +33,7 @@ if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
 def relevant(ds: Dataset, t: Thresholds) -> bool:
     """Cheap per-file gate: a CT/MR/PT image, which may belong to a head
     series whatever its header says (the series step decides from the images)."""
-    modality = str(ds.get("Modality", "") or "").upper()
-    return modality in t.modalities and "Rows" in ds
+    return header.text(ds, "Modality").upper() in t.modalities and header.integer(ds, "Rows") > 0
 
 
 def named_head(ds: Dataset, t: Thresholds) -> bool:

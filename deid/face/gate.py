@@ -32,6 +32,11 @@ class GateResult:
         v = self.values
         if "problem" in v:
             return str(v["problem"])
+        if v.get("quick"):
+            return (
+                f"no cross-section of head size: typically {v['width_mm']:.0f} mm wide, "
+                f"{v['depth_mm']:.0f} mm deep"
+            )
         parts = [
             f"head-like cross-sections over {v['run_mm']:.0f} mm",
             f"width {v['width_mm']:.0f} mm, depth {v['depth_mm']:.0f} mm",
@@ -123,6 +128,20 @@ def _band(
     return out
 
 
+def _longest_run(like: list[bool]) -> tuple[int, int]:
+    """(length, start) of the longest run of head-like cross-sections; one
+    odd cross-section inside a run (an ear, a coarse sample) does not end it."""
+    best, start, end = (0, 0), None, None
+    for i, ok in enumerate([*like, False, False]):
+        if ok:
+            start = i if start is None else start
+            end = i
+        elif start is not None and end is not None and i - end > 1:
+            best = max(best, (end - start + 1, -start))
+            start = end = None
+    return best[0], -best[1]
+
+
 def _head_like(b: dict[str, float], t: Thresholds) -> bool:
     ratio = b["depth"] / max(b["width"], 1e-6)
     return (
@@ -134,7 +153,56 @@ def _head_like(b: dict[str, float], t: Thresholds) -> bool:
     )
 
 
+def _sizes(grid: Grid, body: np.ndarray, mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Left-right and front-back extent (mm, to `mm`) of the body per axial
+    band of `mm`, from its voxels' patient positions: counts in (band, bin)
+    cells, no resampling and no per-point reductions."""
+    points = grid.to_patient(np.argwhere(body).astype(np.float64))
+    band = ((points[:, 2].max() - points[:, 2]) // mm).astype(np.int64)
+    bands = int(band.max()) + 1
+    sizes = []
+    for axis in (0, 1):
+        cell = ((points[:, axis] - points[:, axis].min()) // mm).astype(np.int64)
+        bins = int(cell.max()) + 1
+        occupied = np.bincount(band * bins + cell, minlength=bands * bins).reshape(bands, bins) > 0
+        first = occupied.argmax(axis=1)
+        last = bins - 1 - occupied[:, ::-1].argmax(axis=1)
+        sizes.append(np.where(occupied.any(axis=1), (last - first + 1) * mm, np.nan))
+    return sizes[0], sizes[1]
+
+
+def quick_look(grid: Grid, modality: str, t: Thresholds) -> tuple[bool, dict]:
+    """A quick look at a dozen slices on their own grid: is any cross-section
+    of head size? Bodies far from it (abdomen, chest, knee) stop here, at
+    the cost of a dozen reads."""
+    data = grid.data
+    sample = data[:: max(1, data.shape[0] // 8)]
+    thr = threshold(sample, modality, grid, t)
+    body = _largest(data > thr)
+    if not body.any():
+        return False, {"problem": "no body found in the images"}
+    width, depth = _sizes(grid, body, t.gate_mm)
+    slack = 1.1  # the quick look's extents are coarse
+    with np.errstate(invalid="ignore"):
+        fits = (
+            (width >= t.head_width_mm[0] / slack)
+            & (width <= t.head_width_mm[1] * slack)
+            & (depth >= t.head_depth_mm[0] / slack)
+            & (depth <= t.head_depth_mm[1] * slack)
+        )
+    values = {
+        "run_mm": 0.0,
+        "width_mm": round(float(np.nanmedian(width)), 1),
+        "depth_mm": round(float(np.nanmedian(depth)), 1),
+        "convexity": 0.0,
+        "dome": False,
+        "quick": True,
+    }
+    return bool(fits.any()), values
+
+
 def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
+    """The head decision on up to `gate_slices` slices (after a quick look)."""
     mm = t.gate_mm
     values, zs = _axial(grid, mm)
     seen = np.isfinite(values)
@@ -149,19 +217,18 @@ def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
     if not filled:
         return GateResult(False, {"problem": "no body found in the images"})
     like = [b is not None and _head_like(b, t) for b in bands]
-    best, start, run = (0, 0), None, 0
-    for i, ok in enumerate(like + [False]):
-        if ok:
-            start = i if start is None else start
-            run += 1
-        elif start is not None:
-            best = max(best, (run, start))
-            start, run = None, 0
-    run, first = best
-    heads = [bands[i] for i in range(first, first + run)]
+    run, first = _longest_run(like)
+    heads = [bands[i] for i in range(first, first + run) if like[i]]
     top = filled[0]
-    # The vertex is inside the images: empty, imaged layers above the body's top.
-    dome = top > 0 and bool(seen[top - 1].any()) and first - top <= t.dome_gap_mm / mm
+    # The vertex is inside the images (empty, imaged layers above the body's
+    # top) and head-like cross-sections start soon below it.
+    starts = [i for i, ok in enumerate(like) if ok]
+    dome = (
+        top > 0
+        and bool(seen[top - 1].any())
+        and bool(starts)
+        and starts[0] - top <= t.dome_gap_mm / mm
+    )
     values_out: dict[str, float | int | str | bool] = {
         "run_mm": round(run * mm, 1),
         "width_mm": round(float(np.median([b["width"] for b in heads])) if heads else 0.0, 1),

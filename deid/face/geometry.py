@@ -8,7 +8,6 @@ metadata gates, and then only at the resolution the check needs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -16,15 +15,20 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from deid.face import header
+
 # (offset, bytes, numpy dtype, bits stored, declared element length)
 Pixels = tuple[int, int, str, int, int]
+PIXEL_DATA = 0x7FE00010
+ENDS_FILE = -1  # pixel data offset: the element's value ends the file
+PER_FRAME = 0x52009230  # PerFrameFunctionalGroupsSequence
 NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
 
 def descriptive_words(ds: Dataset) -> str:
     """Body part and descriptions, upper case: where a series says what it shows."""
-    return " ".join(str(ds.get(k, "") or "") for k in DESCRIPTIVE).upper()
+    return " ".join(header.text(ds, k) for k in DESCRIPTIVE).upper()
 
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
@@ -35,7 +39,7 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
     return out if len(out) == count else None
 
 
-def pixel_location(ds: Dataset, frames: int, path: str = "") -> Pixels | None:
+def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
     """Where the uncompressed pixel bytes sit in the file: (offset, bytes,
     numpy dtype, bits stored, the element's declared length), so the series
     step reads them without parsing the file again. None for compressed,
@@ -43,31 +47,29 @@ def pixel_location(ds: Dataset, frames: int, path: str = "") -> Pixels | None:
 
     The offset is the parser's when the element is still raw; once decoded
     (a completeness check reads it), pixel data that ends the file starts
-    its length before the end. The reader checks the declared length just
-    before the offset and falls back to pydicom when it differs."""
+    its length before the end (ENDS_FILE: the reader finds that end). The
+    reader checks the declared length just before the offset and falls back
+    to pydicom when it differs."""
     meta = getattr(ds, "file_meta", None)
-    order = NATIVE.get(str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
+    order = NATIVE.get(header.text(meta, "TransferSyntaxUID") if meta is not None else "")
     try:
-        elem = ds.get_item("PixelData")
-        bits = int(ds.get("BitsAllocated", 0) or 0)
-        stored = int(ds.get("BitsStored", bits) or bits)
-        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        size = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
-    except (TypeError, ValueError, KeyError):
+        elem = ds.get_item(PIXEL_DATA)
+    except Exception:  # noqa: BLE001 - unreadable: pydicom decodes it later, or fails there
         return None
+    bits = header.integer(ds, "BitsAllocated")
+    stored = header.integer(ds, "BitsStored", bits) or bits
+    signed = header.integer(ds, "PixelRepresentation") == 1
+    samples = header.integer(ds, "SamplesPerPixel", 1)
+    size = header.integer(ds, "Rows") * header.integer(ds, "Columns") * frames
     if elem is None or order is None or samples != 1 or bits not in (8, 16, 32):
         return None
     tell = getattr(elem, "value_tell", None)
     declared = getattr(elem, "length", None)
     if tell is None:
         value = getattr(elem, "value", None)
-        if not isinstance(value, bytes) or not path or next(reversed(ds.keys())) != elem.tag:
+        if not isinstance(value, bytes) or next(reversed(ds.keys())) != elem.tag:
             return None
-        try:
-            tell, declared = os.stat(path).st_size - len(value), len(value)
-        except OSError:
-            return None
+        tell, declared = ENDS_FILE, len(value)
     length = size * bits // 8
     if not length or not isinstance(declared, int) or declared < length:
         return None
@@ -75,11 +77,33 @@ def pixel_location(ds: Dataset, frames: int, path: str = "") -> Pixels | None:
     return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored, declared
 
 
-def _float(value: object, default: float) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
+def _enhanced(
+    ds: Dataset,
+    orientation: tuple[float, ...] | None,
+    spacing: tuple[float, ...] | None,
+    positions: list[tuple[float, ...]],
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Enhanced multi-frame: per-frame positions, one orientation and spacing
+    (from the per-frame or shared functional groups)."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    for i, item in enumerate(ds.get("PerFrameFunctionalGroupsSequence", []) or []):
+        plane = item.get("PlanePositionSequence")
+        if plane:
+            p = _floats(plane[0].get("ImagePositionPatient"), 3)
+            if p:
+                positions.append(p)
+        for group in (item, shared[0] if shared else None):
+            if group is None:
+                continue
+            if orientation is None and group.get("PlaneOrientationSequence"):
+                orientation = _floats(
+                    group.PlaneOrientationSequence[0].get("ImageOrientationPatient"), 6
+                )
+            if spacing is None and group.get("PixelMeasuresSequence"):
+                spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
+        if i > 4096:
+            break
+    return orientation, spacing
 
 
 @dataclass(frozen=True)
@@ -102,45 +126,29 @@ class SliceGeometry:
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
-        words = descriptive_words(ds)
-        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-        position = _floats(ds.get("ImagePositionPatient"), 3)
-        spacing = _floats(ds.get("PixelSpacing"), 2)
+        """Read from raw values (deid/face/header.py): every CT/MR/PT file pays this."""
+        orientation = header.floats(ds, "ImageOrientationPatient", 6)
+        position = header.floats(ds, "ImagePositionPatient", 3)
+        spacing = header.floats(ds, "PixelSpacing", 2)
         frame_positions: list[tuple[float, ...]] = []
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        for i, item in enumerate(ds.get("PerFrameFunctionalGroupsSequence", []) or []):
-            plane = item.get("PlanePositionSequence")
-            if plane:
-                p = _floats(plane[0].get("ImagePositionPatient"), 3)
-                if p:
-                    frame_positions.append(p)
-            for group in (item, shared[0] if shared else None):
-                if group is None:
-                    continue
-                if orientation is None and group.get("PlaneOrientationSequence"):
-                    orientation = _floats(
-                        group.PlaneOrientationSequence[0].get("ImageOrientationPatient"), 6
-                    )
-                if spacing is None and group.get("PixelMeasuresSequence"):
-                    spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
-            if i > 4096:
-                break
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        if PER_FRAME in ds:
+            orientation, spacing = _enhanced(ds, orientation, spacing, frame_positions)
+        frames = max(1, header.integer(ds, "NumberOfFrames", 1))
         return cls(
             path,
-            str(ds.get("SeriesInstanceUID", "") or ""),
-            str(ds.get("Modality", "") or "").upper(),
-            words,
-            int(ds.get("Rows", 0) or 0),
-            int(ds.get("Columns", 0) or 0),
+            header.text(ds, "SeriesInstanceUID"),
+            header.text(ds, "Modality").upper(),
+            descriptive_words(ds),
+            header.integer(ds, "Rows"),
+            header.integer(ds, "Columns"),
             frames,
             orientation,
             position,
             spacing,
             tuple(frame_positions),
-            pixel_location(ds, frames, path),
-            _float(ds.get("RescaleSlope", 1), 1.0) or 1.0,
-            _float(ds.get("RescaleIntercept", 0), 0.0),
+            pixel_location(ds, frames),
+            header.number(ds, "RescaleSlope", 1.0) or 1.0,
+            header.number(ds, "RescaleIntercept", 0.0),
         )
 
     def to_record(self) -> list[Any]:
@@ -200,6 +208,8 @@ def layout(series: Series) -> Layout:
             return Layout(False, "slices without ImageOrientationPatient or PixelSpacing")
         if orientation is None:
             orientation, spacing, rows, columns = s.orientation, s.spacing, s.rows, s.columns
+        elif (s.orientation, s.spacing, s.rows, s.columns) == (orientation, spacing, rows, columns):
+            pass  # the usual case, without numpy per slice
         elif (
             not np.allclose(s.orientation, orientation, atol=1e-3)
             or not np.allclose(s.spacing, spacing, atol=1e-3)
@@ -220,9 +230,11 @@ def layout(series: Series) -> Layout:
     if np.linalg.norm(normal) < 0.5:
         return Layout(False, "ImageOrientationPatient is not two perpendicular directions")
     normal /= np.linalg.norm(normal)
-    items.sort(key=lambda t: float(np.dot(t[2], normal)))
+    distances = np.array([t[2] for t in items]) @ normal
+    ranked = np.argsort(distances, kind="stable")
+    items = [items[i] for i in ranked]
     positions = np.array([t[2] for t in items])
-    distances = positions @ normal
+    distances = distances[ranked]
     steps = np.diff(distances)
     if (steps < 1e-3).any():
         return Layout(False, "two slices at the same position")

@@ -10,10 +10,15 @@ and method clause) where it no longer holds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid.options import Option
+
+if TYPE_CHECKING:
+    from deid.face.assess import FaceResult
 
 CLAUSE = f"option {Option.CLEAN_VISUAL_FEATURES.cli_name}"
 
@@ -55,3 +60,11 @@ def set_markers(ds: Dataset, level: str, option_chosen: bool) -> bool:
         ds.DeidentificationMethod = clauses if len(clauses) > 1 else clauses[0]
         changed = True
     return changed
+
+
+def stale(result: FaceResult) -> bool:
+    """Whether the markers the per-file step wrote (YES where the header
+    names the head, NO elsewhere) may differ from the series result: only
+    then are its outputs read again. Pixels --deface rewrote keep the
+    markers they were written with."""
+    return (result.level in ("none", "low")) == result.named

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import get_type_hints
 
@@ -30,6 +30,7 @@ class Thresholds:
     min_head_foot_mm: float
     min_across_mm: float
     gate_mm: float
+    quick_slices: int
     gate_slices: int
     ct_bone_hu: float
     head_width_mm: Range
@@ -67,10 +68,14 @@ class Thresholds:
     half_width_mm: float
 
     def names_head(self, words: str) -> bool:
-        """Whether body part / descriptions (upper case) say the head is imaged."""
-        return any(
-            w.startswith(h) for w in re.findall(r"[A-Z0-9]+", words) for h in self.head_words
-        )
+        """Whether body part / descriptions (upper case) say the head is imaged:
+        a word starting with a head word (every CT/MR/PT file asks this)."""
+        return self._head_pattern.search(words) is not None
+
+    @cached_property
+    def _head_pattern(self) -> re.Pattern[str]:
+        starts = "|".join(sorted(map(re.escape, self.head_words), key=len, reverse=True))
+        return re.compile(rf"(?<![A-Z0-9])(?:{starts})")
 
 
 def _value(name: str, kind: object, value: object) -> object:
