@@ -119,7 +119,7 @@ def test_defaced_faces_are_low_with_their_evidence(phantoms: Path, variant: str)
     v = by_name(variant)
     result = _assess(phantoms / variant)
     why = " ".join(result.reasons)
-    assert result.level == "low" and "face removed (defaced)" in why
+    assert result.level == "low" and "no face left (defaced" in why
     assert result.measured["nose_mm"] < load().nose_relief_mm
     if v.deface == "plane":
         assert "planar cut" in why and result.measured["planar_share"] >= 0.5
@@ -259,9 +259,12 @@ def _patient_points(ds: pydicom.Dataset) -> tuple[np.ndarray, ...]:
     return tuple(origin[k] + c * iop[k] + r * iop[3 + k] for k in range(3))
 
 
+# The CT heads have a low anterior cranial fossa (brain 11 mm up, where the
+# defacing box would reach): the skull must move the cut under it.
+ROOFS = {"CT": 8.0, "MR": 28.0}
 PLANE_HEADS = [
-    replace(by_name(base), name=f"{base}-{plane}", plane=plane, slice_mm=2.0)
-    for base in ("ct-head", "mr-head")
+    replace(by_name(base), name=f"{base}-{plane}", plane=plane, slice_mm=2.0, roof=ROOFS[mod])
+    for mod, base in (("CT", "ct-head"), ("MR", "mr-head"))
     for plane in ("axial", "sagittal", "coronal", "oblique")
 ]
 
@@ -282,6 +285,8 @@ def test_deface_removes_the_face_in_every_plane_and_never_the_brain(tmp_path: Pa
         assert deface["level_after"] == "low" and entry["reasons"][0].startswith("defaced by deid")
         assert 0.02 < deface["voxels_removed_share"] < 0.2
         assert deface["measured_after"]["nose_mm"] < t.nose_relief_mm  # the relief is gone
+        lowered = deface["top_lowered_for_brain"]
+        assert lowered == (entry["measured"]["gate"].get("skull_ring_bands") is not None)
     assert code == 0  # nothing at or above high is left
     before = {_slice_key(ds): ds for ds in (pydicom.dcmread(p) for p in inputs.rglob("*.dcm"))}
     outputs = _outputs(tmp_path / "out")
@@ -289,7 +294,8 @@ def test_deface_removes_the_face_in_every_plane_and_never_the_brain(tmp_path: Pa
     changed = 0
     for key, ds in outputs.items():
         diff = ds.pixel_array != before[key].pixel_array
-        assert not (diff & cranial_cavity(*_patient_points(ds))).any(), key
+        cavity = cranial_cavity(*_patient_points(ds), roof=ROOFS[ds.Modality])
+        assert not (diff & cavity).any(), key
         changed += int(diff.sum())
         codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
         assert ds.RecognizableVisualFeatures == "NO" and "113102" in codes

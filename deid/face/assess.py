@@ -13,10 +13,11 @@ face was smoothed or replaced is `medium`, never `high`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from deid.face import evidence, gate, surface, volume
 from deid.face.detect import detect
@@ -37,6 +38,7 @@ class Cut:
     z_top: float
     y_back: float
     fill: float  # the series' background, in units (HU on CT)
+    lowered: bool = False  # CT: the top moved down under tissue the skull encloses
 
     def mask(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         return (np.abs(x - self.x_mid) <= self.half_width) & (z <= self.z_top) & (y <= self.y_back)
@@ -141,7 +143,7 @@ def views(grid: volume.Grid, modality: str, t: Thresholds) -> Views:
 def _level(ev: evidence.Evidence, confirmed: list, found: list) -> tuple[str, list[str]]:
     if ev.verdict == "removed":
         return "low", [
-            "face removed (defaced): " + "; ".join(ev.reasons)
+            "no face left (defaced, or none imaged): " + "; ".join(ev.reasons)
             + "; defaced heads are still sometimes matched"
         ]
     if ev.verdict == "smoothed":
@@ -164,9 +166,47 @@ def _level(ev: evidence.Evidence, confirmed: list, found: list) -> tuple[str, li
     return "medium", reasons
 
 
-def cut_for(v: Views, t: Thresholds) -> Cut:
+def _cranial_floor(grid: volume.Grid, cut: Cut, t: Thresholds) -> float | None:
+    """CT: the lowest patient z of soft tissue enclosed by bone (the brain in
+    its skull) inside the cut's box near its top. Enclosure is looked for in
+    the planes of all three voxel axes (in an oblique plane the skull may
+    look open where another plane sees it closed); the orbits and the nose
+    are open to the front and the sinuses hold air, so only the cranial
+    cavity is found."""
+    corners = np.array(
+        [
+            [x, y, z]
+            for x in (cut.x_mid - cut.half_width, cut.x_mid + cut.half_width)
+            for y in (cut.y_back - 120.0, cut.y_back)
+            for z in (cut.z_top - 40.0, cut.z_top + 5.0)
+        ]
+    )
+    span = grid.to_index(corners)
+    bone_raw, tissue_raw = grid.raw(t.ct_bone_hu), grid.raw(t.ct_skin_hu)
+    floor = None
+    for axis in range(3):
+        size = grid.data.shape[axis]
+        first = int(np.clip(np.floor(span[:, axis].min()), 0, size))
+        last = int(np.clip(np.ceil(span[:, axis].max()) + 1, 0, size))
+        for i in range(first, last):
+            plane = np.take(grid.data, i, axis=axis)
+            bone = ndimage.binary_dilation(plane > bone_raw)
+            inside = ndimage.binary_fill_holes(bone) & ~bone & (plane > tissue_raw)
+            cells = np.argwhere(inside).astype(np.float64)
+            if not cells.size:
+                continue
+            x, y, z = grid.to_patient(np.insert(cells, axis, float(i), axis=1)).T
+            hit = cut.mask(x, y, z) & (z >= cut.z_top - 40.0)
+            if hit.any():
+                low = float(z[hit].min())
+                floor = low if floor is None else min(floor, low)
+    return floor
+
+
+def cut_for(v: Views, t: Thresholds, modality: str = "") -> Cut:
     """The face region from the nose tip (or the face window's most anterior
-    point): up to below the brain, back to behind the eyes."""
+    point): up to below the brain, back to behind the eyes. On CT the cut's
+    top is lowered under any soft tissue the skull encloses inside it."""
     front, face = v.front, v.face
     window = front.depth[face.rows, face.cols]
     if face.nose is not None:
@@ -181,13 +221,17 @@ def cut_for(v: Views, t: Thresholds) -> Cut:
     air = v.surf.samples("front", np.isfinite(v.surf.front), evidence.AIR)
     air = air[np.isfinite(air)]
     fill = float(v.grid.units(np.median(air))) if air.size else float(v.grid.units(0))
-    return Cut(
+    cut = Cut(
         x_mid=front.x0 + col * front.mm,
         half_width=t.half_width_mm,
         z_top=front.z1 - row * front.mm + t.top_above_nose_mm,
         y_back=y + t.depth_behind_nose_mm,
         fill=fill,
     )
+    floor = _cranial_floor(v.grid, cut, t) if modality == "CT" else None
+    if floor is not None:
+        cut = replace(cut, z_top=floor - t.brain_margin_mm, lowered=True)
+    return cut
 
 
 def _preview(image: np.ndarray, found: list, confirmed: list) -> bytes:
@@ -218,7 +262,7 @@ def judge(grid: volume.Grid, modality: str, t: Thresholds, preview: bool) -> Fac
     }
     result = FaceResult("", level, reasons, measured)
     if level in ("medium", "high"):
-        result.cut = cut_for(v, t)
+        result.cut = cut_for(v, t, modality)
     if preview:
         result.preview = _preview(image, found, confirmed)
     return result

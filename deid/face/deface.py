@@ -127,6 +127,7 @@ def _record(result: FaceResult, tally: _Tally, after: FaceResult) -> None:
         "voxels_removed_share": round(share, 4),
         "voxels_changed_share": round(tally.changed / tally.voxels if tally.voxels else 0.0, 4),
         "fill": round(result.cut.fill, 1) if result.cut else None,
+        "top_lowered_for_brain": bool(result.cut and result.cut.lowered),
         "notes": sorted(tally.notes),
         "failed": tally.failed[:20],
         "measured_after": after.measured,

@@ -66,6 +66,7 @@ class Thresholds:
     top_above_nose_mm: float
     depth_behind_nose_mm: float
     half_width_mm: float
+    brain_margin_mm: float
 
     def names_head(self, words: str) -> bool:
         """Whether body part / descriptions (upper case) say the head is imaged:
