@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from deid.face import evidence, gate, surface, volume
 from deid.face.detect import detect
@@ -166,6 +165,16 @@ def _level(ev: evidence.Evidence, confirmed: list, found: list) -> tuple[str, li
     return "medium", reasons
 
 
+def _enclosed(bone: np.ndarray) -> np.ndarray:
+    """Pixels no path through non-bone connects to the plane's border."""
+    free = (~bone).astype(np.uint8)
+    count, labels = cv2.connectedComponents(free, connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    outside = np.zeros(count, bool)
+    outside[border] = True
+    return free.astype(bool) & ~outside[labels]
+
+
 def _cranial_floor(grid: volume.Grid, cut: Cut, t: Thresholds) -> float | None:
     """CT: the lowest patient z of soft tissue enclosed by bone (the brain in
     its skull) inside the cut's box near its top. Enclosure is looked for in
@@ -182,19 +191,23 @@ def _cranial_floor(grid: volume.Grid, cut: Cut, t: Thresholds) -> float | None:
         ]
     )
     span = grid.to_index(corners)
+    shape = grid.data.shape
+    lo = np.clip(np.floor(span.min(axis=0)).astype(int), 0, shape)
+    hi = np.clip(np.ceil(span.max(axis=0)).astype(int) + 1, 0, shape)
     bone_raw, tissue_raw = grid.raw(t.ct_bone_hu), grid.raw(t.ct_skin_hu)
+    kernel = np.ones((3, 3), np.uint8)
     floor = None
     for axis in range(3):
-        size = grid.data.shape[axis]
-        first = int(np.clip(np.floor(span[:, axis].min()), 0, size))
-        last = int(np.clip(np.ceil(span[:, axis].max()) + 1, 0, size))
-        for i in range(first, last):
+        others = [a for a in range(3) if a != axis]
+        for i in range(lo[axis], hi[axis], max(1, int(round(2.0 / grid.axes_mm()[axis])))):
             plane = np.take(grid.data, i, axis=axis)
-            bone = ndimage.binary_dilation(plane > bone_raw)
-            inside = ndimage.binary_fill_holes(bone) & ~bone & (plane > tissue_raw)
+            bone = cv2.dilate((plane > bone_raw).astype(np.uint8), kernel) > 0
+            crop = (slice(lo[others[0]], hi[others[0]]), slice(lo[others[1]], hi[others[1]]))
+            inside = (_enclosed(bone) & (plane > tissue_raw))[crop]
             cells = np.argwhere(inside).astype(np.float64)
             if not cells.size:
                 continue
+            cells += [lo[others[0]], lo[others[1]]]
             x, y, z = grid.to_patient(np.insert(cells, axis, float(i), axis=1)).T
             hit = cut.mask(x, y, z) & (z >= cut.z_top - 40.0)
             if hit.any():

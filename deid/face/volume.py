@@ -49,6 +49,10 @@ class Grid:
             [self.step, self.col_dir * self.spacing[0], self.row_dir * self.spacing[1]]
         )
 
+    def axes_mm(self) -> np.ndarray:
+        """mm per voxel step along (slice, row, column)."""
+        return np.linalg.norm(self.axes(), axis=1)
+
     def to_patient(self, index: np.ndarray) -> np.ndarray:
         """(..., 3) voxel indices (fractions allowed) -> (..., 3) patient mm."""
         axes = self.axes()
