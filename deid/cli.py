@@ -273,6 +273,11 @@ def main() -> None:
     "none = detect and report only.",
 )
 @FACE
+@click.option(
+    "--deface",
+    is_flag=True,
+    help="Remove the face from head series rated medium/high, then rate them again.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 @_command
 def run(
@@ -297,6 +302,7 @@ def run(
     face: str,
     face_previews: Path | None,
     face_thresholds: tuple[Path, ...],
+    deface: bool,
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -311,7 +317,9 @@ def run(
             execution=api.Execution.build(jobs, executor, scheduler),
             reporting=api.Reporting.build(fail_on, show_values),
             pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
-            face=api.FaceSettings.build(face, face_thresholds, face_previews, [output, *inputs]),
+            face=api.FaceSettings.build(
+                face, face_thresholds, face_previews, [output, *inputs], deface
+            ),
             dry_run=dry_run,
         )
         show_progress = not quiet and err.is_terminal

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydicom.dataset import Dataset
-
 from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
+from deid.face.deface import deface_series
+from deid.face.markers import set_markers, stale
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
 from deid.report.json_report import ReportBuilder
 from deid.results import FileResult
-from deid.rewrite import OutputRewriter
+from deid.rewrite import Edit, OutputRewriter
 from deid.settings import Settings
 
 
@@ -66,7 +66,10 @@ class FaceSeries:
     def __init__(self, settings: Settings, report: ReportBuilder) -> None:
         self.settings = settings
         self.report = report
-        self.series = SeriesCollector(settings.face.thresholds)  # spool made lazily
+        # Spool made lazily; previews named by keyed references, never a UID.
+        self.series = SeriesCollector(
+            settings.face.thresholds, name_key=settings.pseudonymizer.key
+        )
         self.rewriter = OutputRewriter(settings)
 
     def add(self, result: FileResult) -> None:
@@ -80,45 +83,31 @@ class FaceSeries:
     def finish(self) -> None:
         if not self.settings.face.enabled or not self.series.count:
             return
-        previews = self.settings.face.previews
-        for result, outputs in self.series.assess(previews=previews is not None):
-            entry = face_report.entry(result, self.report.face.count, previews)
+        face = self.settings.face
+        for result, outputs in self.series.assess(previews=face.previews is not None):
+            if face.deface and self.rewriter.active:  # outputs of medium/high series
+                sizes = deface_series(
+                    result, outputs, self.settings.output, face.thresholds,
+                    face.previews is not None,
+                )
+                for source, relative in outputs:
+                    if relative in sizes:
+                        self.rewriter.record(source, sizes[relative])
+            entry = face_report.entry(result, self.report.face.count, face.previews)
             self.report.add_series(entry, face_report.finding(entry))
-            edit = visual_features_edit(result.level, self.settings)
-            for source, relative in outputs:
-                self.rewriter.rewrite(source, relative, edit)
+            if stale(result):  # else the markers written at first hold
+                edit = visual_features_edit(result.level, self.settings)
+                for source, relative in outputs:
+                    self.rewriter.rewrite(source, relative, edit)
 
     def close(self) -> None:
         self.rewriter.close()
         self.series.close()
 
 
-def visual_features_edit(level: str, settings: Settings):  # noqa: ANN201 - an Edit
-    """RecognizableVisualFeatures from the series result: NO where no face is
-    left (none; low = defaced or brain-only), YES otherwise; the Clean
-    Recognizable Visual Features option is claimed exactly where it is NO."""
-    face_free = level in ("none", "low")
-    claim = face_free and Option.CLEAN_VISUAL_FEATURES in settings.profile.options
-
-    def edit(ds: Dataset) -> bool:
-        value = "NO" if face_free else "YES"
-        changed = ds.get("RecognizableVisualFeatures") != value
-        ds.RecognizableVisualFeatures = value
-        if claim:
-            changed = _claim_option(ds, Option.CLEAN_VISUAL_FEATURES) or changed
-        # Unchanged: written so at first (YES), or by a run this one resumes.
-        return changed
-
-    return edit
-
-
-def _claim_option(ds: Dataset, option: Option) -> bool:
-    codes = ds.get("DeidentificationMethodCodeSequence") or []
-    if any(item.get("CodeValue") == option.code for item in codes):
-        return False
-    item = Dataset()
-    item.CodeValue = option.code
-    item.CodingSchemeDesignator = "DCM"
-    item.CodeMeaning = option.meaning
-    codes.append(item)
-    return True
+def visual_features_edit(level: str, settings: Settings) -> Edit:
+    """RecognizableVisualFeatures and option 113102 from the series result
+    (deid/face/markers.py): NO where no face is left, the option claimed
+    exactly there and withdrawn where it no longer holds."""
+    chosen = Option.CLEAN_VISUAL_FEATURES in settings.profile.options
+    return lambda ds: set_markers(ds, level, chosen)

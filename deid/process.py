@@ -123,19 +123,17 @@ def examine_pixels(state: FileState, settings: Settings) -> None:
 
 
 def note_face(state: FileState, settings: Settings) -> None:
-    """Head CT/MR/PT slices wait for their series to be judged; until then
-    they say YES, the safe answer most head series keep."""
+    """CT/MR/PT slices wait for their series to be judged from its images.
+    Until then: YES where the header names the head (the safe answer, which
+    most such series keep), NO elsewhere (the answer most other series keep);
+    a series judged otherwise is written again."""
     ds = state.ds
     face = settings.face
-    if not face.enabled:
+    if not face.enabled or not relevant(ds, face.thresholds):
         return
-    if relevant(ds, face.thresholds):
-        state.result.geometry = SliceGeometry.from_dataset(ds, str(state.path))
-        ds.RecognizableVisualFeatures = "YES"
-    elif str(ds.get("Modality", "")).upper() in face.thresholds.modalities and "Rows" in ds:
-        # A CT/MR/PT image of another body region holds no face.
-        ds.RecognizableVisualFeatures = "NO"
-        state.visual_clean = True
+    state.result.geometry = SliceGeometry.from_dataset(ds, str(state.path))
+    state.visual_clean = not face.thresholds.names_head(state.result.geometry.words)
+    ds.RecognizableVisualFeatures = "NO" if state.visual_clean else "YES"
 
 
 def apply_profile(state: FileState, settings: Settings) -> None:

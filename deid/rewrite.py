@@ -49,10 +49,15 @@ class OutputRewriter:
             return False
         data = encode(ds)
         atomic_write(path, data, root=self.settings.output)
+        self.record(source, len(data))
+        return True
+
+    def record(self, source: str, size: int) -> None:
+        """An output of `source` rewritten (here or by a series step such as
+        defacing): the journal learns its size, so a resume trusts it."""
         if self._journal is None:
             self._journal = Journal(self.settings.report_dir, self.settings)
-        self._journal.set_output_size(Path(source), len(data))
-        return True
+        self._journal.set_output_size(Path(source), size)
 
     def close(self) -> None:
         if self._journal is not None:

@@ -126,6 +126,7 @@ class FaceSettings:
     thresholds: Thresholds = field(default_factory=load_face_thresholds)
     threshold_files: tuple[Path, ...] = ()
     previews: Path | None = None  # face renders are face images: only where asked
+    deface: bool = False  # remove the face of medium/high head series from the outputs
 
     @classmethod
     def build(
@@ -134,6 +135,7 @@ class FaceSettings:
         threshold_files: Iterable[Path] = (),
         previews: Path | None = None,
         shared: Iterable[Path] = (),
+        deface: bool = False,
     ) -> FaceSettings:
         """Bad threshold files fail before any work; previews never land in
         shared data (the output, the inputs)."""
@@ -150,7 +152,9 @@ class FaceSettings:
                         f"--face-previews {previews} is inside {folder}: face renders are face "
                         "images; keep them out of the data you share and the inputs"
                     )
-        return cls(face == "auto", load_face_thresholds(*files), files, previews)
+        if deface and face != "auto":
+            raise UsageError("--deface needs --face auto: it removes the faces the check finds")
+        return cls(face == "auto", load_face_thresholds(*files), files, previews, deface)
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,7 @@ class Settings:
         a keyed tag that reveals nothing of the key."""
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
+        pixels += ",deface" if self.face.deface else ""
         return {
             "profile": self.profile.meta.name,
             "options": ",".join(sorted(o.cli_name for o in self.profile.options)),

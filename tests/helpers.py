@@ -33,6 +33,7 @@ def run_settings(  # mirrors the CLI's options
     face: str = "auto",
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
+    deface: bool = False,
 ) -> Settings:
     inputs = list(inputs)
     return api.build_settings(
@@ -44,6 +45,8 @@ def run_settings(  # mirrors the CLI's options
         pixels=api.PixelSettings.build(
             pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
         ),
-        face=api.FaceSettings.build(face, face_thresholds, face_previews, [output, *inputs]),
+        face=api.FaceSettings.build(
+            face, face_thresholds, face_previews, [output, *inputs], deface
+        ),
         dry_run=dry_run,
     )

@@ -1,4 +1,5 @@
-"""Face-reconstruction risk on head phantoms: levels, reasons, previews, markers."""
+"""Face-reconstruction risk on generated phantoms: the head gate, defacing
+evidence, levels, reasons, previews, markers and `deid run --deface`."""
 
 from __future__ import annotations
 
@@ -6,30 +7,46 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
+from pydicom.uid import RLELossless
 
 from deid import rewrite
 from deid.api import deidentify
+from deid.dicom_io import read
 from deid.errors import UsageError
+from deid.face import volume
+from deid.face.assess import views
 from deid.face.collect import assess_datasets
+from deid.face.geometry import Series, SliceGeometry, descriptive_words, layout
+from deid.face.relief import Relief, confirm
 from deid.face.thresholds import load
-from fixtures.head_phantom import build
+from fixtures.head_phantom import (
+    DEFACED,
+    HEADS,
+    NOT_HEADS,
+    SMOOTHED,
+    VARIANTS,
+    by_name,
+    cranial_cavity,
+    unnamed,
+    write_series,
+)
 from tests.helpers import run_settings
 
 KEY = {"DEID_KEY": "face-test-key-0123456789abcdef"}
+DEID = str(Path(sys.executable).parent / "deid")
 
 EXPECTED = {
-    "ct-head": "high",
-    "mr-head": "high",
-    "mr-sagittal": "high",
-    "mr-flipped": "high",
-    "mr-coronal": "high",
-    "mr-oblique": "high",
-    "mr-enhanced": "high",
-    "mr-defaced": "low",
+    **{v.name: "high" for v in HEADS},
+    **{unnamed(v).name: "high" for v in HEADS},
+    **{v.name: "low" for v in DEFACED},
+    **{v.name: "medium" for v in SMOOTHED},
+    **{v.name: "none" for v in NOT_HEADS},
     "mr-brain-only": "low",
     "mr-top-only": "none",
     "ct-thick": "none",
@@ -39,38 +56,126 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("phantoms")
-    build(root)
+    for v in VARIANTS + [unnamed(v) for v in HEADS]:
+        write_series(root, v)
     return root
 
 
-def _headers(folder: Path) -> list[tuple[pydicom.Dataset, str]]:
-    return [
-        (pydicom.dcmread(p, stop_before_pixels=True), str(p)) for p in sorted(folder.glob("*.dcm"))
-    ]
+def _files(folder: Path, header_only: bool = False) -> list[tuple[pydicom.Dataset, str]]:
+    """As `deid run` sees them (read whole, then summarised), or as `deid scan`
+    does (headers only: pixels are decoded again when needed)."""
+    paths = sorted(folder.glob("*.dcm"))
+    if header_only:
+        return [(pydicom.dcmread(p, stop_before_pixels=True), str(p)) for p in paths]
+    return [(read(p), str(p)) for p in paths]
+
+
+def _assess(folder: Path, header_only: bool = False):  # noqa: ANN202 - FaceResult
+    results = assess_datasets(_files(folder, header_only), load())
+    assert len(results) == 1
+    return results[0]
 
 
 @pytest.mark.parametrize(("variant", "level"), sorted(EXPECTED.items()))
 def test_levels(phantoms: Path, variant: str, level: str) -> None:
-    results = assess_datasets(_headers(phantoms / variant), load())
-    assert len(results) == 1
-    result = results[0]
+    result = _assess(phantoms / variant)
     assert result.level == level, result.reasons
     assert result.reasons and result.seconds >= 0
 
 
+@pytest.mark.parametrize("variant", [v.name for v in HEADS])
+def test_heads_are_found_whatever_the_header_says(phantoms: Path, variant: str) -> None:
+    """Sequence names only, no body part, in every plane: rated as with a
+    header naming the head, from the images."""
+    named = _assess(phantoms / variant)
+    folder = phantoms / unnamed(by_name(variant)).name
+    header = pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True)
+    assert "BodyPartExamined" not in header and not load().names_head(descriptive_words(header))
+    bare = _assess(folder)
+    assert bare.measured["header_names_head"] is False and named.measured["header_names_head"]
+    assert bare.measured["gate"]["head"] is True
+    assert bare.level == named.level == "high"
+    gate = bare.measured["gate"]
+    assert gate["run_mm"] >= 60 and gate["dome"] and 110 <= gate["width_mm"] <= 215
+
+
+@pytest.mark.parametrize("variant", [v.name for v in NOT_HEADS])
+def test_bodies_that_are_not_heads_are_never_gated_in(phantoms: Path, variant: str) -> None:
+    result = _assess(phantoms / variant)
+    assert result.level == "none"
+    assert result.measured["gate"]["head"] is False
+    assert "not a head by its images" in result.reasons[0]
+
+
+def test_header_only_reading_gives_the_same_answer(phantoms: Path) -> None:
+    """`deid scan` reads headers only; the series step decodes the pixels
+    itself instead of reading them at the recorded offset."""
+    for name in ("mr-sagittal-unnamed", "ct-defaced-padded", "mr-blurred"):
+        full, bare = _assess(phantoms / name), _assess(phantoms / name, header_only=True)
+        assert (full.level, full.measured["nose_mm"]) == (bare.level, bare.measured["nose_mm"])
+
+
+@pytest.mark.parametrize("variant", [v.name for v in DEFACED])
+def test_defaced_faces_are_low_with_their_evidence(phantoms: Path, variant: str) -> None:
+    v = by_name(variant)
+    result = _assess(phantoms / variant)
+    why = " ".join(result.reasons)
+    assert result.level == "low" and "no face left (defaced" in why
+    assert result.measured["nose_mm"] < load().nose_relief_mm
+    if v.deface == "plane":
+        assert "planar cut" in why and result.measured["planar_share"] >= 0.5
+    if v.deface in ("zero", "background", "plane") and v.air == "noise":
+        # Whatever the fill value is (0, the air's own value, next to scanner padding).
+        assert "one exact value" in why
+        assert result.measured["fill_front"] > 0.5 > result.measured["fill_back"]
+    if v.air == "zero" or v.deface == "noise":
+        assert "one exact value" not in why  # no fill to see: the relief says it
+
+
+def test_fill_is_not_taken_for_defacing_when_the_whole_background_is_constant(
+    phantoms: Path,
+) -> None:
+    result = _assess(phantoms / "mr-defaced-zero-air")
+    assert result.measured["fill_front"] > 0.9 and result.measured["fill_back"] > 0.9
+
+
+@pytest.mark.parametrize(("variant", "kind"), [
+    ("mr-blurred", "blurred"), ("ct-blurred", "blurred"), ("mr-average-face", "replaced"),
+])  # fmt: skip
+def test_smoothed_or_replaced_faces_are_medium_with_that_reason(
+    phantoms: Path, variant: str, kind: str
+) -> None:
+    result = _assess(phantoms / variant)
+    assert result.level == "medium"
+    why = result.reasons[0]
+    assert f"face {kind}" in why and "not the patient's own detail" in why
+    assert result.measured["nose_mm"] >= load().nose_relief_mm  # still a face
+
+
+def test_detections_count_only_with_facial_relief(phantoms: Path) -> None:
+    """A box in front of a flat cut is not a face; one around a nose and two
+    eye hollows is."""
+    t = load()
+    slices = [SliceGeometry.from_dataset(ds, p) for ds, p in _files(phantoms / "mr-head")]
+    lay = layout(Series("s", "MR", "", slices))
+    v = views(volume.read(lay, t.render_mm), "MR", t)
+    row, col = v.face.nose
+    box = (col - 50, row - 60, 100, 100)
+    shown = confirm(box, v.relief, t)
+    assert shown is not None and shown["nose_mm"] >= t.nose_relief_mm and shown["orbits_mm"] > 0
+    flat = replace(v.front, depth=np.where(np.isfinite(v.front.depth), -80.0, np.nan))
+    assert confirm(box, Relief.of(flat, t), t) is None
+    result = _assess(phantoms / "mr-head")
+    assert result.measured["confirmed"] >= 1 and "confirmed by facial relief" in result.reasons[0]
+
+
 def test_reasons_say_why(phantoms: Path) -> None:
-    thick = assess_datasets(_headers(phantoms / "ct-thick"), load())[0]
+    thick = _assess(phantoms / "ct-thick")
     assert "slice spacing 10.0 mm" in thick.reasons[0]
-    top = assess_datasets(_headers(phantoms / "mr-top-only"), load())[0]
+    top = _assess(phantoms / "mr-top-only")
     assert "head-foot coverage" in top.reasons[0]
-    high = assess_datasets(_headers(phantoms / "mr-head"), load())[0]
-    assert high.measured["confirmed"] >= 1
-    defaced = assess_datasets(_headers(phantoms / "mr-defaced"), load())[0]
-    assert defaced.measured["zeroed_front"] > 0.5 > defaced.measured["zeroed_back"]
-
-
-def test_non_head_volume_is_not_a_head_series(phantoms: Path) -> None:
-    assert assess_datasets(_headers(phantoms / "ct-abdomen"), load()) == []
+    brain = _assess(phantoms / "mr-brain-only")
+    assert "no facial relief" in brain.reasons[0]
 
 
 def test_head_series_with_broken_geometry_is_medium_not_silent(
@@ -82,28 +187,144 @@ def test_head_series_with_broken_geometry_is_medium_not_silent(
     ds = pydicom.dcmread(victim)
     del ds.ImagePositionPatient
     ds.save_as(victim)
-    result = assess_datasets(_headers(folder), load())[0]
+    result = _assess(folder)
     assert result.level == "medium"
     assert "geometry" in result.reasons[0]
+    # The same without a header naming the head: said, not judged, not silent.
+    for path in folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        del ds.BodyPartExamined
+        ds.SeriesDescription = "t1_mprage_sag"
+        ds.save_as(path)
+    result = _assess(folder)
+    assert result.level == "none" and "content not judged" in result.reasons[0]
     # Too few images to hold a face: none, whatever the geometry says.
     for extra in sorted(folder.glob("*.dcm"))[15:]:
         extra.unlink()
-    result = assess_datasets(_headers(folder), load())[0]
-    assert result.level == "none" and "images" in result.reasons[0]
+    assert assess_datasets(_files(folder), load()) == []  # unnamed and tiny: not listed
 
 
 def test_thresholds_are_data(phantoms: Path, tmp_path: Path) -> None:
     strict = tmp_path / "strict.toml"
     strict.write_text("[gates]\nmin_slices = 500\n")
-    result = assess_datasets(_headers(phantoms / "mr-head"), load(strict))[0]
+    result = assess_datasets(_files(phantoms / "mr-head"), load(strict))[0]
     assert result.level == "none" and "slices" in result.reasons[0]
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[gates]\nmin_slicez = 5\n")
-    with pytest.raises(UsageError, match="min_slicez"):
-        load(bad)
+    noses = tmp_path / "noses.toml"
+    noses.write_text("[relief]\nnose_relief_mm = 40.0\n")
+    result = assess_datasets(_files(phantoms / "mr-head"), load(noses))[0]
+    assert result.level == "low" and "(< 40)" in result.reasons[0]
+    for text, word in [
+        ("[gates]\nmin_slicez = 5\n", "min_slicez"),
+        ('[head]\nhead_width_mm = "wide"\n', "head_width_mm"),
+        ("[head]\nhead_width_mm = [200.0, 100.0]\n", "head_width_mm"),
+        ('[relief]\nnose_relief_mm = "12"\n', "nose_relief_mm"),
+        ("[gates]\nmin_slices = 2.5\n", "min_slices"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        load.cache_clear()
+        with pytest.raises(UsageError, match=word):
+            load(bad)
 
 
-def test_run_reports_marks_and_keeps_previews_apart(
+def _run(inputs: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    done = subprocess.run(
+        [DEID, "run", str(inputs), "-o", str(out / "out"), "--report-dir", str(out / "rep"),
+         "-q", *extra],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **KEY},
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads((out / "rep" / "report.json").read_text())
+
+
+def _outputs(folder: Path) -> dict[tuple, pydicom.Dataset]:
+    """Output slices by (modality, orientation, position): their inputs' keys too."""
+    found = {}
+    for path in folder.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        found[_slice_key(ds)] = ds
+    return found
+
+
+def _slice_key(ds: pydicom.Dataset) -> tuple:
+    position = tuple(round(float(v), 3) for v in ds.ImagePositionPatient)
+    return ds.Modality, tuple(float(v) for v in ds.ImageOrientationPatient), position
+
+
+def _patient_points(ds: pydicom.Dataset) -> tuple[np.ndarray, ...]:
+    iop = np.array(ds.ImageOrientationPatient, float)
+    spacing = [float(v) for v in ds.PixelSpacing]
+    origin = np.array(ds.ImagePositionPatient, float)
+    r = np.arange(ds.Rows)[:, None] * spacing[0]
+    c = np.arange(ds.Columns)[None, :] * spacing[1]
+    return tuple(origin[k] + c * iop[k] + r * iop[3 + k] for k in range(3))
+
+
+# The CT heads have a low anterior cranial fossa (brain 11 mm up, where the
+# defacing box would reach): the skull must move the cut under it.
+ROOFS = {"CT": 8.0, "MR": 28.0}
+PLANE_HEADS = [
+    replace(by_name(base), name=f"{base}-{plane}", plane=plane, slice_mm=2.0, roof=ROOFS[mod])
+    for mod, base in (("CT", "ct-head"), ("MR", "mr-head"))
+    for plane in ("axial", "sagittal", "coronal", "oblique")
+]
+
+
+def test_deface_removes_the_face_in_every_plane_and_never_the_brain(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    for v in PLANE_HEADS:
+        write_series(inputs, unnamed(v) if v.plane == "coronal" else v)
+    code, report = _run(
+        inputs, tmp_path, "--deface", "--option", "clean-recognizable-visual-features"
+    )
+    entries = report["face"]["series"]
+    assert len(entries) == len(PLANE_HEADS)
+    t = load()
+    for entry in entries:
+        deface = entry["deface"]
+        assert entry["level"] == "low" and deface["level_before"] == "high", entry["reasons"]
+        assert deface["level_after"] == "low" and entry["reasons"][0].startswith("defaced by deid")
+        assert 0.02 < deface["voxels_removed_share"] < 0.2
+        assert deface["measured_after"]["nose_mm"] < t.nose_relief_mm  # the relief is gone
+        lowered = deface["top_lowered_for_brain"]
+        assert lowered == (entry["measured"]["gate"].get("skull_ring_bands") is not None)
+    assert code == 0  # nothing at or above high is left
+    before = {_slice_key(ds): ds for ds in (pydicom.dcmread(p) for p in inputs.rglob("*.dcm"))}
+    outputs = _outputs(tmp_path / "out")
+    assert outputs.keys() == before.keys()
+    changed = 0
+    for key, ds in outputs.items():
+        diff = ds.pixel_array != before[key].pixel_array
+        cavity = cranial_cavity(*_patient_points(ds), roof=ROOFS[ds.Modality])
+        assert not (diff & cavity).any(), key
+        changed += int(diff.sum())
+        codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
+        assert ds.RecognizableVisualFeatures == "NO" and "113102" in codes
+        assert ds.file_meta.TransferSyntaxUID == before[key].file_meta.TransferSyntaxUID
+    assert changed > 0
+
+
+def test_deface_keeps_a_lossless_transfer_syntax_and_previews_before_and_after(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in" / "rle"
+    inputs.mkdir(parents=True)
+    for path in sorted((phantoms / "mr-sagittal-unnamed").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.compress(RLELossless, generate_instance_uid=False)
+        ds.save_as(inputs / path.name)
+    previews = tmp_path / "previews"
+    _, report = _run(tmp_path / "in", tmp_path, "--deface", "--face-previews", str(previews))
+    (entry,) = report["face"]["series"]
+    assert entry["level"] == "low" and entry["deface"]["level_before"] == "high"
+    assert Path(entry["preview"]).parent == previews
+    assert Path(entry["preview_after"]).parent == previews
+    assert entry["preview"] != entry["preview_after"]
+    for ds in _outputs(tmp_path / "out").values():
+        assert ds.file_meta.TransferSyntaxUID == RLELossless
+
+
+def test_markers_follow_the_series_result(
     phantoms: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rewritten: list[Path] = []
@@ -112,7 +333,7 @@ def test_run_reports_marks_and_keeps_previews_apart(
         rewrite, "atomic_write", lambda p, d, **kw: (rewritten.append(p), write(p, d, **kw))
     )
     inputs = tmp_path / "in"
-    for name in ("ct-head", "mr-defaced", "ct-abdomen"):
+    for name in ("ct-head", "mr-defaced", "ct-abdomen", "mr-sagittal-unnamed"):
         shutil.copytree(phantoms / name, inputs / name)
     out, previews, reports = tmp_path / "out", tmp_path / "previews", tmp_path / "reports"
     settings = run_settings(
@@ -127,35 +348,70 @@ def test_run_reports_marks_and_keeps_previews_apart(
     outcome = deidentify([inputs], settings)
     report = json.loads((reports / "report.json").read_text())
     levels = sorted(e["level"] for e in report["face"]["series"])
-    assert levels == ["high", "low"]
+    assert levels == ["high", "high", "low", "none"]
     assert outcome.exit_code == 1  # a high face risk fails the default --fail-on high
     assert any(f["rule"] == "face.reconstruction-risk" for f in report["dataset_findings"])
-    # Series are named by their pseudonymised UID only.
     for entry in report["face"]["series"]:
-        assert entry["series"].startswith("2.25.")
-        assert Path(entry["preview"]).parent == previews
+        assert entry["series"].startswith("2.25.")  # the pseudonymised UID
+        if "preview" in entry:
+            assert Path(entry["preview"]).parent == previews
     assert not list(out.rglob("*.png"))
-    assert len(list(previews.glob("*.png"))) == 2
-    by_body: dict[str, set] = {}
+    assert len(list(previews.glob("*.png"))) == 3  # the abdomen is not rendered
+    by_series: dict[str, set] = {}
     for path in out.rglob("*.dcm"):
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         codes = tuple(i.CodeValue for i in ds.DeidentificationMethodCodeSequence)
-        level = "113102" in codes
-        key = f"{ds.Modality}:{ds.RecognizableVisualFeatures}:{level}"
-        by_body.setdefault(str(ds.get("BodyPartExamined", "")), set()).add(key)
-    assert by_body["ABDOMEN"] == {"CT:NO:True"}
-    # HEAD: the CT (high) keeps YES without the option; the defaced MR is NO with it.
-    assert by_body["HEAD"] == {"CT:YES:False", "MR:NO:True"}
-    # Head slices are written YES at once; only the face-free series is written again.
-    assert len(rewritten) == len(list((inputs / "mr-defaced").rglob("*.dcm"))) > 0
+        claim = "113102" in codes
+        assert claim == ("option clean-recognizable-visual-features" in ds.DeidentificationMethod)
+        key = f"{ds.Modality}:{ds.RecognizableVisualFeatures}:{claim}"
+        by_series.setdefault(path.parent.name, set()).add(key)
+    assert sorted(map(tuple, by_series.values())) == sorted(
+        [("CT:NO:True",), ("CT:YES:False",), ("MR:NO:True",), ("MR:YES:False",)]
+    )
+    # Written at once as the header suggests; rewritten only where the images
+    # said otherwise: the defaced MR (named, face-free) and the unnamed head
+    # (its claim withdrawn).
+    again = len(list((inputs / "mr-defaced").glob("*.dcm")))
+    again += len(list((inputs / "mr-sagittal-unnamed").glob("*.dcm")))
+    assert len(rewritten) == again
+
+
+def test_previews_are_named_by_a_keyed_reference_never_by_a_uid(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    """A UID is input: one holding '/../../' wrote a scan's render outside
+    --face-previews, and a UID kept by retain-uids named the run's."""
+    source = tmp_path / "in" / "s"
+    source.mkdir(parents=True)
+    hostile = "1.2.826.0.1.3680043.9/../../escaped"
+    for path in sorted((phantoms / "mr-head").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = hostile
+        ds.save_as(source / path.name)
+    previews = tmp_path / "a" / "b" / "previews"
+    scan = subprocess.run(
+        [DEID, "scan", str(tmp_path / "in"), "--format", "json", "--no-dataset-risk",
+         "--face-previews", str(previews)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert [e["level"] for e in json.loads(scan.stdout)["face"]["series"]] == ["high"]
+    pngs = sorted(tmp_path.rglob("*.png"))
+    assert len(pngs) == 1 and pngs[0].parent == previews and "escaped" not in pngs[0].name
+    # retain-uids: the series UID in the output (and the report) is the original.
+    kept = tmp_path / "run-previews"
+    _, report = _run(phantoms / "mr-head", tmp_path / "r", "--option", "retain-uids",
+                     "--face-previews", str(kept))  # fmt: skip
+    original = str(pydicom.dcmread(next((phantoms / "mr-head").glob("*.dcm"))).SeriesInstanceUID)
+    assert report["face"]["series"][0]["series"] == original
+    (png,) = kept.glob("*.png")
+    assert original[-8:] not in png.name and original.split(".")[-1] not in png.name
 
 
 def test_previews_inside_the_output_are_refused(tmp_path: Path) -> None:
-    deid = str(Path(sys.executable).parent / "deid")
     (tmp_path / "in").mkdir()
     out = tmp_path / "out"
     done = subprocess.run(
-        [deid, "run", str(tmp_path / "in"), "-o", str(out), "--face-previews", str(out / "p")],
+        [DEID, "run", str(tmp_path / "in"), "-o", str(out), "--face-previews", str(out / "p")],
         capture_output=True,
         text=True,
         env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", **KEY},
@@ -164,12 +420,19 @@ def test_previews_inside_the_output_are_refused(tmp_path: Path) -> None:
     assert "face renders are face images" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_deface_needs_the_face_check(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    with pytest.raises(UsageError, match="--deface needs --face auto"):
+        run_settings(
+            inputs=[tmp_path / "in"], output=tmp_path / "o", face="off", deface=True, environ=KEY
+        )
+
+
 def test_scan_rates_head_series_read_only(phantoms: Path) -> None:
-    deid = str(Path(sys.executable).parent / "deid")
-    target = phantoms / "mr-head"
+    target = phantoms / "mr-head-unnamed"
     before = {p: p.read_bytes() for p in target.glob("*.dcm")}
     done = subprocess.run(
-        [deid, "scan", str(target), "--format", "json", "--no-dataset-risk"],
+        [DEID, "scan", str(target), "--format", "json", "--no-dataset-risk"],
         capture_output=True,
         text=True,
     )

@@ -1,5 +1,7 @@
 """Series assembly from per-file summaries, keeping only what the face check
-can use: files of other modalities or body regions are dropped at once.
+can use: files of other modalities are dropped at once; CT/MR/PT images of
+any body region are kept, since the images, not the header, say which
+series are heads.
 
 The slices that are kept go to a sorted spool on disk, grouped by series,
 and come back one series at a time: an archive of head CT is millions of
@@ -8,6 +10,9 @@ slices, and even a few numbers each would make memory follow the batch.
 
 from __future__ import annotations
 
+import hmac
+import re
+import secrets
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
+from deid.face import header
 from deid.face.geometry import Series, SliceGeometry, descriptive_words
 from deid.face.thresholds import Thresholds
 from deid.spool import SortedSpool
@@ -25,11 +31,27 @@ if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
 
 
 def relevant(ds: Dataset, t: Thresholds) -> bool:
-    """Cheap per-file gate: could this file belong to a head series?"""
-    modality = str(ds.get("Modality", "") or "").upper()
-    if modality not in t.modalities or "Rows" not in ds:
-        return False
-    return t.names_head(descriptive_words(ds))
+    """Cheap per-file gate: a CT/MR/PT image, which may belong to a head
+    series whatever its header says (the series step decides from the images)."""
+    return header.text(ds, "Modality").upper() in t.modalities and header.integer(ds, "Rows") > 0
+
+
+def named_head(ds: Dataset, t: Thresholds) -> bool:
+    """A relevant file whose header names the head: until its series is
+    judged, assume its images show a face (the other ones, none)."""
+    return relevant(ds, t) and t.names_head(descriptive_words(ds))
+
+
+def file_ref(key: bytes, series: str) -> str:
+    """A name for files about a series that shows nothing of its UID: a keyed
+    digest, which cannot hold a path separator or any other character."""
+    digest = hmac.new(key, b"face-series\x00" + series.encode("utf-8", "surrogateescape"), "sha256")
+    return digest.hexdigest()[:20]
+
+
+def safe_name(text: str) -> str:
+    """Letters, digits, dots and dashes only (for names built from references)."""
+    return re.sub(r"[^0-9A-Za-z.-]", "_", text)[:64]
 
 
 class SeriesCollector:
@@ -41,9 +63,14 @@ class SeriesCollector:
     use `with`, to remove it.
     """
 
-    def __init__(self, thresholds: Thresholds, workdir: Path | None = None) -> None:
+    def __init__(
+        self, thresholds: Thresholds, workdir: Path | None = None, name_key: bytes | None = None
+    ) -> None:
+        """`name_key` keys the references previews are named by (a throw-away
+        key by default: names then differ between runs)."""
         self.thresholds = thresholds
         self._workdir = workdir
+        self._name_key = name_key or secrets.token_bytes(32)
         self._spool: SortedSpool | None = None  # made on the first head slice
 
     @property
@@ -62,18 +89,23 @@ class SeriesCollector:
         self._spool.add(key, [label or key, output, geometry.to_record()])
 
     def assess(self, previews: bool = False) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:
-        """Each series' result and its outputs, in series-key order."""
+        """Each candidate series' result and its outputs, in series-key order.
+        Series too small to judge whose header does not name the head are
+        passed over silently (a localizer, a single slice)."""
         if self._spool is None:
-            return  # no head series: OpenCV and scipy are never loaded
-        from deid.face.assess import assess
+            return  # no CT/MR/PT images: OpenCV and scipy are never loaded
+        from deid.face.assess import assess, candidate
 
         for key, group in groupby(self._spool, key=itemgetter(0)):
             # By path: the same slices in the same order on every run.
             records = sorted((record for _, record in group), key=lambda r: r[2][0])
             slices = [SliceGeometry.from_record(r[2]) for r in records]
             series = Series(key, slices[0].modality, slices[0].words, slices)
+            if not candidate(series, self.thresholds):
+                continue
             result = assess(series, self.thresholds, previews)
             result.series = records[0][0]
+            result.ref = file_ref(self._name_key, key)
             yield result, [tuple(r[1]) for r in records if r[1]]
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """Per-file geometry summaries and series assembly.
 
-The per-file step keeps only what is needed to put slices in order and
-judge coverage (a few numbers per file); pixels are read again, one series
-at a time, only for series that pass the metadata gates.
+The per-file step keeps only what is needed to put slices in order, judge
+coverage and find the pixel bytes again (a few numbers per file); pixels
+are read again, one series at a time, only for series that pass the
+metadata gates, and then only at the resolution the check needs.
 """
 
 from __future__ import annotations
@@ -12,13 +13,22 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from deid.face import header
+
+# (offset, bytes, numpy dtype, bits stored, declared element length)
+Pixels = tuple[int, int, str, int, int]
+PIXEL_DATA = 0x7FE00010
+ENDS_FILE = -1  # pixel data offset: the element's value ends the file
+PER_FRAME = 0x52009230  # PerFrameFunctionalGroupsSequence
+NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
 
 def descriptive_words(ds: Dataset) -> str:
     """Body part and descriptions, upper case: where a series says what it shows."""
-    return " ".join(str(ds.get(k, "") or "") for k in DESCRIPTIVE).upper()
+    return " ".join(header.text(ds, k) for k in DESCRIPTIVE).upper()
 
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
@@ -27,6 +37,73 @@ def _floats(value: object, count: int) -> tuple[float, ...] | None:
     except (TypeError, ValueError):
         return None
     return out if len(out) == count else None
+
+
+def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
+    """Where the uncompressed pixel bytes sit in the file: (offset, bytes,
+    numpy dtype, bits stored, the element's declared length), so the series
+    step reads them without parsing the file again. None for compressed,
+    deflated or colour pixel data (pydicom decodes those when needed).
+
+    The offset is the parser's when the element is still raw; once decoded
+    (a completeness check reads it), pixel data that ends the file starts
+    its length before the end (ENDS_FILE: the reader finds that end). The
+    reader checks the declared length just before the offset and falls back
+    to pydicom when it differs."""
+    meta = getattr(ds, "file_meta", None)
+    order = NATIVE.get(header.text(meta, "TransferSyntaxUID") if meta is not None else "")
+    try:
+        elem = ds.get_item(PIXEL_DATA)
+    except Exception:  # noqa: BLE001 - unreadable: pydicom decodes it later, or fails there
+        return None
+    bits = header.integer(ds, "BitsAllocated")
+    stored = header.integer(ds, "BitsStored", bits) or bits
+    signed = header.integer(ds, "PixelRepresentation") == 1
+    samples = header.integer(ds, "SamplesPerPixel", 1)
+    size = header.integer(ds, "Rows") * header.integer(ds, "Columns") * frames
+    if elem is None or order is None or samples != 1 or bits not in (8, 16, 32):
+        return None
+    tell = getattr(elem, "value_tell", None)
+    declared = getattr(elem, "length", None)
+    if tell is None:
+        value = getattr(elem, "value", None)
+        if not isinstance(value, bytes) or next(reversed(ds.keys())) != elem.tag:
+            return None
+        tell, declared = ENDS_FILE, len(value)
+    length = size * bits // 8
+    if not length or not isinstance(declared, int) or declared < length:
+        return None
+    kind = "i" if signed else "u"
+    return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored, declared
+
+
+def _enhanced(
+    ds: Dataset,
+    orientation: tuple[float, ...] | None,
+    spacing: tuple[float, ...] | None,
+    positions: list[tuple[float, ...]],
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """Enhanced multi-frame: per-frame positions, one orientation and spacing
+    (from the per-frame or shared functional groups)."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    for i, item in enumerate(ds.get("PerFrameFunctionalGroupsSequence", []) or []):
+        plane = item.get("PlanePositionSequence")
+        if plane:
+            p = _floats(plane[0].get("ImagePositionPatient"), 3)
+            if p:
+                positions.append(p)
+        for group in (item, shared[0] if shared else None):
+            if group is None:
+                continue
+            if orientation is None and group.get("PlaneOrientationSequence"):
+                orientation = _floats(
+                    group.PlaneOrientationSequence[0].get("ImageOrientationPatient"), 6
+                )
+            if spacing is None and group.get("PixelMeasuresSequence"):
+                spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
+        if i > 4096:
+            break
+    return orientation, spacing
 
 
 @dataclass(frozen=True)
@@ -43,44 +120,35 @@ class SliceGeometry:
     spacing: tuple[float, ...] | None  # PixelSpacing (row, column)
     # Enhanced multi-frame: per-frame positions (and one orientation/spacing)
     frame_positions: tuple[tuple[float, ...], ...] = ()
+    pixels: Pixels | None = None  # where uncompressed pixel data sits in the file
+    slope: float = 1.0  # RescaleSlope / Intercept: stored value -> HU on CT
+    intercept: float = 0.0
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
-        words = descriptive_words(ds)
-        orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-        position = _floats(ds.get("ImagePositionPatient"), 3)
-        spacing = _floats(ds.get("PixelSpacing"), 2)
+        """Read from raw values (deid/face/header.py): every CT/MR/PT file pays this."""
+        orientation = header.floats(ds, "ImageOrientationPatient", 6)
+        position = header.floats(ds, "ImagePositionPatient", 3)
+        spacing = header.floats(ds, "PixelSpacing", 2)
         frame_positions: list[tuple[float, ...]] = []
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        for i, item in enumerate(ds.get("PerFrameFunctionalGroupsSequence", []) or []):
-            plane = item.get("PlanePositionSequence")
-            if plane:
-                p = _floats(plane[0].get("ImagePositionPatient"), 3)
-                if p:
-                    frame_positions.append(p)
-            for group in (item, shared[0] if shared else None):
-                if group is None:
-                    continue
-                if orientation is None and group.get("PlaneOrientationSequence"):
-                    orientation = _floats(
-                        group.PlaneOrientationSequence[0].get("ImageOrientationPatient"), 6
-                    )
-                if spacing is None and group.get("PixelMeasuresSequence"):
-                    spacing = _floats(group.PixelMeasuresSequence[0].get("PixelSpacing"), 2)
-            if i > 4096:
-                break
+        if PER_FRAME in ds:
+            orientation, spacing = _enhanced(ds, orientation, spacing, frame_positions)
+        frames = max(1, header.integer(ds, "NumberOfFrames", 1))
         return cls(
             path,
-            str(ds.get("SeriesInstanceUID", "") or ""),
-            str(ds.get("Modality", "") or "").upper(),
-            words,
-            int(ds.get("Rows", 0) or 0),
-            int(ds.get("Columns", 0) or 0),
-            int(ds.get("NumberOfFrames", 1) or 1),
+            header.text(ds, "SeriesInstanceUID"),
+            header.text(ds, "Modality").upper(),
+            descriptive_words(ds),
+            header.integer(ds, "Rows"),
+            header.integer(ds, "Columns"),
+            frames,
             orientation,
             position,
             spacing,
             tuple(frame_positions),
+            pixel_location(ds, frames),
+            header.number(ds, "RescaleSlope", 1.0) or 1.0,
+            header.number(ds, "RescaleIntercept", 0.0),
         )
 
     def to_record(self) -> list[Any]:
@@ -94,6 +162,8 @@ class SliceGeometry:
             if values[name] is not None:
                 values[name] = tuple(values[name])
         values["frame_positions"] = tuple(tuple(p) for p in values["frame_positions"])
+        if values["pixels"] is not None:
+            values["pixels"] = tuple(values["pixels"])
         return cls(**values)
 
 
@@ -118,6 +188,7 @@ class Layout:
     ok: bool
     problem: str = ""
     order: tuple[tuple[str, int], ...] = ()  # (path, frame) from one end to the other
+    sources: tuple[SliceGeometry, ...] = ()  # the file summary of each entry of `order`
     positions: np.ndarray | None = None  # (n, 3) patient mm
     row_dir: np.ndarray | None = None
     col_dir: np.ndarray | None = None
@@ -129,7 +200,7 @@ class Layout:
 
 
 def layout(series: Series) -> Layout:
-    items: list[tuple[str, int, tuple[float, ...]]] = []
+    items: list[tuple[SliceGeometry, int, tuple[float, ...]]] = []
     orientation = spacing = None
     rows = columns = 0
     for s in series.slices:
@@ -137,6 +208,8 @@ def layout(series: Series) -> Layout:
             return Layout(False, "slices without ImageOrientationPatient or PixelSpacing")
         if orientation is None:
             orientation, spacing, rows, columns = s.orientation, s.spacing, s.rows, s.columns
+        elif (s.orientation, s.spacing, s.rows, s.columns) == (orientation, spacing, rows, columns):
+            pass  # the usual case, without numpy per slice
         elif (
             not np.allclose(s.orientation, orientation, atol=1e-3)
             or not np.allclose(s.spacing, spacing, atol=1e-3)
@@ -144,9 +217,9 @@ def layout(series: Series) -> Layout:
         ):
             return Layout(False, "slices differ in orientation, pixel spacing or size")
         if s.frame_positions:
-            items += [(s.path, i, p) for i, p in enumerate(s.frame_positions)]
+            items += [(s, i, p) for i, p in enumerate(s.frame_positions)]
         elif s.position is not None:
-            items.append((s.path, 0, s.position))
+            items.append((s, 0, s.position))
         else:
             return Layout(False, "slices without ImagePositionPatient")
     if orientation is None or spacing is None or len(items) < 2:
@@ -157,9 +230,11 @@ def layout(series: Series) -> Layout:
     if np.linalg.norm(normal) < 0.5:
         return Layout(False, "ImageOrientationPatient is not two perpendicular directions")
     normal /= np.linalg.norm(normal)
-    items.sort(key=lambda t: float(np.dot(t[2], normal)))
+    distances = np.array([t[2] for t in items]) @ normal
+    ranked = np.argsort(distances, kind="stable")
+    items = [items[i] for i in ranked]
     positions = np.array([t[2] for t in items])
-    distances = positions @ normal
+    distances = distances[ranked]
     steps = np.diff(distances)
     if (steps < 1e-3).any():
         return Layout(False, "two slices at the same position")
@@ -168,7 +243,8 @@ def layout(series: Series) -> Layout:
         return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
     return Layout(
         True,
-        order=tuple((p, f) for p, f, _ in items),
+        order=tuple((s.path, f) for s, f, _ in items),
+        sources=tuple(s for s, _, _ in items),
         positions=positions,
         row_dir=row_dir,
         col_dir=col_dir,

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deid.dicom_io import atomic_write
+from deid.errors import OutputError
+from deid.face.collect import safe_name
 from deid.report.streamed import Streamed
 from deid.risk.findings import Finding, Severity
 from deid.spool import SortedSpool
@@ -40,7 +42,7 @@ PREVIEW_NOTE = (
 
 
 def entry(result: FaceResult, index: int, previews: Path | None) -> dict[str, Any]:
-    """The report entry of one series; its preview is written now, if asked."""
+    """The report entry of one series; its previews are written now, if asked."""
     out: dict[str, Any] = {
         "series": result.series,
         "level": result.level,
@@ -48,12 +50,26 @@ def entry(result: FaceResult, index: int, previews: Path | None) -> dict[str, An
         "measured": result.measured,
         "seconds": round(result.seconds, 3),
     }
-    if result.preview is not None and previews is not None:
-        previews.mkdir(parents=True, exist_ok=True)
-        path = previews / f"face-{index:04d}-{result.series[-24:]}.png"
-        atomic_write(path, result.preview)
-        out["preview"] = str(path)
+    if result.after:
+        out["deface"] = result.after
+    if previews is None:
+        return out
+    for key, data in (("preview", result.preview), ("preview_after", result.preview_after)):
+        if data is not None:
+            out[key] = str(_write_preview(previews, index, result.ref, key, data))
     return out
+
+
+def _write_preview(folder: Path, index: int, ref: str, key: str, data: bytes) -> Path:
+    """Named by the series' keyed reference (never a UID, which may be the
+    original: retain-uids, or scan), sanitised, and checked to stay in `folder`."""
+    suffix = "-after" if key == "preview_after" else ""
+    path = folder / f"face-{index:04d}-{safe_name(ref) or 'series'}{suffix}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    if path.resolve().parent != folder.resolve():
+        raise OutputError(f"face preview name escapes {folder}")  # cannot happen: safe_name
+    atomic_write(path, data)
+    return path
 
 
 def finding(report_entry: dict[str, Any]) -> Finding:
@@ -64,7 +80,11 @@ def finding(report_entry: dict[str, Any]) -> Finding:
         f"face-reconstruction risk {level}: {'; '.join(report_entry['reasons'])}",
         location=f"series {report_entry['series']}",
         action=ADVICE[level],
-        extra={k: report_entry[k] for k in ("measured", "seconds", "preview") if k in report_entry},
+        extra={
+            k: report_entry[k]
+            for k in ("measured", "seconds", "preview", "preview_after", "deface")
+            if k in report_entry
+        },
     )
 
 
