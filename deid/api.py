@@ -22,7 +22,7 @@ from deid.pixels.settings import PixelSettings
 from deid.report import json_report, views
 from deid.report.streamed import without_streamed
 from deid.results import FileResult
-from deid.scan import ScanOutcome, ScanSettings, build_scan_settings, scan
+from deid.scan import RiskChoice, ScanOutcome, ScanSettings, build_scan_settings, scan
 from deid.settings import (
     Destinations,
     Execution,
@@ -130,6 +130,7 @@ __all__ = [
     "Outcome",
     "PixelSettings",
     "Reporting",
+    "RiskChoice",
     "resolve_profile",
     "ScanOutcome",
     "ScanSettings",

@@ -138,6 +138,11 @@ def _data_files(flag: str, dest: str, what: str) -> Callable:
     return click.option(flag, dest, multiple=True, type=click.Path(path_type=Path), help=what)
 
 
+STRICT = click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 3) on non-DICOM files met inside folders [default: skip and count them].",
+)
 # --pixels, --pixel-allowlist, --pixel-regions: how burned-in text is looked for.
 PIXELS = _together(
     click.option(
@@ -278,6 +283,7 @@ def main() -> None:
     is_flag=True,
     help="Remove the face from head series rated medium/high, then rate them again.",
 )
+@STRICT
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
 @_command
 def run(
@@ -303,6 +309,7 @@ def run(
     face_previews: Path | None,
     face_thresholds: tuple[Path, ...],
     deface: bool,
+    strict: bool,
     quiet: bool,
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
@@ -315,7 +322,7 @@ def run(
             api.Destinations.build(inputs, output, report_dir, mapping_dir),
             key=api.KeyChoice(key_file, random_key),
             execution=api.Execution.build(jobs, executor, scheduler),
-            reporting=api.Reporting.build(fail_on, show_values),
+            reporting=api.Reporting.build(fail_on, show_values, strict),
             pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
             face=api.FaceSettings.build(
                 face, face_thresholds, face_previews, [output, *inputs], deface
@@ -482,6 +489,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
 @EXECUTOR
 @PIXELS
 @FACE
+@STRICT
 @_command
 def scan_cmd(
     inputs: tuple[Path, ...],
@@ -511,6 +519,7 @@ def scan_cmd(
     face_thresholds: tuple[Path, ...],
     executor: str,
     scheduler: str | None,
+    strict: bool,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid import api
@@ -518,31 +527,19 @@ def scan_cmd(
     try:
         if report_dir is not None:
             refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
+        risk = api.RiskChoice(
+            dataset_risk, quasi, k, sensitive, population, sampling_fraction, max_risk,
+            fail_on_dataset,
+        )
         settings = api.build_scan_settings(
-            profile=profile,
-            options=options,
-            quasi_identifiers=quasi,
-            k=k,
-            jobs=jobs,
-            fail_on=fail_on,
+            api.resolve_profile(profile, options),
+            risk,
+            execution=api.Execution.build(jobs, executor, scheduler),
+            reporting=api.Reporting.build(fail_on, show_values, strict),
+            pixels=api.PixelSettings.build(pixels, "none", pixel_allowlists, pixel_regions),
+            face=api.FaceSettings.build(face, face_thresholds, face_previews, inputs),
             baseline=baseline,
-            show_values=show_values,
             ignore_non_dicom=ignore_non_dicom,
-            dataset_risk=dataset_risk,
-            pixels=pixels,
-            pixel_allowlists=pixel_allowlists,
-            pixel_regions=pixel_regions,
-            face=face,
-            face_previews=face_previews,
-            face_thresholds=face_thresholds,
-            inputs=inputs,
-            sensitive=sensitive,
-            population=population,
-            sampling_fraction=sampling_fraction,
-            max_risk=max_risk,
-            fail_on_dataset=fail_on_dataset,
-            executor=executor,
-            scheduler=scheduler,
         )
         progress = Progress(
             TextColumn("[bold]deid scan[/]"),

@@ -41,6 +41,7 @@ from deid.settings import Settings
 __all__ = ["UNPROCESSED", "FileResult", "Journal", "process_file", "redacted", "relabel", "run"]
 
 JOURNAL_NAME = ".deid-journal.sqlite"
+NOT_DICOM_SKIPPED = "not a DICOM file: skipped (met inside a folder; --strict fails on it)"
 
 # Statuses by their old names, for the modules that still use them.
 WRITTEN, DRY_RUN, FAILED = Status.WRITTEN, Status.DRY_RUN, Status.FAILED
@@ -283,9 +284,13 @@ def run(
         task = Task(_process_item, settings, failed, prefetch=True)
         execution = settings.execution
         config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
+        named = {str(p) for p in inputs if not Path(p).is_dir()}
         for result in results(work, task, config):
             known = isinstance(result, _Known)
             result = result.result if known else result
+            if result.status is NOT_DICOM and not settings.strict and result.input not in named:
+                # Notes, reports, thumbnails next to the images: counted, not failures.
+                result.status, result.reason = SKIPPED, NOT_DICOM_SKIPPED
             if journal is not None and not known and result.status in (WRITTEN, SKIPPED):
                 journal.append(result)
             if on_result is not None:

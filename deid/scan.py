@@ -23,8 +23,7 @@ from deid.actions import parse_da
 from deid.decide import decider_for
 from deid.dicom_io import check_inflation, discover, read, sniff
 from deid.errors import InputFileError, UsageError
-from deid.executors import ExecutorSettings, Task, results, worker_count
-from deid.executors import check as check_executor
+from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
@@ -43,7 +42,7 @@ from deid.risk.kanon import Value
 from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
 from deid.scrub import collect, patient_key
-from deid.settings import FaceSettings, resolve_profile
+from deid.settings import Execution, FaceSettings, Reporting
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -51,18 +50,24 @@ UNREADABLE = ("failed", "not-dicom")
 
 @dataclass(frozen=True)
 class ScanSettings:
+    """Everything `deid scan` needs, built from the same pieces as `run`'s."""
+
     profile: ResolvedProfile
     risk: RiskSettings
-    jobs: int = 1
-    fail_on: Severity = Severity.HIGH
-    baseline: Baseline | None = None
-    show_values: bool = False
-    ignore_non_dicom: bool = False
-    dataset_risk: bool = True
+    execution: Execution = field(default_factory=Execution)
+    reporting: Reporting = field(default_factory=Reporting)
     pixels: PixelSettings = field(default_factory=lambda: PixelSettings(mode="off"))
     face: FaceSettings = field(default_factory=lambda: FaceSettings(enabled=False))
-    executor: str = "local"
-    scheduler: str | None = None
+    baseline: Baseline | None = None
+    ignore_non_dicom: bool = False  # named files that are not DICOM (hooks pass every file)
+    dataset_risk: bool = True
+
+    jobs = property(lambda self: self.execution.jobs)
+    executor = property(lambda self: str(self.execution.executor))
+    scheduler = property(lambda self: self.execution.scheduler)
+    fail_on = property(lambda self: self.reporting.fail_on)
+    show_values = property(lambda self: self.reporting.show_values)
+    strict = property(lambda self: self.reporting.strict)
 
     @property
     def quasi_identifiers(self) -> tuple[str, ...]:
@@ -73,84 +78,75 @@ class ScanSettings:
         return self.risk.threshold
 
 
-def build_scan_settings(
-    *,
-    profile: str = "basic",
-    options: Iterable[str] = (),
-    quasi_identifiers: Iterable[str] = (),
-    k: int | None = None,
-    jobs: int | None = None,
-    fail_on: str = "high",
-    baseline: Path | None = None,
-    show_values: bool = False,
-    ignore_non_dicom: bool = False,
-    dataset_risk: bool = True,
-    pixels: str = "auto",
-    pixel_allowlists: Iterable[Path] = (),
-    pixel_regions: Iterable[Path] = (),
-    face: str = "auto",
-    face_thresholds: Iterable[Path] = (),
-    face_previews: Path | None = None,
-    inputs: Iterable[Path] = (),
-    executor: str = "local",
-    scheduler: str | None = None,
-    sensitive: str | None = None,
-    population: int | None = None,
-    sampling_fraction: float | None = None,
-    max_risk: float | None = None,
-    fail_on_dataset: bool = False,
-) -> ScanSettings:
-    resolved = resolve_profile(profile, options)
-    try:
-        severity = Severity.parse(fail_on)
-    except KeyError:
-        raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
-    k = k if k is not None else resolved.meta.k_threshold
+@dataclass(frozen=True)
+class RiskChoice:
+    """The data-set risk options as given; `risk_settings` checks them."""
+
+    enabled: bool = True
+    quasi_identifiers: tuple[str, ...] = ()
+    k: int | None = None
+    sensitive: str | None = None
+    population: int | None = None
+    sampling_fraction: float | None = None
+    max_risk: float | None = None
+    fail_on_dataset: bool = False
+
+
+def risk_settings(resolved: ResolvedProfile, choice: RiskChoice) -> RiskSettings:
+    """Quasi-identifiers (the profile's unless given), k, and the population
+    and gate options, each refused with one line when it cannot be used."""
+    k = choice.k if choice.k is not None else resolved.meta.k_threshold
     if k < 2:
         raise UsageError("-k must be at least 2")
-    given = tuple(quasi_identifiers)
+    given, sensitive = tuple(choice.quasi_identifiers), choice.sensitive
     names = given or resolved.meta.quasi_identifiers
     flag = "--qi" if given else f"profile {resolved.meta.name} [risk] quasi_identifiers:"
-    _check_risk_options(dataset_risk, population, sampling_fraction, max_risk, fail_on_dataset)
+    _check_risk_options(choice)
     if sensitive is not None and sensitive in given:
         raise UsageError(f"--sensitive {sensitive} is also given to --qi: name it once")
     # A sensitive attribute among the profile's quasi-identifiers (BodyPartExamined)
     # is what the attacker learns, not what he links on: it leaves the list.
     names = tuple(name for name in names if name != sensitive)
-    risk = RiskSettings(
+    return RiskSettings(
         quasi=quasi_plan(tuple(dict.fromkeys(names)), resolved, flag),
         sensitive=quasi_plan((sensitive,), resolved, "--sensitive")[0] if sensitive else None,
         rare_only=resolved.meta.rare_only,
         threshold=k,
-        population=population,
-        sampling_fraction=sampling_fraction,
-        max_risk=max_risk,
-        fail_on_dataset=fail_on_dataset,
+        population=choice.population,
+        sampling_fraction=choice.sampling_fraction,
+        max_risk=choice.max_risk,
+        fail_on_dataset=choice.fail_on_dataset,
     )
-    check_executor(executor, scheduler)
+
+
+def build_scan_settings(
+    profile: ResolvedProfile,
+    risk: RiskChoice | None = None,
+    *,
+    execution: Execution | None = None,
+    reporting: Reporting | None = None,
+    pixels: PixelSettings | None = None,
+    face: FaceSettings | None = None,
+    baseline: Path | None = None,
+    ignore_non_dicom: bool = False,
+) -> ScanSettings:
+    risk = risk or RiskChoice()
     return ScanSettings(
-        profile=resolved,
-        risk=risk,
-        jobs=worker_count(jobs, executor, scheduler),
-        fail_on=severity,
+        profile=profile,
+        risk=risk_settings(profile, risk),
+        execution=execution or Execution.build(),
+        reporting=reporting or Reporting(),
+        pixels=pixels or PixelSettings.build(redact="none"),
+        face=face or FaceSettings.build(),
         baseline=Baseline.load(baseline) if baseline is not None else None,
-        show_values=show_values,
         ignore_non_dicom=ignore_non_dicom,
-        dataset_risk=dataset_risk,
-        face=FaceSettings.build(face, face_thresholds, face_previews, list(inputs)),
-        executor=executor,
-        scheduler=scheduler,
-        pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
+        dataset_risk=risk.enabled,
     )
 
 
-def _check_risk_options(
-    dataset_risk: bool,
-    population: int | None,
-    sampling_fraction: float | None,
-    max_risk: float | None,
-    fail_on_dataset: bool,
-) -> None:
+def _check_risk_options(choice: RiskChoice) -> None:
+    population, sampling_fraction = choice.population, choice.sampling_fraction
+    max_risk, fail_on_dataset = choice.max_risk, choice.fail_on_dataset
     if population is not None and sampling_fraction is not None:
         raise UsageError("give --population or --sampling-fraction, not both")
     if population is not None and population < 1:
@@ -159,7 +155,7 @@ def _check_risk_options(
         raise UsageError("--sampling-fraction must be above 0 and at most 1")
     if max_risk is not None and not 0 < max_risk <= 1:
         raise UsageError("--max-risk must be above 0 and at most 1 (e.g. 0.2 for k >= 5)")
-    if not dataset_risk and (max_risk is not None or fail_on_dataset):
+    if not choice.enabled and (max_risk is not None or fail_on_dataset):
         raise UsageError("--no-dataset-risk cannot be gated by --max-risk or --fail-on-dataset")
 
 
@@ -418,21 +414,23 @@ class ScanOutcome:
 
 
 def _files(
-    inputs: list[Path], ignore_non_dicom: bool = False
+    inputs: list[Path], settings: ScanSettings
 ) -> Iterator[ScanFileResult | tuple[str, bool]]:
-    named = set() if ignore_non_dicom else {str(p) for p in inputs if not p.is_dir()}
+    """Work items: (path, whether a non-DICOM file there is a failure). Named
+    files are (unless --ignore-non-dicom), and with --strict every file is."""
+    named = set() if settings.ignore_non_dicom else {str(p) for p in inputs if not p.is_dir()}
     for item in discover(inputs):
         if item.problem:
             yield ScanFileResult(str(item.path), "failed", item.problem)
         else:
-            yield str(item.path), str(item.path) in named
+            yield str(item.path), settings.strict or str(item.path) in named
 
 
 def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileResult]:
     """Every input's result as it is ready, from the executor settings name.
     A handful of files (a pre-commit hook) is scanned in-process: starting
     workers would cost more than the scan."""
-    items = _files(inputs, settings.ignore_non_dicom)
+    items = _files(inputs, settings)
     head = list(islice(items, 17))
     config = ExecutorSettings(settings.executor, settings.jobs, settings.scheduler)
     if settings.executor == "local" and len(head) <= 16:

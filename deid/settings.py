@@ -109,11 +109,14 @@ class Reporting:
 
     fail_on: Severity = Severity.HIGH
     show_values: bool = False
+    strict: bool = False  # non-DICOM files met inside folders count as failures
 
     @classmethod
-    def build(cls, fail_on: str = "high", show_values: bool = False) -> Reporting:
+    def build(
+        cls, fail_on: str = "high", show_values: bool = False, strict: bool = False
+    ) -> Reporting:
         try:
-            return cls(Severity.parse(fail_on), show_values)
+            return cls(Severity.parse(fail_on), show_values, strict)
         except KeyError:
             raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
 
@@ -220,6 +223,7 @@ class Settings:
     jobs = property(lambda self: self.execution.jobs)
     fail_on = property(lambda self: self.reporting.fail_on)
     show_values = property(lambda self: self.reporting.show_values)
+    strict = property(lambda self: self.reporting.strict)
 
     def input_ref(self, path: str) -> str:
         """A stable, keyed stand-in for an input path (paths can name patients)."""

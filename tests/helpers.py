@@ -34,6 +34,7 @@ def run_settings(  # mirrors the CLI's options
     face_thresholds: Iterable[Path] = (),
     face_previews: Path | None = None,
     deface: bool = False,
+    strict: bool = False,
 ) -> Settings:
     inputs = list(inputs)
     return api.build_settings(
@@ -41,7 +42,7 @@ def run_settings(  # mirrors the CLI's options
         api.Destinations.build(inputs, output, report_dir, mapping_dir),
         key=api.KeyChoice(key_file, random_key, environ),
         execution=api.Execution.build(jobs, executor, scheduler),
-        reporting=api.Reporting.build(fail_on, show_values),
+        reporting=api.Reporting.build(fail_on, show_values, strict),
         pixels=api.PixelSettings.build(
             pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
         ),

@@ -17,7 +17,15 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from deid import spool
-from deid.api import build_scan_settings, deidentify, scan
+from deid.api import (
+    Execution,
+    PixelSettings,
+    RiskChoice,
+    build_scan_settings,
+    deidentify,
+    resolve_profile,
+    scan,
+)
 from deid.face.collect import SeriesCollector
 from deid.face.geometry import SliceGeometry
 from deid.face.thresholds import load as load_face_thresholds
@@ -102,7 +110,12 @@ def peak(work: Callable[[Path], None], out: Path) -> int:
 
 
 def scan_to(folder: Path, report: Path) -> None:
-    settings = build_scan_settings(jobs=1, pixels="off", dataset_risk=False)
+    settings = build_scan_settings(
+        resolve_profile("basic"),
+        RiskChoice(enabled=False),
+        execution=Execution.build(1),
+        pixels=PixelSettings.build("off"),
+    )
     with scan([folder], settings, workdir=report) as outcome:
         scan_report.write_files(report, outcome, settings)
 

@@ -414,12 +414,12 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(corpus, bad_files, tmp_pa
     report = json.loads((private / "report.json").read_text())
     status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
     assert status["truncated.dcm"][0] == "failed" and "truncated" in status["truncated.dcm"][1]
-    assert status["notes.txt"][0] == "not-dicom"
-    assert status["empty.dcm"][0] == "not-dicom"
+    # Non-DICOM files met inside a folder are skipped and counted, not failures.
+    assert status["notes.txt"][0] == "skipped" and "--strict" in status["notes.txt"][1]
+    assert status["empty.dcm"][0] == "skipped"
     assert status["garbage.dcm"][0] == "failed"
     assert status["IMG0001"][0] == "written", "headerless file recognised by content"
-    for name in ("truncated.dcm", "notes.txt"):
-        assert name in result.output  # one line each on the terminal
+    assert "truncated.dcm" in result.output  # one line each on the terminal
     assert hashes(bad_files) == before
 
 
@@ -682,3 +682,17 @@ def test_second_run_with_another_key_or_profile_is_refused(corpus, tmp_path):
     again = run_cli(*args, env={"DEID_KEY": "first-key-0123456789"})
     assert again.exit_code == 0, again.output
     assert {p: p.read_bytes() for p in out.rglob("*.dcm")} == written
+
+
+def test_stray_non_dicom_files_are_skipped_unless_strict(corpus, tmp_path, env_key):
+    data = tmp_path / "data"
+    shutil.copytree(corpus / "input" / "headerless", data)
+    (data / "notes.txt").write_text("scanned on the old machine\n")
+    relaxed = run_cli("run", str(data), "-o", str(tmp_path / "a"), "-q")
+    assert relaxed.exit_code == 0, relaxed.output
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["totals"]["by_status"] == {"skipped": 1, "written": 1}
+    strict = run_cli("run", str(data), "-o", str(tmp_path / "b"), "-q", "--strict")
+    assert strict.exit_code == 3
+    scanned = CliRunner().invoke(main, ["scan", str(data), "--strict"])
+    assert scanned.exit_code == 3 and "not-dicom" in scanned.output
