@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import signal
 import sys
-import threading
-import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -15,18 +13,11 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from deid import __version__
 from deid.errors import DeidError, DeidWarning, OutputError
+from deid.progress import BatchProgress
 from deid.safetext import one_line
 from deid.terminal import cell, say
 from deid.writing import refuse_inside_inputs
@@ -329,34 +320,12 @@ def run(
             ),
             dry_run=dry_run,
         )
-        show_progress = not quiet and err.is_terminal
-        progress = Progress(
-            TextColumn("[bold]deid[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not show_progress,
-        )
-        with progress:
-            task = progress.add_task("files", total=None, rate="")
-            if show_progress:
-                _count_in_background(list(inputs), lambda n: progress.update(task, total=n))
-            started = time.monotonic()
-            done = [0]
+        with BatchProgress(err, "deid", list(inputs), quiet) as progress:
 
             def on_result(result: FileResult) -> None:
-                done[0] += 1
-                elapsed = time.monotonic() - started
-                if elapsed > 0:
-                    progress.update(task, rate=f"{done[0] / elapsed:.0f} files/s")
                 if result.status.unprocessed or result.status is Status.WITHHELD:
                     say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
-                progress.advance(task)
+                progress.advance()
 
             outcome = api.deidentify(list(inputs), settings, on_result)
     except DeidError as exc:
@@ -368,18 +337,6 @@ def run(
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
-
-
-def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> None:
-    """Processing streams from discovery, so the total is not known up front;
-    a second, cheap walk counts files meanwhile and gives the bar its ETA."""
-
-    from deid.dicom_io import discover
-
-    def count() -> None:
-        done(sum(1 for item in discover(inputs) if not item.problem))
-
-    threading.Thread(target=count, daemon=True, name="deid-count").start()
 
 
 def _summary(outcome: api.Outcome, dry_run: bool) -> None:
@@ -527,13 +484,10 @@ def scan_cmd(
     try:
         if report_dir is not None:
             refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
-        risk = api.RiskChoice(
-            dataset_risk, quasi, k, sensitive, population, sampling_fraction, max_risk,
-            fail_on_dataset,
-        )
         settings = api.build_scan_settings(
             api.resolve_profile(profile, options),
-            risk,
+            api.RiskChoice(dataset_risk, quasi, k, sensitive, population, sampling_fraction,
+                           max_risk, fail_on_dataset),
             execution=api.Execution.build(jobs, executor, scheduler),
             reporting=api.Reporting.build(fail_on, show_values, strict),
             pixels=api.PixelSettings.build(pixels, "none", pixel_allowlists, pixel_regions),
@@ -541,20 +495,9 @@ def scan_cmd(
             baseline=baseline,
             ignore_non_dicom=ignore_non_dicom,
         )
-        progress = Progress(
-            TextColumn("[bold]deid scan[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal or fmt != "table",
-        )
-        with progress:
-            task = progress.add_task("files", total=None)
-            outcome = api.scan(
-                list(inputs), settings, lambda _: progress.advance(task), workdir=report_dir
-            )
+        quiet = fmt != "table"  # machine output on stdout: no progress lines
+        with BatchProgress(err, "deid scan", list(inputs), quiet) as progress:
+            outcome = api.scan(list(inputs), settings, progress.advance, workdir=report_dir)
     except DeidError as exc:
         _fail(exc)
         return

@@ -56,12 +56,13 @@ class BatchProgress:
             disable=not self.live,
         )
         self._task = self._bar.add_task("files", total=None, rate="")
+        self._counter: threading.Thread | None = None
 
     def __enter__(self) -> BatchProgress:
         self._bar.__enter__()
         if not (self.live or self.plain):
             return self
-        _count_in_background(self.inputs, self._set_total)
+        self._counter = _count_in_background(self.inputs, self._set_total)
         return self
 
     def __exit__(
@@ -69,6 +70,8 @@ class BatchProgress:
     ) -> None:
         self._bar.__exit__(kind, exc, tb)
         if self.plain and kind is None and self.done:
+            if self._counter is not None:
+                self._counter.join(timeout=2)  # the walk is cheap: the last line has its total
             self._line()
 
     def _set_total(self, total: int) -> None:
@@ -95,10 +98,12 @@ class BatchProgress:
         say(self.console, f"{self.label}: {self.done}{of} files, {rate:.0f} files/s{eta}")
 
 
-def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> None:
+def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> threading.Thread:
     def count() -> None:
         from deid.dicom_io import discover
 
         done(sum(1 for item in discover(inputs) if not item.problem))
 
-    threading.Thread(target=count, daemon=True, name="deid-count").start()
+    thread = threading.Thread(target=count, daemon=True, name="deid-count")
+    thread.start()
+    return thread

@@ -696,3 +696,15 @@ def test_stray_non_dicom_files_are_skipped_unless_strict(corpus, tmp_path, env_k
     assert strict.exit_code == 3
     scanned = CliRunner().invoke(main, ["scan", str(data), "--strict"])
     assert scanned.exit_code == 3 and "not-dicom" in scanned.output
+
+
+def test_progress_in_logs_is_plain_lines_with_a_total(corpus, tmp_path, env_key):
+    """Standard error is not a terminal (CI logs): plain lines, no control
+    sequences, with the count out of the total."""
+    n = len([p for p in (corpus / "input").rglob("*") if p.is_file()])
+    result = CliRunner().invoke(main, ["run", str(corpus / "input"), "-o", str(tmp_path / "o")])
+    lines = [line for line in result.output.splitlines() if line.startswith("deid: ")]
+    assert lines and "\x1b" not in result.output, result.output
+    assert lines[-1].startswith(f"deid: {n}/{n} files"), lines
+    scanned = CliRunner().invoke(main, ["scan", str(corpus / "input")])
+    assert any(line.startswith(f"deid scan: {n}/{n} files") for line in scanned.output.splitlines())
