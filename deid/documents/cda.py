@@ -66,7 +66,7 @@ _DATES_DONE = {
 MSK = [("nullFlavor", "MSK")]
 
 
-def _walk(root: Element) -> Iterator[tuple[Element, Element | None]]:
+def walk(root: Element) -> Iterator[tuple[Element, Element | None]]:
     """Every element with its parent, document order."""
     stack: list[tuple[Element, Element | None]] = [(root, None)]
     while stack:
@@ -75,7 +75,7 @@ def _walk(root: Element) -> Iterator[tuple[Element, Element | None]]:
         stack.extend((c, node) for c in reversed(node.children) if isinstance(c, Element))
 
 
-def _identity_kind(node: Element, parent: Element | None) -> str | None:
+def identity_kind(node: Element, parent: Element | None) -> str | None:
     """Which identity an element holds ("" for a patient characteristic,
     None when it holds none)."""
     local, owner = node.local, parent.local if parent is not None else ""
@@ -121,8 +121,8 @@ def _values(kind: str, node: Element) -> list[tuple[str, str]]:
 def harvest(root: Element) -> list[tuple[str, str, str]]:
     """(kind, value, where) of every identity element, nested ones included."""
     found = []
-    for node, parent in _walk(root):
-        kind = _identity_kind(node, parent)
+    for node, parent in walk(root):
+        kind = identity_kind(node, parent)
         for ident, value in _values(kind or "", node):
             if value.strip():
                 found.append((ident, value.strip(), f"{LOCATION} <{node.local}>"))
@@ -138,7 +138,7 @@ def mask(root: Element) -> Counter[str]:
         for child in node.children:
             if not isinstance(child, Element):
                 continue
-            if _identity_kind(child, node) is not None:
+            if identity_kind(child, node) is not None:
                 child.attrs, child.children = list(MSK), []
                 masked[child.local] += 1
             else:
@@ -179,7 +179,7 @@ def _is_time(node: Element, key: str) -> bool:
 def clean(root: Element, patterns: list[re.Pattern[str]], dates: DateHandling) -> Counter[str]:
     """Clean text nodes, drop identifying attributes, apply the date rule."""
     done: Counter[str] = Counter()
-    for node, _ in _walk(root):
+    for node, _ in walk(root):
         for i, child in enumerate(node.children):
             if isinstance(child, str):
                 cleaned = _clean_text(child, patterns)
@@ -212,7 +212,7 @@ def residual(root: Element, identifiers: IdentifierSet, label: str) -> list[Find
     compiled = identifiers.compiled()
     undated = [(i, p) for i, p in compiled if i.kind != "date"]
     found = []
-    for node, _ in _walk(root):
+    for node, _ in walk(root):
         values = [(c, compiled) for c in node.children if isinstance(c, str)]
         values += [
             (v, undated if _is_time(node, k) else compiled)

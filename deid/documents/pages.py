@@ -24,7 +24,7 @@ import numpy as np
 from deid.documents.patterns import document_kind
 from deid.documents.pdf_source import Page
 from deid.pixels import classify, detect, ocr
-from deid.pixels.examine import mask_for, not_a_line, under_read
+from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, not_a_line, under_read
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
@@ -34,6 +34,25 @@ OVERLAP = 128  # px shared by neighbouring tiles: a line cut by one is whole in 
 COVERED = 0.9  # a region this much inside redacted pixels is already redacted
 FILL = 0  # redacted pixels are black, as a reader expects of a redaction
 IDENTIFYING = frozenset({"phi", "pattern"})
+# Lines of a document sit close together: a margin as tall as the one around
+# text on an image would cover the next line. The detector's regions already
+# reach past the glyphs (DB grows them back by its unclip ratio); the re-check
+# redacts any fragment left.
+LINE_MARGIN = 0.08  # of the box height, above and below
+
+
+def mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
+    """Pixels to redact: each box grown by the image margin sideways and by
+    LINE_MARGIN up and down."""
+    mask = np.zeros(shape, bool)
+    rows, cols = shape
+    for box in boxes:
+        side = max(MIN_MARGIN, round(box.h * MARGIN_FRACTION))
+        tall = max(MIN_MARGIN, round(box.h * LINE_MARGIN))
+        y0, y1 = max(0, box.y - tall), min(rows, box.y + box.h + tall)
+        x0, x1 = max(0, box.x - side), min(cols, box.x + box.w + side)
+        mask[y0:y1, x0:x1] = True
+    return mask
 
 
 @dataclass(frozen=True)
@@ -98,7 +117,7 @@ def judge(
     return Region(box, reading.text, reading.confidence, kind, detail, redact)
 
 
-def _regions(
+def read_regions(
     picture: np.ndarray, identifiers: IdentifierSet, allow: classify.AllowList, all_text: bool
 ) -> list[Region]:
     boxes = find_text(picture)
@@ -219,13 +238,14 @@ def redact_page(
         if (box := clipped(raw, shape)) is not None
     ]
     mask = mask_for([box for _, _, box in hits], shape)
-    regions = _forced(_regions(page.picture, identifiers, allow, all_text), hits)
+    regions = _forced(read_regions(page.picture, identifiers, allow, all_text), hits)
     result.kept = sum(not r.redact for r in regions)
-    _apply(result, mask, [r for r in regions if r.redact], label, page.number)
+    chosen = [r for r in regions if r.redact]
+    _apply(result, mask, chosen, label, page.number)
     for checks in range(1, MAX_ROUNDS + 1):
-        if not mask.any():
-            break  # nothing changed: the first reading was the check
-        regions = _regions(page.picture, identifiers, allow, all_text)
+        if not (chosen or hits):
+            break  # nothing to redact: the first reading was the check
+        regions = read_regions(page.picture, identifiers, allow, all_text)
         new = [r for r in regions if r.redact and not _covered(mask, r.box)]
         if not new:
             break
