@@ -7,6 +7,7 @@ detector), text layers are extracted, XML is parsed with ElementTree.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -369,3 +370,25 @@ def test_scan_of_an_old_zeroed_document_is_info(tmp_path) -> None:
     path = tmp_path / "zeros.dcm"
     ds.save_as(path, enforce_file_format=True)
     assert scan_rules(path) == {"content.document-examined": "info"}
+
+
+def test_a_pdf_inside_a_cda_is_deidentified_and_other_embedded_content_masked() -> None:
+    source = fx.cda_with_pdf(fx.scanned_pdf())
+    outcome = run(source, CDA)
+    assert outcome.data is not None, outcome.description
+    root = ET.fromstring(outcome.data)
+    body = root.find(f".//{V3}nonXMLBody/{V3}text")
+    assert body.attrib == {"mediaType": "application/pdf", "representation": "B64"}
+    pdf = base64.b64decode("".join(body.text.split()))
+    after = " ".join(ocr_pages(pdf))
+    planted = [_normal(v) for v in fx.planted()]
+    assert [v for v in planted if v in after] == []
+    assert "INTRACRANIAL" in after
+    media = root.find(f".//{V3}observationMedia/{V3}value")
+    assert media.attrib == {"nullFlavor": "MSK"} and not media.text
+    ids = header_identifiers()
+    before = inspect_document(CDA, source, ids, PixelSettings(), "in")
+    assert any(f.rule == "content.document-identifier" and "embedded" in f.location for f in before)
+    assert max(
+        f.severity for f in inspect_document(CDA, outcome.data, ids, PixelSettings(), "x")
+    ) is (Severity.INFO)

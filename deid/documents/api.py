@@ -47,7 +47,7 @@ def deidentify_document(
             return deidentify_pdf(data, identifiers, pixels, label)
         from deid.documents.cda import deidentify_xml
 
-        return deidentify_xml(data, identifiers, label, dates)
+        return deidentify_xml(data, identifiers, pixels, label, dates)
     except DeidError as exc:  # e.g. tesseract missing: nothing was checked
         return withheld(label, str(exc))
     except Exception as exc:  # noqa: BLE001 - a hostile document must not stop the batch

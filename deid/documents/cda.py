@@ -19,10 +19,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 from deid.actions import clean_text
+from deid.documents import embedded
 from deid.documents.dates import TS, DateHandling, DateMode
 from deid.documents.outcome import LOCATION, DocumentOutcome, withheld
 from deid.documents.patterns import TITLED_NAME, widened
+from deid.documents.pdf import deidentify_pdf
 from deid.documents.xml_tree import Element, XmlRejected, parse, serialize
+from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
@@ -181,7 +184,7 @@ def clean(root: Element, patterns: list[re.Pattern[str]], dates: DateHandling) -
     done: Counter[str] = Counter()
     for node, _ in walk(root):
         for i, child in enumerate(node.children):
-            if isinstance(child, str):
+            if isinstance(child, str) and not embedded.is_embedded(node):
                 cleaned = _clean_text(child, patterns)
                 if cleaned != child:
                     node.children[i] = cleaned
@@ -213,7 +216,8 @@ def residual(root: Element, identifiers: IdentifierSet, label: str) -> list[Find
     undated = [(i, p) for i, p in compiled if i.kind != "date"]
     found = []
     for node, _ in walk(root):
-        values = [(c, compiled) for c in node.children if isinstance(c, str)]
+        texts = [] if embedded.is_embedded(node) else node.children
+        values = [(c, compiled) for c in texts if isinstance(c, str)]
         values += [
             (v, undated if _is_time(node, k) else compiled)
             for k, v in node.attrs
@@ -240,7 +244,11 @@ def residual(root: Element, identifiers: IdentifierSet, label: str) -> list[Find
 
 
 def deidentify_xml(
-    data: bytes, identifiers: IdentifierSet, label: str, dates: DateHandling
+    data: bytes,
+    identifiers: IdentifierSet,
+    pixels: PixelSettings,
+    label: str,
+    dates: DateHandling,
 ) -> DocumentOutcome:
     try:
         root = parse(data.rstrip(b"\x00"))  # DICOM pads values to even length with a NUL
@@ -249,8 +257,14 @@ def deidentify_xml(
     own = harvest(root)
     everyone = widened(identifiers, own)
     patterns = everyone.cleaning_patterns()
+    inner, outcomes = embedded.replace(
+        root, lambda pdf: deidentify_pdf(pdf, everyone, pixels, f"{label} (embedded PDF)")
+    )
+    found = tuple(f for o in outcomes for f in o.findings)
+    if any(o.withheld for o in outcomes):
+        return withheld(label, "an embedded PDF was withheld", findings=found)
     masked = mask(root)
-    changes = clean(root, patterns, dates)
+    changes = clean(root, patterns, dates) + inner
     out = serialize(root)
     try:
         left = residual(parse(out), everyone, label)
@@ -280,4 +294,4 @@ def deidentify_xml(
         action="document de-identified",
         extra={"masked": dict(masked), "changes": dict(changes), "own_identifiers": len(own)},
     )
-    return DocumentOutcome(out, (finding,), description)
+    return DocumentOutcome(out, (*found, finding), description)

@@ -11,9 +11,12 @@ because nobody has checked it.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from dataclasses import replace
 
 from deid.actions import EMAIL, LONG_NUMBER, PHONE, WRITTEN_DATE
+from deid.documents import embedded
 from deid.documents.cda import identity_kind, walk
 from deid.documents.kinds import Kind, kind_of
 from deid.documents.outcome import LOCATION
@@ -21,7 +24,7 @@ from deid.documents.pages import read_regions
 from deid.documents.patterns import TITLED_NAME, text_patterns
 from deid.documents.pdf import MAX_PAGES
 from deid.documents.pdf_source import Page, PdfSource, PdfUnreadable, opened
-from deid.documents.xml_tree import XmlRejected, parse
+from deid.documents.xml_tree import Element, XmlRejected, parse
 from deid.errors import DeidError
 from deid.pixels import classify
 from deid.pixels.settings import PixelSettings
@@ -190,7 +193,38 @@ def inspect_pdf(
     return out
 
 
-def inspect_xml(data: bytes, identifiers: IdentifierSet, label: str) -> list[Finding]:
+def _embedded(
+    label: str, root: Element, identifiers: IdentifierSet, pixels: PixelSettings
+) -> list[Finding]:
+    """Embedded PDFs inspected as PDFs; other embedded content is not read."""
+    out = []
+    for node, _ in walk(root):
+        if not embedded.is_embedded(node):
+            continue
+        media, data = embedded.decoded(node)
+        if data is not None and kind_of(media) is Kind.PDF:
+            out += [
+                replace(f, location=f"{f.location} (embedded PDF)")
+                for f in inspect_pdf(data, identifiers, pixels, label)
+            ]
+        else:
+            shown = re.sub(r"[^\w/+.\-]", "?", media[:64])
+            out.append(
+                _finding(
+                    label,
+                    RULE_PARTS,
+                    Severity.MEDIUM,
+                    f"embedded {shown} content not inspected",
+                    location=f"{LOCATION} <{node.local}>",
+                    action="`deid run` masks it",
+                )
+            )
+    return out
+
+
+def inspect_xml(
+    data: bytes, identifiers: IdentifierSet, pixels: PixelSettings, label: str
+) -> list[Finding]:
     try:
         root = parse(data.rstrip(b"\x00"))
     except XmlRejected as exc:
@@ -215,10 +249,17 @@ def inspect_xml(data: bytes, identifiers: IdentifierSet, label: str) -> list[Fin
         )
     own = [("phi", item.kind, p) for item, p in identifiers.compiled()]
     shapes = [("pattern", kind, p) for kind, p in XML_SHAPES]
-    texts = [c for node, _ in walk(root) for c in node.children if isinstance(c, str)]
+    texts = [
+        c
+        for node, _ in walk(root)
+        if not embedded.is_embedded(node)
+        for c in node.children
+        if isinstance(c, str)
+    ]
     values = [v for node, _ in walk(root) for k, v in node.attrs if not k.startswith("xmlns")]
     out += _search(label, "text", texts, own + shapes)
     out += _search(label, "attributes", values, own)
+    out += _embedded(label, root, identifiers, pixels)
     out.append(_finding(label, RULE_CLEAN, Severity.INFO, "XML examined: text and attributes"))
     return out
 
@@ -236,7 +277,7 @@ def inspect_document(
     try:
         if kind is Kind.PDF:
             return inspect_pdf(data, identifiers, pixels, label)
-        return inspect_xml(data, identifiers, label)
+        return inspect_xml(data, identifiers, pixels, label)
     except DeidError as exc:
         return _unread(label, str(exc))
     except Exception as exc:  # noqa: BLE001 - a hostile document must not stop the scan
