@@ -20,10 +20,10 @@ from deid.documents import embedded
 from deid.documents.cda import identity_kind, walk
 from deid.documents.kinds import Kind, kind_of
 from deid.documents.outcome import LOCATION
-from deid.documents.pages import read_regions
 from deid.documents.patterns import TITLED_NAME, text_patterns
 from deid.documents.pdf import MAX_PAGES
 from deid.documents.pdf_source import Page, PdfSource, PdfUnreadable, opened
+from deid.documents.reading import read_regions
 from deid.documents.xml_tree import Element, XmlRejected, parse
 from deid.errors import DeidError
 from deid.pixels import classify

@@ -322,7 +322,7 @@ def encapsulated_document(ctx: ScanContext) -> Iterator[Finding]:
     """The document's text, read as `deid run` reads it, searched for this
     file's values and identifying shapes: what it says, not that it exists,
     so a document deid de-identified is not reported as a risk."""
-    from deid.documents.inspect import inspect_document  # PDFium and OCR: only when needed
+    from deid.documents import inspect_document  # PDFium and OCR: only when needed
 
     ds = ctx.ds
     data = ds.EncapsulatedDocument or b""
