@@ -152,6 +152,18 @@ def test_output_is_a_new_image_only_pdf_with_the_same_pages(outputs: dict, name:
         assert token not in outcome.data, token
 
 
+def test_cross_reference_table_points_at_every_object(outputs: dict) -> None:
+    """Read without PDFium, which repairs broken files silently."""
+    _, outcome = outputs["text"]
+    data = outcome.data
+    start = int(re.search(rb"startxref\n(\d+)\n%%EOF\n$", data).group(1))
+    assert data[start:].startswith(b"xref\n0 ")
+    entries = re.findall(rb"(\d{10}) 00000 n \n", data[start:])
+    assert len(entries) == len(re.findall(rb"\n\d+ 0 obj\n", data))
+    for number, offset in enumerate(entries, 1):
+        assert data[int(offset) :].startswith(f"{number} 0 obj\n".encode())
+
+
 def test_the_source_had_every_hiding_place(outputs: dict) -> None:
     """The checks above mean something only if the input had what they look for."""
     source, outcome = outputs["text"]
@@ -213,6 +225,8 @@ ENCRYPTED = (
         (PDF, b"%PDF-1.4\n" + b"\x07" * 64, "auto", "damaged"),
         (PDF, ENCRYPTED, "auto", "password"),
         (PDF, fx.chart_pdf(), "off", "--pixels off"),
+        (PDF, fx.text_pdf([(["a poster"], (20000.0, 20000.0), 0)], False), "auto", "too large"),
+        (PDF, fx.text_pdf([(["page"], (612.0, 792.0), 0)] * 201, False), "auto", "201 pages"),
         (CDA, b"<a>QUIXOTE", "auto", "not well-formed"),
         (CDA, fx.LAUGHS, "auto", "DOCTYPE"),
         (CDA, fx.EXTERNAL, "auto", "DOCTYPE"),
