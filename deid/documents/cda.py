@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 from deid.actions import clean_text
 from deid.documents import embedded
@@ -258,9 +259,11 @@ def deidentify_xml(
     everyone = widened(identifiers, own)
     patterns = everyone.cleaning_patterns()
     inner, outcomes = embedded.replace(
-        root, lambda pdf: deidentify_pdf(pdf, everyone, pixels, f"{label} (embedded PDF)")
+        root, lambda pdf: deidentify_pdf(pdf, everyone, pixels, label)
     )
-    found = tuple(f for o in outcomes for f in o.findings)
+    found = tuple(
+        replace(f, location=f"{f.location} (embedded PDF)") for o in outcomes for f in o.findings
+    )
     if any(o.withheld for o in outcomes):
         return withheld(label, "an embedded PDF was withheld", findings=found)
     masked = mask(root)
