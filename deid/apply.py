@@ -251,6 +251,12 @@ TABLE: tuple[Action, ...] = (
         _values(actions.zip3),
     ),
     Action("replace", "replace with the profile's value", lambda e, d, c: d.value),
+    Action(
+        "document",
+        "de-identify the encapsulated document itself: a PDF re-rendered as images with "
+        "identifying text redacted, a CDA cleaned; the file is withheld when it cannot be",
+        lambda e, d, c: UNCHANGED,  # done by the per-file step, which can withhold
+    ),
     Action("round", "round numbers to the step given (round:N)", _round),
 )
 ACTIONS: dict[str, Action] = {a.name: a for a in TABLE}

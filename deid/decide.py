@@ -75,6 +75,13 @@ _NEED = {"1": "value", "1C": "value", "2": "present", "2C": "present"}
 # pseudonym even when Z would do: it keeps patients apart (and longitudinal
 # studies together) without naming anyone, and Z permits a dummy value.
 _PATIENT_ID = 0x00100020
+ENCAPSULATED_DOCUMENT = 0x00420011
+# Table E.1-1 says D: a dummy would destroy the document and leave a file
+# whose content is a few zero bytes. The document is de-identified instead.
+DOCUMENT = Decision(
+    "document", "D", "PS3.15 Table E.1-1 (D): the document de-identified, not replaced",
+    need="value",
+)
 _OVERLAY_DATA = 0x60003000
 
 
@@ -131,6 +138,8 @@ class Decider:
         if rule is not None:
             if int(tag) == _PATIENT_ID and rule.action == "dummy":
                 return rule
+            if int(tag) == ENCAPSULATED_DOCUMENT and not seq_tags and rule.action != "keep":
+                return DOCUMENT
             decision = conform(rule, kind, vr, iod is not None)
             if decision.action == "empty" and not seq_tags and int(tag) in DIRECTORY_KEYS:
                 why = f"{decision.why}; a dummy, not empty: DICOMDIR records need it (PS3.3 F.5)"

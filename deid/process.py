@@ -16,6 +16,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
+from deid import documents
 from deid.apply import FileContext
 from deid.decide import decider_for
 from deid.dicom_io import output_path, read, transfer_syntax
@@ -23,6 +24,7 @@ from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
+from deid.options import Option
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.redact import store as store_pixels
@@ -114,6 +116,40 @@ def decide(state: FileState, settings: Settings) -> None:
         cleaning=identifiers.cleaning_patterns(),
     )
     state.patient_id = str(ds.get("PatientID", "") or "").strip()
+
+
+def deidentify_document(state: FileState, settings: Settings) -> None:
+    """An encapsulated PDF or CDA document is de-identified itself (rendered
+    and redacted, or cleaned), or the file is withheld: never zero bytes."""
+    ds = state.ds
+    if "EncapsulatedDocument" not in ds:
+        return
+    data = bytes(ds.EncapsulatedDocument or b"")
+    length = ds.get("EncapsulatedDocumentLength")
+    if isinstance(length, int) and 0 <= length <= len(data):
+        data = data[:length]
+    mime = str(ds.get("MIMETypeOfEncapsulatedDocument", "") or "")
+    outcome = documents.deidentify_document(
+        mime, data, state.ctx.identifiers, settings.pixels, state.result.input,
+        _document_dates(settings, state.ctx.date_offset),
+    )
+    state.result.findings.extend(outcome.findings)
+    if outcome.data is None:
+        state.finish(Status.WITHHELD, f"output withheld: {outcome.description}")
+        return
+    ds.EncapsulatedDocument = outcome.data
+    ds.EncapsulatedDocumentLength = len(outcome.data)
+    ds.BurnedInAnnotation = "NO"  # its pages were read, redacted and read again
+
+
+def _document_dates(settings: Settings, offset: int) -> documents.DateHandling:
+    """A document's structured dates follow the profile's date options."""
+    options = settings.profile.options
+    if Option.RETAIN_FULL_DATES in options:
+        return documents.DateHandling(documents.DateMode.KEEP)
+    if Option.RETAIN_MODIFIED_DATES in options and settings.profile.meta.date_clean == "shift":
+        return documents.DateHandling.shift(offset)
+    return documents.DateHandling()  # removed (also where dates are reduced to the year)
 
 
 def examine_pixels(state: FileState, settings: Settings) -> None:
@@ -227,6 +263,7 @@ def publish(state: FileState, settings: Settings) -> None:
 DOING = {
     "read_input": "reading the file",
     "decide": "deciding what to change",
+    "deidentify_document": "de-identifying the encapsulated document",
     "examine_pixels": "examining the pixel data",
     "note_face": "reading the image geometry",
     "apply_profile": "changing the header",
@@ -239,6 +276,7 @@ DOING = {
 STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
     read_input,
     decide,
+    deidentify_document,
     examine_pixels,
     note_face,
     apply_profile,

@@ -261,7 +261,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     # The identifying values the profile would change, as a run collects them.
     steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
     identifiers = collect(steps)
-    ctx = detectors.ScanContext(label, ds, decider, identifiers, found)
+    ctx = detectors.ScanContext(label, ds, decider, identifiers, found, settings.pixels)
     findings: list[Finding] = []
     for detector in detectors.DETECTORS:
         findings.extend(detector(ctx))

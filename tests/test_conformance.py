@@ -13,14 +13,19 @@ from deid import api
 from deid.process import process_file
 from deid.profiles import shipped_profiles
 from deid.results import Status
+from fixtures import documents as fixture_documents
 from tests.conformance import Comparison, dicom_files, shipped_roots
 
 pytestmark = pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="needs dicom3tools")
 
 
 @pytest.fixture(scope="module")
-def corpus() -> list[Path]:
-    return dicom_files(*shipped_roots())
+def files(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """pydicom's and pydicom-data's files, the identified fixture corpus and
+    the encapsulated documents (PDF with a text layer, scanned PDF, CDA)."""
+    documents = tmp_path_factory.mktemp("documents")
+    fixture_documents.build(documents)
+    return dicom_files(*shipped_roots(), corpus / "input", documents)
 
 
 def run_profile(profile: str, files: list[Path], root: Path) -> Comparison:
@@ -49,15 +54,15 @@ def run_profile(profile: str, files: list[Path], root: Path) -> Comparison:
 
 @pytest.mark.parametrize("profile", shipped_profiles())
 def test_outputs_are_as_valid_as_inputs_and_keep_science(
-    profile: str, corpus: list[Path], tmp_path: Path
+    profile: str, files: list[Path], tmp_path: Path
 ) -> None:
-    result = run_profile(profile, corpus, tmp_path)
+    result = run_profile(profile, files, tmp_path)
     listing = {
         "not written": result.not_written,
         "dciodvfy cannot check (input)": result.unreadable,
     }
     print(f"{profile}: {result.compared} compared; " + json.dumps(listing, indent=1))
-    assert len(corpus) >= 150 and result.compared >= 120, "the corpus was not read"
+    assert len(files) >= 150 and result.compared >= 120, "the corpus was not read"
     assert result.new_kinds == {}, json.dumps(result.new_kinds, indent=1)
     assert result.science_lost == {}, json.dumps(result.science_lost, indent=1)
     assert result.pixels_changed == []

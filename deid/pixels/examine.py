@@ -87,7 +87,7 @@ def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _not_a_line(box: detect.Box, text: str) -> bool:
+def not_a_line(box: detect.Box, text: str) -> bool:
     """Lines of text are wide. A squarish region with fewer than three legible
     characters is anatomy the detector mistook, or a one- or two-letter
     marker: neither can hold a name, an ID or a date."""
@@ -95,7 +95,7 @@ def _not_a_line(box: detect.Box, text: str) -> bool:
     return box.w < 2 * box.h and legible < 3
 
 
-def _under_read(box: detect.Box, text: str) -> bool:
+def under_read(box: detect.Box, text: str) -> bool:
     """OCR that returns far fewer characters than a line this long holds has
     misread it (a wide box read as ':'); an allow-listed reading then proves
     nothing, so the region is treated as unread and redacted. Characters are
@@ -190,9 +190,9 @@ def examine(
         chosen = []
         for box, reading in zip(boxes, readings, strict=True):
             kind = classify.label(reading.text, identifiers, allow)
-            if kind.kind == "marker" and _under_read(box, reading.text):
+            if kind.kind == "marker" and under_read(box, reading.text):
                 kind = classify.Label("unread")
-            if _not_a_line(box, reading.text) and kind.kind not in ("phi", "pattern"):
+            if not_a_line(box, reading.text) and kind.kind not in ("phi", "pattern"):
                 continue  # bone texture, vessels: squarish and nothing legible in it
             found_text = True
             redact_it = redacting and (settings.redact == "all-text" or kind.kind != "marker")

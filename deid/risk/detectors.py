@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -21,7 +21,7 @@ from pydicom.uid import UID_dictionary
 
 from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
 from deid.decide import FileDecider
-from deid.pixels.settings import PRONE_MODALITIES
+from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
 from deid.scrub import path_text, string_values
@@ -62,6 +62,7 @@ _CODED = frozenset(
         "MappingResourceUID",
     }
 )
+ENCAPSULATED_DOCUMENT = 0x00420011
 _SOURCE_META = (
     "SourceApplicationEntityTitle",
     "SendingApplicationEntityTitle",
@@ -77,6 +78,7 @@ class ScanContext:
     decider: FileDecider
     identifiers: IdentifierSet
     elements: list[tuple[Dataset, DataElement, Path_, tuple[int, ...]]]
+    pixels: PixelSettings = field(default_factory=PixelSettings)  # how document pages are read
 
     @property
     def marked_deidentified(self) -> bool:
@@ -136,8 +138,8 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
     """Standard attributes the profile would change that still hold a value."""
     profile = ctx.decider.profile.meta.name
     for parent, elem, path, seq in ctx.elements:
-        if elem.tag.is_private or elem.VR == "SQ":
-            continue
+        if elem.tag.is_private or elem.VR == "SQ" or elem.tag == ENCAPSULATED_DOCUMENT:
+            continue  # a document is judged by what it says (encapsulated_document)
         decision = ctx.decider.decide(parent, elem, seq)
         if decision.action == "keep":
             continue
@@ -315,14 +317,22 @@ def content(ctx: ScanContext) -> Iterator[Finding]:
             action="remove curves",
         )
     if "EncapsulatedDocument" in ds:
-        yield Finding(
-            rule="content.encapsulated-document",
-            severity=Severity.HIGH,
-            message="encapsulated document present: its content is not inspected",
-            file=ctx.label,
-            location="EncapsulatedDocument",
-            action="remove the document, or review it by hand",
-        )
+        yield from encapsulated_document(ctx)
+
+
+def encapsulated_document(ctx: ScanContext) -> Iterator[Finding]:
+    """The document's text, read as `deid run` reads it, searched for this
+    file's values and identifying shapes: what it says, not that it exists,
+    so a document deid de-identified is not reported as a risk."""
+    from deid.documents import inspect_document  # PDFium and OCR: only when needed
+
+    ds = ctx.ds
+    data = ds.EncapsulatedDocument or b""
+    length = ds.get("EncapsulatedDocumentLength")
+    if isinstance(length, int) and 0 <= length <= len(data):
+        data = data[:length]  # the value is padded to even length
+    mime = str(ds.get("MIMETypeOfEncapsulatedDocument", "") or "")
+    yield from inspect_document(mime, bytes(data), ctx.identifiers, ctx.pixels, ctx.label)
 
 
 Detector = Callable[[ScanContext], Iterator[Finding]]
