@@ -482,6 +482,19 @@ def load_profile(
         raise ProfileError(f"{name_or_path}: malformed profile: {reason}") from None
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One profile file as read: its TOML, where errors point, its name."""
+
+    path: Path
+    data: dict[str, Any]
+    where: _Located
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
 def _load_profile(
     name_or_path: str, _seen: tuple[str, ...], _relative_to: Path | None
 ) -> Profile:
@@ -491,6 +504,29 @@ def _load_profile(
     resolved = str(path.resolve())
     if resolved in _seen:
         raise ProfileError(f"{path}: profile inheritance loops back to itself")
+    src = _read(path)
+    head = _head(src)
+    base: Profile | None = None
+    if head.get("extends"):
+        base = load_profile(head["extends"], _seen + (resolved,), path.parent)
+    rules: dict[tuple[Any, ...], Rule] = {r.match.key(): r for r in base.rules} if base else {}
+    for rule in _parse_rules(src.data, src.where, src.name):
+        rules[rule.match.key()] = rule
+    keep_tags, keep_why = _keep(src, base)
+    private_code, private_options, private_why = _private(src, base)
+    return Profile(
+        meta=_meta(src, head, base),
+        rules=tuple(rules.values()),
+        keep_tags=keep_tags,
+        keep_why=keep_why,
+        private_code=private_code,
+        private_options=private_options,
+        private_why=private_why,
+        safe_private=_safe_private(src, base),
+    )
+
+
+def _read(path: Path) -> _Source:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -503,9 +539,12 @@ def _load_profile(
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else str(path)
         raise ProfileError(f"{where}: not valid TOML: {str(exc).split(' (at')[0]}") from None
-    where = _Located(path, text)
-    source = path.name
+    return _Source(path, data, _Located(path, text))
 
+
+def _head(src: _Source) -> dict[str, Any]:
+    """The [profile] table, its sections and keys checked."""
+    data, where = src.data, src.where
     unknown_tables = set(data) - {"profile", "rules", "keep", "private", "safe_private", "risk"}
     if unknown_tables:
         table = sorted(unknown_tables)[0]
@@ -517,28 +556,44 @@ def _load_profile(
     if unknown:
         key = sorted(unknown)[0]
         raise where.error(f"unknown key {key!r} in [profile]", "profile", None, key)
-
-    base: Profile | None = None
-    if head.get("extends"):
-        base = load_profile(head["extends"], _seen + (resolved,), path.parent)
-
-    options = base.meta.options if base else ()
-    if "options" in head:
-        options = _options(head["options"], where, "profile", None, "options")
-    date_clean = head.get("date_clean", base.meta.date_clean if base else "shift")
+    date_clean = head.get("date_clean", "shift")
     if date_clean not in DATE_CLEAN_MODES:
-        raise where.error(
-            f"date_clean must be one of {', '.join(DATE_CLEAN_MODES)}",
-            "profile",
-            None,
-            "date_clean",
-        )
+        modes = ", ".join(DATE_CLEAN_MODES)
+        raise where.error(f"date_clean must be one of {modes}", "profile", None, "date_clean")
     for flag in ("pseudonymised", "linkage", "internal"):
         if flag in head and not isinstance(head[flag], bool):
             raise where.error(f"{flag} must be true or false", "profile", None, flag)
+    return head
 
-    risk = data.get("risk", {})
-    quasi = base.meta.quasi_identifiers if base else ()
+
+def _meta(src: _Source, head: dict[str, Any], base: Profile | None) -> ProfileMeta:
+    """The profile's own settings, each inherited from the base when not given."""
+    inherited = base.meta if base else ProfileMeta("", "", "")
+    options = inherited.options
+    if "options" in head:
+        options = _options(head["options"], src.where, "profile", None, "options")
+    quasi, rare_only, k_threshold = _risk(src, inherited)
+    return ProfileMeta(
+        name=str(head["name"]),
+        description=str(head.get("description", "")),
+        source=src.name,
+        standard=str(head.get("standard", inherited.standard)),
+        options=options,
+        date_clean=head.get("date_clean", inherited.date_clean if base else "shift"),
+        pseudonymised=head.get("pseudonymised", inherited.pseudonymised),
+        linkage=head.get("linkage", inherited.linkage),
+        internal=head.get("internal", False),
+        chain=inherited.chain + (str(head["name"]),),
+        quasi_identifiers=quasi,
+        rare_only=rare_only,
+        k_threshold=k_threshold,
+    )
+
+
+def _risk(src: _Source, inherited: ProfileMeta) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """[risk]: quasi-identifiers, those counted only when rare, and k."""
+    risk, where = src.data.get("risk", {}), src.where
+    quasi = inherited.quasi_identifiers
     if "quasi_identifiers" in risk:
         quasi = risk["quasi_identifiers"]
         if not isinstance(quasi, list) or not all(isinstance(q, str) for q in quasi):
@@ -546,32 +601,16 @@ def _load_profile(
                 "quasi_identifiers must be a list of names", "risk", None, "quasi_identifiers"
             )
         quasi = tuple(quasi)
-    rare_only = tuple(risk.get("rare_only", base.meta.rare_only if base else ()))
-    k_threshold = risk.get("k", base.meta.k_threshold if base else 5)
+    rare_only = tuple(risk.get("rare_only", inherited.rare_only))
+    k_threshold = risk.get("k", inherited.k_threshold)
     if not isinstance(k_threshold, int) or k_threshold < 2:
         raise where.error("k must be a whole number of at least 2", "risk", None, "k")
+    return quasi, rare_only, k_threshold
 
-    meta = ProfileMeta(
-        name=str(head["name"]),
-        description=str(head.get("description", "")),
-        source=source,
-        standard=str(head.get("standard", base.meta.standard if base else "")),
-        options=options,
-        date_clean=date_clean,
-        pseudonymised=head.get("pseudonymised", base.meta.pseudonymised if base else False),
-        linkage=head.get("linkage", base.meta.linkage if base else False),
-        internal=head.get("internal", False),
-        chain=(base.meta.chain if base else ()) + (str(head["name"]),),
-        quasi_identifiers=quasi,
-        rare_only=rare_only,
-        k_threshold=k_threshold,
-    )
 
-    rules: dict[tuple[Any, ...], Rule] = {r.match.key(): r for r in base.rules} if base else {}
-    for rule in _parse_rules(data, where, source):
-        rules[rule.match.key()] = rule
-
-    keep = data.get("keep", {})
+def _keep(src: _Source, base: Profile | None) -> tuple[frozenset[int], str]:
+    """[keep]: attributes named to be kept, and why."""
+    keep, where = src.data.get("keep", {}), src.where
     keep_tags = set(base.keep_tags) if base else set()
     if "groups" in keep:
         raise where.error(
@@ -588,43 +627,35 @@ def _load_profile(
                 f"keep keyword {keyword!r} is not a DICOM keyword", "keep", None, "keywords"
             )
         keep_tags.add(tag)
-    keep_why = keep.get("why", base.keep_why if base else "allow-list")
+    return frozenset(keep_tags), keep.get("why", base.keep_why if base else "allow-list")
 
-    private = data.get("private")
-    if private is not None:
-        try:
-            _check_action(private.get("action", ""))
-        except ValueError:
-            raise where.error(
-                "private action must be an action code", "private", None, "action"
-            ) from None
-        private_code = private["action"]
-        private_options = _option_actions(private.get("options"), where, "private", None)
-        private_why = private.get("why", f"private attributes, {source}")
-    elif base:
-        private_code, private_options, private_why = (
-            base.private_code,
-            base.private_options,
-            base.private_why,
-        )
-    else:
-        private_code, private_options, private_why = "X", (), "private attributes are removed"
 
+def _private(
+    src: _Source, base: Profile | None
+) -> tuple[str, tuple[tuple[Option, str], ...], str]:
+    """[private]: the action for private attributes, by option, and why."""
+    private, where = src.data.get("private"), src.where
+    if private is None:
+        if base:
+            return base.private_code, base.private_options, base.private_why
+        return "X", (), "private attributes are removed"
+    try:
+        _check_action(private.get("action", ""))
+    except ValueError:
+        raise where.error(
+            "private action must be an action code", "private", None, "action"
+        ) from None
+    options = _option_actions(private.get("options"), where, "private", None)
+    return private["action"], options, private.get("why", f"private attributes, {src.name}")
+
+
+def _safe_private(src: _Source, base: Profile | None) -> tuple[SafePrivate, ...]:
+    """[[safe_private]]: private attributes Retain Safe Private may keep."""
     safe = list(base.safe_private) if base else []
-    for i, raw in enumerate(data.get("safe_private", [])):
+    for i, raw in enumerate(src.data.get("safe_private", [])):
         try:
             m = parse_match(raw["match"], raw["creator"])
         except (KeyError, ValueError) as exc:
-            raise where.error(f"bad safe_private entry: {exc}", "safe_private", i) from None
+            raise src.where.error(f"bad safe_private entry: {exc}", "safe_private", i) from None
         safe.append(SafePrivate(m.tag >> 16, m.tag & 0xFF, m.creator, raw.get("name", "")))
-
-    return Profile(
-        meta=meta,
-        rules=tuple(rules.values()),
-        keep_tags=frozenset(keep_tags),
-        keep_why=keep_why,
-        private_code=private_code,
-        private_options=private_options,
-        private_why=private_why,
-        safe_private=tuple(safe),
-    )
+    return tuple(safe)
