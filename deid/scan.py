@@ -455,31 +455,56 @@ def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:
     return resolved.name
 
 
+class ScanFaceSeries:
+    """Head series, judged once complete (as `deid run`'s FaceSeries, with
+    nothing to rewrite): add() each file's result, finish() once."""
+
+    def __init__(self, settings: ScanSettings, outcome: ScanOutcome, workdir: Path | None) -> None:
+        self.settings, self.outcome = settings, outcome
+        self.series = SeriesCollector(settings.face.thresholds, workdir)
+
+    def add(self, result: ScanFileResult) -> None:
+        if self.settings.face.enabled and result.geometry is not None:
+            self.series.add(result.geometry)
+
+    def finish(self) -> None:
+        if not self.settings.face.enabled:
+            return
+        previews = self.settings.face.previews
+        for result, _ in self.series.assess(previews is not None):
+            entry = face_report.entry(result, self.outcome.face.count, previews)
+            self.outcome.add_series(entry, face_report.finding(entry))
+
+    def close(self) -> None:
+        self.series.close()
+
+
 def scan(
     inputs: Iterable[Path],
     settings: ScanSettings,
     on_result: Callable[[ScanFileResult], None] | None = None,
     workdir: Path | None = None,
 ) -> ScanOutcome:
-    """Scan every input; `workdir` holds the outcome's spool (system temp by default)."""
+    """Scan every input; `workdir` holds the outcome's spool (system temp by
+    default). Results stream through the outcome and the collectors; the
+    data-set risk folds the patient rows as they pass."""
     inputs = list(inputs)
     roots = [(p.resolve(), p.is_dir()) for p in inputs]
     outcome = ScanOutcome(settings, workdir)
-    collector = SeriesCollector(settings.face.thresholds, workdir)
+    collectors = [ScanFaceSeries(settings, outcome, workdir)]
 
     def fold() -> Iterator[tuple[str, dict[str, Value | str]]]:
         """Consume results once: record them, pass on the patient row."""
         for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
-            if settings.face.enabled and result.geometry is not None:
-                collector.add(result.geometry)
-            patient, quasi = result.patient, result.quasi
+            for collector in collectors:
+                collector.add(result)
             scope = scope_of(result.input, roots)
             result.findings = [replace(f, scope=scope) for f in result.findings]
             outcome.add(result)
             if result.status == "scanned":
-                yield patient, quasi
+                yield result.patient, result.quasi
 
     try:
         if settings.dataset_risk:
@@ -487,16 +512,14 @@ def scan(
         else:
             for _ in fold():
                 pass
-        if settings.face.enabled:
-            previews = settings.face.previews
-            for result, _ in collector.assess(previews is not None):
-                entry = face_report.entry(result, outcome.face.count, previews)
-                outcome.add_series(entry, face_report.finding(entry))
+        for collector in collectors:
+            collector.finish()
     except BaseException:
         outcome.close()
         raise
     finally:
-        collector.close()
+        for collector in collectors:
+            collector.close()
     return outcome
 
 
