@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from deid.text import names, patterns
+from deid.text import names, patterns, places
 from deid.text.terms import PhraseIndex, merge
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ _GENERIC = (
     ("email", patterns.emails),
     ("date", patterns.dates),
     ("phone", patterns.phones),
+    ("address", places.find),
     ("name", names.find),
     ("number", patterns.long_numbers),
 )

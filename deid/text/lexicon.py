@@ -3,6 +3,7 @@ once per process when a detector first needs them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -77,6 +78,9 @@ PARTICLES = frozenset(
         "y",
         "e",
         "st",
+        "op",
+        "te",
+        "ال",
     ]
 )
 
@@ -96,9 +100,17 @@ class Lexicon:
     cjk_family: frozenset[str]
     technical: frozenset[str]
     months: dict[str, int]
+    vocabulary: frozenset[str]
+
+    family_endings: frozenset[str] = frozenset()
 
     def is_name(self, word: str) -> bool:
-        return word in self.given or word in self.family
+        return word in self.given or word in self.family or self.family_shaped(word)
+
+    def family_shaped(self, word: str) -> bool:
+        """Ends like many family names and no standard word (-ski, -wicz,
+        -enko, -poulos, -oğlu): names the gazetteer lacks still have it."""
+        return len(word) >= 6 and (word[-3:] in self.family_endings or word[-4:] in self.family_endings)
 
 
 def _rows(name: str) -> list[list[str]]:
@@ -115,6 +127,7 @@ def lexicon() -> Lexicon:
             (cjk_given if cjk else given).add(word)
         if "s" in flags:
             (cjk_family if cjk else family).add(word)
+    vocabulary = {w for w, _ in _rows("vocabulary.txt")}
     technical = {w for w, count in _rows("vocabulary.txt") if int(count) >= _TECHNICAL_MIN_COUNT}
     months = {w: int(n) for w, n in _rows("months.txt")}
     return Lexicon(
@@ -124,4 +137,30 @@ def lexicon() -> Lexicon:
         frozenset(cjk_family),
         frozenset(technical),
         months,
+        frozenset(vocabulary),
+        _family_endings(family, given, vocabulary),
+    )
+
+
+# An ending counts when this many family names have it, four times fewer
+# given names, and no word of the standard.
+_ENDING_MIN_NAMES = 40
+
+
+def _endings(words: set[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for word in words:
+        if len(word) >= 6:
+            counts.update({word[-3:], word[-4:]})
+    return counts
+
+
+def _family_endings(family: set[str], given: set[str], vocabulary: set[str]) -> frozenset[str]:
+    """Three- and four-letter endings that mark family names (-ski, -enko)."""
+    families, givens = _endings(family - given), _endings(given)
+    taken = {w[-n:] for w in vocabulary for n in (3, 4) if len(w) >= 5}
+    return frozenset(
+        e
+        for e, c in families.items()
+        if c >= _ENDING_MIN_NAMES and givens[e] * 4 <= c and e not in taken
     )

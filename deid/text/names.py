@@ -141,9 +141,14 @@ ROLES = frozenset(
     ]
 )
 # Words after which a name may follow, but as often a thing ("by CT", "per
-# protocol"): the next word must be a known name or an initial.
-WEAK = frozenset(["by", "per", "with"])
+# protocol"): the next word must be a known name or an initial, unless a
+# participle comes before "by" ("scanned by", "seen by").
+WEAK = frozenset(["by", "per", "with", "to"])
+_PARTICIPLES = frozenset(["read", "seen", "done", "made", "written", "drawn", "taken", "given", "kept", "sent"])
 _MAX_NAME_WORDS = 4
+# After a pair of capitalised words, these make it a company or a product
+# ("Agfa-Gevaert AG", "Vantage Galan 3T"), not a person.
+COMPANY = frozenset(["ag", "gmbh", "inc", "ltd", "llc", "co", "corp", "corporation", "sa", "spa", "bv", "nv", "kk", "plc", "oy", "ab", "as"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,8 @@ class _Word:
 def _style(text: str) -> str:
     if not text[0].isalpha():
         return "other"
+    if text.upper() == text.lower():
+        return "caseless"  # CJK, Arabic, Hebrew, Indic: no capitals to tell names by
     if text.isupper():
         return "upper"
     if text[0].isupper():
@@ -184,7 +191,7 @@ def _find(text: str) -> tuple[Span, ...]:
 
 
 def _capitalised(item: _Word) -> bool:
-    return item.style in ("title", "upper") and item.word.isalpha()
+    return item.style in ("title", "upper", "caseless") and item.word[0].isalpha()
 
 
 def _initial(item: _Word) -> bool:
@@ -225,7 +232,8 @@ def _extend(text: str, items: list[_Word], i: int, lex: Lexicon, strict: bool) -
     particles and initials joined to it. With strict, a following word must
     be a known name (upper-case text has no case to tell names apart)."""
     j = i + 1
-    while j < len(items) and j - i < _MAX_NAME_WORDS and _joined(text, items[j - 1], items[j]):
+    longest = _MAX_NAME_WORDS + (3 if _UNSPACED.match(items[i].word) else 0)  # 有田大五郎
+    while j < len(items) and j - i < longest and _joined(text, items[j - 1], items[j]):
         item = items[j]
         if "," in _gap(text, items[j - 1], item) and not lex.is_name(item.word):
             break
@@ -238,7 +246,7 @@ def _extend(text: str, items: list[_Word], i: int, lex: Lexicon, strict: bool) -
                 continue
             break
         hyphen = _gap(text, items[j - 1], item) in ("-", "'", "’")
-        known = lex.is_name(item.word) and item.word not in lex.technical
+        known = lex.is_name(item.word) and (item.word not in lex.technical or not strict)
         if not (_capitalised(item) or _initial(item)) or item.word in CREDENTIALS:
             break
         if not (known or hyphen or (not strict and _plain(item, lex))):
@@ -251,17 +259,29 @@ def _span(items: list[_Word], i: int, j: int) -> Span:
     return items[i].token.start, items[j - 1].token.end
 
 
-def _vouches(text: str, item: _Word, lex: Lexicon, following: _Word) -> bool:
+def _vouches(text: str, items: list[_Word], k: int, lex: Lexicon, following: _Word) -> bool:
     """A title or role that makes the next capitalised word a name. Titles
     in capitals without a dot are also modalities and document types (MR,
-    DR, SR, MS): then the next word must be a known name."""
-    if item.word in ROLES:
+    DR, SR, MS): then a weak word must stand before them ("PER DR X") or the
+    next word must be a known name."""
+    item = items[k]
+    if item.word in ROLES or _participle_by(items, k):
         return True
     if item.word not in TITLES:
         return False
     if item.style != "upper" or text[item.token.end : item.token.end + 1] == ".":
         return True
+    if k > 0 and items[k - 1].word in WEAK and following.word not in lex.technical:
+        return True
     return lex.is_name(following.word) and following.word not in lex.technical
+
+
+def _participle_by(items: list[_Word], k: int) -> bool:
+    """'scanned by', 'seen by', 'given to', 'discussed with': a person follows."""
+    if items[k].word not in WEAK or items[k].word == "per" or k == 0:
+        return False
+    before = items[k - 1].word
+    return before.endswith("ed") or before in _PARTICIPLES
 
 
 def _by_context(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
@@ -269,25 +289,27 @@ def _by_context(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
         w = item.word
         if w in TITLES or w in ROLES or w in WEAK:
             i = k + 1
-            while i < len(items) and items[i].word in TITLES | ROLES:
+            while i < len(items) and (items[i].word in TITLES | ROLES | WEAK):
                 i += 1  # "seen by Dr ...", "referring physician Dr ..."
             if i >= len(items) or (i - k > 3):
                 continue
-            vouched = _vouches(text, item, lex, items[i]) or any(
-                _vouches(text, x, lex, items[i]) for x in items[k + 1 : i]
-            )
+            while i + 1 < len(items) and items[i].word in PARTICLES:
+                i += 1  # "Dr de la Cruz", "Dr al-Farsi"
+            vouched = any(_vouches(text, items, x, lex, items[i]) for x in range(k, i))
             first = items[i]
             start = i
-            if _initial(first) and i + 1 < len(items) and _plain(items[i + 1], lex):
-                i += 1  # "by J. Smith"
-            elif (
-                vouched
-                and not (_plain(first, lex) or lex.is_name(first.word))
-                or not vouched
-                and not _known(first, lex)
-            ):
+            if _initial(first) and i + 1 < len(items):
+                nxt = i + 1
+                while nxt + 1 < len(items) and items[nxt].word in PARTICLES:
+                    nxt += 1
+                if _plain(items[nxt], lex) or lex.is_name(items[nxt].word):
+                    i = nxt  # "by J. Smith", "A. da Silva"
+                    first = items[i]
+            if vouched and not (_plain(first, lex) or lex.is_name(first.word)):
                 continue
-            end = _extend(text, items, i, lex, strict=item.style == "upper" or not vouched)
+            if not vouched and not _known(first, lex):
+                continue
+            end = _extend(text, items, i, lex, strict=not vouched)
             yield _span(items, start, end)
         elif w in CREDENTIALS and item.style == "upper" and k > 0:
             yield from _before_credential(text, items, k, lex)
@@ -327,8 +349,11 @@ def _gazetteer_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Sp
     """Known given and family names next to each other, or a known given
     name before a capitalised word that is not a standard word."""
     for k in range(len(items) - 1):
-        a, b = items[k], items[k + 1]
-        if not (_capitalised(a) and _capitalised(b)) or not _joined(text, a, b):
+        a, n = items[k], k + 1
+        while n + 1 < len(items) and items[n].word in PARTICLES:
+            n += 1  # "Roberto von Marquez", "Nuh al Ghurair"
+        b = items[n]
+        if not (_capitalised(a) and _capitalised(b)) or not _joined(text, items[n - 1], b):
             continue
         if a.style != b.style and "upper" in (a.style, b.style) and len(b.word) > 1:
             continue  # "CT Brain", "Brain CT": mixed case is not one name
@@ -336,17 +361,42 @@ def _gazetteer_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Sp
             continue
         a_name, b_name = lex.is_name(a.word), lex.is_name(b.word)
         pair = a_name and b_name and (a.word in lex.given or b.word in lex.given)
-        given_first = a.word in lex.given and a.word not in lex.technical and _plain(b, lex)
-        if pair or given_first:
-            end = _extend(text, items, k + 1, lex, strict=True)
+        given_first = a.word in lex.given and a.word not in lex.technical and _unknown(b, lex)
+        family = b.word in lex.family or lex.family_shaped(b.word)
+        family_second = family and _unknown(a, lex) and b.word not in lex.technical
+        if _term_follows(text, items, n, lex):
+            continue  # "Lown-Ganong-Levine syndrome", "Florida Cracker horse breed"
+        if pair or given_first or (family_second and b.style == a.style != "upper"):
+            end = _extend(text, items, n, lex, strict=True)
             yield a.token.start, items[end - 1].token.end
+
+
+def _unknown(item: _Word, lex: Lexicon) -> bool:
+    """A capitalised word no list knows: not a word of the standard at all
+    (even a rare one), not a title or role, three letters or more."""
+    return _plain(item, lex) and len(item.word) >= 3 and item.word not in lex.vocabulary
+
+
+def _term_follows(text: str, items: list[_Word], n: int, lex: Lexicon) -> bool:
+    """Capitalised words before a lower-case standard word name a thing
+    after a person (an eponym, a breed), not the person; before a company
+    form or a model number, a company or a product."""
+    j = n + 1
+    while j < len(items) and _gap(text, items[j - 1], items[j]) in ("-", "'", "’"):
+        j += 1
+    if j >= len(items):
+        return False
+    after = items[j]
+    if after.word in COMPANY or after.token.is_number:
+        return True
+    return after.style == "lower" and after.word in lex.technical
 
 
 def _label_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
     """A known name joined into a label: LIVER_SMITH, GTV_Smith, Smith_PTV."""
     for k, item in enumerate(items):
         w = item.word
-        if not _capitalised(item) or len(w) < 4 or w in lex.technical or not lex.is_name(w):
+        if not _capitalised(item) or len(w) < 4 or w in lex.vocabulary or not lex.is_name(w):
             continue
         before = k > 0 and _gap(text, items[k - 1], item) in ("_", "^")
         after = k + 1 < len(items) and _gap(text, item, items[k + 1]) in ("_", "^")

@@ -136,6 +136,8 @@ def _phone_like(raw: str) -> bool:
         return False  # 12/03, 400/40: fractions and windows, not phones
     international = raw.startswith(("+", "00"))
     body = groups[1:] if international or (len(groups[0]) == 1 and len(groups) > 3) else groups
+    if international and len(body) > 3 and len(body[0]) == 1:
+        body = body[1:]  # +33 1 45 54 10 99: an area code of one digit
     if any(len(g) < 2 for g in body):
         return False  # 2.6.3.6, 1 2 3: versions and lists
     if seps == {"."}:

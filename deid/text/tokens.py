@@ -78,10 +78,14 @@ class Token:
         return self.text[0].isdigit()
 
 
+# Letters written as two in other spellings of the same name (Weiß, WEISS).
+_DIGRAPHS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ĳ": "ij"})
+
+
 def _norm(folded: str) -> str:
     if folded.isdigit() and len(folded) <= 2:
         return str(int(folded))
-    return folded
+    return folded if folded.isascii() else folded.translate(_DIGRAPHS)
 
 
 def tokenize(text: str) -> list[Token]:
