@@ -46,6 +46,11 @@ _SEVERITY_BY_KIND = {
 BURNED_IN_PRONE = frozenset(
     {"US", "SC", "OT", "CR", "DX", "XA", "RF", "ES", "XC", "MG", "IO", "PX", "GM", "SM", "DOC"}
 )
+# Versions carry their software's build dates and part numbers
+# ("453561454581__PRINTERS...[2010/06/30]"): about software, not a person, so
+# only names, e-mail addresses and the file's own identifiers count there.
+_VERSIONS = frozenset({"SoftwareVersions", "DeviceVersion", "ImplementationVersionName"})
+_NOT_IN_VERSIONS = frozenset({"date", "number", "phone", "address"})
 # Coded values look like numbers and dates by design (113100, 20230101).
 _CODED = frozenset(
     {
@@ -214,8 +219,11 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
         if ctx.scrubber.decide(parent, elem, seq).action != "keep":
             continue  # reported by header_values / private_attributes
         location = path_text(path, int(elem.tag))
+        versions = elem.keyword in _VERSIONS
         for value in string_values(elem, text_only=True):
             found = find.spans(value, ctx.terms)
+            if versions:
+                found = [s for s in found if s.own or s.kind not in _NOT_IN_VERSIONS]
             own = [s for s in found if s.own]
             if own:
                 rule, severity = f"text.{own[0].kind}", Severity.HIGH

@@ -15,7 +15,7 @@ from deid.actions import parse_da
 from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS  # noqa: F401 - imported from here
 from deid.text.patterns import EMAIL, phones
 from deid.text.terms import PhraseIndex
-from deid.text.tokens import words
+from deid.text.tokens import _UNSPACED, words
 
 MONTHS = [
     "january",
@@ -89,6 +89,9 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
             out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
             if len(component) > 1:
                 out.append(component)
+                joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
+                if not _UNSPACED.search(joined):
+                    out.append((joined,))
         if len(named) > 1:
             family, rest = named[0], named[1:]
             out.append(tuple(w for c in named for w in c))
