@@ -52,7 +52,11 @@ def strings() -> list[tuple[str, str]]:
 
 def _identifiers(header: dict[str, str]) -> IdentifierSet:
     found = IdentifierSet()
-    for keyword, kind in (("PatientName", "name"), ("PatientID", "id"), ("PatientBirthDate", "date")):
+    for keyword, kind in (
+        ("PatientName", "name"),
+        ("PatientID", "id"),
+        ("PatientBirthDate", "date"),
+    ):
         if keyword in header:
             found.add(kind, header[keyword], keyword)
     return found
@@ -116,7 +120,9 @@ def _file(path: Path, header: dict[str, str], items: list[Dataset], sequence: st
 
 @functools.cache
 def _settings(options: tuple[str, ...]):
-    return build_scan_settings(options=options, pixels="off", face="off", dataset_risk=False, jobs=1)
+    return build_scan_settings(
+        options=options, pixels="off", face="off", dataset_risk=False, jobs=1
+    )
 
 
 def _scan(path: Path, options: tuple[str, ...] = ()) -> dict[str, str]:
@@ -140,7 +146,9 @@ def test_scan_finds_the_words_the_cleaner_removes(labelled, tmp_path):
     pooled = [v for v in labelled if not v.header]
     _file(tmp_path / "pooled.dcm", {}, [_text_item(v.text) for v in pooled], "ContentSequence")
     evidence = _scan(tmp_path / "pooled.dcm", options)
-    reported = [evidence.get(f"ContentSequence[{i}].TextValue", v.text) for i, v in enumerate(pooled)]
+    reported = [
+        evidence.get(f"ContentSequence[{i}].TextValue", v.text) for i, v in enumerate(pooled)
+    ]
     pairs = list(zip(pooled, reported, strict=True))
     for i, value in enumerate(v for v in labelled if v.header):
         path = tmp_path / f"own{i}.dcm"
@@ -196,7 +204,15 @@ def test_identifiers_are_matched_by_every_part(header, text, left):
 
 
 def test_tokens_split_on_every_separator_and_fold():
-    assert words("GARCÍA-LÓPEZ^María_2.x/Ünal,ß") == ["garcia", "lopez", "maria", "2", "x", "unal", "ss"]
+    assert words("GARCÍA-LÓPEZ^María_2.x/Ünal,ß") == [
+        "garcia",
+        "lopez",
+        "maria",
+        "2",
+        "x",
+        "unal",
+        "ss",
+    ]
     assert [t.text for t in tokenize("LIVER_SMITH2")] == ["LIVER", "SMITH", "2"]
 
 
@@ -237,7 +253,13 @@ def test_person_names_without_a_header(text, name):
 
 @pytest.mark.parametrize(
     "text",
-    ["SIEMENS MR HEADER", "MR BRAIN", "per protocol", "Lown-Ganong-Levine syndrome", "Agfa-Gevaert AG"],
+    [
+        "SIEMENS MR HEADER",
+        "MR BRAIN",
+        "per protocol",
+        "Lown-Ganong-Levine syndrome",
+        "Agfa-Gevaert AG",
+    ],
 )
 def test_technical_words_are_not_names(text):
     assert names.find(text) == []
@@ -267,6 +289,9 @@ def test_shipped_word_lists_are_what_the_generator_makes():
     for name, text in made.items():
         shipped = (data / name).read_text(encoding="utf-8")
         source = shipped.splitlines()[0]
-        if f"faker {faker.VERSION}" not in source and f"pydicom {pydicom.__version__}" not in source:
+        if (
+            f"faker {faker.VERSION}" not in source
+            and f"pydicom {pydicom.__version__}" not in source
+        ):
             pytest.skip(f"{name} was made from other versions ({source})")
         assert shipped == text, name

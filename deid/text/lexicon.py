@@ -110,7 +110,9 @@ class Lexicon:
     def family_shaped(self, word: str) -> bool:
         """Ends like many family names and no standard word (-ski, -wicz,
         -enko, -poulos, -oğlu): names the gazetteer lacks still have it."""
-        return len(word) >= 6 and (word[-3:] in self.family_endings or word[-4:] in self.family_endings)
+        return len(word) >= 6 and (
+            word[-3:] in self.family_endings or word[-4:] in self.family_endings
+        )
 
 
 def _rows(name: str) -> list[list[str]]:

@@ -144,11 +144,33 @@ ROLES = frozenset(
 # protocol"): the next word must be a known name or an initial, unless a
 # participle comes before "by" ("scanned by", "seen by").
 WEAK = frozenset(["by", "per", "with", "to"])
-_PARTICIPLES = frozenset(["read", "seen", "done", "made", "written", "drawn", "taken", "given", "kept", "sent"])
+_PARTICIPLES = frozenset(
+    ["read", "seen", "done", "made", "written", "drawn", "taken", "given", "kept", "sent"]
+)
 _MAX_NAME_WORDS = 4
 # After a pair of capitalised words, these make it a company or a product
 # ("Agfa-Gevaert AG", "Vantage Galan 3T"), not a person.
-COMPANY = frozenset(["ag", "gmbh", "inc", "ltd", "llc", "co", "corp", "corporation", "sa", "spa", "bv", "nv", "kk", "plc", "oy", "ab", "as"])
+COMPANY = frozenset(
+    [
+        "ag",
+        "gmbh",
+        "inc",
+        "ltd",
+        "llc",
+        "co",
+        "corp",
+        "corporation",
+        "sa",
+        "spa",
+        "bv",
+        "nv",
+        "kk",
+        "plc",
+        "oy",
+        "ab",
+        "as",
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)

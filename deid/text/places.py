@@ -19,14 +19,138 @@ Span = tuple[int, int]
 # Street types of the languages addresses are commonly written in (rules,
 # like the titles of deid.text.names).
 STREET_TYPES = frozenset(
-    ["street", "st", "road", "rd", "avenue", "ave", "av", "lane", "ln", "drive", "boulevard", "blvd", "way", "court", "ct", "place", "pl", "terrace", "close", "crescent", "square", "sq", "highway", "hwy", "parkway", "pkwy", "circle", "trail", "row", "walk", "crossing", "mews", "gardens", "grove", "alley", "plaza", "pike", "rue", "cours", "voie", "allee", "allée", "chemin", "impasse", "quai", "calle", "avenida", "paseo", "plaza", "rua", "rúa", "praça", "travessa", "via", "viale", "piazza", "corso", "vicolo", "largo", "strasse", "straße", "str", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "straat", "laan", "gracht", "plein", "kade", "ulica", "ul", "al", "aleja", "plac", "osiedle", "vej", "gatan", "gata", "katu", "tie", "utca", "ulitsa"]
+    [
+        "street",
+        "st",
+        "road",
+        "rd",
+        "avenue",
+        "ave",
+        "av",
+        "lane",
+        "ln",
+        "drive",
+        "boulevard",
+        "blvd",
+        "way",
+        "court",
+        "ct",
+        "place",
+        "pl",
+        "terrace",
+        "close",
+        "crescent",
+        "square",
+        "sq",
+        "highway",
+        "hwy",
+        "parkway",
+        "pkwy",
+        "circle",
+        "trail",
+        "row",
+        "walk",
+        "crossing",
+        "mews",
+        "gardens",
+        "grove",
+        "alley",
+        "plaza",
+        "pike",
+        "rue",
+        "cours",
+        "voie",
+        "allee",
+        "allée",
+        "chemin",
+        "impasse",
+        "quai",
+        "calle",
+        "avenida",
+        "paseo",
+        "plaza",
+        "rua",
+        "rúa",
+        "praça",
+        "travessa",
+        "via",
+        "viale",
+        "piazza",
+        "corso",
+        "vicolo",
+        "largo",
+        "strasse",
+        "straße",
+        "str",
+        "weg",
+        "gasse",
+        "platz",
+        "allee",
+        "ring",
+        "damm",
+        "ufer",
+        "straat",
+        "laan",
+        "gracht",
+        "plein",
+        "kade",
+        "ulica",
+        "ul",
+        "al",
+        "aleja",
+        "plac",
+        "osiedle",
+        "vej",
+        "gatan",
+        "gata",
+        "katu",
+        "tie",
+        "utca",
+        "ulitsa",
+    ]
 )
-_COMPOUND = re.compile(r"(?:straße|strasse|str|weg|gasse|platz|allee|straat|laan|gracht|vej|gatan|gata|katu|tie)$")
+_COMPOUND = re.compile(
+    r"(?:straße|strasse|str|weg|gasse|platz|allee|straat|laan|gracht|vej|gatan|gata|katu|tie)$"
+)
 CUES = ("lives at", "living at", "resides at", "residing at", "address", "addr", "home at")
 _CUE = re.compile(r"\b(?:" + "|".join(CUES) + r")\b\s*:?\s*", re.IGNORECASE)
-_POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4,5}(?:-\d{3,4})?|\d{2}-\d{3}|\d{4}\s?[A-Z]{2}")
+_POSTCODE = re.compile(
+    r"[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}|\d{4,5}(?:-\d{3,4})?|\d{2}-\d{3}|\d{4}\s?[A-Z]{2}"
+)
 _CONNECTORS = frozenset(
-    ["de", "du", "des", "la", "le", "les", "los", "las", "del", "della", "degli", "di", "da", "do", "dos", "das", "van", "der", "den", "von", "am", "an", "im", "bei", "sur", "sous", "upon", "on", "aan", "en", "y"]
+    [
+        "de",
+        "du",
+        "des",
+        "la",
+        "le",
+        "les",
+        "los",
+        "las",
+        "del",
+        "della",
+        "degli",
+        "di",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "van",
+        "der",
+        "den",
+        "von",
+        "am",
+        "an",
+        "im",
+        "bei",
+        "sur",
+        "sous",
+        "upon",
+        "on",
+        "aan",
+        "en",
+        "y",
+    ]
 )
 _CLAUSE_END = re.compile(r"[;()\[\]]|\.\s|\s-\s|\n")
 _MAX_TOKENS = 14
@@ -77,12 +201,18 @@ def _clause(text: str, a: Token, b: Token) -> bool:
 
 def _window(text: str, tokens: list[Token], i: int) -> tuple[int, int]:
     start = end = i
-    while start > 0 and i - start < 6 and _part(text, tokens[start - 1]) and _clause(
-        text, tokens[start - 1], tokens[start]
+    while (
+        start > 0
+        and i - start < 6
+        and _part(text, tokens[start - 1])
+        and _clause(text, tokens[start - 1], tokens[start])
     ):
         start -= 1
-    while end + 1 < len(tokens) and end - start < _MAX_TOKENS and _part(text, tokens[end + 1]) and _clause(
-        text, tokens[end], tokens[end + 1]
+    while (
+        end + 1 < len(tokens)
+        and end - start < _MAX_TOKENS
+        and _part(text, tokens[end + 1])
+        and _clause(text, tokens[end], tokens[end + 1])
     ):
         end += 1
     return start, end
