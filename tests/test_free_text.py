@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -295,3 +297,14 @@ def test_shipped_word_lists_are_what_the_generator_makes():
         ):
             pytest.skip(f"{name} was made from other versions ({source})")
         assert shipped == text, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_is_handled(text):
+    """Free text is data from anywhere: every detector takes any string."""
+    found = find.spans(
+        text, _identifiers({"PatientName": "Smith^Ann", "PatientID": "MRN1234567"}).terms()
+    )
+    assert all(0 <= s.start < s.end <= len(text) for s in found)
+    actions.clean_text(text)

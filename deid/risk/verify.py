@@ -23,7 +23,6 @@ from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
 from deid.text import find, names
 from deid.text.terms import PhraseIndex
-from deid.text.tokens import fold
 
 _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
 # Free text searched for names: not PN (a profile decides those by rule, and
@@ -32,9 +31,10 @@ _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 # Printable runs of the raw bytes: every text value is one of them (values
 # start after a length's zero byte), at most one tag byte glued after it.
-_RUN = re.compile(
-    r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\W\d_]{2}[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*"
-)
+# Runs of three or more (a name needs a title and a word, two capitalised
+# words, or two CJK characters), with two letters in them.
+_RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{3,}|[^\x00-\x7f]{2}")
+_WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
 
@@ -86,7 +86,7 @@ def _header_text(data: bytes, pixel_data: bytes | None) -> str:
     return data.decode("latin-1")
 
 
-def _may_leak(data: bytes, raw: str, terms: PhraseIndex[Identifier]) -> bool:
+def _may_leak(raw: str, terms: PhraseIndex[Identifier]) -> bool:
     """A cheap pass over the raw bytes that rules a clean output in: no
     identifier's words, no identifier's digits, no name in any text run.
 
@@ -95,18 +95,16 @@ def _may_leak(data: bytes, raw: str, terms: PhraseIndex[Identifier]) -> bool:
     either character set. Values in other character sets make the index
     unfilterable, and every such file is parsed.
     """
-    texts = [raw] if raw.isascii() else [raw, data.decode("utf-8", "replace")]
-    if terms:
-        digits = re.sub(r"\D", "", raw)
-        if any(terms.may_match(fold(t), digits) for t in texts):
-            return True
-    for text in texts:
-        for m in _RUN.finditer(text):
-            run = m.group()
-            if names.find(run):
-                return True
-            glued = m.end() < len(text) and text[m.end()] in "\x00\x7f" and run[-1:].isalpha()
-            if glued and names.find(run[:-1]):
+    texts = [raw] if raw.isascii() else [raw, raw.encode("latin-1").decode("utf-8", "replace")]
+    if terms and any(terms.may_match(t) for t in texts):
+        return True
+    for n, text in enumerate(texts):
+        for run in set(_RUN.findall(text)):
+            if (n and run.isascii()) or not _WORDISH.search(run):
+                continue  # ASCII reads the same as Latin-1 and UTF-8
+            # A tag byte may be glued after a value ("Smith" + "T\x00"):
+            # the run without its last letter is checked too.
+            if names.find(run) or (run[-1].isalpha() and names.find(run[:-1])):
                 return True
     return False
 
@@ -121,7 +119,7 @@ def verify(
     say where it is.
     """
     terms = identifiers.terms()
-    if not _may_leak(data, _header_text(data, pixel_data), terms):
+    if not _may_leak(_header_text(data, pixel_data), terms):
         return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []

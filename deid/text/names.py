@@ -420,6 +420,8 @@ def _label_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
         w = item.word
         if not _capitalised(item) or len(w) < 4 or w in lex.vocabulary or not lex.is_name(w):
             continue
+        if w in PLACEHOLDER_WORDS:
+            continue
         before = k > 0 and _gap(text, items[k - 1], item) in ("_", "^")
         after = k + 1 < len(items) and _gap(text, item, items[k + 1]) in ("_", "^")
         if before or after:

@@ -9,13 +9,15 @@ people group them in many ways (`(217) 555-0147`, `217.555.0147`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from deid.text.tokens import Token, camel_parts, dotted_after, dotted_before, tokenize
+from deid.text.tokens import Token, camel_parts, dotted_after, dotted_before, fold, tokenize
 
 T = TypeVar("T")
+_DIGITS = re.compile(r"\d+")
 
 # Separators allowed inside a number written in groups ("555 - 0147").
 _MAX_DIGIT_GAP = 3
@@ -104,15 +106,18 @@ class PhraseIndex(Generic[T]):
                         ):
                             yield Hit(run[i].start, run[j].end, label)
 
-    def may_match(self, folded: str, digits: str) -> bool:
+    def may_match(self, text: str) -> bool:
         """A cheap test that rules a text out: False only when no phrase and
-        no digit string can match. `folded` is the text through
-        `tokens.fold`, `digits` its digits alone."""
+        no digit string can match it."""
         if self._unfilterable:
             return True
-        return any(w in folded for w in self._word_literals) or any(
-            d in digits for d in self._digit_literals
-        )
+        folded = fold(text)
+        if any(w in folded for w in self._word_literals):
+            return True
+        if not self._digit_literals:
+            return False
+        digits = "".join(_DIGITS.findall(text))
+        return any(d in digits for d in self._digit_literals)
 
 
 def _cut_before(text: str, start: int, size: int) -> bool:

@@ -63,7 +63,17 @@ def fold(text: str) -> str:
         low = "".join(c.lower()[:1] for c in text)
     if low.isascii():
         return low
-    return low.translate(_TABLE)
+    # One by one for the few letters that need it: str.translate with a
+    # table this size costs a dictionary lookup for every character.
+    return _NON_ASCII.sub(_fold_match, low)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _fold_match(m: re.Match[str]) -> str:
+    char = m.group()
+    return _TABLE.get(ord(char), char)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,7 @@ class Token:
 
     @property
     def is_number(self) -> bool:
-        return self.text[0].isdigit()
+        return self.text[0].isdecimal()
 
 
 # Letters written as two in other spellings of the same name (Weiß, WEISS).
@@ -83,7 +93,7 @@ _DIGRAPHS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ĳ": "ij"})
 
 
 def _norm(folded: str) -> str:
-    if folded.isdigit() and len(folded) <= 2:
+    if folded.isdecimal() and len(folded) <= 2:
         return str(int(folded))
     return folded if folded.isascii() else folded.translate(_DIGRAPHS)
 
