@@ -280,8 +280,8 @@ def test_identifier_digits_match_any_grouping():
 
 
 def test_shipped_word_lists_are_what_the_generator_makes():
-    """names.txt, months.txt and vocabulary.txt are generated from Faker and
-    pydicom (deid/text/data/generate.py), never edited by hand."""
+    """names.txt, months.txt, vocabulary.txt and endings.txt are generated
+    from Faker and pydicom (deid/text/data/generate.py), never edited by hand."""
     import faker
 
     from deid.text.data import generate
@@ -297,6 +297,7 @@ def test_shipped_word_lists_are_what_the_generator_makes():
         ):
             pytest.skip(f"{name} was made from other versions ({source})")
         assert shipped == text, name
+    assert (data / "endings.txt").read_text(encoding="utf-8") == generate.endings()
 
 
 @settings(max_examples=300, deadline=None)
