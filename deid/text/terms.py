@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 from deid.text.tokens import Token, camel_parts, dotted_after, dotted_before, fold, tokenize
@@ -38,7 +39,7 @@ class PhraseIndex(Generic[T]):
 
     _first: dict[str, list[tuple[tuple[str, ...], T]]] = field(default_factory=dict)
     _digits: list[tuple[str, bool, T]] = field(default_factory=list)
-    _word_literals: set[str] = field(default_factory=set)
+    _word_literals: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     _digit_literals: set[str] = field(default_factory=set)
     _unfilterable: bool = False
 
@@ -46,9 +47,9 @@ class PhraseIndex(Generic[T]):
         if not phrase:
             return
         self._first.setdefault(phrase[0], []).append((phrase, label))
-        longest = max(phrase, key=len)
-        if longest.isascii():
-            self._word_literals.add(longest)
+        if all(word.isascii() for word in phrase):
+            # Longest first: the word least likely to be there by chance.
+            self._word_literals[phrase] = tuple(sorted(set(phrase), key=len, reverse=True))
         else:
             self._unfilterable = True  # other charsets: raw bytes cannot rule it out
 
@@ -112,12 +113,23 @@ class PhraseIndex(Generic[T]):
         if self._unfilterable:
             return True
         folded = fold(text)
-        if any(w in folded for w in self._word_literals):
-            return True
+        for phrase, words in self._word_literals.items():
+            # Every word of the phrase is there, and in order with only
+            # separators (or leading zeros) between them.
+            if all(w in folded for w in words) and _loose(phrase).search(folded):
+                return True
         if not self._digit_literals:
             return False
         digits = "".join(_DIGITS.findall(text))
         return any(d in digits for d in self._digit_literals)
+
+
+@lru_cache(maxsize=4096)
+def _loose(phrase: tuple[str, ...]) -> re.Pattern[str]:
+    """The phrase's words in order, anything but letters and digits between
+    them, numbers with any leading zeros: every match's text matches."""
+    parts = [("0*" + re.escape(w)) if w.isdigit() else re.escape(w) for w in phrase]
+    return re.compile(r"[^a-z0-9]*".join(parts))
 
 
 def _cut_before(text: str, start: int, size: int) -> bool:
