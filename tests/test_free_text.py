@@ -309,3 +309,38 @@ def test_any_text_is_handled(text):
     )
     assert all(0 <= s.start < s.end <= len(text) for s in found)
     actions.clean_text(text)
+
+
+def test_verification_withholds_a_name_in_kept_text(corpus, manifest, tmp_path, env_key):
+    """A profile keeps WindowCenterWidthExplanation; a staff name written
+    there is found in the output and the file is withheld, the name
+    redacted in the finding."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+
+    source = pydicom.dcmread(corpus / manifest["files"][0]["path"])
+    source.WindowCenterWidthExplanation = "Window set per Dr Quorvath"
+    path = tmp_path / "in.dcm"
+    source.save_as(path)
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(path), "-o", str(tmp_path / "out"), "-q", "--report-dir", str(reports),
+         "--show-values"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    report = (reports / "report.json").read_text()
+    assert "verify.residual-name" in report
+    assert "Window set per Dr [name]" in report and "Quorvath" not in report
+
+
+def test_burned_in_text_labels_use_the_same_tokenizer():
+    from deid.pixels.classify import AllowList, label
+
+    found = _identifiers({"PatientName": "GARCÍA-LÓPEZ^MARÍA"})
+    allow = AllowList(frozenset(), ())
+    assert label("LIVER_GARCIA", found, allow).kind == "phi"
+    assert label("Lopez M", found, allow).kind == "phi"
+    assert label("L 400 W 40", found, allow).kind != "phi"

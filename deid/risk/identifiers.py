@@ -1,8 +1,10 @@
-"""A file's own identifying values, and the patterns that find them in text.
+"""A file's own identifying values, and the token phrases that find them in text.
 
 Collected once per file before scrubbing: the cleaner uses them to strip a
 patient's name from a series description, and the verifier uses them to
-prove that none of them is left anywhere in the output.
+prove that none of them is left anywhere in the output. Every comparison
+goes through deid.text.tokens, so a value matches however it is written
+(case, accents, separators, one part of a multi-part name).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from deid.actions import parse_da
 from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS  # noqa: F401 - imported from here
 from deid.text.patterns import EMAIL, phones
 from deid.text.terms import PhraseIndex
-from deid.text.tokens import _UNSPACED, words
+from deid.text.tokens import UNSPACED, words
 
 MONTHS = [
     "january",
@@ -33,7 +35,8 @@ MONTHS = [
 ]
 
 # Values shorter than these are too common to search for without drowning
-# the report in coincidences (a surname "LI" is in many words).
+# the report in coincidences (a surname "LI" is a common token). A short
+# part still counts within the whole name ("LI NA", "de la Cruz").
 MIN_NAME_PART = 3
 MIN_ID = 3
 MIN_NUMERIC_ID = 4
@@ -90,7 +93,7 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
             if len(component) > 1:
                 out.append(component)
                 joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
-                if not _UNSPACED.search(joined):
+                if not UNSPACED.search(joined):
                     out.append((joined,))
         if len(named) > 1:
             family, rest = named[0], named[1:]

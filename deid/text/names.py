@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS, Lexicon, lexicon
-from deid.text.tokens import _UNSPACED, Token, tokenize
+from deid.text.tokens import UNSPACED, Token, tokenize
 
 Span = tuple[int, int]
 
@@ -254,7 +254,7 @@ def _extend(text: str, items: list[_Word], i: int, lex: Lexicon, strict: bool) -
     particles and initials joined to it. With strict, a following word must
     be a known name (upper-case text has no case to tell names apart)."""
     j = i + 1
-    longest = _MAX_NAME_WORDS + (3 if _UNSPACED.match(items[i].word) else 0)  # 有田大五郎
+    longest = _MAX_NAME_WORDS + (3 if UNSPACED.match(items[i].word) else 0)  # 有田大五郎
     while j < len(items) and j - i < longest and _joined(text, items[j - 1], items[j]):
         item = items[j]
         if "," in _gap(text, items[j - 1], item) and not lex.is_name(item.word):
@@ -430,7 +430,7 @@ def _label_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
 
 def _cjk_names(text: str, lex: Lexicon) -> Iterator[Span]:
     """A family name followed by a given name, in scripts without spaces."""
-    if text.isascii() or not _UNSPACED.search(text):
+    if text.isascii() or not UNSPACED.search(text):
         return
     for i in range(len(text)):
         for f in (1, 2):

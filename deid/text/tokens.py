@@ -26,7 +26,7 @@ _MARKS = (
 _TOKEN = re.compile(rf"(?:[^\W\d_]|[{_MARKS}])+|\d+")
 # Scripts written without spaces between words (Chinese, Japanese, Korean
 # names): every character is a token, and names are sequences of them.
-_UNSPACED = re.compile(
+UNSPACED = re.compile(
     "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]"
 )
@@ -110,7 +110,7 @@ def _tokenize(text: str) -> tuple[Token, ...]:
     for m in _TOKEN.finditer(folded):
         start, end = m.span()
         word = m.group()
-        if word.isascii() or not _UNSPACED.search(word):
+        if word.isascii() or not UNSPACED.search(word):
             out.append(Token(start, end, text[start:end], _norm(word)))
             continue
         at = start
@@ -125,7 +125,7 @@ def _split_unspaced(word: str) -> list[str]:
     parts: list[str] = []
     run = ""
     for char in word:
-        if _UNSPACED.match(char):
+        if UNSPACED.match(char):
             if run:
                 parts.append(run)
                 run = ""

@@ -48,7 +48,7 @@ def person_names() -> dict[str, set[str]]:
     import faker.providers.person as person
 
     from deid.text.lexicon import PARTICLES
-    from deid.text.tokens import _UNSPACED, words
+    from deid.text.tokens import UNSPACED, words
 
     found: dict[str, set[str]] = {}
     for module in pkgutil.iter_modules(person.__path__):
@@ -64,7 +64,7 @@ def person_names() -> dict[str, set[str]]:
             if not flag:
                 continue
             for name in _strings(getattr(provider, attr)):
-                if _UNSPACED.search(name):
+                if UNSPACED.search(name):
                     entries = ["".join(name.split())]
                 else:
                     entries = [w for w in words(name) if len(w) > 1 and not w.isdigit()]
