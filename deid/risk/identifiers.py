@@ -211,6 +211,7 @@ class IdentifierSet:
 
     items: list[Identifier] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
+    _terms: PhraseIndex[Identifier] | None = None
 
     def add(self, kind: str, value: str, where: str) -> None:
         value = value.strip()
@@ -218,6 +219,7 @@ class IdentifierSet:
             return
         self._seen.add((kind, value.upper()))
         self.items.append(Identifier(kind, value, where))
+        self._terms = None
 
     def add_from_text(self, text: str, where: str) -> None:
         if sum(c.isprintable() for c in text) < 0.9 * len(text):
@@ -229,11 +231,12 @@ class IdentifierSet:
 
     def terms(self) -> PhraseIndex[Identifier]:
         """Every identifier's phrases in one index: what cleaning removes and
-        verification and scan look for."""
-        index: PhraseIndex[Identifier] = PhraseIndex()
-        for item in self.items:
-            _index(index, item)
-        return index
+        verification and scan look for (built once, until a value is added)."""
+        if self._terms is None:
+            self._terms = PhraseIndex()
+            for item in self.items:
+                _index(self._terms, item)
+        return self._terms
 
     def cleaning_patterns(self) -> PhraseIndex[Identifier]:
         """The index `actions.clean_text` takes (the pipeline's name for it)."""

@@ -31,9 +31,9 @@ _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 # Printable runs of the raw bytes: every text value is one of them (values
 # start after a length's zero byte), at most one tag byte glued after it.
-# Runs of three or more (a name needs a title and a word, two capitalised
-# words, or two CJK characters), with two letters in them.
-_RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{3,}|[^\x00-\x7f]{2}")
+# Runs of two or more; a name needs three characters or more (a title and
+# a word, two capitalised words) unless it is two CJK characters.
+_RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{2,}")
 _WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
@@ -100,8 +100,10 @@ def _may_leak(raw: str, terms: PhraseIndex[Identifier]) -> bool:
         return True
     for n, text in enumerate(texts):
         for run in set(_RUN.findall(text)):
-            if (n and run.isascii()) or not _WORDISH.search(run):
+            if run.isascii() and (n or len(run) < 3):
                 continue  # ASCII reads the same as Latin-1 and UTF-8
+            if not _WORDISH.search(run):
+                continue
             # A tag byte may be glued after a value ("Smith" + "T\x00"):
             # the run without its last letter is checked too.
             if names.find(run) or (run[-1].isalpha() and names.find(run[:-1])):

@@ -39,7 +39,7 @@ class PhraseIndex(Generic[T]):
 
     _first: dict[str, list[tuple[tuple[str, ...], T]]] = field(default_factory=dict)
     _digits: list[tuple[str, bool, T]] = field(default_factory=list)
-    _word_literals: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+    _word_literals: set[tuple[str, ...]] = field(default_factory=set)
     _digit_literals: set[str] = field(default_factory=set)
     _unfilterable: bool = False
 
@@ -48,8 +48,7 @@ class PhraseIndex(Generic[T]):
             return
         self._first.setdefault(phrase[0], []).append((phrase, label))
         if all(word.isascii() for word in phrase):
-            # Longest first: the word least likely to be there by chance.
-            self._word_literals[phrase] = tuple(sorted(set(phrase), key=len, reverse=True))
+            self._word_literals.add(phrase)
         else:
             self._unfilterable = True  # other charsets: raw bytes cannot rule it out
 
@@ -113,10 +112,12 @@ class PhraseIndex(Generic[T]):
         if self._unfilterable:
             return True
         folded = fold(text)
-        for phrase, words in self._word_literals.items():
+        words = {w for phrase in self._word_literals for w in phrase}
+        present = {w for w in words if w in folded}
+        for phrase in self._word_literals:
             # Every word of the phrase is there, and in order with only
             # separators (or leading zeros) between them.
-            if all(w in folded for w in words) and _loose(phrase).search(folded):
+            if present.issuperset(phrase) and _loose(phrase).search(folded):
                 return True
         if not self._digit_literals:
             return False
