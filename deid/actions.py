@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from deid.text import find
+from deid.text.patterns import EMAIL, LONG_NUMBER  # noqa: F401 - the free-text patterns' home
+
+if TYPE_CHECKING:
+    from deid.risk.identifiers import Identifier
+    from deid.text.terms import PhraseIndex
 
 # Text-bearing VRs: the ones where free text (and so stray PHI) can live.
 TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN", "AE", "UR"})
@@ -201,32 +209,15 @@ def zip3(value: str) -> str:
 # --------------------------------------------------------------------------
 # Free text
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w.])(?:\+|\()?\d[\d ()./-]{6,}\d(?![\w.])")
-WRITTEN_DATE = re.compile(
-    r"(?<!\d)(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|"
-    r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?!\d)"
-    r"|\b\d{1,2}[ -]?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[ -]?\d{2,4}\b"
-    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2},? \d{4}\b",
-    re.IGNORECASE,
-)
-LONG_NUMBER = re.compile(r"(?<![\w.])\d{6,}(?![\w.])")
+def clean_text(value: str, terms: PhraseIndex[Identifier] | None = None) -> str:
+    """Remove the file's own identifiers and every identifying word the free
+    text detectors find (names, dates, phone numbers, e-mail addresses, long
+    numbers); a text with none of them is returned unchanged.
 
-
-def clean_text(value: str, terms: list[re.Pattern[str]]) -> str:
-    """Remove the file's own identifiers and generic PHI patterns from text.
-
-    Descriptions keep their clinical words ("CT HEAD W/O CONTRAST") and lose
-    names, IDs, dates, phone numbers, e-mail addresses and long numbers.
+    Descriptions keep their clinical words ("CT HEAD W/O CONTRAST"). What is
+    removed is exactly what `deid scan` reports (deid.text.find.spans).
     """
-    text = value
-    for pattern in terms:
-        text = pattern.sub(" ", text)
-    for pattern in (EMAIL, WRITTEN_DATE, PHONE, LONG_NUMBER):
-        text = pattern.sub(" ", text)
-    text = re.sub(r"[(\[{]\s*[)\]}]", " ", text)  # brackets left empty
-    text = re.sub(r"\s+([,;:.])", r"\1", text)
-    return re.sub(r"\s{2,}", " ", text).strip(" ,;:-_^")
+    return find.remove(value, find.spans(value, terms))
 
 
 def parse_date_loose(value: str) -> date | None:

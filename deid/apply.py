@@ -26,7 +26,8 @@ from deid.actions import TEXT_VRS
 if TYPE_CHECKING:
     from deid.profiles import Decision
     from deid.pseudonyms import Pseudonymizer
-    from deid.risk.identifiers import IdentifierSet
+    from deid.risk.identifiers import Identifier, IdentifierSet
+    from deid.text.terms import PhraseIndex
 
 _PATIENT_ID = 0x00100020
 
@@ -54,7 +55,7 @@ class FileContext:
     identifiers: IdentifierSet
     pseudonymizer: Pseudonymizer
     date_clean: str = "shift"  # how C treats dates: shift | year
-    cleaning: list[re.Pattern[str]] = field(default_factory=list)
+    cleaning: PhraseIndex[Identifier] | None = None  # the file's own values, for clean
     uid_map: dict[str, str] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     changes: list[dict[str, str]] = field(default_factory=list)

@@ -51,3 +51,30 @@ def run_settings(  # mirrors the CLI's options
         ),
         dry_run=dry_run,
     )
+
+
+def scan_settings(  # mirrors `deid scan`'s options
+    *,
+    profile: str = "basic",
+    options: Iterable[str] = (),
+    jobs: int | None = None,
+    fail_on: str = "high",
+    show_values: bool = False,
+    pixels: str = "auto",
+    face: str = "auto",
+    dataset_risk: bool = True,
+    quasi_identifiers: Iterable[str] = (),
+    k: int | None = None,
+    baseline: Path | None = None,
+    ignore_non_dicom: bool = False,
+) -> api.ScanSettings:
+    return api.build_scan_settings(
+        api.resolve_profile(profile, options),
+        api.RiskChoice(dataset_risk, tuple(quasi_identifiers), k),
+        execution=api.Execution.build(jobs),
+        reporting=api.Reporting.build(fail_on, show_values),
+        pixels=api.PixelSettings.build(pixels, "none"),
+        face=api.FaceSettings.build(face),
+        baseline=baseline,
+        ignore_non_dicom=ignore_non_dicom,
+    )

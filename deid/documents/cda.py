@@ -14,7 +14,6 @@ value still found withholds the document.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,7 +27,8 @@ from deid.documents.pdf import deidentify_pdf
 from deid.documents.xml_tree import Element, XmlRejected, parse, serialize
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
-from deid.risk.identifiers import IdentifierSet
+from deid.risk.identifiers import Identifier, IdentifierSet
+from deid.text.terms import PhraseIndex
 
 # Masked wherever they are: only participants have them, and none is science.
 MASK_ANYWHERE = frozenset(
@@ -150,7 +150,7 @@ def mask(root: Element) -> Counter[str]:
     return masked
 
 
-def _clean_text(text: str, patterns: list[re.Pattern[str]]) -> str:
+def _clean_text(text: str, patterns: PhraseIndex[Identifier]) -> str:
     """The cleaner's result with the node's own leading and trailing space
     kept (mixed content: words on either side of an inline element must not
     run together); an unchanged node is left exactly as it was."""
@@ -165,11 +165,11 @@ def _clean_text(text: str, patterns: list[re.Pattern[str]]) -> str:
     return f"{lead}{cleaned}{trail}" if cleaned else lead or trail
 
 
-def _identifying(value: str, compiled: list[re.Pattern[str]]) -> bool:
+def _identifying(value: str, terms: PhraseIndex[Identifier]) -> bool:
     candidates = [value]
     if TS.match(value) and len(value) > 8:
         candidates.append(value[:8])  # a date inside a timestamp: "19650412" in "196504121030"
-    return any(p.search(v) for p in compiled for v in candidates)
+    return any(terms.find(v) for v in candidates)
 
 
 def _is_time(node: Element, key: str) -> bool:
@@ -180,7 +180,7 @@ def _is_time(node: Element, key: str) -> bool:
     return local in TIME_ELEMENTS or xsi.endswith("TS")
 
 
-def clean(root: Element, patterns: list[re.Pattern[str]], dates: DateHandling) -> Counter[str]:
+def clean(root: Element, patterns: PhraseIndex[Identifier], dates: DateHandling) -> Counter[str]:
     """Clean text nodes, drop identifying attributes, apply the date rule."""
     done: Counter[str] = Counter()
     for node, _ in walk(root):

@@ -15,7 +15,6 @@ import re
 from collections import Counter
 from dataclasses import replace
 
-from deid.actions import EMAIL, LONG_NUMBER, PHONE, WRITTEN_DATE
 from deid.documents import embedded
 from deid.documents.cda import identity_kind, walk
 from deid.documents.kinds import Kind, kind_of
@@ -29,18 +28,30 @@ from deid.errors import DeidError
 from deid.pixels import classify
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
-from deid.risk.identifiers import IdentifierSet
+from deid.risk.identifiers import IdentifierSet, PhraseMatch
+from deid.text.patterns import EMAIL, LONG_NUMBER, dates, phones
 
 RULE_UNREAD = "content.encapsulated-document"
 RULE_OWN = "content.document-identifier"
 RULE_SHAPE = "content.document-pattern"
 RULE_PARTS = "content.document-hidden"
 RULE_CLEAN = "content.document-examined"
+class _Finder:
+    """A free-text detector (start, end spans) asked like a compiled pattern."""
+
+    def __init__(self, find) -> None:  # noqa: ANN001 - text -> spans
+        self.find = find
+
+    def search(self, text: str) -> PhraseMatch | None:
+        first = next(iter(self.find(text)), None)
+        return PhraseMatch(text, *first) if first else None
+
+
 # What the free-text cleaner removes is what a cleaned text must not hold.
 XML_SHAPES = (
     ("email", EMAIL),
-    ("date", WRITTEN_DATE),
-    ("phone", PHONE),
+    ("date", _Finder(dates)),
+    ("phone", _Finder(phones)),
     ("number", LONG_NUMBER),
     ("name", TITLED_NAME),
 )

@@ -14,10 +14,12 @@ from difflib import SequenceMatcher
 from functools import cache
 from pathlib import Path
 
-from deid.actions import EMAIL, PHONE
 from deid.data_files import malformed, read_toml
 from deid.errors import UsageError
 from deid.risk.identifiers import IdentifierSet, date_forms
+from deid.text import names
+from deid.text.patterns import EMAIL, phones
+from deid.text.tokens import fold, words
 
 # OCR confusions between letters and digits, folded before comparing IDs.
 _DIGITISH = str.maketrans(
@@ -45,7 +47,6 @@ GENERIC = [
     ),
     ("date", re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b")),
     ("long-number", re.compile(r"\b[A-Z]{0,4}\d{6,}\b")),
-    ("phone", PHONE),
     ("email", EMAIL),
 ]
 FUZZY = 0.8  # similarity at which an OCR word counts as the identifier
@@ -102,23 +103,23 @@ def _similar(a: str, b: str) -> bool:
 
 
 def _identifier_terms(identifiers: IdentifierSet) -> list[tuple[str, str]]:
+    """Single words to compare with OCR words, fuzzily: the name, address and
+    institution words the shared tokenizer makes, and IDs, phone numbers and
+    dates whole (OCR joins and splits their groups unpredictably)."""
     terms = []
     for item in identifiers.items:
-        if item.kind == "name":
-            for part in re.split(r"[\^,=\s]+", item.value):
-                if len(part) >= 3:
-                    terms.append(("name", part.upper()))
+        if item.kind in ("name", "institution", "address"):
+            shortest = 3 if item.kind == "name" else 4
+            for phrase in item.phrases():
+                if len(phrase) == 1 and len(phrase[0]) >= shortest:
+                    terms.append((item.kind, phrase[0]))
         elif item.kind == "date":
             for form in date_forms(item.value):
-                terms.append(("date", form.upper()))
+                terms.append(("date", fold(form)))
         elif item.kind in ("id", "phone"):
             terms.append((item.kind, item.value.upper().translate(_DIGITISH)))
-        elif item.kind in ("institution", "address"):
-            for part in item.value.split():
-                if len(part) >= 4:
-                    terms.append((item.kind, part.upper()))
         elif item.kind == "email":
-            terms.append(("email", item.value.upper()))
+            terms.append(("email", fold(item.value)))
     return terms
 
 
@@ -126,23 +127,36 @@ def label(text: str, identifiers: IdentifierSet, allow: AllowList) -> Label:
     upper = " ".join(text.upper().split())
     if not upper:
         return Label("unread")
-    words = re.split(r"\s+", upper)
-    terms = _identifier_terms(identifiers)
-    for kind, term in terms:
-        if kind == "date":
-            if term in upper or _similar(upper.replace(" ", ""), term.replace(" ", "")):
-                return Label("phi", "date")
-            continue
-        for word in words:
-            word = word.strip(".,;:()[]")
-            if kind in ("id", "phone"):
-                if _similar(word.translate(_DIGITISH), term):
-                    return Label("phi", kind)
-            elif _similar(word, term):
-                return Label("phi", kind)
+    hits = identifiers.terms().find(text)
+    if hits:  # the tokenizer every other check uses: exact words, any separators
+        return Label("phi", hits[0].label.kind)
+    label = _fuzzy(text, upper, _identifier_terms(identifiers))
+    if label is not None:
+        return label
     for kind, pattern in GENERIC:
         if pattern.search(upper):
             return Label("pattern", kind)
-    if all(allow.allows(w) for w in words):
+    if any(True for _ in phones(upper)):
+        return Label("pattern", "phone")
+    if names.find(text):
+        return Label("pattern", "name")
+    if all(allow.allows(w) for w in re.split(r"\s+", upper)):
         return Label("marker")
     return Label("text")
+
+
+def _fuzzy(text: str, upper: str, terms: list[tuple[str, str]]) -> Label | None:
+    """OCR misreads letters: identifier words within FUZZY similarity."""
+    folded = " ".join(fold(text).split())
+    ocr_words = words(text)
+    upper_words = [w.strip(".,;:()[]") for w in upper.split()]
+    for kind, term in terms:
+        if kind == "date":
+            if term in folded or _similar(folded.replace(" ", ""), term.replace(" ", "")):
+                return Label("phi", "date")
+        elif kind in ("id", "phone"):
+            if any(_similar(w.translate(_DIGITISH), term) for w in upper_words):
+                return Label("phi", kind)
+        elif any(_similar(w, term) for w in ocr_words):
+            return Label("phi", kind)
+    return None

@@ -13,18 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
-from deid.actions import DUMMY_BY_VR, EMAIL, LONG_NUMBER, PHONE, TEXT_VRS, WRITTEN_DATE, clean_text
+from deid.actions import DUMMY_BY_VR, TEXT_VRS
 from deid.decide import FileDecider
 from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
 from deid.risk.findings import Finding, Severity
-from deid.risk.identifiers import PLACEHOLDER_WORDS, IdentifierSet, kind_for
+from deid.risk.identifiers import PLACEHOLDER_WORDS, Identifier, IdentifierSet, kind_for
 from deid.scrub import path_text, string_values
+from deid.text import find
+from deid.text.terms import PhraseIndex
 
 Path_ = tuple[tuple[int, int], ...]
 
@@ -41,12 +44,11 @@ _SEVERITY_BY_KIND = {
     "uid": Severity.MEDIUM,
     "text": Severity.MEDIUM,
 }
-# Person names in free text: DICOM's FAMILY^GIVEN form, or a title and a
-# capitalised name ("Dr. Carrasco", "Mrs Panza").
-PERSON_NAME = re.compile(
-    r"\b[A-Za-z][A-Za-z'-]+\^[A-Za-z][A-Za-z'-]*"
-    r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof|Sr|Sra|Herr|Frau)\.? [A-Z][a-z'-]+"
-)
+# Versions carry their software's build dates and part numbers
+# ("453561454581__PRINTERS...[2010/06/30]"): about software, not a person, so
+# only names, e-mail addresses and the file's own identifiers count there.
+_VERSIONS = frozenset({"SoftwareVersions", "DeviceVersion", "ImplementationVersionName"})
+_NOT_IN_VERSIONS = frozenset({"date", "number", "phone", "address"})
 # Coded values look like numbers and dates by design (113100, 20230101).
 _CODED = frozenset(
     {
@@ -80,6 +82,10 @@ class ScanContext:
     elements: list[tuple[Dataset, DataElement, Path_, tuple[int, ...]]]
     pixels: PixelSettings = field(default_factory=PixelSettings)  # how document pages are read
 
+    @cached_property
+    def terms(self) -> PhraseIndex[Identifier]:
+        return self.identifiers.terms()
+
     @property
     def marked_deidentified(self) -> bool:
         return str(self.ds.get("PatientIdentityRemoved", "")).upper() == "YES"
@@ -103,7 +109,7 @@ def elements(ds: Dataset, path: Path_ = (), seq: tuple[int, ...] = ()) -> Iterat
                 yield from elements(item, path + ((int(tag), i),), seq + (int(tag),))
 
 
-def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, action: str) -> bool:
+def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str) -> bool:
     text = value.strip()
     if not text or text.upper() in _DUMMIES or text.lower() in PLACEHOLDER_WORDS:
         return True
@@ -114,28 +120,20 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str, actio
         return ctx.dates_marked_changed
     if ctx.marked_deidentified and _TOKEN.match(text):
         return True
-    if action == "clean" and vr in TEXT_VRS:
-        return clean_text(text, ctx.identifiers.cleaning_patterns()) == text
     return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
 
 
-def _literals(ctx: ScanContext) -> list[str] | None:
-    """The cheap pre-test's strings; None when one is not ASCII (lower-casing
-    could then change lengths, so the test cannot rule a value out)."""
-    literals = ctx.identifiers.literals()
-    return literals if all(lit.isascii() for lit in literals) else None
-
-
-def _may_hold(value: str, literals: list[str] | None) -> bool:
-    """Cheap test before the patterns: every match contains one of these."""
-    if literals is None or not value.isascii():
-        return True
-    low = value.lower()
-    return any(lit in low for lit in literals)
+def _kinds(found: list[find.Span]) -> str:
+    return ", ".join(dict.fromkeys(s.kind for s in found))
 
 
 def header_values(ctx: ScanContext) -> Iterator[Finding]:
-    """Standard attributes the profile would change that still hold a value."""
+    """Standard attributes the profile would change that still hold a value.
+
+    Text the profile cleans is a finding only when it holds words the
+    cleaner would remove; the evidence shows the text with those words
+    replaced by their kind, at the attribute's tag path.
+    """
     profile = ctx.decider.profile.meta.name
     for parent, elem, path, seq in ctx.elements:
         if elem.tag.is_private or elem.VR == "SQ" or elem.tag == ENCAPSULATED_DOCUMENT:
@@ -145,18 +143,28 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
             continue
         keyword = keyword_for_tag(elem.tag) or ""
         kind = "uid" if elem.VR == "UI" else kind_for(keyword, elem.VR) or "text"
+        cleaned = decision.action == "clean" and (elem.VR in TEXT_VRS or elem.VR == "CS")
+        where = keyword or "attribute"
         for value in string_values(elem, text_only=True):
-            if _already_deidentified(ctx, elem, value, decision.action):
+            if cleaned:
+                found = find.spans(value, ctx.terms)
+                if not found or _already_deidentified(ctx, elem, value):
+                    continue
+                message = f"{_kinds(found)} in {where} (profile {profile} would clean it)"
+                evidence = find.redact(value, found)
+            elif _already_deidentified(ctx, elem, value):
                 continue
+            else:
+                message = f"{kind} value in {where} (profile {profile} would {decision.action} it)"
+                evidence = value
             yield Finding(
                 rule=f"header.{kind}",
                 severity=_SEVERITY_BY_KIND.get(kind, Severity.MEDIUM),
-                message=f"{kind} value in {keyword or 'attribute'} "
-                f"(profile {profile} would {decision.action} it)",
+                message=message,
                 file=ctx.label,
                 location=path_text(path, int(elem.tag)),
                 action=f"de-identify with `deid run --profile {profile}`",
-                evidence=value,
+                evidence=evidence,
             )
             break
 
@@ -164,8 +172,6 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
 def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
     """Private blocks the profile would not keep, and identifiers inside them."""
     blocks: dict[tuple[str, int, int], tuple[int, str]] = {}
-    patterns = ctx.identifiers.compiled()
-    literals = _literals(ctx)
     for parent, elem, path, seq in ctx.elements:
         tag = elem.tag
         if not tag.is_private or tag.is_private_creator or elem.VR == "SQ":
@@ -178,20 +184,18 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         key = (where, tag.group, tag.element >> 8)
         blocks[key] = (blocks.get(key, (0, ""))[0] + 1, creator)
         for value in string_values(elem, text_only=True):
-            if not _may_hold(value, literals):
-                continue
-            for ident, pattern in patterns:
-                if pattern.search(value):
-                    yield Finding(
-                        rule="private.identifier",
-                        severity=Severity.HIGH,
-                        message=f"{ident.kind} from {ident.where} inside a private attribute",
-                        file=ctx.label,
-                        location=path_text(path, int(tag)),
-                        action="remove private attributes (default of every shipped profile)",
-                        evidence=value,
-                    )
-                    break
+            own = [s for s in find.spans(value, ctx.terms) if s.own] if ctx.terms else []
+            if own:
+                yield Finding(
+                    rule="private.identifier",
+                    severity=Severity.HIGH,
+                    message=f"{own[0].kind} from {own[0].source} inside a private attribute",
+                    file=ctx.label,
+                    location=path_text(path, int(tag)),
+                    action="remove private attributes (default of every shipped profile)",
+                    evidence=find.redact(value, own),
+                )
+                break
     # The creator string is free text a device or a person wrote (it can hold
     # a name): it is evidence, redacted unless --show-values, never part of
     # the message or location. The block is named by its slot, (gggg,bbxx).
@@ -209,17 +213,10 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def free_text(ctx: ScanContext) -> Iterator[Finding]:
-    """Text the profile keeps, checked for the file's own identifiers and for
-    generic patterns (e-mail, phone, dates, long numbers)."""
-    patterns = ctx.identifiers.compiled()
-    literals = _literals(ctx)
-    generic = (
-        ("email", EMAIL),
-        ("phone", PHONE),
-        ("date", WRITTEN_DATE),
-        ("number", LONG_NUMBER),
-        ("name", PERSON_NAME),
-    )
+    """Text the profile keeps, checked for the file's own identifiers and by
+    the free-text detectors (names, dates, phones, e-mail, long numbers):
+    the words `clean` would remove, reported at their tag path with the
+    evidence redacted."""
     for parent, elem, path, seq in ctx.elements:
         if elem.VR not in TEXT_VRS and elem.VR not in ("UN", "CS"):
             continue
@@ -227,23 +224,24 @@ def free_text(ctx: ScanContext) -> Iterator[Finding]:
         if ctx.decider.decide(parent, elem, seq).action != "keep":
             continue  # reported by header_values / private_attributes
         location = path_text(path, int(elem.tag))
+        versions = elem.keyword in _VERSIONS
         for value in string_values(elem, text_only=True):
-            hit = None
-            if _may_hold(value, literals):
-                hit = next(((i.kind, i.where) for i, p in patterns if p.search(value)), None)
-            if hit:
-                rule, severity = f"text.{hit[0]}", Severity.HIGH
-                message = f"{hit[0]} from {hit[1]} found in kept text"
+            found = find.spans(value, ctx.terms)
+            if versions:
+                found = [s for s in found if s.own or s.kind not in _NOT_IN_VERSIONS]
+            own = [s for s in found if s.own]
+            if own:
+                rule, severity = f"text.{own[0].kind}", Severity.HIGH
+                message = f"{own[0].kind} from {own[0].source} found in kept text"
                 action = "clean or remove this attribute in your profile"
-            elif coded:
+            elif coded or not found:
                 continue  # codes are not free text: only the file's own values count
-            elif kind := next((k for k, p in generic if p.search(value)), None):
-                rule, severity = f"text.{kind}-pattern", Severity.MEDIUM
-                message = f"text that looks like a {kind} in a kept attribute"
-                action = "review; clean or remove this attribute in your profile"
             else:
-                continue
-            yield Finding(rule, severity, message, ctx.label, location, action, value)
+                rule, severity = f"text.{found[0].kind}-pattern", Severity.MEDIUM
+                message = f"text that looks like a {found[0].kind} in a kept attribute"
+                action = "review; clean or remove this attribute in your profile"
+            evidence = find.redact(value, found)
+            yield Finding(rule, severity, message, ctx.label, location, action, evidence)
             break
 
 

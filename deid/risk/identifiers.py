@@ -1,17 +1,24 @@
-"""A file's own identifying values, and the patterns that find them in text.
+"""A file's own identifying values, and the token phrases that find them in text.
 
 Collected once per file before scrubbing: the cleaner uses them to strip a
 patient's name from a series description, and the verifier uses them to
-prove that none of them is left anywhere in the output.
+prove that none of them is left anywhere in the output. Every comparison
+goes through deid.text.tokens, so a value matches however it is written
+(case, accents, separators, one part of a multi-part name).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from deid.actions import EMAIL, PHONE, parse_da
+from deid.actions import parse_da
+from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS  # noqa: F401 - imported from here
+from deid.text.patterns import EMAIL, phones
+from deid.text.terms import PhraseIndex
+from deid.text.tokens import UNSPACED, words
 
 MONTHS = [
     "january",
@@ -29,44 +36,11 @@ MONTHS = [
 ]
 
 # Values shorter than these are too common to search for without drowning
-# the report in coincidences (a surname "LI" is in many words).
+# the report in coincidences (a surname "LI" is a common token). A short
+# part still counts within the whole name ("LI NA", "de la Cruz").
 MIN_NAME_PART = 3
 MIN_ID = 3
 MIN_NUMERIC_ID = 4
-
-# Placeholder words that stand in for names in test and already-anonymised
-# files, and the dummies deid itself writes: never evidence of a person.
-PLACEHOLDER_WORDS = frozenset(
-    [
-        "anonymous",
-        "anonymized",
-        "anonymised",
-        "anon",
-        "unknown",
-        "name",
-        "names",
-        "last",
-        "first",
-        "middle",
-        "test",
-        "patient",
-        "doctor",
-        "physician",
-        "none",
-        "null",
-        "phantom",
-        "enter",
-        "text",
-        "deid",
-        "removed",
-        "pseudo",
-        "dummy",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -75,51 +49,104 @@ class Identifier:
     value: str
     where: str  # tag path it was found at in the input
 
-    def patterns(self) -> list[re.Pattern[str]]:
-        return list(_patterns(self.kind, self.value))
+    def phrases(self) -> tuple[tuple[str, ...], ...]:
+        """Token sequences (see deid.text.tokens) that are this identifier."""
+        return _phrases(self.kind, self.value.strip())
 
-    def literals(self) -> list[str]:
-        """Lower-case strings at least one of which is in any text the
-        patterns match: a cheap test that rules a clean output in."""
-        if not self.patterns():
-            return []
-        value = self.value.strip().lower()
-        if self.kind == "name":
-            return [p.lower() for p in _name_parts(self.value)]
-        if self.kind == "date":
-            return [f.lower() for f in date_forms(self.value)]
-        if self.kind == "phone":
-            digits = re.sub(r"\D", "", value)
-            return [digits[:3]]  # any spelling of the number starts with these
-        if self.kind in ("address", "institution"):
-            return [re.split(r"\s+", value)[0]]
-        return [value]
+    def digits(self) -> tuple[str, ...]:
+        """Digit strings matched however they are grouped: phone numbers and
+        long numeric IDs."""
+        return _digit_strings(self.kind, self.value.strip())
+
+    def found_in(self, text: str) -> bool:
+        index: PhraseIndex[Identifier] = PhraseIndex()
+        _index(index, self)
+        return bool(index.find(text))
 
 
-def _bounded(literal: str) -> re.Pattern[str]:
-    """A literal that is not part of a longer word, number or dotted UID."""
-    return re.compile(rf"(?<![\w.]){re.escape(literal)}(?![\w])", re.IGNORECASE)
+def _index(index: PhraseIndex[Identifier], item: Identifier) -> None:
+    for phrase in item.phrases():
+        index.add(phrase, item)
+    for digits in item.digits():
+        index.add_digits(digits, item, with_prefix=item.kind == "phone")
 
 
-def _name_parts(value: str) -> list[str]:
-    """Words of every component group (alphabetic, ideographic, phonetic).
+def _long_enough(word: str) -> bool:
+    """Latin words need three letters not to match common syllables; other
+    scripts' words (Greek, Cyrillic, Arabic...) are specific at two."""
+    return len(word) >= (MIN_NAME_PART if word.isascii() else 2)
 
-    Ideographic names are often two characters, which are specific enough;
-    Latin words need three to avoid matching common syllables.
-    """
-    parts = []
+
+def _name_word(word: str) -> bool:
+    return not word.isdigit() and word not in PLACEHOLDER_WORDS and word not in PARTICLES
+
+
+def _name_phrases(value: str) -> list[tuple[str, ...]]:
+    """Every word of every component group (alphabetic, ideographic,
+    phonetic), each component whole (`de la Cruz`, `O'Brien`), and the whole
+    name in both orders (`Garcia Lopez Maria`, `Maria Garcia Lopez`)."""
+    out: list[tuple[str, ...]] = []
     for group in value.split("="):
-        for component in re.split(r"[\^,]", group):
-            for word in component.split():
-                word = word.strip(".")
-                shortest = MIN_NAME_PART if word.isascii() else 2
-                if (
-                    len(word) >= shortest
-                    and word.isalpha()
-                    and word.lower() not in PLACEHOLDER_WORDS
-                ):
-                    parts.append(word)
-    return parts
+        components = [tuple(words(c)) for c in group.split("^")]
+        named = [c for c in components if any(_name_word(w) for w in c)]
+        for component in named:
+            out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
+            if len(component) > 1:
+                out.append(component)
+                joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
+                if not UNSPACED.search(joined):
+                    out.append((joined,))
+        if len(named) > 1:
+            family, rest = named[0], named[1:]
+            out.append(tuple(w for c in named for w in c))
+            out.append(tuple(w for c in rest for w in c) + family)
+    return out
+
+
+def _address_phrases(value: str) -> list[tuple[str, ...]]:
+    """The whole address and each comma-separated part of five or more
+    characters ("12 Windmill Lane", "La Mancha")."""
+    parts = [value] + re.split(r"[,^\n\r]+", value)
+    out = []
+    for part in dict.fromkeys(p.strip() for p in parts):
+        if len(part) >= 5:
+            out.append(tuple(words(part)))
+    return out
+
+
+# The files of one series, study or site share most identifying values; their
+# phrases are built once per worker (the last 512 values).
+@lru_cache(maxsize=512)
+def _phrases(kind: str, value: str) -> tuple[tuple[str, ...], ...]:
+    if not value:
+        return ()
+    if kind == "name":
+        found = _name_phrases(value)
+    elif kind == "id":
+        if len(value) < MIN_ID or (value.isdigit() and len(value) < MIN_NUMERIC_ID):
+            return ()
+        found = [tuple(words(value))]
+    elif kind == "date":
+        found = [tuple(words(f)) for f in date_forms(value)]
+    elif kind in ("address", "institution"):
+        found = _address_phrases(value)
+    elif kind == "email":
+        found = [tuple(words(value))]
+    elif kind == "phone":
+        found = []
+    else:
+        found = [tuple(words(value))]
+    return tuple(dict.fromkeys(p for p in found if p))
+
+
+@lru_cache(maxsize=512)
+def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
+    digits = re.sub(r"\D", "", value)
+    if kind == "phone" and len(digits) >= 7:
+        return (digits,)
+    if kind == "id" and len(digits) >= 7:
+        return (digits,)
+    return ()
 
 
 def date_forms(value: str) -> list[str]:
@@ -149,48 +176,6 @@ def date_forms(value: str) -> list[str]:
         f"{d:02d}-{month[:3]}-{y:04d}",
     }
     return sorted(forms)
-
-
-# The files of one series, study or site share most identifying values; their
-# patterns are built once per worker (the last 512 values: ~2 MB at most).
-@lru_cache(maxsize=512)
-def _patterns(kind: str, value: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(_build_patterns(kind, value))
-
-
-def _build_patterns(kind: str, value: str) -> list[re.Pattern[str]]:
-    value = value.strip()
-    if not value:
-        return []
-    if kind == "name":
-        # Scripts written without spaces (CJK) have no word boundaries.
-        return [
-            _bounded(p) if p.isascii() else re.compile(re.escape(p)) for p in _name_parts(value)
-        ]
-    if kind == "id":
-        if len(value) < MIN_ID or (value.isdigit() and len(value) < MIN_NUMERIC_ID):
-            return []
-        return [_bounded(value)]
-    if kind == "date":
-        return [
-            re.compile(rf"(?<![\d]){re.escape(f)}(?!\d)", re.IGNORECASE) for f in date_forms(value)
-        ]
-    if kind == "phone":
-        digits = re.sub(r"\D", "", value)
-        if len(digits) < 7:
-            return []
-        return [re.compile(r"(?<!\d)" + r"\D{0,3}".join(digits) + r"(?!\d)")]
-    if kind in ("address", "institution"):
-        parts = [value] + [p for p in re.split(r"[,^\n\r]+", value)]
-        out = []
-        for part in dict.fromkeys(p.strip() for p in parts):
-            if len(part) >= 5:
-                words = [re.escape(w) for w in part.split()]
-                out.append(re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.I))
-        return out
-    if kind == "email":
-        return [re.compile(re.escape(value), re.IGNORECASE)]
-    return [_bounded(value)]
 
 
 # Keyword fragments that mark an attribute as holding one kind of identifier.
@@ -227,6 +212,7 @@ class IdentifierSet:
 
     items: list[Identifier] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
+    _terms: PhraseIndex[Identifier] | None = None
 
     def add(self, kind: str, value: str, where: str) -> None:
         value = value.strip()
@@ -234,21 +220,67 @@ class IdentifierSet:
             return
         self._seen.add((kind, value.upper()))
         self.items.append(Identifier(kind, value, where))
+        self._terms = None
 
     def add_from_text(self, text: str, where: str) -> None:
         if sum(c.isprintable() for c in text) < 0.9 * len(text):
             return  # binary data decoded as text: no e-mail or phone in it
         for m in EMAIL.finditer(text):
             self.add("email", m.group(0), where)
-        for m in PHONE.finditer(text):
-            if len(re.sub(r"\D", "", m.group(0))) >= 7:
-                self.add("phone", m.group(0), where)
+        for start, end in phones(text):
+            self.add("phone", text[start:end], where)
 
-    def compiled(self) -> list[tuple[Identifier, re.Pattern[str]]]:
-        return [(item, p) for item in self.items for p in item.patterns()]
+    def terms(self) -> PhraseIndex[Identifier]:
+        """Every identifier's phrases in one index: what cleaning removes and
+        verification and scan look for (built once, until a value is added)."""
+        if self._terms is None:
+            self._terms = PhraseIndex()
+            for item in self.items:
+                _index(self._terms, item)
+        return self._terms
 
-    def literals(self) -> list[str]:
-        return sorted({lit for item in self.items for lit in item.literals() if lit})
+    def cleaning_patterns(self) -> PhraseIndex[Identifier]:
+        """The index `actions.clean_text` takes (the pipeline's name for it)."""
+        return self.terms()
 
-    def cleaning_patterns(self) -> list[re.Pattern[str]]:
-        return [p for _, p in self.compiled()]
+    def compiled(self) -> list[tuple[Identifier, PhraseMatcher]]:
+        """Each identifier with a matcher asked like a compiled pattern
+        (search, finditer): for code that searches per identifier, through
+        the same tokenizer as everything else."""
+        return [(item, PhraseMatcher(item)) for item in self.items]
+
+
+@dataclass(frozen=True)
+class PhraseMatch:
+    """Where a PhraseMatcher matched, with re.Match's few methods callers use."""
+
+    string: str
+    begin: int
+    stop: int
+
+    def group(self, index: int = 0) -> str:
+        return self.string[self.begin : self.stop]
+
+    def span(self) -> tuple[int, int]:
+        return self.begin, self.stop
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.stop
+
+
+class PhraseMatcher:
+    """One identifier, matched in text through the shared tokenizer."""
+
+    def __init__(self, item: Identifier) -> None:
+        self.index: PhraseIndex[Identifier] = PhraseIndex()
+        _index(self.index, item)
+
+    def finditer(self, text: str) -> Iterator[PhraseMatch]:
+        for hit in self.index.find(text):
+            yield PhraseMatch(text, hit.start, hit.end)
+
+    def search(self, text: str) -> PhraseMatch | None:
+        return next(self.finditer(text), None)

@@ -2,13 +2,16 @@
 
 Runs on the exact bytes that are written. Every text-bearing element at any
 depth, private ones and the file meta included, is searched for the file's
-own identifying values. Dates are searched in text, not in date elements,
-whose values the profile controls and where a shifted date may coincide
-with another original one by chance.
+own identifying values, through the same tokenizer the cleaner uses, and
+free text is searched for person names no header held (deid.text.names).
+Dates are searched in text, not in date elements, whose values the profile
+controls and where a shifted date may coincide with another original one by
+chance.
 """
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
 import pydicom
@@ -16,10 +19,22 @@ from pydicom.dataset import Dataset
 
 from deid.actions import TEXT_VRS
 from deid.risk.findings import Finding, Severity
-from deid.risk.identifiers import IdentifierSet
+from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
+from deid.text import find, names
+from deid.text.terms import PhraseIndex
 
 _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
+# Free text searched for names: not PN (a profile decides those by rule, and
+# deid writes dummies and pseudonyms there), AE, URLs or codes.
+_NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
+_DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
+# Printable runs of the raw bytes: every text value is one of them (values
+# start after a length's zero byte), at most one tag byte glued after it.
+# Runs of two or more; a name needs three characters or more (a title and
+# a word, two capitalised words) unless it is two CJK characters.
+_RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{2,}")
+_WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
 
@@ -51,7 +66,8 @@ def _texts(ds: Dataset, prefix: str = ""):
         else:
             text = str(value)
         if text.strip():
-            yield where, elem.VR, text
+            named = elem.VR in _NAMED_VRS and not elem.tag.is_private_creator
+            yield where, elem.VR, named, text
 
 
 def _header_text(data: bytes, pixel_data: bytes | None) -> str:
@@ -70,46 +86,85 @@ def _header_text(data: bytes, pixel_data: bytes | None) -> str:
     return data.decode("latin-1")
 
 
+def _may_leak(raw: str, terms: PhraseIndex[Identifier]) -> bool:
+    """A cheap pass over the raw bytes that rules a clean output in: no
+    identifier's words, no identifier's digits, no name in any text run.
+
+    Raw bytes are text as Latin-1; when they are not plain ASCII they are
+    also read as UTF-8, so an accented name folds to the same words in
+    either character set. Values in other character sets make the index
+    unfilterable, and every such file is parsed.
+    """
+    texts = [raw] if raw.isascii() else [raw, raw.encode("latin-1").decode("utf-8", "replace")]
+    if terms and any(terms.may_match(t) for t in texts):
+        return True
+    for n, text in enumerate(texts):
+        for run in set(_RUN.findall(text)):
+            if run.isascii() and (n or len(run) < 3):
+                continue  # ASCII reads the same as Latin-1 and UTF-8
+            if not _WORDISH.search(run):
+                continue
+            # A tag byte may be glued after a value ("Smith" + "T\x00"):
+            # the run without its last letter is checked too.
+            if names.find(run) or (run[-1].isalpha() and names.find(run[:-1])):
+                return True
+    return False
+
+
 def verify(
     data: bytes, identifiers: IdentifierSet, file_label: str, pixel_data: bytes | None = None
 ) -> list[Finding]:
     """High findings for every identifying value still readable in the output.
 
-    A single pass of all patterns over the raw bytes clears the common case;
-    only a file with a match is parsed, to confirm it element by element and
+    A single pass over the raw bytes clears the common case; only a file
+    that may hold a match is parsed, to confirm it element by element and
     say where it is.
     """
-    compiled = identifiers.compiled()
-    if not compiled:
+    terms = identifiers.terms()
+    if not _may_leak(_header_text(data, pixel_data), terms):
         return []
-    literals = identifiers.literals()
-    # Raw bytes are compared as Latin-1: valid for ASCII values only. A value
-    # with other characters depends on the character set: parse and decode.
-    if all(lit.isascii() for lit in literals):
-        text = _header_text(data, pixel_data).lower()
-        if not any(lit in text for lit in literals):
-            return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
     sources = [("", ds)]
     if getattr(ds, "file_meta", None) is not None:
         sources.append(("FileMeta.", ds.file_meta))
     for prefix, source in sources:
-        for where, vr, text in _texts(source, prefix):
-            for ident, pattern in compiled:
-                if vr == "UI" and ident.kind != "id":
-                    continue  # UIDs are digits and dots: only IDs can hide there
-                if pattern.search(text):
-                    findings.append(
-                        Finding(
-                            rule="verify.residual-phi",
-                            severity=Severity.HIGH,
-                            message=f"{ident.kind} from {ident.where} still present in output",
-                            file=file_label,
-                            location=where,
-                            action="output withheld",
-                            evidence=ident.value,
-                        )
-                    )
-                    break
+        for where, vr, named, text in _texts(source, prefix):
+            finding = _check(text, vr, named, where, terms, file_label)
+            if finding is not None:
+                findings.append(finding)
     return findings
+
+
+def _check(
+    text: str, vr: str, named: bool, where: str, terms: PhraseIndex[Identifier], file_label: str
+) -> Finding | None:
+    """`named`: free text searched for names too (not codes, UIDs, PN or
+    private creators: a vendor's block name is not a person)."""
+    for hit in terms.find(text) if terms else ():
+        ident = hit.label
+        if vr == "UI" and ident.kind != "id":
+            continue  # UIDs are digits and dots: only IDs can hide there
+        return Finding(
+            rule="verify.residual-phi",
+            severity=Severity.HIGH,
+            message=f"{ident.kind} from {ident.where} still present in output",
+            file=file_label,
+            location=where,
+            action="output withheld",
+            evidence=ident.value,
+        )
+    if not named or where in _DEID_MARKERS:
+        return None
+    spans = [find.Span(s, e, "name") for s, e in names.find(text)]
+    if not spans:
+        return None
+    return Finding(
+        rule="verify.residual-name",
+        severity=Severity.HIGH,
+        message="a person's name in the output's free text",
+        file=file_label,
+        location=where,
+        action="output withheld",
+        evidence=find.redact(text, spans),
+    )

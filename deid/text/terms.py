@@ -1,0 +1,174 @@
+"""Find known token sequences (a file's own identifiers) in text.
+
+An identifier becomes phrases: token sequences such as `(garcia,)`,
+`(garcia, lopez)`, `(1965, 4, 12)`. A phrase matches wherever the text's
+tokens are the same, whatever separators stand between them. Long digit
+strings (phone numbers, long IDs) are matched on their digits instead, as
+people group them in many ways (`(217) 555-0147`, `217.555.0147`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Generic, TypeVar
+
+from deid.text.tokens import Token, camel_parts, dotted_after, dotted_before, fold, tokenize
+
+T = TypeVar("T")
+_DIGITS = re.compile(r"\d+")
+
+# Separators allowed inside a number written in groups ("555 - 0147").
+_MAX_DIGIT_GAP = 3
+# A phone number may be written with a country code the identifier lacks.
+_MAX_PREFIX_DIGITS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(Generic[T]):
+    start: int
+    end: int
+    label: T
+
+
+@dataclass
+class PhraseIndex(Generic[T]):
+    """Phrases and digit strings to look for, each with a label."""
+
+    _first: dict[str, list[tuple[tuple[str, ...], T]]] = field(default_factory=dict)
+    _digits: list[tuple[str, bool, T]] = field(default_factory=list)
+    _word_literals: set[tuple[str, ...]] = field(default_factory=set)
+    _digit_literals: set[str] = field(default_factory=set)
+    _unfilterable: bool = False
+
+    def add(self, phrase: tuple[str, ...], label: T) -> None:
+        if not phrase:
+            return
+        self._first.setdefault(phrase[0], []).append((phrase, label))
+        if all(word.isascii() for word in phrase):
+            self._word_literals.add(phrase)
+        else:
+            self._unfilterable = True  # other charsets: raw bytes cannot rule it out
+
+    def add_digits(self, digits: str, label: T, with_prefix: bool = False) -> None:
+        """Digits written in any grouping; `with_prefix` also accepts up to
+        three digits before them (a country code)."""
+        digits = digits.lstrip("0")
+        if digits:
+            self._digits.append((digits, with_prefix, label))
+            self._digit_literals.add(digits)
+
+    def __bool__(self) -> bool:
+        return bool(self._first or self._digits)
+
+    def find(self, text: str) -> list[Hit[T]]:
+        tokens = tokenize(text)
+        hits = list(self._phrase_hits(text, tokens))
+        if self._digits:
+            hits += self._digit_hits(text, tokens)
+        return hits
+
+    def _phrase_hits(self, text: str, tokens: list[Token]) -> Iterator[Hit[T]]:
+        norms = [t.norm for t in tokens]
+        for i, norm in enumerate(norms):
+            for phrase, label in self._first.get(norm, ()):
+                size = len(phrase)
+                if size > 1 and tuple(norms[i : i + size]) != phrase:
+                    continue
+                first, last = tokens[i], tokens[i + size - 1]
+                if first.is_number and _cut_before(text, first.start, size):
+                    continue
+                if last.is_number and _cut_after(text, last.end, size):
+                    continue
+                yield Hit(first.start, last.end, label)
+            for part in camel_parts(tokens[i]):
+                for phrase, label in self._first.get(part.norm, ()):
+                    if len(phrase) == 1:
+                        yield Hit(part.start, part.end, label)
+
+    def _digit_hits(self, text: str, tokens: list[Token]) -> Iterator[Hit[T]]:
+        longest = max(len(d) for d, _, _ in self._digits) + _MAX_PREFIX_DIGITS
+        for run in _number_runs(text, tokens):
+            for i in range(len(run)):
+                joined = ""
+                for j in range(i, len(run)):
+                    joined += run[j].text
+                    if len(joined) > longest + len(joined) - len(joined.lstrip("0")):
+                        break
+                    core = joined.lstrip("0")
+                    for digits, with_prefix, label in self._digits:
+                        if core == digits or (
+                            with_prefix
+                            and core.endswith(digits)
+                            and len(core) - len(digits) <= _MAX_PREFIX_DIGITS
+                        ):
+                            yield Hit(run[i].start, run[j].end, label)
+
+    def may_match(self, text: str) -> bool:
+        """A cheap test that rules a text out: False only when no phrase and
+        no digit string can match it."""
+        if self._unfilterable:
+            return True
+        folded = fold(text)
+        words = {w for phrase in self._word_literals for w in phrase}
+        present = {w for w in words if w in folded}
+        for phrase in self._word_literals:
+            # Every word of the phrase is there, and in order with only
+            # separators (or leading zeros) between them.
+            if present.issuperset(phrase) and _loose(phrase).search(folded):
+                return True
+        if not self._digit_literals:
+            return False
+        digits = "".join(_DIGITS.findall(text))
+        return any(d in digits for d in self._digit_literals)
+
+
+@lru_cache(maxsize=4096)
+def _loose(phrase: tuple[str, ...]) -> re.Pattern[str]:
+    """The phrase's words in order, anything but letters and digits between
+    them, numbers with any leading zeros: every match's text matches."""
+    parts = [("0*" + re.escape(w)) if w.isdigit() else re.escape(w) for w in phrase]
+    return re.compile(r"[^a-z0-9]*".join(parts))
+
+
+def _cut_before(text: str, start: int, size: int) -> bool:
+    """A number that continues a dotted number (a UID, a version), or, for a
+    sequence of numbers, one glued to a word ("PS3.15 2024b" is no date)."""
+    glued = size > 1 and start > 0 and text[start - 1].isalpha()
+    return glued or dotted_before(text, start)
+
+
+def _cut_after(text: str, end: int, size: int) -> bool:
+    glued = size > 1 and end < len(text) and text[end].isalpha()
+    return glued or dotted_after(text, end)
+
+
+def _number_runs(text: str, tokens: list[Token]) -> Iterator[list[Token]]:
+    """Numbers next to each other with only short separators between them."""
+    run: list[Token] = []
+    for token in tokens:
+        if not token.is_number:
+            if run:
+                yield run
+            run = []
+            continue
+        if run and token.start - run[-1].end > _MAX_DIGIT_GAP:
+            yield run
+            run = []
+        run.append(token)
+    if run:
+        yield run
+
+
+def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans as one."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

@@ -1,0 +1,347 @@
+"""Free text: identifying words found and removed, technical strings left alone.
+
+Measured on the labelled set of fixtures/free_text.py: cleaning through
+`actions.clean_text` (what clean (C) writes) and `deid scan` through its real
+path (files on disk, the shipped basic profile), per category.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from pathlib import Path
+
+import pydicom
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from deid import actions
+from deid.risk.identifiers import Identifier, IdentifierSet
+from deid.scan import scan_file
+from deid.text import find, names, patterns
+from deid.text.tokens import tokenize, words
+from fixtures.free_text import Labelled, identifying, technical
+from tests.helpers import scan_settings
+
+# Names with no title, role or credential, from a source the gazetteer does
+# not come from: the gazetteer and family-name endings alone find these.
+UNVOUCHED = "gazetteer-name"
+TECH_ATTRIBUTE = {
+    "software": "SoftwareVersions",
+    "protocol": "ProtocolName",
+    "sequence": "SequenceName",
+    "kernel": "ConvolutionKernel",
+    "coil": "ReceiveCoilName",
+    "code-meaning": "CodeMeaning",
+    "device": "ManufacturerModelName",
+    "readout": "WindowCenterWidthExplanation",
+}
+
+
+@pytest.fixture(scope="module")
+def labelled() -> list[Labelled]:
+    return identifying(2400)
+
+
+@pytest.fixture(scope="module")
+def strings() -> list[tuple[str, str]]:
+    return technical()
+
+
+def _identifiers(header: dict[str, str]) -> IdentifierSet:
+    found = IdentifierSet()
+    for keyword, kind in (
+        ("PatientName", "name"),
+        ("PatientID", "id"),
+        ("PatientBirthDate", "date"),
+    ):
+        if keyword in header:
+            found.add(kind, header[keyword], keyword)
+    return found
+
+
+def _left(text: str, planted: list[str]) -> list[str]:
+    """Planted words still in `text` (CJK characters one by one)."""
+    present = set(words(re.sub(r"\[[a-z]+\]", " ", text)))
+    return [w for w in planted if (w in text if len(w) == 1 else words(w)[0] in present)]
+
+
+def _recall(results: list[tuple[Labelled, str]]) -> dict[str, float]:
+    total, missed = Counter(), Counter()
+    for value, after in results:
+        total[value.category] += len(value.words)
+        missed[value.category] += len(_left(after, value.words))
+    total["all"], missed["all"] = sum(total.values()), sum(missed.values())
+    return {c: 1 - missed[c] / total[c] for c in total}
+
+
+def _assert_recall(recall: dict[str, float]) -> None:
+    for category, share in recall.items():
+        floor = 0.90 if category == UNVOUCHED else 0.99
+        assert share >= floor, (category, f"{share:.2%}")
+
+
+def test_labelled_set_is_large_and_varied(labelled, strings):
+    assert len(labelled) >= 2000 and len(strings) >= 2000
+    categories = Counter(v.category for v in labelled)
+    assert set(categories) >= {"own-name", "other-name", "label-name", "date", "phone", "address"}
+    text = " ".join(v.text for v in labelled)
+    for sample in ("-", "van ", "ü", "é", "山", "Д", "GTV_", "LIVER_"):
+        assert sample in text, sample
+
+
+def test_cleaning_removes_planted_words(labelled):
+    results = [(v, actions.clean_text(v.text, _identifiers(v.header).terms())) for v in labelled]
+    _assert_recall(_recall(results))
+
+
+def test_cleaning_leaves_technical_strings(strings):
+    changed = [t for _, t in strings if actions.clean_text(t) != t]
+    assert len(changed) <= 0.01 * len(strings), changed[:20]
+
+
+def _file(path: Path, header: dict[str, str], items: list[Dataset], sequence: str) -> None:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.Modality = "SR"
+    ds.PatientName = header.get("PatientName", "")
+    ds.PatientID = header.get("PatientID", "")
+    ds.PatientBirthDate = header.get("PatientBirthDate", "")
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    setattr(ds, sequence, Sequence(items))
+    ds.save_as(path, enforce_file_format=True)
+
+
+@functools.cache
+def _settings(options: tuple[str, ...]):
+    return scan_settings(
+        options=options, pixels="off", face="off", dataset_risk=False, jobs=1
+    )
+
+
+def _scan(path: Path, options: tuple[str, ...] = ()) -> dict[str, str]:
+    return {f.location: f.evidence for f in scan_file(path, _settings(options)).findings}
+
+
+def _text_item(text: str) -> Dataset:
+    item = Dataset()
+    item.ValueType = "TEXT"
+    item.TextValue = text
+    return item
+
+
+def test_scan_finds_the_words_the_cleaner_removes(labelled, tmp_path):
+    """Each value as a structured-report TEXT item (cleaned under Clean
+    Structured Content): the scan reports it at its tag path, with the
+    planted words redacted, and what the evidence leaves is what the
+    cleaner leaves."""
+    options = ("clean-structured-content",)
+    results, same = [], 0
+    pooled = [v for v in labelled if not v.header]
+    _file(tmp_path / "pooled.dcm", {}, [_text_item(v.text) for v in pooled], "ContentSequence")
+    evidence = _scan(tmp_path / "pooled.dcm", options)
+    reported = [
+        evidence.get(f"ContentSequence[{i}].TextValue", v.text) for i, v in enumerate(pooled)
+    ]
+    pairs = list(zip(pooled, reported, strict=True))
+    for i, value in enumerate(v for v in labelled if v.header):
+        path = tmp_path / f"own{i}.dcm"
+        _file(path, value.header, [_text_item(value.text)], "ContentSequence")
+        pairs.append((value, _scan(path, options).get("ContentSequence[0].TextValue", value.text)))
+    for value, shown in pairs:
+        results.append((value, shown))
+        cleaned = actions.clean_text(value.text, _identifiers(value.header).terms())
+        same += words(re.sub(r"\[[a-z]+\]", " ", shown)) == words(cleaned)
+    _assert_recall(_recall(results))
+    assert same == len(pairs)
+
+
+def test_scan_leaves_technical_strings(strings, tmp_path):
+    """Technical strings in the attributes they come from, each in an item of
+    a sequence the profile keeps and filters: kept (SoftwareVersions...) or,
+    for ProtocolName, cleaned under Clean Descriptors."""
+    items = []
+    for category, text in strings:
+        item = Dataset()
+        setattr(item, TECH_ATTRIBUTE[category], text)
+        items.append(item)
+    _file(tmp_path / "tech.dcm", {}, items, "PerFrameFunctionalGroupsSequence")
+    flagged = _scan(tmp_path / "tech.dcm", ("clean-descriptors",))
+    per_category: Counter[str] = Counter()
+    for i, (category, _) in enumerate(strings):
+        keyword = TECH_ATTRIBUTE[category]
+        per_category[category] += f"PerFrameFunctionalGroupsSequence[{i}].{keyword}" in flagged
+    totals = Counter(c for c, _ in strings)
+    for category, count in totals.items():
+        assert per_category[category] <= max(1, 0.01 * count), (category, per_category[category])
+
+
+# --------------------------------------------------------------------------
+# The tokenizer and the rules, one behaviour at a time
+
+
+@pytest.mark.parametrize(
+    ("header", "text", "left"),
+    [
+        ("GARCÍA-LÓPEZ^MARÍA", "CT HEAD Maria Garcia Lopez", "CT HEAD"),
+        ("GARCIA-LOPEZ^MARIA", "LIVER_GARCÍA", "LIVER"),
+        ("van der Berg^Jan", "GTV_vanderBerg ok", "GTV_ ok"),
+        ("van der Berg^Jan", "GTV_Berg, JAN VAN DER BERG", "GTV"),
+        ("O'Brien^Sean", "Seen: OBRIEN? no, O'Brien", "Seen: ? no"),
+        ("al-Hassan^Omar", "ROI Hassan_1", "ROI _1"),
+        ("Müller^Jörg", "MüllerJörg", ""),
+    ],
+)
+def test_identifiers_are_matched_by_every_part(header, text, left):
+    terms = _identifiers({"PatientName": header}).terms()
+    assert actions.clean_text(text, terms) == left
+
+
+def test_tokens_split_on_every_separator_and_fold():
+    assert words("GARCÍA-LÓPEZ^María_2.x/Ünal,ß") == [
+        "garcia",
+        "lopez",
+        "maria",
+        "2",
+        "x",
+        "unal",
+        "ss",
+    ]
+    assert [t.text for t in tokenize("LIVER_SMITH2")] == ["LIVER", "SMITH", "2"]
+
+
+@pytest.mark.parametrize(
+    "text", ["5.00.02", "2.6.3.6", "51.80.108.010", "1.2.840.10008.5.1.4", "V3.51*P25", "10.1.16"]
+)
+def test_versions_are_neither_dates_nor_phones(text):
+    assert not list(patterns.dates(text)) and not list(patterns.phones(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["12.03.2021", "2021-03-12", "12 März 2021", "March 12, 2021", "12MAR2021"]
+)
+def test_written_dates_are_dates(text):
+    assert [(0, len(text))] == list(patterns.dates(text))[:1]
+
+
+def test_dates_must_exist():
+    assert not list(patterns.dates("31.02.2021")) and not list(patterns.dates("2021-13-01"))
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Follow-up per Dr Quorvath", "Quorvath"),
+        ("FOLLOW UP PER DR QUORVATH", "QUORVATH"),
+        ("Physicist: J. van der Velde-Okafor", "J. van der Velde-Okafor"),
+        ("seen by Anna Lindqvist RN", "Anna Lindqvist"),
+        ("Mother Maria Fernandes present", "Maria Fernandes"),
+        ("Reviewed by QUORVATH^ANNA", "QUORVATH^ANNA"),
+        ("患者王伟复查", "王伟"),
+    ],
+)
+def test_person_names_without_a_header(text, name):
+    found = [text[s:e] for s, e in names.find(text)]
+    assert name in found, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SIEMENS MR HEADER",
+        "MR BRAIN",
+        "per protocol",
+        "Lown-Ganong-Levine syndrome",
+        "Agfa-Gevaert AG",
+    ],
+)
+def test_technical_words_are_not_names(text):
+    assert names.find(text) == []
+
+
+def test_redacted_evidence_keeps_context_not_words():
+    text = "Follow-up per Dr Quorvath on 12.03.2021"
+    assert find.redact(text, find.spans(text)) == "Follow-up per Dr [name] on [date]"
+
+
+def test_identifier_digits_match_any_grouping():
+    item = Identifier("phone", "(217) 555-0147", "PatientTelephoneNumbers")
+    for written in ("217.555.0147", "+1 217 555 0147", "2175550147"):
+        assert item.found_in(f"call {written}"), written
+    assert not item.found_in("call 217 555 0148")
+
+
+def test_shipped_word_lists_are_what_the_generator_makes():
+    """names.txt, months.txt, vocabulary.txt and endings.txt are generated
+    from Faker and pydicom (deid/text/data/generate.py), never edited by hand."""
+    import faker
+
+    from deid.text.data import generate
+
+    data = Path(generate.__file__).parent
+    made = generate.render()
+    for name, text in made.items():
+        shipped = (data / name).read_text(encoding="utf-8")
+        source = shipped.splitlines()[0]
+        if (
+            f"faker {faker.VERSION}" not in source
+            and f"pydicom {pydicom.__version__}" not in source
+        ):
+            pytest.skip(f"{name} was made from other versions ({source})")
+        assert shipped == text, name
+    assert (data / "endings.txt").read_text(encoding="utf-8") == generate.endings()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_is_handled(text):
+    """Free text is data from anywhere: every detector takes any string."""
+    found = find.spans(
+        text, _identifiers({"PatientName": "Smith^Ann", "PatientID": "MRN1234567"}).terms()
+    )
+    assert all(0 <= s.start < s.end <= len(text) for s in found)
+    actions.clean_text(text)
+
+
+def test_verification_withholds_a_name_in_kept_text(corpus, manifest, tmp_path, env_key):
+    """A profile keeps WindowCenterWidthExplanation; a staff name written
+    there is found in the output and the file is withheld, the name
+    redacted in the finding."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+
+    source = pydicom.dcmread(corpus / manifest["files"][0]["path"])
+    source.WindowCenterWidthExplanation = "Window set per Dr Quorvath"
+    path = tmp_path / "in.dcm"
+    source.save_as(path)
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(path), "-o", str(tmp_path / "out"), "-q", "--report-dir", str(reports),
+         "--show-values"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert not list((tmp_path / "out").rglob("*.dcm"))
+    report = (reports / "report.json").read_text()
+    assert "verify.residual-name" in report
+    assert "Window set per Dr [name]" in report and "Quorvath" not in report
+
+
+def test_burned_in_text_labels_use_the_same_tokenizer():
+    from deid.pixels.classify import AllowList, label
+
+    found = _identifiers({"PatientName": "GARCÍA-LÓPEZ^MARÍA"})
+    allow = AllowList(frozenset(), ())
+    assert label("LIVER_GARCIA", found, allow).kind == "phi"
+    assert label("Lopez M", found, allow).kind == "phi"
+    assert label("L 400 W 40", found, allow).kind != "phi"
