@@ -258,6 +258,11 @@ def main() -> None:
     is_flag=True,
     help="Put identifying values found by verification in report.json.",
 )
+@click.option(
+    "--no-thumbnails",
+    is_flag=True,
+    help="No pictures of redacted areas in report.html (they are cut from the outputs).",
+)
 @EXECUTOR
 @PIXELS
 @click.option(
@@ -290,6 +295,7 @@ def run(
     dry_run: bool,
     fail_on: str,
     show_values: bool,
+    no_thumbnails: bool,
     executor: str,
     scheduler: str | None,
     pixels: str,
@@ -313,7 +319,7 @@ def run(
             api.Destinations.build(inputs, output, report_dir, mapping_dir),
             key=api.KeyChoice(key_file, random_key),
             execution=api.Execution.build(jobs, executor, scheduler),
-            reporting=api.Reporting.build(fail_on, show_values, strict),
+            reporting=api.Reporting.build(fail_on, show_values, strict, not no_thumbnails),
             pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
             face=api.FaceSettings.build(
                 face, face_thresholds, face_previews, [output, *inputs], deface

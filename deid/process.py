@@ -28,6 +28,7 @@ from deid.options import Option
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.redact import store as store_pixels
+from deid.report import thumbnails
 from deid.results import FileResult, Status
 from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
@@ -240,6 +241,25 @@ def verify_output(state: FileState, settings: Settings) -> None:
         state.finish(Status.DRY_RUN)
 
 
+def picture_redactions(state: FileState, settings: Settings) -> None:
+    """Thumbnails of the redacted areas for report.html, cut from the pixels
+    about to be written (a file withheld or not written gets none). A picture
+    for the report never costs the file its output."""
+    pixel = state.pixel
+    if pixel.pixels is None or not settings.reporting.thumbnails:
+        return
+    try:
+        state.result.thumbnails = thumbnails.make(
+            state.ds, pixel.pixels, pixel.masks, state.result.output
+        )
+    except Exception as exc:  # noqa: BLE001 - the output is fine; only its picture failed
+        state.result.findings.append(
+            Finding("report.thumbnail", Severity.INFO,
+                    f"no thumbnail of the redacted areas ({type(exc).__name__})",
+                    file=state.result.input, location="PixelData", action="review by eye")
+        )
+
+
 def publish(state: FileState, settings: Settings) -> None:
     """Write atomically. A resumed file replaces its own earlier output; any
     other input must not replace one, even written by another worker at the
@@ -270,6 +290,7 @@ DOING = {
     "mark": "writing the de-identification markers",
     "encode_output": "encoding the output",
     "verify_output": "verifying the output",
+    "picture_redactions": "picturing the redactions",
     "publish": "writing the output",
 }
 
@@ -283,6 +304,7 @@ STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
     mark,
     encode_output,
     verify_output,
+    picture_redactions,
     publish,
 )
 

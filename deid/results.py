@@ -38,6 +38,27 @@ class Status(StrEnum):
 UNPROCESSED = (Status.FAILED, Status.NOT_DICOM)
 
 
+@dataclass(frozen=True)
+class Thumbnail:
+    """A small picture of one redacted area, cut from the output's pixels for
+    the reviewer's page (deid.report.thumbnails). `png` travels from the
+    worker to the report once and is never recorded; the rest is, so a
+    resumed run still shows the picture an earlier run wrote."""
+
+    name: str  # file name next to the report: a hash of output and place, no value
+    frame: int
+    crop: tuple[int, int, int, int]  # x, y, w, h of the picture in the output frame
+    box: tuple[int, int, int, int]  # the redacted area, in the same frame
+    png: bytes = b""
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "frame": self.frame, "crop": self.crop, "box": self.box}
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Thumbnail:
+        return cls(data["name"], data["frame"], tuple(data["crop"]), tuple(data["box"]))
+
+
 @dataclass
 class FileResult:
     input: str
@@ -57,6 +78,8 @@ class FileResult:
     # Face check: slice geometry of head CT/MR/PT files (input path inside:
     # kept in memory for the series step, never written).
     geometry: SliceGeometry | None = None
+    # Pictures of the redacted areas (none unless the output is written).
+    thumbnails: list[Thumbnail] = field(default_factory=list)
 
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,
@@ -73,12 +96,14 @@ class FileResult:
             "changes": self.changes,
             "counts": self.counts,
             "summary": self.summary,
+            "thumbnails": [t.record() for t in self.thumbnails],
         }
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> FileResult:
         data = dict(data)
         data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
+        data["thumbnails"] = [Thumbnail.from_record(t) for t in data.get("thumbnails", [])]
         data["status"] = Status(data["status"])
         return cls(**data)
 

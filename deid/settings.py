@@ -105,18 +105,24 @@ class Execution:
 
 @dataclass(frozen=True)
 class Reporting:
-    """What makes the exit code non-zero, and whether values may be shown."""
+    """What makes the exit code non-zero, whether values may be shown, and
+    whether report.html gets thumbnails of redacted areas (cut from outputs)."""
 
     fail_on: Severity = Severity.HIGH
     show_values: bool = False
     strict: bool = False  # non-DICOM files met inside folders count as failures
+    thumbnails: bool = True  # crops of redacted areas beside report.html
 
     @classmethod
     def build(
-        cls, fail_on: str = "high", show_values: bool = False, strict: bool = False
+        cls,
+        fail_on: str = "high",
+        show_values: bool = False,
+        strict: bool = False,
+        thumbnails: bool = True,
     ) -> Reporting:
         try:
-            return cls(Severity.parse(fail_on), show_values, strict)
+            return cls(Severity.parse(fail_on), show_values, strict, thumbnails)
         except KeyError:
             raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
 

@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -147,20 +147,39 @@ class TopN(Generic[T]):
     so adding is cheap on average and memory never follows the batch.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_drop: Callable[[T], None] | None = None) -> None:
+        """`on_drop` is told of each record dropped (to free what it holds)."""
         self.limit = limit
         self.seen = 0
         self._items: list[tuple[Any, T]] = []
+        self._on_drop = on_drop
+        self._last: Any = None  # the last key kept when full: later keys cannot be
+
+    def admits(self, key: Any) -> bool:
+        """Whether a record with `key` could be kept: callers skip building
+        (or writing) what would be dropped. It still counts as seen."""
+        return self._last is None or key < self._last
 
     def add(self, key: Any, item: T) -> None:
         self.seen += 1
+        if not self.admits(key):
+            return
         self._items.append((key, item))
         if len(self._items) >= 2 * self.limit:
             self._trim()
 
+    def skip(self) -> None:
+        """Count a record `admits` refused."""
+        self.seen += 1
+
     def _trim(self) -> None:
         self._items.sort(key=lambda pair: pair[0])
+        if self._on_drop is not None:
+            for _, item in self._items[self.limit :]:
+                self._on_drop(item)
         del self._items[self.limit :]
+        if len(self._items) >= self.limit:
+            self._last = self._items[-1][0]
 
     def items(self) -> list[T]:
         self._trim()

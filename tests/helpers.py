@@ -24,6 +24,7 @@ def run_settings(  # mirrors the CLI's options
     dry_run: bool = False,
     fail_on: str = "high",
     show_values: bool = False,
+    thumbnails: bool = True,
     executor: str = "local",
     scheduler: str | None = None,
     pixels: str = "auto",
@@ -42,7 +43,7 @@ def run_settings(  # mirrors the CLI's options
         api.Destinations.build(inputs, output, report_dir, mapping_dir),
         key=api.KeyChoice(key_file, random_key, environ),
         execution=api.Execution.build(jobs, executor, scheduler),
-        reporting=api.Reporting.build(fail_on, show_values, strict),
+        reporting=api.Reporting.build(fail_on, show_values, strict, thumbnails),
         pixels=api.PixelSettings.build(
             pixels, redact, tuple(pixel_allowlists), tuple(pixel_regions)
         ),

@@ -18,14 +18,14 @@ from deid.dicom_io import atomic_writer
 from deid.face.report import PREVIEW_NOTE, SeriesResults
 from deid.pipeline import (
     UNPROCESSED,
-    WITHHELD,
     FileResult,
     change_key,
     redacted,
     relabel,
 )
-from deid.report import views
+from deid.report import thumbnails, views
 from deid.report.streamed import Streamed, dump
+from deid.results import Status
 from deid.risk.findings import Finding
 from deid.settings import Settings
 from deid.spool import SortedSpool
@@ -49,7 +49,8 @@ class ReportBuilder:
         self.tally = views.Tally(settings.fail_on)
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
-        self.worst = views.WorstFiles()
+        self.thumbnails = thumbnails.Store(settings.report_dir)
+        self.worst = views.WorstFiles(on_drop=self.thumbnails.drop)
         self.reveal = settings.reveal_inputs
         self.face = SeriesResults(settings.report_dir)
 
@@ -71,7 +72,7 @@ class ReportBuilder:
         entry = {
             "input": label,
             "status": r.status,
-            "output": r.output,
+            "output": r.output if r.status.produced else "",
             "reason": r.reason,
             "actions": dict(sorted(r.counts.items())),
             "changes": set_id,
@@ -82,8 +83,8 @@ class ReportBuilder:
         self.statuses[r.status] += 1
         self.tally.add(r.findings)
         self.tally.unprocessed = self.tally.unprocessed or r.status in UNPROCESSED
-        if entry["findings"] or r.status in UNPROCESSED or r.status == WITHHELD:
-            self.worst.add(entry)
+        written = r.status is Status.WRITTEN
+        self.worst.add(entry, lambda: self.thumbnails.put(r.thumbnails) if written else [])
 
     @property
     def exit_code(self) -> int:
@@ -112,14 +113,13 @@ class ReportBuilder:
                 "output and input paths can name patients; use --report-dir outside it to see "
                 "paths"
             ),
+            # OUT is named only where input paths may show (report outside it).
+            "output_root": str(settings.output) if self.reveal else None,
             "dry_run": settings.dry_run,
             "mapping_written": settings.mapping_dir is not None and not settings.dry_run,
-            "totals": {
-                "files": self.spool.count,
-                "by_status": dict(sorted(self.statuses.items())),
-                "findings_by_severity": dict(sorted(self.tally.severities.items())),
-                "findings_by_rule": dict(sorted(self.tally.rules.items())),
-            },
+            "thumbnails": settings.reporting.thumbnails and not settings.dry_run,
+            "fail_on": str(settings.fail_on),
+            "totals": self.tally.totals(self.statuses, self.spool.count),
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),
             "face": {
@@ -132,8 +132,10 @@ class ReportBuilder:
         }
 
     def write(self, path: Path) -> None:
+        """report.json; and the thumbnails folder holds just what the page shows."""
         with atomic_writer(path) as fh:
             stream(fh, self.header(), self.entries())
+        self.thumbnails.sweep(self.worst.thumbnails())
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every file entry, in input order, read back from the spool."""

@@ -32,10 +32,7 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "fail_on": str(settings.fail_on),
         "exit_code": outcome.exit_code,
         "totals": {
-            "files": outcome.files,
-            "by_status": dict(sorted(outcome.statuses.items())),
-            "findings_by_severity": dict(sorted(outcome.tally.severities.items())),
-            "findings_by_rule": dict(sorted(outcome.tally.rules.items())),
+            **outcome.tally.totals(outcome.statuses, outcome.files),
             "baselined": outcome.baselined,
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,

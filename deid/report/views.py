@@ -31,22 +31,50 @@ Entries = Callable[[], Iterable[dict[str, Any]]]
 
 class Tally:
     """What a report's totals and exit code need from its findings: counts by
-    severity and by rule, whether one reached --fail-on, whether an input
-    could not be processed. The exit code follows from these."""
+    severity and by rule, how many reached --fail-on, whether an input could
+    not be processed, and what a person must look at (each rule and severity
+    at medium or above, with what to do). The exit code follows from these."""
 
     def __init__(self, fail_on: Severity) -> None:
         self.fail_on = fail_on
         self.severities: Counter[str] = Counter()
         self.rules: Counter[str] = Counter()
-        self.alarm = False
+        self.at_fail_on = 0
         self.unprocessed = False
+        self._review: dict[tuple[int, str], dict[str, Any]] = {}  # a few per rule at most
 
     def add(self, findings: Iterable[Finding], alarm: bool = True) -> None:
         """`alarm` False: counted, but gated elsewhere (the data-set risk)."""
         for f in findings:
             self.severities[str(f.severity)] += 1
             self.rules[f.rule] += 1
-            self.alarm = self.alarm or (alarm and f.severity >= self.fail_on)
+            if alarm and f.severity >= self.fail_on:
+                self.at_fail_on += 1
+            if f.severity >= Severity.MEDIUM:
+                item = self._review.setdefault(
+                    (-f.severity, f.rule),
+                    {"rule": f.rule, "severity": str(f.severity), "count": 0, "action": f.action},
+                )
+                item["count"] += 1
+
+    @property
+    def alarm(self) -> bool:
+        return self.at_fail_on > 0
+
+    def to_review(self) -> list[dict[str, Any]]:
+        """Rules with findings at medium or above, most severe first."""
+        return [self._review[key] for key in sorted(self._review)]
+
+    def totals(self, statuses: Counter[str], files: int) -> dict[str, Any]:
+        """A report's `totals`."""
+        return {
+            "files": files,
+            "by_status": dict(sorted(statuses.items())),
+            "findings_by_severity": dict(sorted(self.severities.items())),
+            "findings_by_rule": dict(sorted(self.rules.items())),
+            "at_or_above_fail_on": self.at_fail_on,
+            "to_review": self.to_review(),
+        }
 
     @property
     def exit_code(self) -> int:
@@ -54,25 +82,62 @@ class Tally:
         return 3 if self.unprocessed else 1 if self.alarm else 0
 
 
+# Statuses a person must act on, whatever the findings.
+ATTENTION = frozenset({"failed", "not-dicom", "withheld"})
+
+
 class WorstFiles:
-    """The entries report.html lists: most high findings first, then most
-    findings, then by name. Kept as compact JSON (a parsed entry costs several
-    times its text), at most twice HTML_FILES of them."""
+    """The entries report.html lists: files not processed or withheld first,
+    then by high and medium findings, then files with redactions, then by
+    findings, then by name; a small batch is listed whole. Kept as compact
+    JSON (a parsed entry costs several times its text), at most twice
+    HTML_FILES of them, each with its thumbnails' references; those of an
+    entry that drops out are handed to `on_drop` (to remove the pictures)."""
 
-    def __init__(self) -> None:
-        self._top: TopN[str] = TopN(HTML_FILES)
+    def __init__(self, on_drop: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        def dropped(item: tuple[str, list[dict[str, Any]]]) -> None:
+            if on_drop is not None and item[1]:
+                on_drop(item[1])
 
-    def add(self, entry: dict[str, Any]) -> None:
-        high = sum(1 for f in entry["findings"] if f["severity"] == "high")
-        rank = (-high, -len(entry["findings"]), entry["input"])
-        self._top.add(rank, json.dumps(entry, ensure_ascii=False))
+        self._top: TopN[tuple[str, list[dict[str, Any]]]] = TopN(HTML_FILES, dropped)
+
+    @staticmethod
+    def rank(entry: dict[str, Any]) -> tuple:
+        findings = entry["findings"]
+        counts = Counter(f["severity"] for f in findings)
+        if entry["status"] in ATTENTION:
+            tier = 0
+        elif counts["high"] or counts["medium"]:
+            tier = 1
+        elif any(f["action"] == "redacted" for f in findings):
+            tier = 2
+        else:
+            tier = 3 if findings else 4
+        return (tier, -counts["high"], -counts["medium"], -len(findings), entry["input"])
+
+    def add(
+        self,
+        entry: dict[str, Any],
+        thumbnails: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """`thumbnails` makes the entry's pictures: called only if it is kept."""
+        rank = self.rank(entry)
+        if not self._top.admits(rank):
+            self._top.skip()
+            return
+        refs = thumbnails() if thumbnails is not None else []
+        self._top.add(rank, (json.dumps({**entry, "thumbnails": refs}, ensure_ascii=False), refs))
 
     @property
     def seen(self) -> int:
         return self._top.seen
 
     def entries(self) -> list[dict[str, Any]]:
-        return [json.loads(text) for text in self._top.items()]
+        return [json.loads(text) for text, _ in self._top.items()]
+
+    def thumbnails(self) -> set[str]:
+        """The `src` of every thumbnail the page will show."""
+        return {ref["src"] for _, refs in self._top.items() for ref in refs}
 
 
 def dataset_findings(fixed: list[Finding], face: SeriesResults) -> Streamed:
