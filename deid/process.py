@@ -28,6 +28,7 @@ from deid.options import Option
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.redact import store as store_pixels
+from deid.repair import repair
 from deid.report import thumbnails
 from deid.results import FileResult, Status
 from deid.risk.findings import Finding, Severity
@@ -232,6 +233,8 @@ def verify_output(state: FileState, settings: Settings) -> None:
     ds = state.ds
     leaks = verify(state.data, state.ctx.identifiers, state.result.input, ds.get("PixelData"))
     if leaks:
+        leaks = _repair(state, leaks, settings)
+    if leaks:
         state.result.findings.extend(leaks)
         state.finish(
             Status.WITHHELD,
@@ -258,6 +261,20 @@ def picture_redactions(state: FileState, settings: Settings) -> None:
                     f"no thumbnail of the redacted areas ({type(exc).__name__})",
                     file=state.result.input, location="PixelData", action="review by eye")
         )
+
+
+def _repair(state: FileState, leaks: list[Finding], settings: Settings) -> list[Finding]:
+    """Leaks only in kept text: clean those attributes, encode and verify
+    again. What is left is withheld as before."""
+    ds, ctx = state.ds, state.ctx
+    notes = repair(ds, leaks, ctx.cleaning, state.plan.iod, state.result.input)
+    if notes is None:
+        return leaks
+    encode_output(state, settings)
+    left = verify(state.data, ctx.identifiers, state.result.input, ds.get("PixelData"))
+    if not left:
+        state.result.findings.extend(notes)
+    return left
 
 
 def publish(state: FileState, settings: Settings) -> None:

@@ -29,6 +29,8 @@ _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
 # deid writes dummies and pseudonyms there), AE, URLs or codes.
 _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
+# Values deid itself writes, never the input's: not searched for identifiers.
+_DEID_CONSTANTS = {"FileMeta.ImplementationVersionName", "FileMeta.ImplementationClassUID"}
 # Printable runs of the raw bytes: every text value is one of them (values
 # start after a length's zero byte), at most one tag byte glued after it.
 # Runs of two or more; a name needs three characters or more (a title and
@@ -130,6 +132,8 @@ def verify(
         sources.append(("FileMeta.", ds.file_meta))
     for prefix, source in sources:
         for where, vr, named, text in _texts(source, prefix):
+            if where in _DEID_CONSTANTS:
+                continue
             finding = _check(text, vr, named, where, terms, file_label)
             if finding is not None:
                 findings.append(finding)
