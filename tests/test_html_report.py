@@ -156,10 +156,10 @@ def review(corpus: Path, manifest: dict, tmp_path_factory: pytest.TempPathFactor
     placed["cut"].parent.mkdir(parents=True)
     placed["cut"].write_bytes(sources["clean"].read_bytes()[:300])
     shutil.copytree(made / "phantoms" / "ct-head", inputs / "head")
-    leaky = root / "leaky.toml"  # a profile mistake: ImageComments (a name in it) kept
+    leaky = root / "leaky.toml"  # a profile mistake: a name kept (PN: withheld, not repaired)
     leaky.write_text(
         '[profile]\nname = "leaky"\nextends = "basic"\n\n'
-        '[[rules]]\nmatch = "ImageComments"\naction = "K"\n'
+        '[[rules]]\nmatch = "PatientMotherBirthName"\naction = "K"\n'
     )
     out, reports = root / "out", root / "reports"
     result = CliRunner().invoke(
@@ -334,7 +334,10 @@ def _small_batch(root: Path, corpus: Path, manifest: dict) -> Path:
     shutil.copyfile(
         root / "made" / "text" / REDACTED_PALETTE, inputs / "QUIXOTE_ALONSO" / "us-1.dcm"
     )
-    (inputs / "PANZA_SANCHO.dcm").write_bytes(b"DICM but not really")
+    # A DICOM file cut short: a failure (a file that is not DICOM at all,
+    # met inside a folder, would only be skipped and counted).
+    cut = (inputs / "QUIXOTE_ALONSO" / "us-1.dcm").read_bytes()[:600]
+    (inputs / "PANZA_SANCHO.dcm").write_bytes(cut)
     return inputs
 
 

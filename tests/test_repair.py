@@ -52,3 +52,23 @@ def test_locate_follows_sequence_paths():
     assert elem.value == "found" and parents == (0x00081032,)
     assert locate(ds, "ProcedureCodeSequence[5].CodeMeaning") is None
     assert locate(ds, "NoSuchKeyword") is None
+
+
+def test_a_kept_person_name_holding_the_patients_name_is_withheld(tmp_path):
+    """Verification reads a kept PN value as the name it is (it used to join
+    the name's characters with backslashes and never matched)."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName = "QUIXOTE^ALONSO"
+    ds.PatientMotherBirthName = "QUIXOTE^MADRE"
+    profile = tmp_path / "leaky.toml"
+    profile.write_text(
+        '[profile]\nname = "leaky"\nextends = "basic"\n\n'
+        '[[rules]]\nmatch = "PatientMotherBirthName"\naction = "K"\n'
+    )
+    source = tmp_path / "in.dcm"
+    ds.save_as(source)
+    settings = run_settings(inputs=[source], output=tmp_path / "out", profile=str(profile),
+                            random_key=True, pixels="off", face="off")
+    result = process_file(source, settings)
+    assert result.status == "withheld"
+    assert any(f.location == "PatientMotherBirthName" for f in result.findings)

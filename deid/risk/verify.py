@@ -16,6 +16,7 @@ from io import BytesIO
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from deid.actions import TEXT_VRS
 from deid.risk.findings import Finding, Severity
@@ -59,13 +60,11 @@ def _texts(ds: Dataset, prefix: str = ""):
             if len(value) > _BULK_LIMIT:
                 continue
             text = value.decode("latin-1")
-        elif (
-            isinstance(value, list | tuple)
-            or hasattr(value, "__iter__")
-            and not isinstance(value, str)
-        ):
+        elif isinstance(value, MultiValue | list | tuple):
             text = "\\".join(str(v) for v in value)
         else:
+            # One value, whatever its type (a PersonName iterates over its
+            # characters: joining those hid every kept name from this check).
             text = str(value)
         if text.strip():
             named = elem.VR in _NAMED_VRS and not elem.tag.is_private_creator
