@@ -77,6 +77,13 @@ def repair(
         required = iod is not None and iod.type_at(parents, int(elem.tag)) in REQUIRED
         if required and (elem.VR == "CS" or not any(_values(cleaned))):
             return None  # a required code would lose its meaning; required text its value
+        if elem.VR == "CS":
+            # A code is kept only with values left whole: an emptied code would
+            # change what the object says (conditions hang on body part, laterality).
+            cleaned = [v for v in _values(cleaned) if v]
+            if not cleaned:
+                return None
+            cleaned = cleaned if len(cleaned) > 1 else cleaned[0]
         elem.value = cleaned
         notes.append(
             Finding(

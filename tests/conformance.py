@@ -145,7 +145,8 @@ class Comparison:
             self.unreadable.append(name)
         else:
             self.compared += 1
-            extra = sorted((after or frozenset({"(dciodvfy cannot read the output)"})) - before)
+            unreadable = frozenset({"(dciodvfy cannot read the output)"})
+            extra = sorted((after if after is not None else unreadable) - before)
             if extra:
                 self.new_kinds[name] = extra
         src, out = read(source), read(output)
