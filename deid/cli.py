@@ -311,7 +311,6 @@ def run(
 ) -> None:
     """De-identify INPUTS (files and folders) into OUTPUT."""
     from deid import api
-    from deid.results import Status
 
     try:
         settings = api.build_settings(
@@ -327,13 +326,7 @@ def run(
             dry_run=dry_run,
         )
         with BatchProgress(err, "deid", list(inputs), quiet) as progress:
-
-            def on_result(result: FileResult) -> None:
-                if result.status.unprocessed or result.status is Status.WITHHELD:
-                    say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
-                progress.advance()
-
-            outcome = api.deidentify(list(inputs), settings, on_result)
+            outcome = api.deidentify(list(inputs), settings, _on_result(progress))
     except DeidError as exc:
         _fail(exc)
         return
@@ -343,6 +336,18 @@ def run(
     if not quiet:
         _summary(outcome, settings.dry_run)
     sys.exit(outcome.exit_code)
+
+
+def _on_result(progress: BatchProgress) -> Callable[[FileResult], None]:
+    """Each file: a line for one that was not written as asked, then progress."""
+    from deid.results import Status
+
+    def on_result(result: FileResult) -> None:
+        if result.status.unprocessed or result.status is Status.WITHHELD:
+            say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
+        progress.advance()
+
+    return on_result
 
 
 def _summary(outcome: api.Outcome, dry_run: bool) -> None:
