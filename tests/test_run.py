@@ -718,3 +718,22 @@ def test_progress_in_logs_is_plain_lines_with_a_total(corpus, tmp_path, env_key)
     assert lines[-1].startswith(f"deid: {n}/{n} files"), lines
     scanned = CliRunner().invoke(main, ["scan", str(corpus / "input")])
     assert any(line.startswith(f"deid scan: {n}/{n} files") for line in scanned.output.splitlines())
+
+
+def test_hipaa_random_codes_live_only_in_the_linkage_table(corpus, tmp_path):
+    """164.514(c): with --random-key the patient code comes from a key that is
+    gone after the run; the linkage table is the only way back."""
+    codes = []
+    for n in (1, 2):
+        out, maps = tmp_path / f"out{n}", tmp_path / f"map{n}"
+        result = run_cli(
+            "run", str(corpus / "input" / "identified"), "-o", str(out), "-q",
+            "--profile", "hipaa-safe-harbor", "--random-key", "--mapping-dir", str(maps),
+        )
+        assert result.exit_code == 0, result.output
+        with (maps / "patid_mapping.csv").open() as fh:
+            table = dict(list(csv.reader(fh))[1:])
+        written = {pydicom.dcmread(p, stop_before_pixels=True).PatientID for p in outputs(out)}
+        assert written == set(table.values())
+        codes.append(written)
+    assert not codes[0] & codes[1], "a run's codes tell nothing about another run's"
