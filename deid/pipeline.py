@@ -22,6 +22,7 @@ from typing import Any
 
 import pydicom
 
+from deid.claims import Claims, verdict
 from deid.dicom_io import Discovered, discover, remove_stale_temporaries
 from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
@@ -270,11 +271,12 @@ def run(
     """Process every input; yield each file's result as it finishes. Inputs
     found inside `refuse` (where deid writes) are reported, not read."""
     journal = None if settings.dry_run else Journal(settings.report_dir, settings)
+    claims = Claims(settings.pseudonymizer.key)
     try:
         if not settings.dry_run:
             settings.output.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(settings.output)
-        work = _todo(inputs, settings, journal, tuple(refuse))
+        work = _todo(inputs, settings, journal, tuple(refuse), claims)
 
         def failed(item: tuple[str, bool], reason: str, died: bool) -> FileResult:
             if died and journal is not None:
@@ -297,17 +299,27 @@ def run(
                 on_result(result)
             yield result
     finally:
+        claims.close()
         if journal is not None:
             journal.close()
 
 
 def _todo(
-    inputs: Iterable[Path], settings: Settings, journal: Journal | None, refuse: tuple[Path, ...]
+    inputs: Iterable[Path],
+    settings: Settings,
+    journal: Journal | None,
+    refuse: tuple[Path, ...],
+    claims: Claims,
 ) -> Iterator[_Known | tuple[str, bool]]:
     """Work items, and the results known without work, as discovery streams."""
     for item in discover(inputs, refuse):
         if item.problem:
             yield _Known(_problem_result(item))
+            continue
+        earlier = claims.earlier(item.path)
+        if earlier is not None:
+            identical, reason = verdict(item.path, earlier)
+            yield _Known(_failed(str(item.path), reason, SKIPPED if identical else FAILED))
             continue
         if journal is not None:
             resumed = journal.finished(item.path, settings.output)
@@ -322,10 +334,10 @@ def _todo(
         yield (str(item.path), bool(journal and journal.seen(item.path)))
 
 
-def _failed(path: str, reason: str) -> FileResult:
-    """An input whose processing could not finish (its worker died)."""
+def _failed(path: str, reason: str, status: Status = FAILED) -> FileResult:
+    """An input not processed: its worker died, or another input holds its object."""
     try:
         st = os.stat(path)
-        return FileResult(path, FAILED, reason=reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        return FileResult(path, status, reason=reason, size=st.st_size, mtime_ns=st.st_mtime_ns)
     except OSError:
-        return FileResult(path, FAILED, reason=reason)
+        return FileResult(path, status, reason=reason)

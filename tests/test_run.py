@@ -737,3 +737,34 @@ def test_hipaa_random_codes_live_only_in_the_linkage_table(corpus, tmp_path):
         assert written == set(table.values())
         codes.append(written)
     assert not codes[0] & codes[1], "a run's codes tell nothing about another run's"
+
+
+def test_which_input_wins_a_clash_does_not_depend_on_timing_or_dry_run(corpus, tmp_path):
+    """Inputs holding one object (same patient, study, series, SOP Instance
+    UIDs): the first in input order is written, a different one is a failure,
+    an identical copy is skipped; the same with 1 or 2 workers and in a dry run."""
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "b").mkdir()
+    sources = sorted((corpus / "input" / "identified").rglob("*.dcm"))[:6]
+    for i, source in enumerate(sources):
+        shutil.copyfile(source, data / "a" / f"{i}.dcm")
+        ds = pydicom.dcmread(source)
+        ds.SeriesDescription = "another content"  # same UIDs, other object
+        ds.save_as(data / "b" / f"{i}-changed.dcm")
+    shutil.copyfile(sources[0], data / "b" / "0-copy.dcm")  # the same bytes again
+    env = {"DEID_KEY": "test-key-0123456789abcdef"}
+    seen = []
+    for n, extra in enumerate((["-j", "1"], ["-j", "2"], ["-j", "2"], ["--dry-run"])):
+        out, rep = tmp_path / f"out{n}", tmp_path / f"rep{n}"
+        run_cli("run", str(data), "-o", str(out), "-q", "--report-dir", str(rep), *extra, env=env)
+        report = json.loads((rep / "report.json").read_text())
+        statuses = {Path(e["input"]).relative_to(data).as_posix(): e["status"]
+                    for e in report["files"]}
+        seen.append({k: ("written" if v == "dry-run" else v) for k, v in statuses.items()})
+        if "--dry-run" not in extra:
+            assert sorted(hashes(out).items()) == sorted(hashes(tmp_path / "out0").items())
+    assert seen[0] == seen[1] == seen[2] == seen[3]
+    assert {seen[0][f"a/{i}.dcm"] for i in range(6)} == {"written"}
+    assert {seen[0][f"b/{i}-changed.dcm"] for i in range(6)} == {"failed"}
+    assert seen[0]["b/0-copy.dcm"] == "skipped"

@@ -1,0 +1,92 @@
+"""One output per object: which input wins when several hold the same object.
+
+Two inputs with the same patient, study, series and SOP Instance UIDs would
+be written to the same output. Which one wins must not depend on worker
+timing or the executor: the first in input order does (inputs in the order
+named, folders sorted, files in listing order), decided in the main process
+before any work is sent, so a dry run reports the same clashes as a run.
+The others are reported: an identical copy is skipped, a different object
+under the same UIDs is a failure.
+
+Claims are kept in an SQLite file in the system's temporary folder (mode
+0600, removed at the end; never in OUT): memory does not grow with the batch.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import hashlib
+import hmac
+import os
+import sqlite3
+import tempfile
+import warnings
+from pathlib import Path
+
+from pydicom.filereader import read_partial
+
+_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
+         "SeriesInstanceUID", "SOPInstanceUID")
+_SERIES_UID = 0x0020000E
+
+
+def _past_series(tag: int, vr: str | None, length: int) -> bool:
+    return tag > _SERIES_UID
+
+
+IDENTICAL = "an identical copy of an earlier input (same object, same bytes): skipped"
+CLASH = (
+    "duplicate SOP Instance UID: an earlier input (first in input order) holds the same "
+    "patient, study, series and instance UIDs with other content and is the one written"
+)
+
+
+class Claims:
+    """The first input seen for each object; later ones learn who came first."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        fd, name = tempfile.mkstemp(prefix="deid-claims-", suffix=".sqlite")
+        os.close(fd)
+        self._path = Path(name)
+        self._db = sqlite3.connect(self._path)
+        self._db.execute("CREATE TABLE claim (object BLOB PRIMARY KEY, path TEXT)")
+
+    def earlier(self, path: Path) -> str | None:
+        """The input that claimed this file's object first, or None (this one
+        claims it now; files whose UIDs cannot be read claim nothing)."""
+        ident = self._object(path)
+        if ident is None:
+            return None
+        row = self._db.execute("SELECT path FROM claim WHERE object = ?", (ident,)).fetchone()
+        if row is not None:
+            return row[0]
+        self._db.execute("INSERT INTO claim VALUES (?, ?)", (ident, os.fsdecode(path)))
+        return None
+
+    def _object(self, path: Path) -> bytes | None:
+        try:
+            with warnings.catch_warnings(), path.open("rb") as fh:
+                warnings.simplefilter("ignore")
+                # Only the header's start: the UIDs end with group 0020.
+                ds = read_partial(fh, stop_when=_past_series, force=True)
+        except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
+            return None
+        values = [str(ds.get(k, "") or "").strip() for k in _KEYS]
+        if not values[-1]:
+            return None
+        message = "\x00".join(values).encode("utf-8", "surrogateescape")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def close(self) -> None:
+        self._db.close()
+        self._path.unlink(missing_ok=True)
+
+
+def verdict(path: Path, earlier: str) -> tuple[bool, str]:
+    """(identical, reason) for an input whose object an earlier one holds."""
+    try:
+        same = filecmp.cmp(earlier, path, shallow=False)
+    except OSError:
+        same = False
+    return same, IDENTICAL if same else CLASH
