@@ -50,7 +50,8 @@ class Claims:
         os.close(fd)
         self._path = Path(name)
         self._db = sqlite3.connect(self._path)
-        self._db.execute("CREATE TABLE claim (object BLOB PRIMARY KEY, path TEXT)")
+        # Paths as bytes: a Linux file name need not be valid UTF-8.
+        self._db.execute("CREATE TABLE claim (object BLOB PRIMARY KEY, path BLOB)")
 
     def earlier(self, path: Path) -> str | None:
         """The input that claimed this file's object first, or None (this one
@@ -60,8 +61,8 @@ class Claims:
             return None
         row = self._db.execute("SELECT path FROM claim WHERE object = ?", (ident,)).fetchone()
         if row is not None:
-            return row[0]
-        self._db.execute("INSERT INTO claim VALUES (?, ?)", (ident, os.fsdecode(path)))
+            return os.fsdecode(row[0])
+        self._db.execute("INSERT INTO claim VALUES (?, ?)", (ident, os.fsencode(path)))
         return None
 
     def _object(self, path: Path) -> bytes | None:
@@ -69,7 +70,7 @@ class Claims:
             with warnings.catch_warnings(), path.open("rb") as fh:
                 warnings.simplefilter("ignore")
                 # Only the header's start: the UIDs end with group 0020.
-                ds = read_partial(fh, stop_when=_past_series, force=True)
+                ds = read_partial(fh, stop_when=_past_series, defer_size=4096, force=True)
         except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
             return None
         values = [str(ds.get(k, "") or "").strip() for k in _KEYS]

@@ -237,7 +237,13 @@ def scan_file(path: Path, settings: ScanSettings, named: bool = True) -> ScanFil
     notes); one the user named is an input that could not be read."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _scan_file(path, settings, named)
+        try:
+            return _scan_file(path, settings, named)
+        except MemoryError:
+            raise  # the executor reports it against the worker's memory budget
+        except Exception as exc:  # noqa: BLE001 - a value pydicom cannot decode, anywhere
+            detail = " ".join(str(exc).split())[:200] or "a value deid cannot decode"
+            return ScanFileResult(str(path), "failed", f"cannot scan: {detail}")
 
 
 def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResult:
