@@ -21,6 +21,7 @@ import os
 import sqlite3
 import tempfile
 import warnings
+from io import BytesIO
 from pathlib import Path
 
 from pydicom.filereader import read_partial
@@ -28,6 +29,7 @@ from pydicom.filereader import read_partial
 _KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
          "SeriesInstanceUID", "SOPInstanceUID")
 _SERIES_UID = 0x0020000E
+HEAD_BYTES = 1 << 16  # the UIDs sit in the first groups of a header
 
 
 def _past_series(tag: int, vr: str | None, length: int) -> bool:
@@ -67,15 +69,21 @@ class Claims:
 
     def _object(self, path: Path) -> bytes | None:
         try:
-            with warnings.catch_warnings(), path.open("rb") as fh:
+            with path.open("rb") as fh:
+                head = fh.read(HEAD_BYTES)
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                # Only the header's start: the UIDs end with group 0020.
-                ds = read_partial(fh, stop_when=_past_series, defer_size=4096, force=True)
+                # Only the header's start, never inflated or read whole in this
+                # process (a deflated data set or a huge element there claims
+                # nothing: the worker, with its limits, reads it).
+                ds = read_partial(
+                    BytesIO(head), stop_when=_past_series, defer_size=4096, force=True
+                )
         except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
             return None
         values = [str(ds.get(k, "") or "").strip() for k in _KEYS]
-        if not values[-1]:
-            return None
+        if not all(values[-3:]):
+            return None  # study, series and instance UIDs all read, or no claim
         message = "\x00".join(values).encode("utf-8", "surrogateescape")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
