@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deid import pipeline
-from deid.collectors import Collector, FaceSeries, Linkage
+from deid.collectors import Collector, FaceSeries, Linkage, PixelSeries
 from deid.errors import OutputError
 from deid.pixels.settings import PixelSettings
 from deid.report import json_report, views
@@ -60,12 +60,16 @@ def deidentify(
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
         raise _report_error(settings, exc) from None
-    collectors: list[Collector] = [Linkage(settings), FaceSeries(settings, builder)]
+    # Sampled series are judged (and their outputs replaced) before the face
+    # step marks the same outputs; their files reach the report when judged.
+    series = PixelSeries(settings, builder)
+    collectors: list[Collector] = [Linkage(settings), series, FaceSeries(settings, builder)]
     try:
         for result in pipeline.run(inputs, settings, on_result):
             for collector in collectors:
                 collector.add(result)
-            builder.add(result)
+            if not series.holds(result):
+                builder.add(result)
         for collector in collectors:
             collector.finish()
         path = settings.report_dir / REPORT_NAME

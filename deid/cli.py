@@ -80,8 +80,19 @@ PIXELS = _together(
         type=click.Choice(["auto", "all", "off"]),
         default="auto",
         show_default=True,
-        help="Look for burned-in text: auto = files that declare it or whose modality "
-        "carries it (US, SC/OT, CR/DX/XA/RF, ES/XC, documents); all; off.",
+        help="Look for burned-in text. auto: every image, except ORIGINAL CT/MR/PT/NM "
+        "slices, which are examined per series: first, middle and last slices plus a "
+        "check of pixels constant across all slices, and every slice when either finds "
+        "text (captures, screen saves, DERIVED/SECONDARY, localizers, dose reports, "
+        "US/CR/DX and other text-carrying modalities, single-image series: one by one). "
+        "all: every image. off: none (a finding for each image left unexamined).",
+    ),
+    click.option(
+        "--trust-burned-in-annotation",
+        "trust_burned_in_annotation",
+        is_flag=True,
+        help="Believe BurnedInAnnotation NO and leave such files unexamined (a low finding "
+        "each); by default NO is checked like a missing value.",
     ),
     _data_files(
         "--pixel-allowlist",
@@ -211,6 +222,7 @@ def run(
     executor: str,
     scheduler: str | None,
     pixels: str,
+    trust_burned_in_annotation: bool,
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
     redact: str,
@@ -227,7 +239,9 @@ def run(
             key=api.KeyChoice(key_file, random_key),
             execution=api.Execution.build(jobs, executor, scheduler),
             reporting=api.Reporting.build(fail_on, show_values),
-            pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
+            pixels=api.PixelSettings.build(
+                pixels, redact, pixel_allowlists, pixel_regions, trust_burned_in_annotation
+            ),
             face=api.FaceSettings.build(face, face_thresholds, face_previews, [output, *inputs]),
             dry_run=dry_run,
         )
@@ -413,6 +427,7 @@ def scan_cmd(
     dataset_risk: bool,
     ignore_non_dicom: bool,
     pixels: str,
+    trust_burned_in_annotation: bool,
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
     face: str,
@@ -440,6 +455,7 @@ def scan_cmd(
             ignore_non_dicom=ignore_non_dicom,
             dataset_risk=dataset_risk,
             pixels=pixels,
+            trust_burned_in_annotation=trust_burned_in_annotation,
             pixel_allowlists=pixel_allowlists,
             pixel_regions=pixel_regions,
             face=face,

@@ -7,6 +7,8 @@ so memory does not grow with the batch.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
 from pydicom.dataset import Dataset
@@ -16,8 +18,23 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
+from deid.pipeline import again
+from deid.pixels.policy import Verdict
+from deid.pixels.series import (
+    SAMPLE_REASON,
+    TEXT_REASON,
+    Earlier,
+    Member,
+    RawLayout,
+    SampledSeries,
+    SeriesSampler,
+    carries_text,
+    series_finding,
+    why_text,
+)
+from deid.pixels.settings import PixelMode
 from deid.report.json_report import ReportBuilder
-from deid.results import FileResult
+from deid.results import FileResult, change_key
 from deid.rewrite import OutputRewriter
 from deid.settings import Settings
 
@@ -91,6 +108,161 @@ class FaceSeries:
     def close(self) -> None:
         self.rewriter.close()
         self.series.close()
+
+
+class PixelSeries:
+    """ORIGINAL CT/MR/PT/NM slices judged per series (deid.pixels.series).
+
+    Their results wait here, on disk, until the series is judged: samples
+    are processed again with their pixels examined, a series found to carry
+    text has every slice processed again (redacted, outputs replaced), and
+    the report gets each file as it finally is. The journal learns each
+    series' new records once the series is judged (through the rewriter), so
+    a resumed run picks the same samples, finishes a series half redacted
+    before a crash, and reports what the first run reported.
+    """
+
+    def __init__(self, settings: Settings, report: ReportBuilder) -> None:
+        self.settings = settings
+        self.report = report
+        self.sampler = SeriesSampler()  # spool in system temp: records name inputs
+        self.rewriter = OutputRewriter(settings)
+        self._change_ids: dict[tuple, int] = {}  # distinct change lists, shared
+        self._changes: list[list[dict[str, str]]] = []
+        self._earlier: dict[str, Earlier] = {}  # what resumed files say of their series
+
+    def holds(self, result: FileResult) -> bool:
+        return (
+            self.settings.pixels.mode is PixelMode.AUTO
+            and result.status.produced
+            and result.summary.get("pixels", "").startswith(f"{Verdict.SERIES}:")
+        )
+
+    def _source(self, result: FileResult) -> str:
+        """The file whose raw pixels the static check reads."""
+        if self.settings.dry_run:
+            return result.input
+        return str(self.settings.output / result.output)
+
+    def add(self, result: FileResult) -> None:
+        if not self.holds(result):
+            self._note(result)
+            return
+        source = self._source(result)
+        layout = None if self.settings.dry_run else result.pixel_layout
+        if layout is None:
+            layout = RawLayout.of_file(Path(source))
+        key = change_key(result.changes)
+        if key not in self._change_ids:
+            self._change_ids[key] = len(self._changes)
+            self._changes.append(result.changes)
+        item = {**_record(result), "changes": self._change_ids[key]}
+        order = int(result.summary.get("slice", "0") or 0)
+        self.sampler.add(Member(result.summary.get("series", ""), order, source, layout, item))
+
+    def _note(self, result: FileResult) -> None:
+        """A resumed file examined for its series: what did that find?"""
+        decision = result.summary.get("pixels", "")
+        if decision not in (f"{Verdict.EXAMINE}: {r}" for r in (SAMPLE_REASON, TEXT_REASON)):
+            return
+        earlier = self._earlier.setdefault(result.summary.get("series", ""), Earlier())
+        earlier.reported |= any(f.rule.startswith("pixels.series-") for f in result.findings)
+        if decision.endswith(TEXT_REASON):
+            earlier.text = True
+        else:
+            order = int(result.summary.get("slice", "0") or 0)
+            earlier.samples[(order, self._source(result))] = _carries_text(result)
+
+    def finish(self) -> None:
+        for chunk in self.sampler.chunks():
+            for found in chunk:
+                found.earlier = self._earlier.pop(found.key, found.earlier)
+            self._judge(chunk)
+        self.rewriter.close()  # committed before the face step edits the same journal
+
+    def _judge(self, chunk: list[SampledSeries]) -> None:
+        done = self._again([m for found in chunk for m in found.to_sample()], SAMPLE_REASON)
+        why = {found.key: self._why_text(found, done) for found in chunk}
+        rest = [
+            m for found in chunk if why[found.key] for m in found.members
+            if m.item["input"] not in done
+        ]
+        done.update(self._again(rest, TEXT_REASON))
+        for found in chunk:
+            inputs = [m.item["input"] for m in found.members]
+            finding = series_finding(found, why[found.key], inputs[0])
+            carrier = next((i for i in self._carriers(found) if i in done), None)
+            if finding is not None and carrier is not None and not found.earlier.reported:
+                done[carrier].findings.append(finding)
+            for member in found.members:
+                result = done.get(member.item["input"])
+                if result is None:
+                    self.report.add(self._restore(member.item))
+                    continue
+                self.rewriter.replaced(result, member.item["output"])
+                self.report.add(result)
+
+    @staticmethod
+    def _carriers(found: SampledSeries) -> list[str]:
+        """Files that may carry the series' finding: the first sample (the
+        same file whichever run reports it), then any other."""
+        return [m.item["input"] for _, m in found.samples() if m is not None] + [
+            m.item["input"] for m in found.members
+        ]
+
+    def _why_text(self, found: SampledSeries, done: dict[str, FileResult]) -> str:
+        hits = []
+        for key, member in found.samples():
+            if member is None:
+                text = found.earlier.samples[key]
+            else:
+                result = done.get(member.item["input"])
+                text = result is not None and _carries_text(result)
+            if text:
+                hits.append(key[0])
+        return why_text(found, hits)
+
+    def _again(self, members: list[Member], why: str) -> dict[str, FileResult]:
+        """Process these inputs again with every image examined, for `why`;
+        their records reach the journal when their series is judged."""
+        if not members:
+            return {}
+        settings = replace(self.settings, pixels=self.settings.pixels.examining_all(why))
+        done = {}
+        for result in again([m.item["input"] for m in members], settings):
+            result.geometry = result.pixel_layout = None
+            done[result.input] = result
+        return done
+
+    def _restore(self, item: dict) -> FileResult:
+        data = dict(item)
+        data["changes"] = self._changes[item["changes"]]
+        return FileResult.from_record(data)
+
+    def close(self) -> None:
+        self.rewriter.close()
+        self.sampler.close()
+
+
+def _record(result: FileResult) -> dict:
+    """What the report needs of a held result, evidence kept (the report
+    redacts it unless asked to show values)."""
+    return {
+        "input": result.input,
+        "status": str(result.status),
+        "output": result.output,
+        "reason": result.reason,
+        "size": result.size,
+        "mtime_ns": result.mtime_ns,
+        "output_size": result.output_size,
+        "findings": [f.to_dict() for f in result.findings],
+        "counts": result.counts,
+        "summary": result.summary,
+    }
+
+
+def _carries_text(result: FileResult) -> bool:
+    return carries_text(result.findings)
 
 
 def visual_features_edit(level: str, settings: Settings):  # noqa: ANN201 - an Edit

@@ -34,7 +34,9 @@ from deid.results import (
 )
 from deid.settings import ExecutorKind, Settings
 
-__all__ = ["UNPROCESSED", "FileResult", "Journal", "process_file", "redacted", "relabel", "run"]
+__all__ = [
+    "UNPROCESSED", "FileResult", "Journal", "again", "process_file", "redacted", "relabel", "run"
+]
 
 JOURNAL_NAME = ".deid-journal.sqlite"
 BATCH = 8
@@ -267,6 +269,27 @@ def run(
     finally:
         if journal is not None:
             journal.close()
+
+
+def again(paths: list[str], settings: Settings, batch: int = 2) -> Iterator[FileResult]:
+    """Run inputs through the per-file step once more, on the run's executor,
+    replacing their outputs: series-level work after the batch (a series
+    found to carry burned-in text). Results come in any order; the journal
+    is the caller's (deid.rewrite)."""
+    if settings.jobs <= 1 and settings.execution.executor is ExecutorKind.LOCAL:
+        for path in paths:
+            yield process_file(Path(path), settings, may_overwrite=True)
+        return
+    with _executor(settings) as (submit, wait_any):
+        pending = {
+            submit([(p, True) for p in paths[i : i + batch]])
+            for i in range(0, len(paths), batch)
+        }
+        while pending:
+            done, pending = wait_any(pending)
+            pending = set(pending)
+            for future in done:
+                yield from future.result()
 
 
 @contextmanager

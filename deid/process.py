@@ -25,7 +25,9 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
+from deid.pixels.policy import Verdict, kind
 from deid.pixels.redact import store as store_pixels
+from deid.pixels.series import RawLayout
 from deid.results import FileResult, Status
 from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
@@ -108,6 +110,24 @@ def examine_pixels(state: FileState, settings: Settings) -> None:
     """Burned-in text, judged on the original header (modality, markers)."""
     state.pixel = examine(state.ds, state.ctx.identifiers, settings.pixels, state.result.input)
     state.result.findings.extend(state.pixel.findings)
+
+
+def note_pixel_series(state: FileState, settings: Settings) -> None:
+    """A slice of a series examined by samples: where it sits in its series
+    (also once examined as a sample: a resumed run picks the same samples),
+    and where its raw pixels are, for the series step."""
+    if state.pixel.verdict is not Verdict.SERIES and (
+        state.pixel.verdict is not Verdict.EXAMINE or kind(state.ds)[0] is not Verdict.SERIES
+    ):
+        return
+    number = state.ds.get("InstanceNumber", None)
+    try:
+        order = int(number) if number not in (None, "") else 0
+    except (TypeError, ValueError):
+        order = 0
+    state.result.summary["slice"] = str(order)
+    if state.pixel.verdict is Verdict.SERIES:
+        state.result.pixel_layout = RawLayout.in_encoded(state.ds, state.data, state.ts)
 
 
 def note_face(state: FileState, settings: Settings) -> None:
@@ -220,6 +240,7 @@ DOING = {
     "apply_profile": "changing the header",
     "mark": "writing the de-identification markers",
     "encode_output": "encoding the output",
+    "note_pixel_series": "locating the pixel data",
     "verify_output": "verifying the output",
     "publish": "writing the output",
 }
@@ -232,6 +253,7 @@ STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
     apply_profile,
     mark,
     encode_output,
+    note_pixel_series,
     verify_output,
     publish,
 )

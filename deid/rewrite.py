@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from deid.dicom_io import atomic_write
 from deid.part10 import encode
 from deid.pipeline import Journal
+from deid.results import FileResult, Status
 from deid.settings import Settings
 
 Edit = Callable[[Dataset], bool]  # changes the data set; False when nothing changed
@@ -42,6 +43,8 @@ class OutputRewriter:
         if not self.active:
             return False
         path = self.settings.output / relative
+        if not path.is_file():
+            return False  # withdrawn by an earlier series step (text left after redaction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path)
@@ -49,10 +52,25 @@ class OutputRewriter:
             return False
         data = encode(ds)
         atomic_write(path, data)
+        self._open().set_output_size(Path(source), len(data))
+        return True
+
+    def replaced(self, result: FileResult, previous: str) -> None:
+        """An input processed again (deid.pipeline.again), its output already
+        replaced: the journal takes the new record. An input that now
+        produces no output (withheld: text left after redaction; failed) has
+        its earlier output `previous` withdrawn, and its record makes a
+        resumed run process it again."""
+        if not self.active:
+            return
+        if result.status is not Status.WRITTEN and previous:
+            (self.settings.output / previous).unlink(missing_ok=True)
+        self._open().append(result)
+
+    def _open(self) -> Journal:
         if self._journal is None:
             self._journal = Journal(self.settings.report_dir, self.settings)
-        self._journal.set_output_size(Path(source), len(data))
-        return True
+        return self._journal
 
     def close(self) -> None:
         if self._journal is not None:

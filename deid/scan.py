@@ -28,9 +28,21 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
 from deid.pipeline import redacted
-from deid.pixels.examine import decide as decide_pixels
-from deid.pixels.examine import examine
-from deid.pixels.settings import PixelSettings
+from deid.pixels.examine import examine, not_examined
+from deid.pixels.policy import Verdict
+from deid.pixels.policy import decide as decide_pixels
+from deid.pixels.series import (
+    SAMPLE_REASON,
+    TEXT_REASON,
+    Member,
+    RawLayout,
+    SampledSeries,
+    SeriesSampler,
+    carries_text,
+    series_finding,
+    why_text,
+)
+from deid.pixels.settings import PixelMode, PixelSettings
 from deid.profiles import ResolvedProfile
 from deid.report import views
 from deid.risk import dataset as dataset_risk
@@ -38,6 +50,7 @@ from deid.risk import detectors
 from deid.risk.baseline import Baseline
 from deid.risk.dataset import DatasetRisk, RiskSettings
 from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import IdentifierSet
 from deid.risk.kanon import Value
 from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
@@ -83,6 +96,7 @@ def build_scan_settings(
     ignore_non_dicom: bool = False,
     dataset_risk: bool = True,
     pixels: str = "auto",
+    trust_burned_in_annotation: bool = False,
     pixel_allowlists: Iterable[Path] = (),
     pixel_regions: Iterable[Path] = (),
     face: str = "auto",
@@ -132,7 +146,13 @@ def build_scan_settings(
         ignore_non_dicom=ignore_non_dicom,
         dataset_risk=dataset_risk,
         face=FaceSettings.build(face, face_thresholds, face_previews, list(inputs)),
-        pixels=PixelSettings.build(pixels, "none", tuple(pixel_allowlists), tuple(pixel_regions)),
+        pixels=PixelSettings.build(
+            pixels,
+            "none",
+            tuple(pixel_allowlists),
+            tuple(pixel_regions),
+            trust_declared=trust_burned_in_annotation,
+        ),
     )
 
 
@@ -164,6 +184,8 @@ class ScanFileResult:
     patient: str = ""
     quasi: dict[str, Value | str] = field(default_factory=dict)
     geometry: SliceGeometry | None = None  # head CT/MR/PT slices only
+    pixels: str = ""  # the burned-in text verdict (examined, sampled by series, ...)
+    series: Member | None = None  # a slice of a series examined by samples
 
 
 # --------------------------------------------------------------------------
@@ -244,41 +266,30 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             return ScanFileResult(label, "not-dicom" if named else "skipped", "not a DICOM file")
         if kind == "part10":
             check_inflation(path)
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
+        with path.open("rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
+            where, head = fh.tell(), fh.read(12)  # where the pixel data starts
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
-    decider = decider_for(settings, settings.profile).bind(ds)
-    found = list(detectors.elements(ds))
-    # The identifying values the profile would change, as a run collects them.
-    steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
-    identifiers = collect(steps)
+    decider, found, identifiers = _judged(ds, settings)
     ctx = detectors.ScanContext(label, ds, decider, identifiers, found)
     findings: list[Finding] = []
     for detector in detectors.DETECTORS:
         findings.extend(detector(ctx))
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
-    look, _ = decide_pixels(ds, settings.pixels.mode, header_only=True)
-    if look:
-        try:
-            full = read(path)  # complete-file checks apply before pixels are trusted
-            outcome = examine(full, identifiers, settings.pixels, label, modify=False)
-            findings.extend(outcome.findings)
-        except InputFileError as exc:
-            findings.append(
-                Finding(
-                    "pixels.unchecked",
-                    Severity.HIGH,
-                    f"pixel data could not be checked for burned-in text: "
-                    f"{str(exc).removeprefix(f'{path}: ')}",
-                    file=label,
-                    location="PixelData",
-                    action="review by eye",
-                )
-            )
+    decision = decide_pixels(ds, settings.pixels, header_only=True)
+    series = None
+    if decision.look:
+        findings.extend(examine_file(path, identifiers, settings.pixels, label))
+    elif decision.verdict is Verdict.SERIES:
+        series = _series_member(ds, label, RawLayout.at(head, where, ds, _syntax(ds)))
+    elif decision.unexamined is not None:
+        declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+        findings.append(not_examined(label, decision, declared))
     geometry = None
     if settings.face.enabled and relevant(ds, settings.face.thresholds):
         geometry = SliceGeometry.from_dataset(ds, str(path))
@@ -291,7 +302,55 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             quasi_identifier_values(ds, settings.risk.attributes) if settings.dataset_risk else {}
         ),
         geometry=geometry,
+        pixels=str(decision.verdict),
+        series=series,
     )
+
+
+def _judged(ds: Dataset, settings: ScanSettings) -> tuple[Any, list, IdentifierSet]:
+    """The profile's decider on this file, its elements, and the identifying
+    values the profile would change, as a run collects them."""
+    decider = decider_for(settings, settings.profile).bind(ds)
+    found = list(detectors.elements(ds))
+    steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
+    return decider, found, collect(steps)
+
+
+def _syntax(ds: Dataset) -> pydicom.uid.UID:
+    meta = getattr(ds, "file_meta", None)
+    found = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    return pydicom.uid.UID(found or pydicom.uid.ImplicitVRLittleEndian)
+
+
+def _series_member(ds: Dataset, label: str, layout: RawLayout | None) -> Member:
+    try:
+        order = int(ds.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        order = 0
+    series = str(ds.get("SeriesInstanceUID", "") or "") or f"no-series:{label}"
+    return Member(series, order, label, layout, None)
+
+
+def examine_file(
+    path: Path, identifiers: IdentifierSet, pixels: PixelSettings, label: str
+) -> list[Finding]:
+    """Burned-in text in one file, reported only; a file whose pixels cannot
+    be decoded is a finding too (it was not checked)."""
+    try:
+        full = read(path)  # complete-file checks apply before pixels are trusted
+        return examine(full, identifiers, pixels, label, modify=False).findings
+    except InputFileError as exc:
+        return [
+            Finding(
+                "pixels.unchecked",
+                Severity.HIGH,
+                f"pixel data could not be checked for burned-in text: "
+                f"{str(exc).removeprefix(f'{path}: ')}",
+                file=label,
+                location="PixelData",
+                action="review by eye",
+            )
+        ]
 
 
 _WORKER: list[ScanSettings] = []
@@ -303,6 +362,88 @@ def _init(settings: ScanSettings) -> None:
 
 def _scan_one(item: tuple[str, bool]) -> ScanFileResult:
     return scan_file(Path(item[0]), _WORKER[0], item[1])
+
+
+def examine_again(label: str, settings: ScanSettings, why: str) -> list[Finding]:
+    """A slice of a sampled series, examined for `why` (series step)."""
+    path = Path(label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - examine_file says why it cannot be read
+        return examine_file(path, IdentifierSet(), settings.pixels.examining_all(why), label)
+    identifiers = _judged(ds, settings)[2]
+    return examine_file(path, identifiers, settings.pixels.examining_all(why), label)
+
+
+def _examine_one(item: tuple[str, str]) -> list[Finding]:
+    return examine_again(item[0], _WORKER[0], item[1])
+
+
+def _examine_many(labels: list[str], settings: ScanSettings, why: str) -> dict[str, list[Finding]]:
+    """Each file's burned-in text findings, on every core when there are several."""
+    if settings.jobs <= 1 or len(labels) <= 2:
+        return {label: examine_again(label, settings, why) for label in labels}
+    with ProcessPoolExecutor(settings.jobs, initializer=_init, initargs=(settings,)) as pool:
+        found = pool.map(_examine_one, [(label, why) for label in labels], chunksize=2)
+        return dict(zip(labels, found, strict=True))
+
+
+class HeldSeries:
+    """Slices of series examined by samples (deid.pixels.series), held until
+    their series is judged: samples examined, every slice when a sample or
+    the static-overlay check finds text; then reported as they finally are."""
+
+    def __init__(self, settings: ScanSettings, workdir: Path | None = None) -> None:
+        self.settings = settings
+        self.sampler = SeriesSampler(workdir)
+
+    def holds(self, result: ScanFileResult) -> bool:
+        return result.series is not None and self.settings.pixels.mode is PixelMode.AUTO
+
+    def add(self, result: ScanFileResult) -> None:
+        member, result.series = result.series, None
+        member.item = {
+            "input": result.input,
+            "status": result.status,
+            "reason": result.reason,
+            "findings": [f.to_dict() for f in result.findings],
+        }
+        self.sampler.add(member)
+
+    def judged(self) -> Iterator[ScanFileResult]:
+        for chunk in self.sampler.chunks():
+            yield from self._judge(chunk)
+
+    def _judge(self, chunk: list[SampledSeries]) -> Iterator[ScanFileResult]:
+        samples = [m.source for found in chunk for m in found.to_sample()]
+        done = _examine_many(samples, self.settings, SAMPLE_REASON)
+        why = {found.key: why_text(found, _hits(found, done)) for found in chunk}
+        rest = [
+            m.source for found in chunk if why[found.key] for m in found.members
+            if m.source not in done
+        ]
+        done.update(_examine_many(rest, self.settings, TEXT_REASON))
+        for found in chunk:
+            finding = series_finding(found, why[found.key], found.to_sample()[0].source)
+            for m in found.members:
+                item = m.item
+                result = ScanFileResult(item["input"], item["status"], item["reason"])
+                result.findings = [Finding.from_dict(f) for f in item["findings"]]
+                result.findings += done.get(m.source, [])
+                result.pixels = str(Verdict.EXAMINE if m.source in done else Verdict.SERIES)
+                if finding is not None and finding.file == m.source:
+                    result.findings.append(finding)
+                yield result
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+def _hits(found: SampledSeries, done: dict[str, list[Finding]]) -> list[int]:
+    """Slice numbers of the samples that show text."""
+    return [m.order for m in found.to_sample() if carries_text(done.get(m.source, []))]
 
 
 # --------------------------------------------------------------------------
@@ -327,6 +468,7 @@ class ScanOutcome:
             SortedSpool.clear_stale(workdir)
         self._spool = SortedSpool(workdir)
         self.statuses: Counter[str] = Counter()
+        self.pixels: Counter[str] = Counter()  # burned-in text: examined, sampled, not
         self.tally = views.Tally(settings.fail_on)
         self.baselined = 0
         self.risk: DatasetRisk | None = None  # None with --no-dataset-risk
@@ -362,6 +504,8 @@ class ScanOutcome:
 
     def add(self, result: ScanFileResult) -> None:
         self.statuses[result.status] += 1
+        if result.pixels and result.pixels != Verdict.NO_IMAGE:
+            self.pixels[result.pixels] += 1
         findings = self._count(result.findings)
         if result.status in UNREADABLE:
             self.tally.unprocessed = True
@@ -460,6 +604,7 @@ def scan(
     inputs = list(inputs)
     outcome = ScanOutcome(settings, workdir)
     collector = SeriesCollector(settings.face.thresholds, workdir)
+    held = HeldSeries(settings, workdir)
 
     def fold() -> Iterator[tuple[str, dict[str, Value | str]]]:
         """Consume results once: record them, pass on the patient row."""
@@ -469,7 +614,10 @@ def scan(
             if settings.face.enabled and result.geometry is not None:
                 collector.add(result.geometry)
             patient, quasi = result.patient, result.quasi
-            outcome.add(result)
+            if held.holds(result):
+                held.add(result)
+            else:
+                outcome.add(result)
             if result.status == "scanned":
                 yield patient, quasi
 
@@ -479,6 +627,8 @@ def scan(
         else:
             for _ in fold():
                 pass
+        for result in held.judged():
+            outcome.add(result)
         if settings.face.enabled:
             previews = settings.face.previews
             for result, _ in collector.assess(previews is not None):
@@ -489,6 +639,7 @@ def scan(
         raise
     finally:
         collector.close()
+        held.close()
     return outcome
 
 

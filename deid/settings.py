@@ -236,7 +236,7 @@ class Settings:
         options = ",".join(sorted(o.cli_name for o in self.profile.options))
         tag = hmac.new(self.pseudonymizer.key, b"deid-run-id", hashlib.sha256).hexdigest()[:16]
         px = self.pixels
-        pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
+        pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules},{px.trust_declared}"
         return f"{self.profile.meta.name}|{options}|{self.profile.meta.source}|{pixels}|{tag}"
 
 

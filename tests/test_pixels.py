@@ -16,8 +16,10 @@ from pydicom.dataset import Dataset
 
 from deid.api import deidentify
 from deid.pixels import frames
-from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, decide, examine
+from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, examine
+from deid.pixels.policy import Verdict, decide
 from deid.pixels.settings import PixelSettings
+from deid.risk.findings import Severity
 from deid.risk.identifiers import IdentifierSet
 from fixtures.burned_in import PERSON, build
 from tests.helpers import run_settings
@@ -173,21 +175,67 @@ def _header(**values: object) -> Dataset:
     return ds
 
 
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+EXAMINE, SERIES, SKIP = Verdict.EXAMINE, Verdict.SERIES, Verdict.SKIP
+
+
 @pytest.mark.parametrize(
     ("values", "mode", "expected"),
     [
-        ({"Modality": "US"}, "auto", True),  # burned-in prone, flag missing
-        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "auto", False),
-        ({"Modality": "CT"}, "auto", False),
-        ({"Modality": "CT", "BurnedInAnnotation": "YES"}, "auto", True),
-        ({"Modality": "CT"}, "all", True),
-        ({"Modality": "US"}, "off", False),
-        ({"Modality": "SEG", "BitsAllocated": 1}, "all", False),
+        ({"Modality": "US"}, "auto", EXAMINE),  # burned-in prone, flag missing
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "auto", EXAMINE),  # NO is not trusted
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "trust", SKIP),
+        ({"Modality": "CT", "SOPClassUID": CT_IMAGE}, "auto", SERIES),
+        ({"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"]}, "auto", SERIES),
+        ({"Modality": "MR", "BurnedInAnnotation": "YES"}, "auto", EXAMINE),
+        # A capture is a capture whatever its Modality says.
+        ({"Modality": "CT", "SOPClassUID": SECONDARY_CAPTURE}, "auto", EXAMINE),
+        ({"Modality": "MR", "ImageType": ["DERIVED", "SECONDARY", "SCREEN SAVE"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "ImageType": ["DERIVED", "PRIMARY", "MPR"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "SeriesDescription": "Dose Report"}, "auto", EXAMINE),
+        ({"Modality": "PT", "ConversionType": "WSD"}, "auto", EXAMINE),
+        ({"Modality": "RTIMAGE"}, "auto", EXAMINE),  # unknown kinds are looked at
+        ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "auto", SKIP),
+        ({"Modality": "CT"}, "all", EXAMINE),
+        ({"Modality": "US"}, "off", SKIP),
+        ({"Modality": "SEG", "BitsAllocated": 1}, "all", SKIP),
     ],
 )
-def test_which_files_are_examined(values: dict, mode: str, expected: bool) -> None:
-    look, reason = decide(_header(**values), mode)
-    assert look is expected and reason
+def test_which_files_are_examined(values: dict, mode: str, expected: Verdict) -> None:
+    settings = PixelSettings(mode="auto", trust_declared=True) if mode == "trust" else (
+        PixelSettings(mode=mode)
+    )
+    decision = decide(_header(**values), settings)
+    assert decision.verdict is expected and decision.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "mode", "severity"),
+    [
+        ({"Modality": "US"}, "off", Severity.MEDIUM),
+        ({"Modality": "CT", "SOPClassUID": SECONDARY_CAPTURE}, "off", Severity.MEDIUM),
+        ({"Modality": "CT"}, "off", Severity.LOW),  # a slice of a series
+        ({"Modality": "MR", "BurnedInAnnotation": "YES"}, "off", Severity.HIGH),
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "trust", Severity.LOW),
+        ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "off", None),
+    ],
+)
+def test_an_image_left_unexamined_is_a_finding(
+    values: dict, mode: str, severity: Severity | None
+) -> None:
+    settings = PixelSettings(mode="auto", trust_declared=True) if mode == "trust" else (
+        PixelSettings(mode=mode)
+    )
+    outcome = examine(_header(**values), IdentifierSet(), settings, "x")
+    assert not outcome.examined
+    found = [f for f in outcome.findings if f.rule.startswith("pixels.")]
+    if severity is None:
+        assert not found
+    else:
+        assert [f.severity for f in found] == [severity], found
+        assert outcome.decision.removeprefix("not examined: ") in found[0].message
 
 
 def test_redact_none_reports_and_changes_nothing(labelled: Path, tmp_path: Path) -> None:

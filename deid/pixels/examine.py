@@ -16,7 +16,8 @@ from pydicom.dataset import Dataset
 
 from deid.errors import InputFileError
 from deid.pixels import classify, regions
-from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
+from deid.pixels.policy import Decision, Verdict, decide, kind
+from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
@@ -32,6 +33,7 @@ MIN_MARGIN = 2
 class PixelOutcome:
     examined: bool = False
     decision: str = ""
+    verdict: Verdict = Verdict.SKIP
     findings: list[Finding] = field(default_factory=list)
     regions_redacted: int = 0
     frames_redacted: int = 0
@@ -39,32 +41,6 @@ class PixelOutcome:
     residual: bool = False
     pixels: frames.Pixels | None = None  # edited frames, when anything changed
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # redacted pixels per frame
-
-
-def decide(ds: Dataset, mode: str, header_only: bool = False) -> tuple[bool, str]:
-    """Whether to look at this file's pixels, and why (itself a finding).
-    header_only: ds was read without its pixel data; judge by Rows instead."""
-    present = "Rows" in ds if header_only else ("PixelData" in ds or "FloatPixelData" in ds)
-    if not present:
-        return False, "no pixel data"
-    if mode == "off":
-        return False, "--pixels off"
-    bits = int(ds.get("BitsAllocated", 0) or 0)
-    if bits not in (8, 16):
-        return False, f"{bits}-bit pixel data is not an image that carries text"
-    declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    modality = str(ds.get("Modality", "") or "").strip().upper()
-    if mode == "all":
-        return True, "--pixels all"
-    if declared == "YES":
-        return True, "BurnedInAnnotation is YES"
-    if modality in PRONE_MODALITIES and declared != "NO":
-        return True, f"modality {modality or '?'} often carries burned-in text and " + (
-            "BurnedInAnnotation is missing"
-        )
-    if modality in PRONE_MODALITIES:
-        return False, f"BurnedInAnnotation is NO (modality {modality}); --pixels all checks anyway"
-    return False, f"modality {modality or 'unknown'} rarely carries burned-in text"
 
 
 def _finding(
@@ -76,6 +52,25 @@ def _finding(
     **kw: Any,
 ) -> Finding:
     return Finding(rule, severity, message, file=label, location=location, **kw)
+
+
+def not_examined(label: str, decision: Decision, declared: str) -> Finding:
+    """A file that can carry text and was not looked at: never silence."""
+    if declared == "YES":
+        return _finding(
+            label,
+            "pixels.burned-in-declared",
+            decision.unexamined,
+            f"BurnedInAnnotation is YES and pixel data was not examined ({decision.reason})",
+            action="pixel data unchanged; review before sharing",
+        )
+    return _finding(
+        label,
+        "pixels.not-examined",
+        decision.unexamined,
+        f"pixel data not examined for burned-in text: {decision.reason}",
+        action="pixel data unchanged; examine (--pixels auto or all) or review before sharing",
+    )
 
 
 def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
@@ -104,17 +99,13 @@ def _under_read(box: detect.Box, text: str) -> bool:
     return sum(c.isalnum() for c in text) < 0.3 * expected
 
 
-# Cross-sectional modalities come in series of hundreds of grayscale slices
-# and rarely carry text: the 8-bit detector keeps checking all of them
-# affordable. Modalities that carry text (US, SC, CR...) and colour images
-# keep the float network, which measured more accurate on colour text; so
-# does the re-check after redaction.
-SLICE_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
-
-
 def _series_of_slices(ds: Dataset, pixels: frames.Pixels) -> bool:
-    modality = str(ds.get("Modality", "") or "").strip().upper()
-    return modality in SLICE_MODALITIES and pixels.interpretation.startswith("MONOCHROME")
+    """ORIGINAL grayscale slices of CT/MR/PT/NM series come by the hundred and
+    rarely carry text: the 8-bit detector keeps checking all of them
+    affordable. Captures, derived images, the modalities that carry text and
+    colour images keep the float network, which measured more accurate on
+    colour text; so does the re-check after redaction."""
+    return kind(ds)[0] is Verdict.SERIES and pixels.interpretation.startswith("MONOCHROME")
 
 
 def _severity(kind: str, redacted: bool) -> Severity:
@@ -134,27 +125,13 @@ def examine(
 ) -> PixelOutcome:
     """Look for burned-in text; with modify, redact it in a copy of the frames."""
     outcome = PixelOutcome()
-    look, reason = decide(ds, settings.mode)
-    outcome.decision = f"{'examined' if look else 'not examined'}: {reason}"
+    decision = decide(ds, settings)
+    outcome.decision, outcome.verdict = decision.text, decision.verdict
     declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    if not look:
-        # Every file's decision is in its report entry; only one that leaves
-        # declared text in place is a finding (a per-file note for millions
-        # of CT slices would bury the ones that matter).
-        if declared == "YES":
-            outcome.findings.append(
-                _finding(
-                    label,
-                    "pixels.burned-in-declared",
-                    Severity.HIGH,
-                    f"BurnedInAnnotation is YES and pixel data was not examined ({reason})",
-                    action="pixel data unchanged; review before sharing",
-                )
-            )
+    if not decision.look:
+        if decision.unexamined is not None:
+            outcome.findings.append(not_examined(label, decision, declared))
         return outcome
-    outcome.findings.append(
-        _finding(label, "pixels.examined", Severity.INFO, f"pixel data examined: {reason}")
-    )
     from deid.pixels import detect, frames, ocr, redact
 
     try:

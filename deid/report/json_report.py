@@ -24,6 +24,7 @@ from deid.pipeline import (
     redacted,
     relabel,
 )
+from deid.pixels.policy import Verdict
 from deid.report import views
 from deid.report.streamed import Streamed, dump
 from deid.risk.findings import Finding
@@ -46,6 +47,7 @@ class ReportBuilder:
         SortedSpool.clear_stale(settings.report_dir)
         self.spool = SortedSpool(settings.report_dir)
         self.statuses: Counter[str] = Counter()
+        self.pixels: Counter[str] = Counter()  # burned-in text: examined, sampled, not
         self.tally = views.Tally(settings.fail_on)
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
@@ -80,6 +82,9 @@ class ReportBuilder:
         }
         self.spool.add(r.input, entry)
         self.statuses[r.status] += 1
+        verdict = Verdict.of(r.summary.get("pixels", ""))
+        if verdict is not None and verdict is not Verdict.NO_IMAGE:
+            self.pixels[str(verdict)] += 1
         self.tally.add(r.findings)
         self.tally.unprocessed = self.tally.unprocessed or r.status in UNPROCESSED
         if entry["findings"] or r.status in UNPROCESSED or r.status == WITHHELD:
@@ -119,6 +124,7 @@ class ReportBuilder:
                 "by_status": dict(sorted(self.statuses.items())),
                 "findings_by_severity": dict(sorted(self.tally.severities.items())),
                 "findings_by_rule": dict(sorted(self.tally.rules.items())),
+                "pixels": dict(sorted(self.pixels.items())),
             },
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),

@@ -37,6 +37,7 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
             "findings_by_severity": dict(sorted(outcome.tally.severities.items())),
             "findings_by_rule": dict(sorted(outcome.tally.rules.items())),
             "baselined": outcome.baselined,
+            "pixels": dict(sorted(outcome.pixels.items())),
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
         "dataset_gate": {
