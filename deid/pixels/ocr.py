@@ -128,6 +128,67 @@ def _words(mosaic: np.ndarray) -> list[tuple[str, float, int, int]]:
     return out
 
 
+# Scripts read where English reads nothing legible: Chinese, Japanese and
+# Korean names (Debian tesseract-ocr-chi-sim, -jpn, -kor; .ci/setup).
+SCRIPTS = ("chi_sim", "jpn", "kor")
+
+
+@cache
+def scripts_available() -> tuple[str, ...]:
+    """The CJK languages whose traineddata is installed."""
+    try:
+        folder = Path(_tessdata())
+    except UsageError:
+        return ()
+    return tuple(lang for lang in SCRIPTS if (folder / f"{lang}.traineddata").is_file())
+
+
+@cache
+def _script_api():  # noqa: ANN202 - tesserocr type, or None
+    """One line in any of the installed CJK scripts (loaded on first use:
+    a second or so, paid only by files with a short unreadable region)."""
+    langs = scripts_available()
+    if not langs:
+        return None
+    try:
+        import tesserocr
+    except ImportError:
+        return None
+    return tesserocr.PyTessBaseAPI(
+        path=_tessdata().rstrip("/") + "/",
+        lang="+".join(langs),
+        psm=tesserocr.PSM.SINGLE_LINE,
+        oem=tesserocr.OEM.LSTM_ONLY,
+    )
+
+
+def read_scripts(rgb: np.ndarray, box: Box) -> Reading | None:
+    """The box read as one line of Chinese, Japanese or Korean; None when no
+    such language data is installed."""
+    tile = np.ascontiguousarray(_normalised(rgb, box))
+    api = _script_api()
+    if api is None:
+        langs = scripts_available()
+        if not langs:
+            return None
+        import pytesseract
+
+        pytesseract.pytesseract.tesseract_cmd = tesseract_available()
+        data = pytesseract.image_to_data(
+            tile, lang="+".join(langs), config="--psm 7 --oem 1",
+            output_type=pytesseract.Output.DICT,
+        )
+        words = [(str(t), float(c)) for t, c in zip(data["text"], data["conf"], strict=False)]
+        words = [(t, c) for t, c in words if t.strip()]
+        conf = float(np.mean([c for _, c in words])) if words else 0.0
+        return Reading("".join(t for t, _ in words), round(conf, 1))
+    height, width = tile.shape
+    api.SetImageBytes(tile.tobytes(), width, height, 1, width)
+    api.Recognize()
+    text = "".join(api.GetUTF8Text().split())
+    return Reading(text, round(float(api.MeanTextConf()), 1) if text else 0.0)
+
+
 def read(rgb: np.ndarray, boxes: list[Box]) -> list[Reading]:
     """One reading per box, in order."""
     if not boxes:
