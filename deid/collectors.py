@@ -7,6 +7,9 @@ so memory does not grow with the batch.
 
 from __future__ import annotations
 
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -19,23 +22,31 @@ from deid.face.collect import SeriesCollector
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
 from deid.pipeline import again
+from deid.pixels.classify import load_allowlist
+from deid.pixels.examine import MARGIN_FRACTION
 from deid.pixels.policy import Verdict
+from deid.pixels.redact import fill_boxes
 from deid.pixels.series import (
     SAMPLE_REASON,
     TEXT_REASON,
     Earlier,
     Member,
+    Overlay,
     RawLayout,
     SampledSeries,
     SeriesSampler,
     carries_text,
+    overlay_findings,
+    overlay_to_redact,
     series_finding,
     why_text,
 )
-from deid.pixels.settings import PixelMode
+from deid.pixels.settings import PixelMode, RedactMode
+from deid.process import process_file
 from deid.report.json_report import ReportBuilder
-from deid.results import FileResult, change_key
+from deid.results import FileResult, Status, change_key
 from deid.rewrite import OutputRewriter
+from deid.risk.findings import Finding, Severity
 from deid.settings import Settings
 
 
@@ -130,6 +141,7 @@ class PixelSeries:
         self._change_ids: dict[tuple, int] = {}  # distinct change lists, shared
         self._changes: list[list[dict[str, str]]] = []
         self._earlier: dict[str, Earlier] = {}  # what resumed files say of their series
+        self._warming: threading.Thread | None = None
 
     def holds(self, result: FileResult) -> bool:
         return (
@@ -148,6 +160,9 @@ class PixelSeries:
         if not self.holds(result):
             self._note(result)
             return
+        if self._warming is None:  # samples will be examined: load the detector meanwhile
+            self._warming = threading.Thread(target=_warm, name="deid-warm", daemon=True)
+            self._warming.start()
         source = self._source(result)
         layout = None if self.settings.dry_run else result.pixel_layout
         if layout is None:
@@ -181,7 +196,8 @@ class PixelSeries:
         self.rewriter.close()  # committed before the face step edits the same journal
 
     def _judge(self, chunk: list[SampledSeries]) -> None:
-        done = self._again([m for found in chunk for m in found.to_sample()], SAMPLE_REASON)
+        samples = [m for found in chunk for m in found.to_sample()]
+        done = self._again(samples, SAMPLE_REASON, here=True)
         why = {found.key: self._why_text(found, done) for found in chunk}
         rest = [
             m for found in chunk if why[found.key] for m in found.members
@@ -194,13 +210,45 @@ class PixelSeries:
             carrier = next((i for i in self._carriers(found) if i in done), None)
             if finding is not None and carrier is not None and not found.earlier.reported:
                 done[carrier].findings.append(finding)
+            overlay = self._overlay(found) if why[found.key] else []
             for member in found.members:
                 result = done.get(member.item["input"])
                 if result is None:
                     self.report.add(self._restore(member.item))
                     continue
+                if overlay:
+                    self._redact_overlay(result, overlay)
                 self.rewriter.replaced(result, member.item["output"])
                 self.report.add(result)
+
+    def _overlay(self, found: SampledSeries) -> list[Overlay]:
+        pixels = self.settings.pixels
+        allow = load_allowlist(*pixels.allowlists)
+        return overlay_to_redact(found, allow, pixels.redact is RedactMode.ALL_TEXT)
+
+    def _redact_overlay(self, result: FileResult, overlay: list[Overlay]) -> None:
+        """A static overlay is text in every slice, even where one slice's
+        picture hides it: its regions are redacted in each output."""
+        if not result.status.produced:
+            return
+        redacting = self.settings.pixels.redacts
+        result.findings += overlay_findings(overlay, result.input, redacting)
+        if not redacting or result.status is not Status.WRITTEN:
+            return
+        boxes = [o.box for o in overlay]
+
+        def fill(ds: Dataset) -> bool:
+            note = fill_boxes(ds, boxes, MARGIN_FRACTION)
+            if note:
+                result.findings.append(
+                    Finding("pixels.transfer-syntax", Severity.INFO, note, file=result.input,
+                            location="TransferSyntaxUID", action="re-encoded")
+                )
+            return True
+
+        size = self.rewriter.edit(result.output, fill)
+        if size is not None:
+            result.output_size = size
 
     @staticmethod
     def _carriers(found: SampledSeries) -> list[str]:
@@ -222,14 +270,24 @@ class PixelSeries:
                 hits.append(key[0])
         return why_text(found, hits)
 
-    def _again(self, members: list[Member], why: str) -> dict[str, FileResult]:
+    def _again(self, members: list[Member], why: str, here: bool = False) -> dict[str, FileResult]:
         """Process these inputs again with every image examined, for `why`;
-        their records reach the journal when their series is judged."""
+        their records reach the journal when their series is judged.
+        `here`: in this process's threads, with the detector it has loaded
+        (a few samples per series: starting workers would cost more than
+        the samples); otherwise on the run's executor."""
         if not members:
             return {}
         settings = replace(self.settings, pixels=self.settings.pixels.examining_all(why))
+        paths = [m.item["input"] for m in members]
+        if here:
+            if self._warming is not None:
+                self._warming.join()
+            results = _in_threads(paths, settings)
+        else:
+            results = again(paths, settings)
         done = {}
-        for result in again([m.item["input"] for m in members], settings):
+        for result in results:
             result.geometry = result.pixel_layout = None
             done[result.input] = result
         return done
@@ -242,6 +300,24 @@ class PixelSeries:
     def close(self) -> None:
         self.rewriter.close()
         self.sampler.close()
+
+
+def _warm() -> None:
+    try:
+        from deid.pixels import detect
+
+        detect.warm(fast=True)
+    except Exception:  # noqa: BLE001 - the samples load it themselves, and say why not
+        return
+
+
+def _in_threads(paths: list[str], settings: Settings) -> list[FileResult]:
+    """process_file on each path, over settings.jobs threads of this process
+    (the detector and OCR release the interpreter while they work)."""
+    with warnings.catch_warnings():  # the threads' own catch_warnings nest inside this
+        warnings.simplefilter("ignore")
+        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
+            return list(pool.map(lambda p: process_file(Path(p), settings, True), paths))
 
 
 def _record(result: FileResult) -> dict:

@@ -40,20 +40,28 @@ class OutputRewriter:
 
     def rewrite(self, source: str, relative: str, edit: Edit) -> bool:
         """Apply edit to the output of input `source`; True when it changed."""
-        if not self.active:
+        size = self.edit(relative, edit)
+        if size is None:
             return False
+        self._open().set_output_size(Path(source), size)
+        return True
+
+    def edit(self, relative: str, edit: Edit) -> int | None:
+        """Apply edit to an output and publish it again: its new size, or None
+        when nothing changed. The caller tells the journal (rewrite, replaced)."""
+        if not self.active:
+            return None
         path = self.settings.output / relative
         if not path.is_file():
-            return False  # withdrawn by an earlier series step (text left after redaction)
+            return None  # withdrawn by an earlier series step (text left after redaction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path)
         if not edit(ds):
-            return False
+            return None
         data = encode(ds)
         atomic_write(path, data)
-        self._open().set_output_size(Path(source), len(data))
-        return True
+        return len(data)
 
     def replaced(self, result: FileResult, previous: str) -> None:
         """An input processed again (deid.pipeline.again), its output already

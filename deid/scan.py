@@ -28,6 +28,7 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
 from deid.pipeline import redacted
+from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
 from deid.pixels.policy import Verdict
 from deid.pixels.policy import decide as decide_pixels
@@ -39,6 +40,8 @@ from deid.pixels.series import (
     SampledSeries,
     SeriesSampler,
     carries_text,
+    overlay_findings,
+    overlay_to_redact,
     series_finding,
     why_text,
 )
@@ -425,13 +428,16 @@ class HeldSeries:
             if m.source not in done
         ]
         done.update(_examine_many(rest, self.settings, TEXT_REASON))
+        allow = load_allowlist(*self.settings.pixels.allowlists)
         for found in chunk:
             finding = series_finding(found, why[found.key], found.to_sample()[0].source)
+            overlay = overlay_to_redact(found, allow, False) if why[found.key] else []
             for m in found.members:
                 item = m.item
                 result = ScanFileResult(item["input"], item["status"], item["reason"])
                 result.findings = [Finding.from_dict(f) for f in item["findings"]]
                 result.findings += done.get(m.source, [])
+                result.findings += overlay_findings(overlay, m.source, redacted=False)
                 result.pixels = str(Verdict.EXAMINE if m.source in done else Verdict.SERIES)
                 if finding is not None and finding.file == m.source:
                     result.findings.append(finding)

@@ -68,6 +68,11 @@ def _session(fast: bool = False):  # noqa: ANN202 - onnxruntime type
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
+def warm(fast: bool = False) -> None:
+    """Load the network now (a background thread can, while other work runs)."""
+    _session(fast and fast_allowed())
+
+
 def _input_size(height: int, width: int, scale: float | None = None) -> tuple[int, int, float]:
     if scale is None:
         scale = 1.0

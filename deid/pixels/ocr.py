@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -75,8 +76,21 @@ def _tessdata() -> str:
     raise UsageError("tesseract has no English data (eng.traineddata): install tesseract-ocr-eng")
 
 
-@cache
+_LOCAL = threading.local()  # a Tesseract instance serves one thread at a time
+
+
+def _per_thread(name: str, make):  # noqa: ANN001, ANN202 - tesserocr types
+    """This thread's instance of `name`, made on first use."""
+    if not hasattr(_LOCAL, name):
+        setattr(_LOCAL, name, make())
+    return getattr(_LOCAL, name)
+
+
 def _api():  # noqa: ANN202 - tesserocr type, or None for the pytesseract fallback
+    return _per_thread("english", _make_api)
+
+
+def _make_api():  # noqa: ANN202
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # workers already use every core
     try:
         import tesserocr
@@ -143,10 +157,13 @@ def scripts_available() -> tuple[str, ...]:
     return tuple(lang for lang in SCRIPTS if (folder / f"{lang}.traineddata").is_file())
 
 
-@cache
 def _script_api():  # noqa: ANN202 - tesserocr type, or None
     """One line in any of the installed CJK scripts (loaded on first use:
     a second or so, paid only by files with a short unreadable region)."""
+    return _per_thread("scripts", _make_script_api)
+
+
+def _make_script_api():  # noqa: ANN202
     langs = scripts_available()
     if not langs:
         return None

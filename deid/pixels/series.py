@@ -29,7 +29,9 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from deid.pixels.classify import AllowList, label
 from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import IdentifierSet
 from deid.spool import SortedSpool
 
 STACK_MEMORY = 128 << 20  # bytes of running minima/maxima kept at once
@@ -42,7 +44,14 @@ CHUNK_FILES = 4096  # members of the series judged together (bounded memory)
 SAMPLE_REASON = "a sample of its series (first, middle and last slices)"
 TEXT_REASON = "its series carries burned-in text: every slice examined"
 # Findings that show a sample carries text (a device's known text region counts).
-TEXT_RULES = frozenset({"pixels.burned-in-text", "pixels.known-region", "pixels.residual-text"})
+TEXT_RULES = frozenset(
+    {
+        "pixels.burned-in-text",
+        "pixels.known-region",
+        "pixels.residual-text",
+        "pixels.static-overlay",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -150,9 +159,16 @@ class Stack:
     high: np.ndarray | None = None
     frames: int = 0
     problem: str = ""  # why the check cannot be made
+    constant: int = -1  # pixels constant so far, counted now and then
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is constant any more: no later slice can change the answer,
+        so the rest of the series need not be read."""
+        return 0 <= self.constant < MIN_STROKE_PIXELS
 
     def add(self, pixels: np.ndarray | None) -> None:
-        if self.problem:
+        if self.problem or self.settled:
             return
         if pixels is None:
             self.problem = "pixel data not stored natively (compressed, colour or unreadable)"
@@ -167,6 +183,8 @@ class Stack:
                 np.minimum(self.low, frame, out=self.low)
                 np.maximum(self.high, frame, out=self.high)
         self.frames += pixels.shape[0]
+        if self.frames % 8 == 2:  # a count costs about one slice's minimum
+            self.constant = int(np.count_nonzero(self.low == self.high))
 
     @property
     def nbytes(self) -> int:
@@ -174,15 +192,16 @@ class Stack:
 
     def strokes(self) -> np.ndarray | None:
         """Thin structures made of pixels constant in every slice, or None."""
-        if self.problem or self.low is None or self.frames < 2:
+        if self.problem or self.settled or self.low is None or self.frames < 2:
             return None
         return static_strokes(self.low, self.high)
 
 
 def static_strokes(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
-    """Constant pixels that form strokes: each constant value's area minus
-    its thick parts (opening), so padding and flat background drop out and
-    the ink of a static overlay stays. None when too little is left."""
+    """Constant pixels that form strokes. Each constant value is looked at
+    alone: a value mostly in thick areas is background (padding outside the
+    field of view), left out whole, gaps between letters included; of the
+    others, the thin parts are ink. None when too little is left."""
     import cv2
 
     const = low == high
@@ -195,19 +214,34 @@ def static_strokes(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
         if counts[i] < 4:
             break
         mask = (const & (low == values[i])).astype(np.uint8)
-        strokes |= mask > cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+        thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+        if int(thick.sum()) >= 0.5 * int(counts[i]):
+            continue  # background
+        strokes |= mask > thick
     return strokes if int(strokes.sum()) >= MIN_STROKE_PIXELS else None
 
 
-def static_text(stack: Stack) -> list:
-    """Detector boxes on the picture of a series' static strokes."""
+@dataclass(frozen=True)
+class Overlay:
+    """A region of a series' static overlay: where (x, y, w, h), and what it reads."""
+
+    box: tuple[int, int, int, int]
+    text: str
+
+
+def static_text(stack: Stack) -> list[Overlay]:
+    """Text regions in the picture of a series' static strokes (white on
+    black), with their readings."""
     strokes = stack.strokes()
     if strokes is None:
         return []
-    from deid.pixels import detect
+    from deid.pixels import detect, ocr
 
     gray = np.where(strokes, 255, 0).astype(np.uint8)
-    return detect.find_text(np.dstack([gray, gray, gray]))
+    picture = np.dstack([gray, gray, gray])
+    boxes = detect.find_text(picture)
+    readings = ocr.read(picture, boxes)
+    return [Overlay((b.x, b.y, b.w, b.h), r.text) for b, r in zip(boxes, readings, strict=True)]
 
 
 @dataclass
@@ -242,7 +276,7 @@ class Earlier:
 class SampledSeries:
     key: str
     members: list[Member]  # held, in slice order
-    static_boxes: list = field(default_factory=list)
+    static_boxes: list[Overlay] = field(default_factory=list)
     static_problem: str = ""
     earlier: Earlier = field(default_factory=Earlier)
 
@@ -292,7 +326,8 @@ class SeriesSampler:
         if member.series in self._evicted:
             return  # read again when judged
         stack = self._stacks.pop(member.series, None) or Stack()
-        stack.add(member.layout.read(Path(member.source)) if member.layout else None)
+        if not stack.settled:
+            stack.add(member.layout.read(Path(member.source)) if member.layout else None)
         self._stacks[member.series] = stack  # most recent last
         self._trim()
 
@@ -308,6 +343,8 @@ class SeriesSampler:
             return self._stacks.pop(key)
         stack = Stack()
         for m in members:
+            if stack.settled or stack.problem:
+                break
             stack.add(m.layout.read(Path(m.source)) if m.layout else None)
         return stack
 
@@ -353,6 +390,35 @@ class SeriesSampler:
 
 def carries_text(findings: list[Finding]) -> bool:
     return any(f.rule in TEXT_RULES for f in findings)
+
+
+def overlay_to_redact(
+    found: SampledSeries, allow: AllowList, all_text: bool
+) -> list[Overlay]:
+    """The static-overlay regions to redact in every slice: all but those
+    that read as allow-listed markers (unless all text is redacted)."""
+    return [
+        o
+        for o in found.static_boxes
+        if all_text or label(o.text, IdentifierSet(), allow).kind != "marker"
+    ]
+
+
+def overlay_findings(overlay: list[Overlay], file: str, redacted: bool) -> list[Finding]:
+    """One finding per static-overlay region, on each slice's entry."""
+    return [
+        Finding(
+            "pixels.static-overlay",
+            Severity.LOW if redacted else Severity.HIGH,
+            "burned-in text constant in every slice of its series (static overlay)",
+            file=file,
+            location=f"PixelData box {o.box[0]},{o.box[1]},{o.box[2]},{o.box[3]}",
+            action="redacted in every slice" if redacted else "reported only",
+            evidence=o.text,
+            extra={"box": list(o.box), "label": "text"},
+        )
+        for o in overlay
+    ]
 
 
 def why_text(found: SampledSeries, hits: list[int]) -> str:
