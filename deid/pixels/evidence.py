@@ -65,10 +65,12 @@ class Evidence:
 
     @property
     def clearly_not_text(self) -> bool:
-        """Flow, or contrasting structure that is not strokes of one colour.
-        Faint regions (no clear ink) are not cleared: text at low contrast
-        looks like that too."""
-        return self.flow or (self.contrast >= MIN_CONTRAST and not self.text_like)
+        """Flow, nothing drawn at all, or contrasting structure that is not
+        strokes of one colour. Faint regions are not cleared: text at low
+        contrast looks like that too."""
+        if self.flow or self.ink_fraction < INK_FRACTION[0]:
+            return True
+        return self.contrast >= MIN_CONTRAST and not self.text_like
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 3) for k, v in self.__dict__.items()}

@@ -10,7 +10,9 @@ colour/texture evidence do:
   cannot) and looks like text; bone texture and vessels do not;
 - a region OCR cannot read inside an ultrasound data region, or colour
   mapped like flow, is text unless the evidence clears it; text drawn over
-  colour flow is found again in the region's colours one by one.
+  colour flow is found again in the region's colours one by one;
+- elsewhere, a blob-shaped region OCR cannot read is cleared only when the
+  evidence clearly says anatomy (long lines and faint regions stay text).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from deid.pixels.ocr import Reading
 
 GARBLED = 30.0  # mean word confidence below which a reading is noise
+BLOB = 2.5  # a region less than this many times as wide as high is no line of text
 LETTERS = 50.0  # confidence at which a short English reading counts as letters
 SCRIPT = 60.0  # the same for a Chinese, Japanese or Korean reading
 COLOURS = 6  # main colours a region over flow is split into: flow's, text's, background
@@ -92,6 +95,11 @@ def judge(rgb: np.ndarray, box: Box, reading: Reading, ctx: Context) -> list[Reg
     if not unreadable:
         return [Region(box, reading.text, reading.confidence, kind)]
     seen = evidence.measure(rgb, box.x, box.y, box.w, box.h)
+    if not ctx.ultrasound and box.w < BLOB * box.h and seen.clearly_not_text:
+        # A blob-shaped region OCR cannot read, textured like anatomy: bone,
+        # vessels, lung (text lines are long; short words are read).
+        why = seen.why_not() or "nothing drawn"
+        return [Region(box, reading.text, reading.confidence, kind, why, seen.as_dict(), False)]
     doubtful = _inside(box, ctx.data_regions) or (ctx.ultrasound and seen.flow)
     if not doubtful or not seen.clearly_not_text:
         return [Region(box, reading.text, reading.confidence, kind, evidence=seen.as_dict())]

@@ -437,6 +437,8 @@ def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
     """What was done to a series, said once, on the entry of its file `file`."""
     n = found.size
     sampled = len(found.samples())
+    if sampled >= n:
+        return None  # every slice was a sample: the files' own findings say it all
     where = f"series {found.key}"
     if why:
         return Finding(
@@ -447,8 +449,6 @@ def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
             location=where,
             action="every slice examined",
         )
-    if sampled >= n:
-        return None  # every slice was examined: nothing was left unchecked
     static = (
         f"a check of pixels constant across all {n} slices found no overlay"
         if not found.static_problem
