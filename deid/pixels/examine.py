@@ -231,11 +231,9 @@ def _candidates(run: _Examination, index: int) -> list[tuple[detect.Box, ocr.Rea
 
 
 def _covers(a: detect.Box, b: detect.Box) -> bool:
-    """a holds b already (a box found in a bright area that only partly
-    overlaps one of the whole frame adds what the whole frame cut off)."""
-    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
-    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
-    return w > 0 and h > 0 and w * h >= 0.9 * b.w * b.h
+    """a holds all of b already (a box found in a bright area that overlaps
+    one of the whole frame adds what the whole frame cut off)."""
+    return a.x <= b.x and a.y <= b.y and a.x + a.w >= b.x + b.w and a.y + a.h >= b.y + b.h
 
 
 def _examine_frame(run: _Examination, index: int) -> None:
