@@ -8,8 +8,6 @@ so memory does not grow with the batch.
 from __future__ import annotations
 
 import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -42,7 +40,7 @@ from deid.pixels.series import (
     why_text,
 )
 from deid.pixels.settings import PixelMode, RedactMode
-from deid.process import process_file
+from deid.process import FileState, decide, process_file, read_input
 from deid.report.json_report import ReportBuilder
 from deid.results import FileResult, Status, change_key
 from deid.rewrite import OutputRewriter
@@ -160,8 +158,9 @@ class PixelSeries:
         if not self.holds(result):
             self._note(result)
             return
-        if self._warming is None:  # samples will be examined: load the detector meanwhile
-            self._warming = threading.Thread(target=_warm, name="deid-warm", daemon=True)
+        if self._warming is None:  # samples will be examined: load what they need meanwhile
+            args = (Path(result.input), self.settings)
+            self._warming = threading.Thread(target=_warm, args=args, daemon=True)
             self._warming.start()
         source = self._source(result)
         layout = None if self.settings.dry_run else result.pixel_layout
@@ -273,9 +272,9 @@ class PixelSeries:
     def _again(self, members: list[Member], why: str, here: bool = False) -> dict[str, FileResult]:
         """Process these inputs again with every image examined, for `why`;
         their records reach the journal when their series is judged.
-        `here`: in this process's threads, with the detector it has loaded
-        (a few samples per series: starting workers would cost more than
-        the samples); otherwise on the run's executor."""
+        `here`: in this process, one file at a time with the detector using
+        --jobs threads per image (a few samples per series: starting workers
+        would cost more than the samples); otherwise on the run's executor."""
         if not members:
             return {}
         settings = replace(self.settings, pixels=self.settings.pixels.examining_all(why))
@@ -283,7 +282,7 @@ class PixelSeries:
         if here:
             if self._warming is not None:
                 self._warming.join()
-            results = _in_threads(paths, settings)
+            results = _here(paths, settings)
         else:
             results = again(paths, settings)
         done = {}
@@ -302,22 +301,28 @@ class PixelSeries:
         self.sampler.close()
 
 
-def _warm() -> None:
+def _warm(path: Path, settings: Settings) -> None:
+    """What examining a sample loads once (the detector, the profile's
+    standard tables for this SOP class), loaded while the batch still runs:
+    this process mostly waits for its workers then."""
     try:
         from deid.pixels import detect
 
-        detect.warm(fast=True)
+        state = FileState(path, FileResult(str(path), Status.FAILED))
+        read_input(state, settings)
+        decide(state, settings)
+        detect.warm(fast=True, count=settings.jobs)
     except Exception:  # noqa: BLE001 - the samples load it themselves, and say why not
         return
 
 
-def _in_threads(paths: list[str], settings: Settings) -> list[FileResult]:
-    """process_file on each path, over settings.jobs threads of this process
-    (the detector and OCR release the interpreter while they work)."""
-    with warnings.catch_warnings():  # the threads' own catch_warnings nest inside this
-        warnings.simplefilter("ignore")
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            return list(pool.map(lambda p: process_file(Path(p), settings, True), paths))
+def _here(paths: list[str], settings: Settings) -> list[FileResult]:
+    """process_file on each path in this process, the detector on --jobs
+    threads (the workers are idle by now)."""
+    from deid.pixels import detect
+
+    with detect.threads(settings.jobs):
+        return [process_file(Path(p), settings, True) for p in paths]
 
 
 def _record(result: FileResult) -> dict:

@@ -9,6 +9,8 @@ returns boxes that redaction can trust without reading them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -54,23 +56,42 @@ def fast_allowed() -> bool:
     return os.environ.get("DEID_DETECTOR", "auto").strip().lower() != "float"
 
 
+_THREADS: list[int] = []  # set by `threads` while a process has its cores to itself
+
+
+@contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Inside this, the network uses `count` threads per image: for work
+    done in one process while the batch's workers are idle (series samples)."""
+    _THREADS.append(max(1, count))
+    try:
+        yield
+    finally:
+        _THREADS.pop()
+
+
+def _threads() -> int:
+    # Workers already use every core; threads inside each would fight them.
+    return _THREADS[-1] if _THREADS else int(os.environ.get("DEID_OCR_THREADS", "1"))
+
+
 @cache
-def _session(fast: bool = False):  # noqa: ANN202 - onnxruntime type
+def _session(fast: bool = False, count: int = 1):  # noqa: ANN202 - onnxruntime type
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # Workers already use every core; threads inside each would fight them.
-    threads = int(os.environ.get("DEID_OCR_THREADS", "1"))
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = count
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if count > 1:  # threads that wait spin by default: CPU other work could use
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     model = FAST_MODEL if fast else MODEL
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-def warm(fast: bool = False) -> None:
+def warm(fast: bool = False, count: int = 1) -> None:
     """Load the network now (a background thread can, while other work runs)."""
-    _session(fast and fast_allowed())
+    _session(fast and fast_allowed(), count)
 
 
 def _input_size(height: int, width: int, scale: float | None = None) -> tuple[int, int, float]:
@@ -106,7 +127,7 @@ def probability(rgb: np.ndarray, scale: float | None = None, fast: bool = False)
     """Per-pixel text probability at the image's own size."""
     height, width = rgb.shape[:2]
     blob = network_input(rgb, scale)
-    session = _session(fast and fast_allowed())
+    session = _session(fast and fast_allowed(), _threads())
     prob = session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
     if prob.shape != (height, width):
         prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -39,6 +39,7 @@ MIN_STROKE_PIXELS = 24  # fewer constant stroke pixels than this hold no word
 OPENING = 7  # px: constant areas at least this thick are background, not strokes
 MAX_VALUES = 16  # distinct constant values looked at (ink colours, padding)
 CHUNK_FILES = 4096  # members of the series judged together (bounded memory)
+IN_MEMORY = 8192  # members held as they are before all go to a spool on disk
 
 # The reasons files examined for their series give (report summary.pixels).
 SAMPLE_REASON = "a sample of its series (first, middle and last slices)"
@@ -303,12 +304,14 @@ class SampledSeries:
 class SeriesSampler:
     """Members of sampled series, grouped and judged a chunk at a time.
 
-    The spool lives in `workdir` (system temp by default, never the shared
-    output: members name input paths). Close it, or use `with`.
+    The first IN_MEMORY members stay in memory as they are; past that, all
+    go to a sorted spool in `workdir` (system temp by default, never the
+    shared output: members name input paths). Close it, or use `with`.
     """
 
     def __init__(self, workdir: Path | None = None, memory: int = STACK_MEMORY) -> None:
         self._workdir = workdir
+        self._held: list[tuple[str, Member]] | None = []  # None once spilled to the spool
         self._spool: SortedSpool | None = None
         self._stacks: OrderedDict[str, Stack] = OrderedDict()
         self._evicted: set[str] = set()
@@ -316,13 +319,23 @@ class SeriesSampler:
 
     @property
     def count(self) -> int:
-        return self._spool.count if self._spool else 0
+        return len(self._held) if self._held is not None else self._spool.count
 
-    def add(self, member: Member) -> None:
+    def _keep(self, member: Member) -> None:
+        order = min(max(member.order, -(10**11)), 10**11) + 10**11
+        key = f"{member.series}\t{order:012d}\t{member.source}"
+        if self._held is not None and len(self._held) < IN_MEMORY:
+            self._held.append((key, member))
+            return
         if self._spool is None:
             self._spool = SortedSpool(self._workdir)
-        order = min(max(member.order, -(10**11)), 10**11) + 10**11
-        self._spool.add(f"{member.series}\t{order:012d}\t{member.source}", member.to_record())
+            for held_key, held in self._held or []:
+                self._spool.add(held_key, held.to_record())
+            self._held = None
+        self._spool.add(key, member.to_record())
+
+    def add(self, member: Member) -> None:
+        self._keep(member)
         if member.series in self._evicted:
             return  # read again when judged
         stack = self._stacks.pop(member.series, None) or Stack()
@@ -348,12 +361,15 @@ class SeriesSampler:
             stack.add(m.layout.read(Path(m.source)) if m.layout else None)
         return stack
 
+    def _members(self) -> Iterator[Member]:
+        if self._held is not None:
+            self._held.sort(key=lambda pair: pair[0])
+            return (member for _, member in self._held)
+        return (Member.from_record(r) for _, r in self._spool)
+
     def series(self) -> Iterator[SampledSeries]:
         """Each series with its static check made, in series-key order."""
-        if self._spool is None:
-            return
-        records = (Member.from_record(r) for _, r in self._spool)
-        for key, group in groupby(records, key=lambda m: m.series):
+        for key, group in groupby(self._members(), key=lambda m: m.series):
             members = list(group)
             stack = self._stack(key, members)
             if len(members) <= 3:  # every slice is a sample anyway
@@ -379,6 +395,7 @@ class SeriesSampler:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+        self._held = []
         self._stacks.clear()
 
     def __enter__(self) -> SeriesSampler:
