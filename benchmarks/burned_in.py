@@ -247,7 +247,7 @@ def hard_cases(work: Path) -> None:
     root = work / "hard"
     if not (root / "hard.json").is_file():
         shutil.rmtree(root, ignore_errors=True)
-        build_hard(root)
+        build_hard(root, clean=4)  # 64 text-free images for the precision figure
     labels = json.loads((root / "hard.json").read_text())
     took, report = deid_run(root / "hard", work / "out-hard")
     scores = scored(root / "hard", labels, work / "out-hard", report)

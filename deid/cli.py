@@ -311,7 +311,15 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     severities = Counter(totals["findings_by_severity"])
     if severities:
         err.print("findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
+    if totals.get("pixels"):
+        err.print(_pixel_line(totals["pixels"]), highlight=False, markup=False)
     err.print(f"report: {outcome.report_path}", highlight=False)
+
+
+def _pixel_line(counts: dict[str, int]) -> str:
+    """Images examined for burned-in text, sampled by series, not examined."""
+    order = ("examined", "sampled by series", "not examined")
+    return "burned-in text: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in order)
 
 
 @main.command("scan")
@@ -552,6 +560,8 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         out.print(f"{outcome.baselined} finding(s) accepted by the baseline", highlight=False)
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
     out.print(f"files: {totals['files']} ({statuses})", highlight=False)
+    if totals.get("pixels"):
+        out.print(_pixel_line(totals["pixels"]), highlight=False, markup=False)
 
 
 def _risk_lines(outcome: api.ScanOutcome) -> list[str]:

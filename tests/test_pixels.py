@@ -582,6 +582,13 @@ def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path)
         "ct-clean-a-0000.dcm": "low",
     }
     assert run["report"]["totals"]["pixels"] == {"not examined": 4}
+    deid = str(Path(sys.executable).parent / "deid")
+    env = {**os.environ, "DEID_KEY": "pixel-test-key-0123456789"}
+    done = subprocess.run(
+        [deid, "run", str(folder), "-o", str(tmp_path / "cli"), "--pixels", "off"],
+        capture_output=True, text=True, env=env,
+    )
+    assert "burned-in text: examined 0, sampled by series 0, not examined 4" in done.stderr
 
 
 def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:
