@@ -586,7 +586,9 @@ def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path)
     env = {**os.environ, "DEID_KEY": "pixel-test-key-0123456789"}
     done = subprocess.run(
         [deid, "run", str(folder), "-o", str(tmp_path / "cli"), "--pixels", "off"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert "burned-in text: examined 0, sampled by series 0, not examined 4" in done.stderr
 
@@ -597,11 +599,11 @@ def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:
     labels: dict = {}
     write_images(
         tmp_path / "faint",
-        text_series("f", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1, True, faint=True),
+        text_series("f", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1, "faint"),
         labels,
     )
     write_images(
-        tmp_path / "clean", text_series("c", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1, False), labels
+        tmp_path / "clean", text_series("c", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1), labels
     )
     found = {}
     for kind in ("faint", "clean"):
@@ -630,8 +632,8 @@ def test_a_resumed_run_finishes_a_series_cut_short_before_its_redaction(
     from deid import collectors
 
     labels: dict = {}
-    images = text_series("t", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1, True)
-    images += text_series("c", "693_J2KI.dcm", "CT", 8, 2, False)
+    images = text_series("t", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1, "corner")
+    images += text_series("c", "693_J2KI.dcm", "CT", 8, 2)
     write_images(tmp_path / "in", images, labels)
 
     def crash(*args: object, **kwargs: object) -> None:

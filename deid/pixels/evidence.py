@@ -23,6 +23,7 @@ BACKGROUND_SPREAD = 0.55  # the same for the background
 STROKE = 0.3  # stroke width over the region's height
 INK_FRACTION = (0.03, 0.5)  # text covers part of its box, never most of it
 MIN_CONTRAST = 24.0  # gray levels between ink and background
+HOLLOW = 0.25  # text fills the middle of its box; a cavity's walls only frame it
 FLOW = 0.5  # share of the ink that is strongly coloured...
 HUES = 12.0  # ...over at least this range of hue (degrees/2, OpenCV's scale): a colour map
 
@@ -36,6 +37,7 @@ class Evidence:
     contrast: float
     coloured: float  # share of ink pixels with a strong colour
     hues: float  # range of hue over those pixels
+    centre: float = 1.0  # ink density in the middle of the region over its density overall
 
     @property
     def flow(self) -> bool:
@@ -49,6 +51,8 @@ class Evidence:
             return "colour-mapped like flow"
         if not INK_FRACTION[0] <= self.ink_fraction <= INK_FRACTION[1]:
             return "no stroke pattern"
+        if self.centre < HOLLOW:
+            return "ink only at its edges (a cavity, a wall)"
         if self.contrast < MIN_CONTRAST:
             return "no contrast"
         if self.ink_spread > INK_SPREAD:
@@ -81,6 +85,7 @@ def measure(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> Evidence:
     import cv2
 
     crop = np.ascontiguousarray(rgb[y : y + h, x : x + w]).astype(np.float32)
+    h, w = crop.shape[:2]
     if crop.size == 0:
         return Evidence(9.0, 9.0, 1.0, 0.0, 0.0, 0.0, 0.0)
     value = crop.max(axis=2)  # coloured ink counts as bright as its brightest channel
@@ -104,6 +109,8 @@ def measure(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> Evidence:
     stroke = 2 * float(np.percentile(dist[ink], 90)) / max(1, h)
     chroma = colours.max(axis=1) - colours.min(axis=1)
     vivid = colours[chroma > 60]
+    middle = ink[h // 4 : h - h // 4, w // 4 : w - w // 4]
+    centre = float(middle.mean()) / max(1e-6, float(ink.mean())) if middle.size else 1.0
     return Evidence(
         ink_spread / scale,
         back_spread / scale,
@@ -112,6 +119,7 @@ def measure(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> Evidence:
         contrast,
         float((chroma > 60).mean()),
         _hue_range(vivid),
+        centre,
     )
 
 

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 GARBLED = 30.0  # mean word confidence below which a reading is noise
 BLOB = 2.5  # a region less than this many times as wide as high is no line of text
+DOUBTFUL = 70.0  # inside ultrasound data regions, readings below this need evidence too
+TALL = 40  # px: taller than wide and this tall, a region holds no line of text...
+TURNED = 75.0  # ...unless it reads this well turned a quarter (vertical text)
 LETTERS = 50.0  # confidence at which a short English reading counts as letters
 SCRIPT = 60.0  # the same for a Chinese, Japanese or Korean reading
 COLOURS = 6  # main colours a region over flow is split into: flow's, text's, background
@@ -89,33 +92,88 @@ def judge(rgb: np.ndarray, box: Box, reading: Reading, ctx: Context) -> list[Reg
         kind = classify.Label("unread")
     if kind.kind in ("phi", "pattern"):
         return [Region(box, reading.text, reading.confidence, kind)]
-    if few_characters(box, reading.text):
-        return [_short(rgb, box, reading, ctx)]
-    unreadable = kind.kind == "unread" or reading.confidence < GARBLED
-    if not unreadable:
-        return [Region(box, reading.text, reading.confidence, kind)]
     seen = evidence.measure(rgb, box.x, box.y, box.w, box.h)
+    if box.h > box.w and box.h > TALL:
+        upright = _turned(rgb, box, ctx, seen)
+        if upright is not None:
+            return [upright]
+    in_data = _inside(box, ctx.data_regions) or (ctx.ultrasound and seen.flow)
+    if in_data and (kind.kind == "unread" or reading.confidence < DOUBTFUL):
+        return _in_data(rgb, box, reading, kind, seen, ctx)
+    if box.h > box.w and box.h > TALL and seen.clearly_not_text:
+        why = f"taller than wide, reads as no words either way; {seen.why_not()}"
+        return [Region(box, reading.text, reading.confidence, kind, why, seen.as_dict(), False)]
+    if few_characters(box, reading.text):
+        return [_short(rgb, box, reading, ctx, seen)]
+    if kind.kind != "unread" and reading.confidence >= GARBLED:
+        return [Region(box, reading.text, reading.confidence, kind)]
     if not ctx.ultrasound and box.w < BLOB * box.h and seen.clearly_not_text:
         # A blob-shaped region OCR cannot read, textured like anatomy: bone,
         # vessels, lung (text lines are long; short words are read).
         why = seen.why_not() or "nothing drawn"
         return [Region(box, reading.text, reading.confidence, kind, why, seen.as_dict(), False)]
-    doubtful = _inside(box, ctx.data_regions) or (ctx.ultrasound and seen.flow)
-    if not doubtful or not seen.clearly_not_text:
-        return [Region(box, reading.text, reading.confidence, kind, evidence=seen.as_dict())]
-    found = _by_colour(rgb, box, ctx) if seen.coloured > 0.1 else []  # text over flow
-    return found or [
-        Region(box, reading.text, reading.confidence, kind, seen.why_not(), seen.as_dict())
-    ]
+    return [Region(box, reading.text, reading.confidence, kind, evidence=seen.as_dict())]
 
 
-def _short(rgb: np.ndarray, box: Box, reading: Reading, ctx: Context) -> Region:
+def _turned(
+    rgb: np.ndarray, box: Box, ctx: Context, seen: evidence.Evidence
+) -> Region | None:
+    """A region taller than wide read a quarter turn either way: vertical
+    text along an image's edge. The region as text when either reads as
+    identifying, or clearly as words where nothing says it is texture;
+    else None."""
+    from deid.pixels import ocr
+
+    crop = np.ascontiguousarray(rgb[box.y : box.y + box.h, box.x : box.x + box.w])
+    for turns in (1, 3):
+        turned = np.ascontiguousarray(np.rot90(crop, turns))
+        whole = type(box)(0, 0, turned.shape[1], turned.shape[0])
+        reading = ocr.read(turned, [whole])[0]
+        kind = classify.label(reading.text, ctx.identifiers, ctx.allow)
+        legible = sum(c.isalnum() for c in reading.text) >= 3
+        words = legible and reading.confidence >= TURNED and not seen.clearly_not_text
+        if kind.kind in ("phi", "pattern") or words:
+            return Region(box, reading.text, reading.confidence, kind)
+    return None
+
+
+def _in_data(
+    rgb: np.ndarray,
+    box: Box,
+    reading: Reading,
+    kind: classify.Label,
+    seen: evidence.Evidence,
+    ctx: Context,
+) -> list[Region]:
+    """A region OCR reads badly or not at all where the ultrasound image
+    is (or colour-mapped like flow): text there is lines of one colour."""
+    def cleared(why: str) -> list[Region]:
+        return [Region(box, reading.text, reading.confidence, kind, why, seen.as_dict())]
+
+    if box.h > box.w and box.h > TALL:
+        return cleared("taller than wide: no line of text (a cavity, a wall)")
+    if seen.coloured > 0.1:  # text over flow, or flow: each colour read alone decides
+        found = _by_colour(rgb, box, ctx)
+        if found:
+            return found
+        if few_characters(box, reading.text):
+            return [_short(rgb, box, reading, ctx, seen)]
+        return cleared(seen.why_not() or "coloured, and no colour of it reads as words")
+    if seen.clearly_not_text:
+        return cleared(seen.why_not())
+    if few_characters(box, reading.text):
+        return [_short(rgb, box, reading, ctx, seen)]
+    return [Region(box, reading.text, reading.confidence, kind, evidence=seen.as_dict())]
+
+
+def _short(
+    rgb: np.ndarray, box: Box, reading: Reading, ctx: Context, seen: evidence.Evidence
+) -> Region:
     """A squarish region of one or two characters: text when it reads as
     letters in some script and looks like text. Without CJK language data,
     one that looks like text but reads as no letters is redacted as text."""
     from deid.pixels import ocr
 
-    seen = evidence.measure(rgb, box.x, box.y, box.w, box.h)
     text, confidence = reading.text, reading.confidence
     letters = any(c.isalpha() for c in text) and confidence >= LETTERS
     if not letters:
