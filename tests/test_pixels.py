@@ -678,3 +678,23 @@ def test_scan_checks_a_file_declaring_no_unless_told_to_trust_it(
     findings = json.loads(trusted.stdout)["files"][0]["findings"]
     pixel = [(f["rule"], f["severity"]) for f in findings if f["rule"].startswith("pixels.")]
     assert pixel == [("pixels.not-examined", "low")]
+
+
+def test_vertical_text_along_an_edge_is_read_turned_and_redacted() -> None:
+    """Regions taller than wide are cleared as anatomy only when they read
+    as nothing turned a quarter either way: vertical text is still text."""
+    from fixtures.burned_in import image_dataset
+    from fixtures.scenes import radiograph, text_alpha
+
+    img = radiograph(np.random.default_rng(5), part="chest")
+    for x, text, turns in ((30, "CERVANTES MIGUEL", 1), (980, "MRN7731904", 3)):
+        alpha = np.rot90(text_alpha(text, 18), turns)
+        h, w = alpha.shape
+        region = img[300 : 300 + h, x : x + w].astype(np.float32)
+        img[300 : 300 + h, x : x + w] = (region * (1 - alpha) + 3600 * alpha).astype(np.uint16)
+    outcome = examine(
+        image_dataset(img, "CR", image_type=None), person_identifiers(), PixelSettings(), "v"
+    )
+    redacted = [f for f in outcome.findings if f.action == "redacted"]
+    assert sorted(f.extra["label"] for f in redacted) == ["phi", "phi"]
+    assert all(f.extra["box"][3] > 150 for f in redacted)  # the tall regions themselves
