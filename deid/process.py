@@ -25,7 +25,7 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
-from deid.pixels.policy import Verdict, kind
+from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
 from deid.pixels.series import RawLayout
 from deid.results import FileResult, Status
@@ -116,8 +116,9 @@ def note_pixel_series(state: FileState, settings: Settings) -> None:
     """A slice of a series examined by samples: where it sits in its series
     (also once examined as a sample: a resumed run picks the same samples),
     and where its raw pixels are, for the series step."""
-    if state.pixel.verdict is not Verdict.SERIES and (
-        state.pixel.verdict is not Verdict.EXAMINE or kind(state.ds)[0] is not Verdict.SERIES
+    if not state.pixel.slice_of_series or state.pixel.verdict not in (
+        Verdict.SERIES,
+        Verdict.EXAMINE,
     ):
         return
     number = state.ds.get("InstanceNumber", None)

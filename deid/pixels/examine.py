@@ -34,6 +34,7 @@ class PixelOutcome:
     examined: bool = False
     decision: str = ""
     verdict: Verdict = Verdict.SKIP
+    slice_of_series: bool = False  # an ORIGINAL CT/MR/PT/NM slice (its series may be sampled)
     findings: list[Finding] = field(default_factory=list)
     regions_redacted: int = 0
     frames_redacted: int = 0
@@ -89,7 +90,6 @@ def _series_of_slices(ds: Dataset, pixels: frames.Pixels) -> bool:
     colour images keep the float network, which measured more accurate on
     colour text; so does the re-check after redaction."""
     return kind(ds)[0] is Verdict.SERIES and pixels.interpretation.startswith("MONOCHROME")
-
 
 def _severity(kind: str, redacted: bool) -> Severity:
     if kind == "marker":
@@ -147,6 +147,7 @@ def examine(
     outcome = PixelOutcome()
     decision = decide(ds, settings)
     outcome.decision, outcome.verdict = decision.text, decision.verdict
+    outcome.slice_of_series = decision.slice_of_series
     declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
     if not decision.look:
         if decision.unexamined is not None:

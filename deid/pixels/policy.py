@@ -21,7 +21,7 @@ a trusted BurnedInAnnotation NO) is a finding, never silence.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 
@@ -86,6 +86,7 @@ class Decision:
     reason: str
     # Not examining a file of this kind is a finding of this severity (None: no finding).
     unexamined: Severity | None = None
+    slice_of_series: bool = False  # an ORIGINAL CT/MR/PT/NM slice, whatever was decided
 
     @property
     def look(self) -> bool:
@@ -158,7 +159,13 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
     if bits not in (8, 16):
         return Decision(Verdict.SKIP, f"{bits}-bit pixel data is not an image that carries text")
     verdict, why = kind(ds)
-    declared = _text(ds, "BurnedInAnnotation")
+    found = _decide(verdict, why, _text(ds, "BurnedInAnnotation"), settings)
+    if verdict is Verdict.SERIES:
+        found = replace(found, slice_of_series=True)
+    return found
+
+
+def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:
     if settings.mode is PixelMode.ALL:
         return Decision(Verdict.EXAMINE, settings.forced or "--pixels all")
     if verdict is Verdict.SKIP and declared != "YES":

@@ -104,10 +104,12 @@ class RawLayout:
         return rows, columns, "u1" if bits == 8 else "<u2", max(1, frames)
 
     @classmethod
-    def at(cls, head: bytes, where: int, ds: Dataset, ts: UID) -> RawLayout | None:
+    def at(
+        cls, head: bytes, where: int, ds: Dataset, ts: UID, shape: tuple | None = None
+    ) -> RawLayout | None:
         """The layout if `head` (the file's bytes from `where`) starts the
         Pixel Data element with the length this image needs."""
-        shape = cls._shape(ds, ts)
+        shape = shape or cls._shape(ds, ts)
         if shape is None or head[:4] != b"\xe0\x7f\x10\x00":
             return None
         if ts.is_implicit_VR:
@@ -129,7 +131,7 @@ class RawLayout:
         for header in (12, 8):
             where = len(data) - size - (size % 2) - header
             if where >= 0:
-                found = cls.at(data[where : where + 12], where, ds, ts)
+                found = cls.at(data[where : where + 12], where, ds, ts, shape)
                 if found is not None:
                     return found
         return None
