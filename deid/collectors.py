@@ -27,7 +27,7 @@ from deid.pixels.redact import fill_boxes
 from deid.pixels.series import (
     SAMPLE_REASON,
     TEXT_REASON,
-    Earlier,
+    TEXT_RULES,
     Member,
     Overlay,
     RawLayout,
@@ -122,13 +122,14 @@ class FaceSeries:
 class PixelSeries:
     """ORIGINAL CT/MR/PT/NM slices judged per series (deid.pixels.series).
 
-    Their results wait here, on disk, until the series is judged: samples
-    are processed again with their pixels examined, a series found to carry
-    text has every slice processed again (redacted, outputs replaced), and
-    the report gets each file as it finally is. The journal learns each
-    series' new records once the series is judged (through the rewriter), so
-    a resumed run picks the same samples, finishes a series half redacted
-    before a crash, and reports what the first run reported.
+    Their results wait here (in memory, on disk past a bound) until the
+    series is judged: samples not examined yet (the first slice is, by its
+    worker) are processed again with their pixels examined, a series found
+    to carry text has every other slice processed again (redacted, outputs
+    replaced), and the report gets each file as it finally is. The journal
+    learns each series' new records once the series is judged (through the
+    rewriter), so a resumed run picks the same samples, finishes a series
+    half redacted before a crash, and reports what the first run reported.
     """
 
     def __init__(self, settings: Settings, report: ReportBuilder) -> None:
@@ -138,14 +139,13 @@ class PixelSeries:
         self.rewriter = OutputRewriter(settings)
         self._change_ids: dict[tuple, int] = {}  # distinct change lists, shared
         self._changes: list[list[dict[str, str]]] = []
-        self._earlier: dict[str, Earlier] = {}  # what resumed files say of their series
         self._warming: threading.Thread | None = None
 
     def holds(self, result: FileResult) -> bool:
         return (
             self.settings.pixels.mode is PixelMode.AUTO
             and result.status.produced
-            and result.summary.get("pixels", "").startswith(f"{Verdict.SERIES}:")
+            and _examined(result.summary.get("pixels", "")) is not None
         )
 
     def _source(self, result: FileResult) -> str:
@@ -156,14 +156,16 @@ class PixelSeries:
 
     def add(self, result: FileResult) -> None:
         if not self.holds(result):
-            self._note(result)
             return
         if self._warming is None:  # samples will be examined: load what they need meanwhile
             args = (Path(result.input), self.settings)
             self._warming = threading.Thread(target=_warm, args=args, daemon=True)
             self._warming.start()
-        source = self._source(result)
-        layout = None if self.settings.dry_run else result.pixel_layout
+        examined = _examined(result.summary.get("pixels", "")) or ""
+        # The static check reads raw pixels as the input has them: an output
+        # already examined may be redacted, so its input is read instead.
+        source = result.input if examined else self._source(result)
+        layout = None if self.settings.dry_run or examined else result.pixel_layout
         if layout is None:
             layout = RawLayout.of_file(Path(source))
         key = change_key(result.changes)
@@ -172,25 +174,11 @@ class PixelSeries:
             self._changes.append(result.changes)
         item = {**_record(result), "changes": self._change_ids[key]}
         order = int(result.summary.get("slice", "0") or 0)
-        self.sampler.add(Member(result.summary.get("series", ""), order, source, layout, item))
-
-    def _note(self, result: FileResult) -> None:
-        """A resumed file examined for its series: what did that find?"""
-        decision = result.summary.get("pixels", "")
-        if decision not in (f"{Verdict.EXAMINE}: {r}" for r in (SAMPLE_REASON, TEXT_REASON)):
-            return
-        earlier = self._earlier.setdefault(result.summary.get("series", ""), Earlier())
-        earlier.reported |= any(f.rule.startswith("pixels.series-") for f in result.findings)
-        if decision.endswith(TEXT_REASON):
-            earlier.text = True
-        else:
-            order = int(result.summary.get("slice", "0") or 0)
-            earlier.samples[(order, self._source(result))] = _carries_text(result)
+        series = result.summary.get("series", "")
+        self.sampler.add(Member(series, order, source, layout, item, examined))
 
     def finish(self) -> None:
         for chunk in self.sampler.chunks():
-            for found in chunk:
-                found.earlier = self._earlier.pop(found.key, found.earlier)
             self._judge(chunk)
         self.rewriter.close()  # committed before the face step edits the same journal
 
@@ -200,25 +188,36 @@ class PixelSeries:
         why = {found.key: self._why_text(found, done) for found in chunk}
         rest = [
             m for found in chunk if why[found.key] for m in found.members
-            if m.item["input"] not in done
+            if not m.examined and m.item["input"] not in done
         ]
         done.update(self._again(rest, TEXT_REASON))
         for found in chunk:
-            inputs = [m.item["input"] for m in found.members]
-            finding = series_finding(found, why[found.key], inputs[0])
-            carrier = next((i for i in self._carriers(found) if i in done), None)
-            if finding is not None and carrier is not None and not found.earlier.reported:
-                done[carrier].findings.append(finding)
-            overlay = self._overlay(found) if why[found.key] else []
-            for member in found.members:
-                result = done.get(member.item["input"])
-                if result is None:
-                    self.report.add(self._restore(member.item))
-                    continue
-                if overlay:
-                    self._redact_overlay(result, overlay)
-                self.rewriter.replaced(result, member.item["output"])
-                self.report.add(result)
+            self._publish(found, why[found.key], done)
+
+    def _publish(self, found: SampledSeries, why: str, done: dict[str, FileResult]) -> None:
+        """A judged series' files to the report, and what changed of them to
+        the journal: processed again, overlay redacted, or carrying the
+        series' finding."""
+        results = {m.item["input"]: done.get(m.item["input"]) for m in found.members}
+        changed = {name for name, result in results.items() if result is not None}
+        for m in found.members:
+            results[m.item["input"]] = results[m.item["input"]] or self._restore(m.item)
+        carrier = found.samples()[0].item["input"]
+        finding = series_finding(found, why, carrier)
+        findings = (f for r in results.values() for f in r.findings)
+        told = any(f.rule.startswith("pixels.series-") for f in findings)
+        if finding is not None and not told:
+            results[carrier].findings.append(finding)
+            changed.add(carrier)
+        overlay = self._overlay(found) if why else []
+        for m in found.members:
+            name, result = m.item["input"], results[m.item["input"]]
+            if overlay and not any(f.rule == "pixels.static-overlay" for f in result.findings):
+                self._redact_overlay(result, overlay)
+                changed.add(name)
+            if name in changed:
+                self.rewriter.replaced(result, m.item["output"])
+            self.report.add(result)
 
     def _overlay(self, found: SampledSeries) -> list[Overlay]:
         pixels = self.settings.pixels
@@ -249,24 +248,16 @@ class PixelSeries:
         if size is not None:
             result.output_size = size
 
-    @staticmethod
-    def _carriers(found: SampledSeries) -> list[str]:
-        """Files that may carry the series' finding: the first sample (the
-        same file whichever run reports it), then any other."""
-        return [m.item["input"] for _, m in found.samples() if m is not None] + [
-            m.item["input"] for m in found.members
-        ]
-
     def _why_text(self, found: SampledSeries, done: dict[str, FileResult]) -> str:
         hits = []
-        for key, member in found.samples():
-            if member is None:
-                text = found.earlier.samples[key]
-            else:
-                result = done.get(member.item["input"])
-                text = result is not None and _carries_text(result)
+        for member in found.samples():
+            result = done.get(member.item["input"])
+            if result is not None:
+                text = _carries_text(result)
+            else:  # examined before (its worker, an earlier run): its findings say
+                text = any(f["rule"] in TEXT_RULES for f in member.item["findings"])
             if text:
-                hits.append(key[0])
+                hits.append(member.order)
         return why_text(found, hits)
 
     def _again(self, members: list[Member], why: str, here: bool = False) -> dict[str, FileResult]:
@@ -299,6 +290,18 @@ class PixelSeries:
     def close(self) -> None:
         self.rewriter.close()
         self.sampler.close()
+
+
+def _examined(decision: str) -> str | None:
+    """How far a slice of a sampled series was examined: "" waiting,
+    "sample" or "series" already; None when it is no such slice."""
+    if decision.startswith(f"{Verdict.SERIES}:"):
+        return ""
+    if decision == f"{Verdict.EXAMINE}: {SAMPLE_REASON}":
+        return "sample"
+    if decision == f"{Verdict.EXAMINE}: {TEXT_REASON}":
+        return "series"
+    return None
 
 
 def _warm(path: Path, settings: Settings) -> None:

@@ -288,7 +288,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     series = None
     if decision.look:
         findings.extend(examine_file(path, identifiers, settings.pixels, label))
-    elif decision.verdict is Verdict.SERIES:
+    if decision.slice_of_series and decision.verdict in (Verdict.EXAMINE, Verdict.SERIES):
         series = _series_member(ds, label, RawLayout.at(head, where, ds, _syntax(ds)))
     elif decision.unexamined is not None:
         declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
@@ -407,6 +407,8 @@ class HeldSeries:
 
     def add(self, result: ScanFileResult) -> None:
         member, result.series = result.series, None
+        if result.pixels == Verdict.EXAMINE:
+            member.examined = "sample"  # the first slice: its worker examined it
         member.item = {
             "input": result.input,
             "status": result.status,
@@ -430,7 +432,7 @@ class HeldSeries:
         done.update(_examine_many(rest, self.settings, TEXT_REASON))
         allow = load_allowlist(*self.settings.pixels.allowlists)
         for found in chunk:
-            finding = series_finding(found, why[found.key], found.to_sample()[0].source)
+            finding = series_finding(found, why[found.key], found.samples()[0].source)
             overlay = overlay_to_redact(found, allow, False) if why[found.key] else []
             for m in found.members:
                 item = m.item
@@ -438,7 +440,8 @@ class HeldSeries:
                 result.findings = [Finding.from_dict(f) for f in item["findings"]]
                 result.findings += done.get(m.source, [])
                 result.findings += overlay_findings(overlay, m.source, redacted=False)
-                result.pixels = str(Verdict.EXAMINE if m.source in done else Verdict.SERIES)
+                examined = m.source in done or m.examined
+                result.pixels = str(Verdict.EXAMINE if examined else Verdict.SERIES)
                 if finding is not None and finding.file == m.source:
                     result.findings.append(finding)
                 yield result
@@ -448,8 +451,15 @@ class HeldSeries:
 
 
 def _hits(found: SampledSeries, done: dict[str, list[Finding]]) -> list[int]:
-    """Slice numbers of the samples that show text."""
-    return [m.order for m in found.to_sample() if carries_text(done.get(m.source, []))]
+    """Slice numbers of the samples that show text (examined now or by
+    their worker: the first slice)."""
+    hits = []
+    for member in found.samples():
+        found_here = done.get(member.source, [])
+        before = [Finding.from_dict(f) for f in member.item["findings"]]
+        if carries_text(found_here + before):
+            hits.append(member.order)
+    return hits
 
 
 # --------------------------------------------------------------------------

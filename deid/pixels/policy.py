@@ -44,6 +44,10 @@ DESCRIPTION_WORDS = re.compile(
 )
 DESCRIPTIONS = ("SeriesDescription", "ImageComments", "DerivationDescription", "ProtocolName")
 
+# The reasons files examined for their series give (report summary.pixels).
+SAMPLE_REASON = "a sample of its series (first, middle and last slices)"
+TEXT_REASON = "its series carries burned-in text: every slice examined"
+
 
 @cache
 def _sop_classes(*words: str) -> frozenset[str]:
@@ -160,9 +164,20 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
         return Decision(Verdict.SKIP, f"{bits}-bit pixel data is not an image that carries text")
     verdict, why = kind(ds)
     found = _decide(verdict, why, _text(ds, "BurnedInAnnotation"), settings)
-    if verdict is Verdict.SERIES:
-        found = replace(found, slice_of_series=True)
-    return found
+    if verdict is not Verdict.SERIES:
+        return found
+    if found.verdict is Verdict.SERIES and _first(ds):
+        # The first slice is a sample whatever the series holds: examined
+        # now, by the worker, not after the batch by the series step.
+        return Decision(Verdict.EXAMINE, SAMPLE_REASON, slice_of_series=True)
+    return replace(found, slice_of_series=True)
+
+
+def _first(ds: Dataset) -> bool:
+    try:
+        return int(ds.get("InstanceNumber", 0) or 0) == 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:

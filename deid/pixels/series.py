@@ -30,6 +30,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from deid.pixels.classify import AllowList, label
+from deid.pixels.policy import SAMPLE_REASON, TEXT_REASON  # noqa: F401 - the series' reasons
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 from deid.spool import SortedSpool
@@ -41,9 +42,6 @@ MAX_VALUES = 16  # distinct constant values looked at (ink colours, padding)
 CHUNK_FILES = 4096  # members of the series judged together (bounded memory)
 IN_MEMORY = 8192  # members held as they are before all go to a spool on disk
 
-# The reasons files examined for their series give (report summary.pixels).
-SAMPLE_REASON = "a sample of its series (first, middle and last slices)"
-TEXT_REASON = "its series carries burned-in text: every slice examined"
 # Findings that show a sample carries text (a device's known text region counts).
 TEXT_RULES = frozenset(
     {
@@ -256,51 +254,43 @@ class Member:
     source: str  # file whose pixels are read for the static check
     layout: RawLayout | None
     item: Any  # the caller's record of the file, returned as given
+    examined: str = ""  # "sample" or "series" when already examined (first slice, resume)
 
     def to_record(self) -> list:
         layout = self.layout.to_list() if self.layout else None
-        return [self.series, self.order, self.source, layout, self.item]
+        return [self.series, self.order, self.source, layout, self.item, self.examined]
 
     @classmethod
     def from_record(cls, raw: list) -> Member:
-        return cls(raw[0], raw[1], raw[2], RawLayout.from_list(raw[3]), raw[4])
-
-
-@dataclass
-class Earlier:
-    """What an earlier run of the same command did to a series (resume)."""
-
-    samples: dict[tuple[int, str], bool] = field(default_factory=dict)  # key -> text found
-    text: bool = False  # it examined the series whole
-    reported: bool = False  # its finding about the series is on a file already done
+        return cls(raw[0], raw[1], raw[2], RawLayout.from_list(raw[3]), raw[4], raw[5])
 
 
 @dataclass
 class SampledSeries:
     key: str
-    members: list[Member]  # held, in slice order
+    members: list[Member]  # in slice order
     static_boxes: list[Overlay] = field(default_factory=list)
     static_problem: str = ""
-    earlier: Earlier = field(default_factory=Earlier)
 
     @property
     def size(self) -> int:
-        """Slices in the series: those held and those an earlier run sampled."""
-        return len({(m.order, m.source) for m in self.members} | set(self.earlier.samples))
+        return len(self.members)
 
-    def samples(self) -> list[tuple[tuple[int, str], Member | None]]:
-        """First, middle and last slices (quartiles too when the static
-        check could not be made), over the whole series as the first run saw
-        it: each with its held member, or None when an earlier run did it."""
-        held = {(m.order, m.source): m for m in self.members}
-        ordered = sorted(set(held) | set(self.earlier.samples))
-        n = len(ordered)
+    def samples(self) -> list[Member]:
+        """First, middle and last slices; quartiles too when the static check
+        could not be made. The same slices on every run of the same batch."""
+        n = len(self.members)
         points = (0, 0.5, 1) if not self.static_problem else (0, 0.25, 0.5, 0.75, 1)
-        picked = sorted({round(p * (n - 1)) for p in points})
-        return [(ordered[i], held.get(ordered[i])) for i in picked]
+        return [self.members[i] for i in sorted({round(p * (n - 1)) for p in points})]
 
     def to_sample(self) -> list[Member]:
-        return [m for _, m in self.samples() if m is not None]
+        """Samples not examined yet."""
+        return [m for m in self.samples() if not m.examined]
+
+    @property
+    def examined_whole(self) -> bool:
+        """An earlier run examined slices of it because it carries text."""
+        return any(m.examined == "series" for m in self.members)
 
 
 class SeriesSampler:
@@ -447,7 +437,7 @@ def why_text(found: SampledSeries, hits: list[int]) -> str:
         return f"text in sampled slice(s) {', '.join(map(str, hits))}"
     if found.static_boxes:
         return f"a static overlay: {len(found.static_boxes)} region(s) constant in every slice"
-    if found.earlier.text:
+    if found.examined_whole:
         return "an earlier run of this command found text"
     return ""
 
