@@ -331,7 +331,7 @@ def _series_member(ds: Dataset, label: str, layout: RawLayout | None) -> Member:
     except (TypeError, ValueError):
         order = 0
     series = str(ds.get("SeriesInstanceUID", "") or "") or f"no-series:{label}"
-    return Member(series, order, label, layout, None)
+    return Member(series, order, label, label, layout, None)
 
 
 def examine_file(

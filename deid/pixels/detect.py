@@ -9,8 +9,6 @@ returns boxes that redaction can trust without reading them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,23 +54,9 @@ def fast_allowed() -> bool:
     return os.environ.get("DEID_DETECTOR", "auto").strip().lower() != "float"
 
 
-_THREADS: list[int] = []  # set by `threads` while a process has its cores to itself
-
-
-@contextmanager
-def threads(count: int) -> Iterator[None]:
-    """Inside this, the network uses `count` threads per image: for work
-    done in one process while the batch's workers are idle (series samples)."""
-    _THREADS.append(max(1, count))
-    try:
-        yield
-    finally:
-        _THREADS.pop()
-
-
 def _threads() -> int:
     # Workers already use every core; threads inside each would fight them.
-    return _THREADS[-1] if _THREADS else int(os.environ.get("DEID_OCR_THREADS", "1"))
+    return int(os.environ.get("DEID_OCR_THREADS", "1"))
 
 
 @cache
@@ -89,9 +73,9 @@ def _session(fast: bool = False, count: int = 1):  # noqa: ANN202 - onnxruntime 
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
-def warm(fast: bool = False, count: int = 1) -> None:
+def warm(fast: bool = False) -> None:
     """Load the network now (a background thread can, while other work runs)."""
-    _session(fast and fast_allowed(), count)
+    _session(fast and fast_allowed(), _threads())
 
 
 def _input_size(height: int, width: int, scale: float | None = None) -> tuple[int, int, float]:

@@ -164,20 +164,12 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
         return Decision(Verdict.SKIP, f"{bits}-bit pixel data is not an image that carries text")
     verdict, why = kind(ds)
     found = _decide(verdict, why, _text(ds, "BurnedInAnnotation"), settings)
-    if verdict is not Verdict.SERIES:
-        return found
-    if found.verdict is Verdict.SERIES and _first(ds):
-        # The first slice is a sample whatever the series holds: examined
-        # now, by the worker, not after the batch by the series step.
-        return Decision(Verdict.EXAMINE, SAMPLE_REASON, slice_of_series=True)
-    return replace(found, slice_of_series=True)
-
-
-def _first(ds: Dataset) -> bool:
-    try:
-        return int(ds.get("InstanceNumber", 0) or 0) == 1
-    except (TypeError, ValueError):
-        return False
+    if verdict is Verdict.SERIES:
+        # Samples are examined by the series step, in one process, after the
+        # batch: a worker examining the first slice itself would load the
+        # detector for one image (measured: more than the sample costs).
+        found = replace(found, slice_of_series=True)
+    return found
 
 
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:

@@ -250,19 +250,23 @@ class Member:
     """One held file of a sampled series."""
 
     series: str
-    order: int
+    order: int  # InstanceNumber; ties go by name
+    name: str  # the input, as the caller names it: the same on every run
     source: str  # file whose pixels are read for the static check
     layout: RawLayout | None
     item: Any  # the caller's record of the file, returned as given
-    examined: str = ""  # "sample" or "series" when already examined (first slice, resume)
+    examined: str = ""  # "sample" or "series" when already examined (a resumed run)
 
     def to_record(self) -> list:
         layout = self.layout.to_list() if self.layout else None
-        return [self.series, self.order, self.source, layout, self.item, self.examined]
+        return [
+            self.series, self.order, self.name, self.source, layout, self.item, self.examined
+        ]
 
     @classmethod
     def from_record(cls, raw: list) -> Member:
-        return cls(raw[0], raw[1], raw[2], RawLayout.from_list(raw[3]), raw[4], raw[5])
+        layout = RawLayout.from_list(raw[4])
+        return cls(raw[0], raw[1], raw[2], raw[3], layout, raw[5], raw[6])
 
 
 @dataclass
@@ -277,11 +281,10 @@ class SampledSeries:
         return len(self.members)
 
     def samples(self) -> list[Member]:
-        """First, middle and last slices; quartiles too when the static check
-        could not be made. The same slices on every run of the same batch."""
+        """First, middle and last slices: the same ones on every run of the
+        same batch (a resumed run too)."""
         n = len(self.members)
-        points = (0, 0.5, 1) if not self.static_problem else (0, 0.25, 0.5, 0.75, 1)
-        return [self.members[i] for i in sorted({round(p * (n - 1)) for p in points})]
+        return [self.members[i] for i in sorted({0, round((n - 1) / 2), n - 1})]
 
     def to_sample(self) -> list[Member]:
         """Samples not examined yet."""
@@ -315,7 +318,7 @@ class SeriesSampler:
 
     def _keep(self, member: Member) -> None:
         order = min(max(member.order, -(10**11)), 10**11) + 10**11
-        key = f"{member.series}\t{order:012d}\t{member.source}"
+        key = f"{member.series}\t{order:012d}\t{member.name}"
         if self._held is not None and len(self._held) < IN_MEMORY:
             self._held.append((key, member))
             return
