@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from deid import pipeline, run_identity
-from deid.collectors import Collector, FaceSeries, Linkage
+from deid.collectors import Collector, FaceSeries, Linkage, PixelSeries
 from deid.errors import OutputError
 from deid.linkage import LinkageTables
 from deid.pixels.settings import PixelSettings
@@ -91,7 +91,10 @@ def _deidentify(
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
         raise _report_error(settings, exc) from None
-    collectors: list[Collector] = [Linkage(settings), FaceSeries(settings, builder)]
+    # Sampled series are judged (and their outputs replaced) before the face
+    # step marks the same outputs; their files reach the report when judged.
+    series = PixelSeries(settings, builder)
+    collectors: list[Collector] = [Linkage(settings), series, FaceSeries(settings, builder)]
     refuse = [settings.output, settings.report_dir]
     refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:
@@ -99,7 +102,8 @@ def _deidentify(
             for result in results:
                 for collector in collectors:
                     collector.add(result)
-                builder.add(result)
+                if not series.holds(result):
+                    builder.add(result)
         for collector in collectors:
             collector.finish()
         path = settings.report_dir / REPORT_NAME

@@ -141,8 +141,19 @@ PIXELS = _together(
         type=click.Choice(["auto", "all", "off"]),
         default="auto",
         show_default=True,
-        help="Look for burned-in text: auto = files that declare it or whose modality "
-        "carries it (US, SC/OT, CR/DX/XA/RF, ES/XC, documents); all; off.",
+        help="Look for burned-in text. auto: every image, except ORIGINAL CT/MR/PT/NM "
+        "slices, which are examined per series: first, middle and last slices plus a "
+        "check of pixels constant across all slices, and every slice when either finds "
+        "text (captures, screen saves, DERIVED/SECONDARY, localizers, dose reports, "
+        "US/CR/DX and other text-carrying modalities, single-image series: one by one). "
+        "all: every image. off: none (a finding for each image left unexamined).",
+    ),
+    click.option(
+        "--trust-burned-in-annotation",
+        "trust_burned_in_annotation",
+        is_flag=True,
+        help="Believe BurnedInAnnotation NO and leave such files unexamined (a low finding "
+        "each); by default NO is checked like a missing value.",
     ),
     _data_files(
         "--pixel-allowlist",
@@ -299,6 +310,7 @@ def run(
     executor: str,
     scheduler: str | None,
     pixels: str,
+    trust_burned_in_annotation: bool,
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
     redact: str,
@@ -319,7 +331,9 @@ def run(
             key=api.KeyChoice(key_file, random_key),
             execution=api.Execution.build(jobs, executor, scheduler),
             reporting=api.Reporting.build(fail_on, show_values, strict, not no_thumbnails),
-            pixels=api.PixelSettings.build(pixels, redact, pixel_allowlists, pixel_regions),
+            pixels=api.PixelSettings.build(
+                pixels, redact, pixel_allowlists, pixel_regions, trust_burned_in_annotation
+            ),
             face=api.FaceSettings.build(
                 face, face_thresholds, face_previews, [output, *inputs], deface
             ),
@@ -361,7 +375,15 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     severities = Counter(totals["findings_by_severity"])
     if severities:
         say(err, "findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))
+    if totals.get("pixels"):
+        say(err, _pixel_line(totals["pixels"]))
     say(err, f"report: {outcome.report_path}")
+
+
+def _pixel_line(counts: dict[str, int]) -> str:
+    """Images examined for burned-in text, sampled by series, not examined."""
+    order = ("examined", "sampled by series", "not examined")
+    return "burned-in text: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in order)
 
 
 @main.command("scan")
@@ -480,6 +502,7 @@ def scan_cmd(
     dataset_risk: bool,
     ignore_non_dicom: bool,
     pixels: str,
+    trust_burned_in_annotation: bool,
     pixel_allowlists: tuple[Path, ...],
     pixel_regions: tuple[Path, ...],
     face: str,
@@ -501,7 +524,9 @@ def scan_cmd(
                            max_risk, fail_on_dataset),
             execution=api.Execution.build(jobs, executor, scheduler),
             reporting=api.Reporting.build(fail_on, show_values, strict),
-            pixels=api.PixelSettings.build(pixels, "none", pixel_allowlists, pixel_regions),
+            pixels=api.PixelSettings.build(
+                pixels, "none", pixel_allowlists, pixel_regions, trust_burned_in_annotation
+            ),
             face=api.FaceSettings.build(face, face_thresholds, face_previews, inputs),
             baseline=baseline,
             ignore_non_dicom=ignore_non_dicom,
@@ -579,6 +604,8 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         say(out, f"{outcome.baselined} finding(s) accepted by the baseline")
     statuses = ", ".join(f"{k} {v}" for k, v in totals["by_status"].items())
     say(out, f"files: {totals['files']} ({statuses})")
+    if totals.get("pixels"):
+        say(out, _pixel_line(totals["pixels"]))
 
 
 def _risk_lines(outcome: api.ScanOutcome) -> list[str]:

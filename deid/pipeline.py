@@ -39,7 +39,9 @@ from deid.results import (
 )
 from deid.settings import Settings
 
-__all__ = ["UNPROCESSED", "FileResult", "Journal", "process_file", "redacted", "relabel", "run"]
+__all__ = [
+    "UNPROCESSED", "FileResult", "Journal", "again", "process_file", "redacted", "relabel", "run"
+]
 
 JOURNAL_NAME = ".deid-journal.sqlite"
 NOT_DICOM_SKIPPED = "not a DICOM file: skipped (met inside a folder; --strict fails on it)"
@@ -332,6 +334,17 @@ def _todo(
                 yield _Known(FileResult(str(item.path), FAILED, reason=reason))
                 continue
         yield (str(item.path), bool(journal and journal.seen(item.path)))
+
+
+def again(paths: list[str], settings: Settings) -> Iterator[FileResult]:
+    """Run inputs through the per-file step once more, on the run's executor,
+    replacing their outputs: series-level work after the batch (a series
+    found to carry burned-in text). Results come in any order; the journal
+    is the caller's (deid.rewrite)."""
+    task = Task(_process_item, settings, lambda item, reason, _died: _failed(item[0], reason))
+    execution = settings.execution
+    config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
+    yield from results(((p, True) for p in paths), task, config)
 
 
 def _failed(path: str, reason: str, status: Status = FAILED) -> FileResult:

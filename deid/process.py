@@ -27,7 +27,9 @@ from deid.markers import clean_file_meta, mark_deidentified
 from deid.options import Option
 from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
+from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
+from deid.pixels.series import RawLayout
 from deid.repair import repair
 from deid.report import thumbnails
 from deid.results import FileResult, Status
@@ -160,6 +162,26 @@ def examine_pixels(state: FileState, settings: Settings) -> None:
     state.result.findings.extend(state.pixel.findings)
 
 
+def note_pixel_series(state: FileState, settings: Settings) -> None:
+    """A slice of a series examined by samples: where it sits in its series
+    (also once examined as a sample: a resumed run picks the same samples),
+    and where its raw pixels are in the output as verified (a repair may
+    have encoded it again), for the series step."""
+    if not state.pixel.slice_of_series or state.pixel.verdict not in (
+        Verdict.SERIES,
+        Verdict.EXAMINE,
+    ):
+        return
+    number = state.ds.get("InstanceNumber", None)
+    try:
+        order = int(number) if number not in (None, "") else 0
+    except (TypeError, ValueError):
+        order = 0
+    state.result.summary["slice"] = str(order)
+    if state.pixel.verdict is Verdict.SERIES:
+        state.result.pixel_layout = RawLayout.in_encoded(state.ds, state.data, state.ts)
+
+
 def note_face(state: FileState, settings: Settings) -> None:
     """CT/MR/PT slices wait for their series to be judged from its images.
     Until then: YES where the header names the head (the safe answer, which
@@ -240,7 +262,11 @@ def verify_output(state: FileState, settings: Settings) -> None:
             Status.WITHHELD,
             f"output withheld: {len(leaks)} identifying value(s) still present after scrubbing",
         )
-    elif settings.dry_run:
+
+
+def end_dry_run(state: FileState, settings: Settings) -> None:
+    """A dry run stops here: everything is decided and checked, nothing written."""
+    if settings.dry_run:
         state.finish(Status.DRY_RUN)
 
 
@@ -307,6 +333,8 @@ DOING = {
     "mark": "writing the de-identification markers",
     "encode_output": "encoding the output",
     "verify_output": "verifying the output",
+    "note_pixel_series": "locating the pixel data",
+    "end_dry_run": "ending the dry run",
     "picture_redactions": "picturing the redactions",
     "publish": "writing the output",
 }
@@ -321,6 +349,8 @@ STEPS: tuple[Callable[[FileState, Settings], None], ...] = (
     mark,
     encode_output,
     verify_output,
+    note_pixel_series,
+    end_dry_run,
     picture_redactions,
     publish,
 )

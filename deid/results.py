@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from deid.face.geometry import SliceGeometry
+from deid.pixels.series import RawLayout
 from deid.risk.findings import Finding
 
 
@@ -80,6 +81,9 @@ class FileResult:
     geometry: SliceGeometry | None = None
     # Pictures of the redacted areas (none unless the output is written).
     thumbnails: list[Thumbnail] = field(default_factory=list)
+    # Sampled series: where the output's raw pixels are (in memory only; a
+    # resumed file's is found again from its output).
+    pixel_layout: RawLayout | None = None
 
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,

@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from deid.dicom_io import atomic_write
 from deid.part10 import encode
 from deid.pipeline import Journal
+from deid.results import FileResult, Status
 from deid.settings import Settings
 
 Edit = Callable[[Dataset], bool]  # changes the data set; False when nothing changed
@@ -39,25 +40,51 @@ class OutputRewriter:
 
     def rewrite(self, source: str, relative: str, edit: Edit) -> bool:
         """Apply edit to the output of input `source`; True when it changed."""
-        if not self.active:
+        size = self.edit(relative, edit)
+        if size is None:
             return False
+        self.record(source, size)
+        return True
+
+    def edit(self, relative: str, edit: Edit) -> int | None:
+        """Apply edit to an output and publish it again: its new size, or None
+        when nothing changed. The caller tells the journal (rewrite, replaced)."""
+        if not self.active:
+            return None
         path = self.settings.output / relative
+        if not path.is_file():
+            return None  # withdrawn by an earlier series step (text left after redaction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path)
         if not edit(ds):
-            return False
+            return None
         data = encode(ds)
         atomic_write(path, data, root=self.settings.output)
-        self.record(source, len(data))
-        return True
+        return len(data)
 
     def record(self, source: str, size: int) -> None:
         """An output of `source` rewritten (here or by a series step such as
         defacing): the journal learns its size, so a resume trusts it."""
+        if self.active:
+            self._open().set_output_size(Path(source), size)
+
+    def replaced(self, result: FileResult, previous: str) -> None:
+        """An input processed again (deid.pipeline.again), its output already
+        replaced: the journal takes the new record. An input that now
+        produces no output (withheld: text left after redaction; failed) has
+        its earlier output `previous` withdrawn, and its record makes a
+        resumed run process it again."""
+        if not self.active:
+            return
+        if result.status is not Status.WRITTEN and previous:
+            (self.settings.output / previous).unlink(missing_ok=True)
+        self._open().append(result)
+
+    def _open(self) -> Journal:
         if self._journal is None:
             self._journal = Journal(self.settings.report_dir, self.settings)
-        self._journal.set_output_size(Path(source), size)
+        return self._journal
 
     def close(self) -> None:
         if self._journal is not None:

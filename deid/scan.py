@@ -28,9 +28,24 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
 from deid.pipeline import redacted
-from deid.pixels.examine import decide as decide_pixels
-from deid.pixels.examine import examine
-from deid.pixels.settings import PixelSettings
+from deid.pixels.classify import load_allowlist
+from deid.pixels.examine import examine, not_examined
+from deid.pixels.policy import Verdict
+from deid.pixels.policy import decide as decide_pixels
+from deid.pixels.series import (
+    SAMPLE_REASON,
+    TEXT_REASON,
+    Member,
+    RawLayout,
+    SampledSeries,
+    SeriesSampler,
+    carries_text,
+    overlay_findings,
+    overlay_to_redact,
+    series_finding,
+    why_text,
+)
+from deid.pixels.settings import PixelMode, PixelSettings
 from deid.profiles import ResolvedProfile
 from deid.report import views
 from deid.risk import dataset as dataset_risk
@@ -38,6 +53,7 @@ from deid.risk import detectors
 from deid.risk.baseline import Baseline
 from deid.risk.dataset import DatasetRisk, RiskSettings
 from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import IdentifierSet
 from deid.risk.kanon import Value
 from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
@@ -168,6 +184,8 @@ class ScanFileResult:
     patient: str = ""
     quasi: dict[str, Value | str] = field(default_factory=dict)
     geometry: SliceGeometry | None = None  # head CT/MR/PT slices only
+    pixels: str = ""  # the burned-in text verdict (examined, sampled by series, ...)
+    series: Member | None = None  # a slice of a series examined by samples
 
 
 # --------------------------------------------------------------------------
@@ -254,7 +272,9 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             return ScanFileResult(label, "not-dicom" if named else "skipped", "not a DICOM file")
         if kind == "part10":
             check_inflation(path)
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=kind == "raw")
+        with path.open("rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
+            where, head = fh.tell(), fh.read(12)  # where the pixel data starts
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
     except MemoryError:
@@ -262,35 +282,22 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
-    decider = decider_for(settings, settings.profile).bind(ds)
-    found = list(detectors.elements(ds))
-    # The identifying values the profile would change, as a run collects them.
-    steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
-    identifiers = collect(steps)
+    decider, found, identifiers = _judged(ds, settings)
     ctx = detectors.ScanContext(label, ds, decider, identifiers, found, settings.pixels)
     findings: list[Finding] = []
     for detector in detectors.DETECTORS:
         findings.extend(detector(ctx))
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
-    look, _ = decide_pixels(ds, settings.pixels.mode, header_only=True)
-    if look:
-        try:
-            full = read(path)  # complete-file checks apply before pixels are trusted
-            outcome = examine(full, identifiers, settings.pixels, label, modify=False)
-            findings.extend(outcome.findings)
-        except InputFileError as exc:
-            findings.append(
-                Finding(
-                    "pixels.unchecked",
-                    Severity.HIGH,
-                    f"pixel data could not be checked for burned-in text: "
-                    f"{str(exc).removeprefix(f'{path}: ')}",
-                    file=label,
-                    location="PixelData",
-                    action="review by eye",
-                )
-            )
+    decision = decide_pixels(ds, settings.pixels, header_only=True)
+    series = None
+    if decision.look:
+        findings.extend(examine_file(path, identifiers, settings.pixels, label))
+    if decision.slice_of_series and decision.verdict in (Verdict.EXAMINE, Verdict.SERIES):
+        series = _series_member(ds, label, RawLayout.at(head, where, ds, _syntax(ds)))
+    elif decision.unexamined is not None:
+        declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+        findings.append(not_examined(label, decision, declared))
     geometry = None
     if settings.face.enabled and relevant(ds, settings.face.thresholds):
         geometry = SliceGeometry.from_dataset(ds, str(path))
@@ -303,12 +310,169 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             quasi_identifier_values(ds, settings.risk.attributes) if settings.dataset_risk else {}
         ),
         geometry=geometry,
+        pixels=str(decision.verdict),
+        series=series,
     )
 
 
 def _scan_item(path: str, named: bool, settings: ScanSettings) -> ScanFileResult:
     """One work item, as every executor runs it."""
     return scan_file(Path(path), settings, named)
+
+
+def _judged(ds: Dataset, settings: ScanSettings) -> tuple[Any, list, IdentifierSet]:
+    """The profile's decider on this file, its elements, and the identifying
+    values the profile would change, as a run collects them."""
+    decider = decider_for(settings, settings.profile).bind(ds)
+    found = list(detectors.elements(ds))
+    steps = [(ds_, int(e.tag), e, decider.decide(ds_, e, seq), path) for ds_, e, path, seq in found]
+    return decider, found, collect(steps)
+
+
+def _syntax(ds: Dataset) -> pydicom.uid.UID:
+    meta = getattr(ds, "file_meta", None)
+    found = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    return pydicom.uid.UID(found or pydicom.uid.ImplicitVRLittleEndian)
+
+
+def _series_member(ds: Dataset, label: str, layout: RawLayout | None) -> Member:
+    try:
+        order = int(ds.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        order = 0
+    series = str(ds.get("SeriesInstanceUID", "") or "") or f"no-series:{label}"
+    return Member(series, order, label, label, layout, None)
+
+
+def examine_file(
+    path: Path, identifiers: IdentifierSet, pixels: PixelSettings, label: str
+) -> list[Finding]:
+    """Burned-in text in one file, reported only; a file whose pixels cannot
+    be decoded is a finding too (it was not checked)."""
+    try:
+        full = read(path)  # complete-file checks apply before pixels are trusted
+        return examine(full, identifiers, pixels, label, modify=False).findings
+    except InputFileError as exc:
+        return [unchecked(label, str(exc).removeprefix(f"{path}: "))]
+
+
+def unchecked(label: str, reason: str) -> Finding:
+    return Finding(
+        "pixels.unchecked",
+        Severity.HIGH,
+        f"pixel data could not be checked for burned-in text: {reason}",
+        file=label,
+        location="PixelData",
+        action="review by eye",
+    )
+
+
+def examine_again(label: str, settings: ScanSettings) -> list[Finding]:
+    """A slice of a sampled series examined (series step; `settings.pixels`
+    says why)."""
+    path = Path(label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception:  # noqa: BLE001 - examine_file says why it cannot be read
+        return examine_file(path, IdentifierSet(), settings.pixels, label)
+    return examine_file(path, _judged(ds, settings)[2], settings.pixels, label)
+
+
+def _examine_item(label: str, _flag: bool, settings: ScanSettings) -> tuple[str, list[Finding]]:
+    return label, examine_again(label, settings)
+
+
+def _examine_many(labels: list[str], settings: ScanSettings, why: str) -> dict[str, list[Finding]]:
+    """Each file's burned-in text findings, on the scan's executor (a file
+    that kills its worker is reported, as in the batch)."""
+    settings = replace(settings, pixels=settings.pixels.examining_all(why))
+
+    def failed(item: tuple[str, bool], reason: str, _died: bool) -> tuple[str, list[Finding]]:
+        return item[0], [unchecked(item[0], reason)]
+
+    jobs = settings.jobs if len(labels) > 2 else 1
+    config = ExecutorSettings(settings.executor, jobs, settings.scheduler)
+    task = Task(_examine_item, settings, failed)
+    return dict(results(((label, False) for label in labels), task, config))
+
+
+class HeldSeries:
+    """Slices of series examined by samples (deid.pixels.series), held until
+    their series is judged: samples examined, every slice when a sample or
+    the static-overlay check finds text; then reported as they finally are."""
+
+    def __init__(
+        self,
+        settings: ScanSettings,
+        publish: Callable[[ScanFileResult], None],
+        workdir: Path | None = None,
+    ) -> None:
+        self.settings, self.publish = settings, publish
+        self.sampler = SeriesSampler(workdir)
+
+    def holds(self, result: ScanFileResult) -> bool:
+        return result.series is not None and self.settings.pixels.mode is PixelMode.AUTO
+
+    def add(self, result: ScanFileResult) -> None:
+        if not self.holds(result):
+            return
+        member, result.series = result.series, None
+        if result.pixels == Verdict.EXAMINE:
+            member.examined = "sample"  # the first slice: its worker examined it
+        member.item = {
+            "input": result.input,
+            "status": result.status,
+            "reason": result.reason,
+            "findings": [f.to_dict() for f in result.findings],
+        }
+        self.sampler.add(member)
+
+    def finish(self) -> None:
+        for chunk in self.sampler.chunks():
+            for result in self._judge(chunk):
+                self.publish(result)
+
+    def _judge(self, chunk: list[SampledSeries]) -> Iterator[ScanFileResult]:
+        samples = [m.source for found in chunk for m in found.to_sample()]
+        done = _examine_many(samples, self.settings, SAMPLE_REASON)
+        why = {found.key: why_text(found, _hits(found, done)) for found in chunk}
+        rest = [
+            m.source for found in chunk if why[found.key] for m in found.members
+            if m.source not in done
+        ]
+        done.update(_examine_many(rest, self.settings, TEXT_REASON))
+        allow = load_allowlist(*self.settings.pixels.allowlists)
+        for found in chunk:
+            finding = series_finding(found, why[found.key], found.samples()[0].source)
+            overlay = overlay_to_redact(found, allow, False) if why[found.key] else []
+            for m in found.members:
+                item = m.item
+                result = ScanFileResult(item["input"], item["status"], item["reason"])
+                result.findings = [Finding.from_dict(f) for f in item["findings"]]
+                result.findings += done.get(m.source, [])
+                result.findings += overlay_findings(overlay, m.source, redacted=False)
+                examined = m.source in done or m.examined
+                result.pixels = str(Verdict.EXAMINE if examined else Verdict.SERIES)
+                if finding is not None and finding.file == m.source:
+                    result.findings.append(finding)
+                yield result
+
+    def close(self) -> None:
+        self.sampler.close()
+
+
+def _hits(found: SampledSeries, done: dict[str, list[Finding]]) -> list[int]:
+    """Slice numbers of the samples that show text (examined now or by
+    their worker: the first slice)."""
+    hits = []
+    for member in found.samples():
+        found_here = done.get(member.source, [])
+        before = [Finding.from_dict(f) for f in member.item["findings"]]
+        if carries_text(found_here + before):
+            hits.append(member.order)
+    return hits
 
 
 # --------------------------------------------------------------------------
@@ -333,6 +497,7 @@ class ScanOutcome:
             SortedSpool.clear_stale(workdir)  # a killed scan's (system temp by default)
         self._spool = SortedSpool(workdir)
         self.statuses: Counter[str] = Counter()
+        self.pixels: Counter[str] = Counter()  # burned-in text: examined, sampled, not
         self.tally = views.Tally(settings.fail_on)
         self.baselined = 0
         self.risk: DatasetRisk | None = None  # None with --no-dataset-risk
@@ -368,6 +533,8 @@ class ScanOutcome:
 
     def add(self, result: ScanFileResult) -> None:
         self.statuses[result.status] += 1
+        if result.pixels and result.pixels != Verdict.NO_IMAGE:
+            self.pixels[result.pixels] += 1
         findings = self._count(result.findings)
         if result.status in UNREADABLE:
             self.tally.unprocessed = True
@@ -497,7 +664,14 @@ def scan(
     inputs = list(inputs)
     roots = [(p.resolve(), p.is_dir()) for p in inputs]
     outcome = ScanOutcome(settings, workdir)
-    collectors = [ScanFaceSeries(settings, outcome, workdir)]
+
+    def publish(result: ScanFileResult) -> None:
+        scope = scope_of(result.input, roots)
+        result.findings = [replace(f, scope=scope) for f in result.findings]
+        outcome.add(result)
+
+    held = HeldSeries(settings, publish, workdir)
+    collectors = [held, ScanFaceSeries(settings, outcome, workdir)]
 
     def fold() -> Iterator[tuple[str, dict[str, Value | str]]]:
         """Consume results once: record them, pass on the patient row."""
@@ -506,9 +680,8 @@ def scan(
                 on_result(result)
             for collector in collectors:
                 collector.add(result)
-            scope = scope_of(result.input, roots)
-            result.findings = [replace(f, scope=scope) for f in result.findings]
-            outcome.add(result)
+            if not held.holds(result):
+                publish(result)
             if result.status == "scanned":
                 yield result.patient, result.quasi
 

@@ -249,7 +249,7 @@ class Settings:
         a hash of the pixel settings (their files' paths may name people), and
         a keyed tag that reveals nothing of the key."""
         px = self.pixels
-        pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules}"
+        pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules},{px.trust_declared}"
         pixels += ",deface" if self.face.deface else ""
         return {
             "profile": self.profile.meta.name,

@@ -16,10 +16,20 @@ from pydicom.dataset import Dataset
 
 from deid.api import deidentify
 from deid.pixels import frames
-from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, decide, examine
+from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, examine
+from deid.pixels.policy import Verdict, decide
 from deid.pixels.settings import PixelSettings
+from deid.risk.findings import Severity
 from deid.risk.identifiers import IdentifierSet
-from fixtures.burned_in import PERSON, build
+from fixtures.burned_in import (
+    PERSON,
+    build,
+    build_hard,
+    build_mixed,
+    score_file,
+    text_series,
+    write_images,
+)
 from tests.helpers import run_settings
 
 warnings.filterwarnings("ignore", module="pydicom")
@@ -173,21 +183,71 @@ def _header(**values: object) -> Dataset:
     return ds
 
 
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+EXAMINE, SERIES, SKIP = Verdict.EXAMINE, Verdict.SERIES, Verdict.SKIP
+
+
 @pytest.mark.parametrize(
     ("values", "mode", "expected"),
     [
-        ({"Modality": "US"}, "auto", True),  # burned-in prone, flag missing
-        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "auto", False),
-        ({"Modality": "CT"}, "auto", False),
-        ({"Modality": "CT", "BurnedInAnnotation": "YES"}, "auto", True),
-        ({"Modality": "CT"}, "all", True),
-        ({"Modality": "US"}, "off", False),
-        ({"Modality": "SEG", "BitsAllocated": 1}, "all", False),
+        ({"Modality": "US"}, "auto", EXAMINE),  # burned-in prone, flag missing
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "auto", EXAMINE),  # NO is not trusted
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "trust", SKIP),
+        ({"Modality": "CT", "SOPClassUID": CT_IMAGE}, "auto", SERIES),
+        ({"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"]}, "auto", SERIES),
+        ({"Modality": "MR", "BurnedInAnnotation": "YES"}, "auto", EXAMINE),
+        # A capture is a capture whatever its Modality says.
+        ({"Modality": "CT", "SOPClassUID": SECONDARY_CAPTURE}, "auto", EXAMINE),
+        ({"Modality": "MR", "ImageType": ["DERIVED", "SECONDARY", "SCREEN SAVE"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "ImageType": ["DERIVED", "PRIMARY", "MPR"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]}, "auto", EXAMINE),
+        ({"Modality": "CT", "SeriesDescription": "Dose Report"}, "auto", EXAMINE),
+        ({"Modality": "PT", "ConversionType": "WSD"}, "auto", EXAMINE),
+        ({"Modality": "RTIMAGE"}, "auto", EXAMINE),  # unknown kinds are looked at
+        ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "auto", SKIP),
+        ({"Modality": "CT"}, "all", EXAMINE),
+        ({"Modality": "US"}, "off", SKIP),
+        ({"Modality": "SEG", "BitsAllocated": 1}, "all", SKIP),
     ],
 )
-def test_which_files_are_examined(values: dict, mode: str, expected: bool) -> None:
-    look, reason = decide(_header(**values), mode)
-    assert look is expected and reason
+def test_which_files_are_examined(values: dict, mode: str, expected: Verdict) -> None:
+    settings = (
+        PixelSettings(mode="auto", trust_declared=True)
+        if mode == "trust"
+        else (PixelSettings(mode=mode))
+    )
+    decision = decide(_header(**values), settings)
+    assert decision.verdict is expected and decision.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "mode", "severity"),
+    [
+        ({"Modality": "US"}, "off", Severity.MEDIUM),
+        ({"Modality": "CT", "SOPClassUID": SECONDARY_CAPTURE}, "off", Severity.MEDIUM),
+        ({"Modality": "CT"}, "off", Severity.LOW),  # a slice of a series
+        ({"Modality": "MR", "BurnedInAnnotation": "YES"}, "off", Severity.HIGH),
+        ({"Modality": "US", "BurnedInAnnotation": "NO"}, "trust", Severity.LOW),
+        ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "off", None),
+    ],
+)
+def test_an_image_left_unexamined_is_a_finding(
+    values: dict, mode: str, severity: Severity | None
+) -> None:
+    settings = (
+        PixelSettings(mode="auto", trust_declared=True)
+        if mode == "trust"
+        else (PixelSettings(mode=mode))
+    )
+    outcome = examine(_header(**values), IdentifierSet(), settings, "x")
+    assert not outcome.examined
+    found = [f for f in outcome.findings if f.rule.startswith("pixels.")]
+    if severity is None:
+        assert not found
+    else:
+        assert [f.severity for f in found] == [severity], found
+        assert outcome.decision.removeprefix("not examined: ") in found[0].message
 
 
 def test_redact_none_reports_and_changes_nothing(labelled: Path, tmp_path: Path) -> None:
@@ -345,3 +405,296 @@ def test_slice_series_use_the_int8_detector_and_it_is_the_documented_file() -> N
     assert _series_of_slices(_header(Modality="CT"), gray)
     assert not _series_of_slices(_header(Modality="US"), gray)
     assert not _series_of_slices(_header(Modality="MR"), colour)
+
+
+# --------------------------------------------------------------------------
+# Issue 17: the default run on a mixed batch, the hard cases, series
+
+
+def _run(inputs: Path, tmp: Path, **options: object) -> dict:
+    """deid run over `inputs` (report outside the output, values shown):
+    report entries by input name, and where the outputs are."""
+    settings = run_settings(
+        inputs=[inputs],
+        output=tmp / "out",
+        report_dir=tmp / "report",
+        show_values=True,
+        jobs=2,
+        environ={"DEID_KEY": "pixel-test-key-0123456789"},
+        **options,
+    )
+    outcome = deidentify([inputs], settings)
+    report = json.loads((tmp / "report" / "report.json").read_text())
+    files = {Path(e["input"]).name: e for e in report["files"]}
+    return {"out": tmp / "out", "files": files, "report": report, "exit": outcome.exit_code}
+
+
+def _scores(folder: Path, labels: dict, run: dict) -> list:
+    out = []
+    for name, label in labels.items():
+        entry = run["files"][name]
+        _, before = _decoded(folder / name)
+        after = None
+        if entry["status"] == "written":
+            _, after = _decoded(run["out"] / entry["output"])
+        out.append(score_file(name, label, before, after, entry))
+    return out
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("hard")
+    labels = build_hard(root)
+    run = _run(root / "hard", tmp_path_factory.mktemp("hard-run"))
+    return {"labels": labels, "scores": _scores(root / "hard", labels, run), "run": run}
+
+
+@pytest.mark.parametrize("case", ["5-digit numbers", "short name", "CJK name", "bright anatomy"])
+def test_hard_cases_are_redacted_by_the_default_run(hard: dict, case: str) -> None:
+    """Worklist record numbers of five digits, two-letter surnames and
+    two-character CJK names standing alone, light text over the brightest
+    bone: each case's identifying words are blacked out."""
+    scores = [s for s in hard["scores"] if s.case == case]
+    words = sum(s.words for s in scores)
+    covered = sum(s.covered for s in scores)
+    assert words >= 8
+    missed = [(s.name, s.missed) for s in scores if s.missed]
+    assert covered / words >= 0.9, f"{case}: {covered}/{words}; missed {missed}"
+    assert not any(s.silent for s in scores)
+
+
+def test_text_free_doppler_echo_and_radiographs_are_left_untouched(hard: dict) -> None:
+    """Colour flow, power and spectral Doppler, echo speckle and radiographs
+    are not text: no pixel changes, no box inside an ultrasound data region."""
+    clean = [s for s in hard["scores"] if not hard["labels"][s.name]["words"]]
+    cases = {s.case for s in clean}
+    assert {"echo cine", "radiograph text-free", "ultrasound colour doppler"} <= cases
+    assert {"ultrasound power doppler", "ultrasound spectral doppler"} <= cases
+    assert len(clean) >= 16
+    touched = [s.name for s in clean if s.touched]
+    assert len(touched) / len(clean) <= 0.02, touched
+    assert sum(s.region_boxes for s in clean) == 0
+    us = [s for s in clean if s.case.startswith(("ultrasound", "echo"))]
+    assert all(s.examined.startswith("examined") for s in us)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("mixed")
+    labels = build_mixed(root, slices=(6, 9))
+    run = _run(root / "mixed", tmp_path_factory.mktemp("mixed-run"))
+    return {
+        "root": root / "mixed",
+        "labels": labels,
+        "scores": _scores(root / "mixed", labels, run),
+        "run": run,
+    }
+
+
+def test_default_run_redacts_identifying_words_wherever_they_are(mixed: dict) -> None:
+    """--pixels auto on a batch as a site sends it: series with the banner
+    on every slice, screens labelled CT/MR/OT, single CT/MR images without
+    BurnedInAnnotation, ultrasound, CR/DX."""
+    scores = mixed["scores"]
+    words = sum(s.words for s in scores)
+    covered = sum(s.covered for s in scores)
+    missed = [(s.name, s.missed) for s in scores if s.missed]
+    assert words >= 200
+    assert covered / words >= 0.97, f"{covered}/{words}; missed {missed}"
+    for case in {s.case for s in scores}:
+        of_case = [s for s in scores if s.case == case]
+        total = sum(s.words for s in of_case)
+        if total:
+            assert sum(s.covered for s in of_case) / total >= 0.9, case
+    assert not [s.name for s in scores if s.silent], "a word missed with no finding"
+
+
+def test_every_series_with_text_is_examined_whole(mixed: dict) -> None:
+    files = mixed["run"]["files"]
+    series: dict[str, list[str]] = {}
+    for name, label in mixed["labels"].items():
+        if label["series"]:
+            series.setdefault(label["case"], []).append(name)
+    texts = [case for case in series if "text" in case]
+    assert set(texts) == {"ct-text-a", "ct-text-b", "ct-text-faint", "mr-text"}
+    for case in texts:
+        decisions = {files[n]["summary"]["pixels"] for n in series[case]}
+        assert all(d.startswith("examined: ") for d in decisions), (case, decisions)
+        rules = [f["rule"] for n in series[case] for f in files[n]["findings"]]
+        assert rules.count("pixels.series-text") == 1, case
+    # The faint banner shows in no slice's picture: the static-overlay check
+    # found it, and its regions were redacted in every slice.
+    for name in series["ct-text-faint"]:
+        assert any(f["rule"] == "pixels.static-overlay" for f in files[name]["findings"])
+
+
+def test_text_free_series_are_sampled_and_say_so(mixed: dict) -> None:
+    files, out = mixed["run"]["files"], mixed["run"]["out"]
+    for case in ("ct-clean-a", "ct-clean-b", "mr-clean"):
+        names = sorted(n for n, lb in mixed["labels"].items() if lb["case"] == case)
+        decisions = [files[n]["summary"]["pixels"] for n in names]
+        examined = [n for n, d in zip(names, decisions, strict=True) if d.startswith("examined")]
+        assert len(examined) == 3, (case, decisions)
+        assert {names[0], names[-1]} <= set(examined)  # first and last slices
+        sampled = [n for n in names if n not in examined]
+        assert all(files[n]["summary"]["pixels"].startswith("sampled by series") for n in sampled)
+        notes = [f for n in names for f in files[n]["findings"] if f["rule"].startswith("pixels.")]
+        assert [f["rule"] for f in notes] == ["pixels.series-sampled"], case
+        assert f"{len(sampled)} slices were not examined" in notes[0]["message"]
+        # Markers: only a file examined whole claims clean pixel data.
+        for name in names:
+            ds = pydicom.dcmread(out / files[name]["output"], stop_before_pixels=True)
+            codes = [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
+            claims = ds.get("BurnedInAnnotation") == "NO" and "113101" in codes
+            assert claims == (name in examined), name
+            _, before = _decoded(mixed["root"] / name)
+            _, after = _decoded(out / files[name]["output"])
+            assert (before == after).all(), name
+    pixels = mixed["run"]["report"]["totals"]["pixels"]
+    assert pixels["sampled by series"] == sum(
+        1 for e in files.values() if e["summary"]["pixels"].startswith("sampled by series")
+    )
+    assert pixels["examined"] + pixels["sampled by series"] == len(files)
+
+
+def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path) -> None:
+    """Never silent: an image not examined says so, and why."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    picked = [
+        "sc-000-ct.dcm",
+        "single-single-image-001.dcm",
+        "us-text-000.dcm",
+        "ct-clean-a-0000.dcm",
+    ]
+    for name in picked:
+        (folder / name).write_bytes((mixed["root"] / name).read_bytes())
+    run = _run(folder, tmp_path, pixels="off")
+    severities = {}
+    for name in picked:
+        notes = [f for f in run["files"][name]["findings"] if f["rule"] == "pixels.not-examined"]
+        assert len(notes) == 1 and "--pixels off" in notes[0]["message"], name
+        severities[name] = notes[0]["severity"]
+    assert severities == {
+        "sc-000-ct.dcm": "medium",
+        "single-single-image-001.dcm": "low",  # a CT slice: its series would be sampled
+        "us-text-000.dcm": "medium",
+        "ct-clean-a-0000.dcm": "low",
+    }
+    assert run["report"]["totals"]["pixels"] == {"not examined": 4}
+    deid = str(Path(sys.executable).parent / "deid")
+    env = {**os.environ, "DEID_KEY": "pixel-test-key-0123456789"}
+    done = subprocess.run(
+        [deid, "run", str(folder), "-o", str(tmp_path / "cli"), "--pixels", "off"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "burned-in text: examined 0, sampled by series 0, not examined 4" in done.stderr
+
+
+def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:
+    from deid.pixels.series import RawLayout, Stack, static_text
+
+    labels: dict = {}
+    write_images(
+        tmp_path / "faint",
+        text_series("f", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1, "faint"),
+        labels,
+    )
+    write_images(
+        tmp_path / "clean", text_series("c", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1), labels
+    )
+    found = {}
+    for kind in ("faint", "clean"):
+        stack = Stack()
+        for path in sorted((tmp_path / kind).glob("*.dcm")):
+            stack.add(RawLayout.of_file(path).read(path))
+        found[kind] = static_text(stack)
+    assert not found["clean"]
+    words = [w["box"] for w in labels["f-0000.dcm"]["words"]]
+    for x, y, w, h in words:  # every banner line lies inside a region found
+        assert any(
+            bx <= x + 2 and by <= y + 2 and bx + bw >= x + w - 2 and by + bh >= y + h - 2
+            for (bx, by, bw, bh) in (o.box for o in found["faint"])
+        ), (x, y, w, h)
+    # No one slice's picture shows the banner to the detector.
+    ds = pydicom.dcmread(tmp_path / "faint" / "f-0003.dcm")
+    outcome = examine(ds, person_identifiers(), PixelSettings(mode="all"), "f")
+    assert not [f for f in outcome.findings if f.extra.get("label") in ("phi", "pattern")]
+
+
+def test_a_resumed_run_finishes_a_series_cut_short_before_its_redaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the samples found text but before the rest of the series
+    was redacted: running the same command again redacts every slice."""
+    from deid import collectors
+
+    labels: dict = {}
+    images = text_series("t", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1, "corner")
+    images += text_series("c", "693_J2KI.dcm", "CT", 8, 2)
+    write_images(tmp_path / "in", images, labels)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(collectors, "again", crash)
+    with pytest.raises(RuntimeError):
+        _run(tmp_path / "in", tmp_path)
+    monkeypatch.undo()
+    run = _run(tmp_path / "in", tmp_path)
+    scores = _scores(tmp_path / "in", labels, run)
+    text = [s for s in scores if s.case == "t"]
+    assert sum(s.covered for s in text) == sum(s.words for s in text) >= 24
+    assert all(run["files"][s.name]["summary"]["pixels"].startswith("examined") for s in text)
+    # A third run finds everything done and reports it the same way (the
+    # journal keeps no values: evidence aside).
+    again = _run(tmp_path / "in", tmp_path)
+
+    def seen(files: dict) -> list:
+        return [
+            [(f["rule"], f["location"], f["action"]) for f in e["findings"]] for e in files.values()
+        ]
+
+    assert seen(again["files"]) == seen(run["files"])
+
+
+def test_scan_checks_a_file_declaring_no_unless_told_to_trust_it(
+    labelled: Path, tmp_path: Path
+) -> None:
+    ds = pydicom.dcmread(labelled / "text" / "text-004-us-examples_palette.dcm")
+    ds.BurnedInAnnotation = "NO"
+    target = tmp_path / "declared-no.dcm"
+    ds.save_as(target)
+    deid = str(Path(sys.executable).parent / "deid")
+    base = [deid, "scan", str(target), "--format", "json", "--no-dataset-risk"]
+    checked = subprocess.run(base, capture_output=True, text=True)
+    rules = [f["rule"] for f in json.loads(checked.stdout)["files"][0]["findings"]]
+    assert "pixels.burned-in-text" in rules and "pixels.declared-no-but-text" in rules
+    trusted = subprocess.run(
+        [*base, "--trust-burned-in-annotation"], capture_output=True, text=True
+    )
+    findings = json.loads(trusted.stdout)["files"][0]["findings"]
+    pixel = [(f["rule"], f["severity"]) for f in findings if f["rule"].startswith("pixels.")]
+    assert pixel == [("pixels.not-examined", "low")]
+
+
+def test_vertical_text_along_an_edge_is_read_turned_and_redacted() -> None:
+    """Regions taller than wide are cleared as anatomy only when they read
+    as nothing turned a quarter either way: vertical text is still text."""
+    from fixtures.burned_in import image_dataset
+    from fixtures.scenes import radiograph, text_alpha
+
+    img = radiograph(np.random.default_rng(5), part="chest")
+    for x, text, turns in ((30, "CERVANTES MIGUEL", 1), (980, "MRN7731904", 3)):
+        alpha = np.rot90(text_alpha(text, 18), turns)
+        h, w = alpha.shape
+        region = img[300 : 300 + h, x : x + w].astype(np.float32)
+        img[300 : 300 + h, x : x + w] = (region * (1 - alpha) + 3600 * alpha).astype(np.uint16)
+    outcome = examine(
+        image_dataset(img, "CR", image_type=None), person_identifiers(), PixelSettings(), "v"
+    )
+    redacted = [f for f in outcome.findings if f.action == "redacted"]
+    assert sorted(f.extra["label"] for f in redacted) == ["phi", "phi"]
+    assert all(f.extra["box"][3] > 150 for f in redacted)  # the tall regions themselves

@@ -117,7 +117,10 @@ def test_deidentified_output_is_clean_on_headers_and_baseline_accepts_the_rest(
     assert run.exit_code == 0
     result = scan(str(out), "--format", "json")
     report = json.loads(result.output)
-    assert [f for e in report["files"] for f in e["findings"]] == []
+    findings = [f for e in report["files"] for f in e["findings"]]
+    # Only the note that a series was examined by samples (some slices not one by one).
+    assert {f["rule"] for f in findings} <= {"pixels.series-sampled"}, findings
+    assert all(f["severity"] == "info" for f in findings)
     # report.json, findings.csv, report.sarif, report.html, the journal, .deid-run.json
     assert report["totals"]["by_status"]["skipped"] == 6
     # Three patients can never be 5-anonymous: the data-set finding is reported...

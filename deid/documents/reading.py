@@ -18,7 +18,7 @@ import numpy as np
 
 from deid.documents.patterns import document_kind
 from deid.pixels import classify, detect, ocr
-from deid.pixels.examine import not_a_line, under_read
+from deid.pixels.judge import few_characters, under_read
 from deid.risk.identifiers import IdentifierSet
 
 # Pages are read in tiles of one fixed size: the detector's memory follows its
@@ -100,7 +100,7 @@ def judge(
         kind, detail = "pattern", shape
     if kind == "marker" and under_read(box, reading.text):
         kind = "unread"
-    if not_a_line(box, reading.text) and kind not in IDENTIFYING:
+    if few_characters(box, reading.text) and kind not in IDENTIFYING:
         return None
     redact = all_text or kind in IDENTIFYING or kind == "unread"
     return Region(box, reading.text, reading.confidence, kind, detail, redact)

@@ -46,7 +46,10 @@ GENERIC = [
         ),
     ),
     ("date", re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b")),
-    ("long-number", re.compile(r"\b[A-Z]{0,4}\d{6,}\b")),
+    # Five digits or more: a record, accession or study number. A measurement
+    # that long comes with its read-out label (W:40000) or unit (12345MM),
+    # which the allow-list knows.
+    ("long-number", re.compile(r"(?<![:=])\b[A-Z]{0,4}\d{5,}\b(?![.,]?\d*[A-Z%])")),
     ("email", EMAIL),
 ]
 FUZZY = 0.8  # similarity at which an OCR word counts as the identifier

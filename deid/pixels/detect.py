@@ -54,18 +54,28 @@ def fast_allowed() -> bool:
     return os.environ.get("DEID_DETECTOR", "auto").strip().lower() != "float"
 
 
+def _threads() -> int:
+    # Workers already use every core; threads inside each would fight them.
+    return int(os.environ.get("DEID_OCR_THREADS", "1"))
+
+
 @cache
-def _session(fast: bool = False):  # noqa: ANN202 - onnxruntime type
+def _session(fast: bool = False, count: int = 1):  # noqa: ANN202 - onnxruntime type
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # Workers already use every core; threads inside each would fight them.
-    threads = int(os.environ.get("DEID_OCR_THREADS", "1"))
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = count
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if count > 1:  # threads that wait spin by default: CPU other work could use
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     model = FAST_MODEL if fast else MODEL
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def warm(fast: bool = False) -> None:
+    """Load the network now (a background thread can, while other work runs)."""
+    _session(fast and fast_allowed(), _threads())
 
 
 def _input_size(height: int, width: int, scale: float | None = None) -> tuple[int, int, float]:
@@ -101,7 +111,7 @@ def probability(rgb: np.ndarray, scale: float | None = None, fast: bool = False)
     """Per-pixel text probability at the image's own size."""
     height, width = rgb.shape[:2]
     blob = network_input(rgb, scale)
-    session = _session(fast and fast_allowed())
+    session = _session(fast and fast_allowed(), _threads())
     prob = session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
     if prob.shape != (height, width):
         prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -15,8 +15,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from deid.errors import InputFileError
-from deid.pixels import classify, regions
-from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
+from deid.pixels import classify, judge, regions
+from deid.pixels.policy import Decision, Verdict, decide, kind
+from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
@@ -32,6 +33,8 @@ MIN_MARGIN = 2
 class PixelOutcome:
     examined: bool = False
     decision: str = ""
+    verdict: Verdict = Verdict.SKIP
+    slice_of_series: bool = False  # an ORIGINAL CT/MR/PT/NM slice (its series may be sampled)
     findings: list[Finding] = field(default_factory=list)
     regions_redacted: int = 0
     frames_redacted: int = 0
@@ -39,32 +42,6 @@ class PixelOutcome:
     residual: bool = False
     pixels: frames.Pixels | None = None  # edited frames, when anything changed
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # redacted pixels per frame
-
-
-def decide(ds: Dataset, mode: str, header_only: bool = False) -> tuple[bool, str]:
-    """Whether to look at this file's pixels, and why (itself a finding).
-    header_only: ds was read without its pixel data; judge by Rows instead."""
-    present = "Rows" in ds if header_only else ("PixelData" in ds or "FloatPixelData" in ds)
-    if not present:
-        return False, "no pixel data"
-    if mode == "off":
-        return False, "--pixels off"
-    bits = int(ds.get("BitsAllocated", 0) or 0)
-    if bits not in (8, 16):
-        return False, f"{bits}-bit pixel data is not an image that carries text"
-    declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    modality = str(ds.get("Modality", "") or "").strip().upper()
-    if mode == "all":
-        return True, "--pixels all"
-    if declared == "YES":
-        return True, "BurnedInAnnotation is YES"
-    if modality in PRONE_MODALITIES and declared != "NO":
-        return True, f"modality {modality or '?'} often carries burned-in text and " + (
-            "BurnedInAnnotation is missing"
-        )
-    if modality in PRONE_MODALITIES:
-        return False, f"BurnedInAnnotation is NO (modality {modality}); --pixels all checks anyway"
-    return False, f"modality {modality or 'unknown'} rarely carries burned-in text"
 
 
 def _finding(
@@ -78,6 +55,25 @@ def _finding(
     return Finding(rule, severity, message, file=label, location=location, **kw)
 
 
+def not_examined(label: str, decision: Decision, declared: str) -> Finding:
+    """A file that can carry text and was not looked at: never silence."""
+    if declared == "YES":
+        return _finding(
+            label,
+            "pixels.burned-in-declared",
+            decision.unexamined,
+            f"BurnedInAnnotation is YES and pixel data was not examined ({decision.reason})",
+            action="pixel data unchanged; review before sharing",
+        )
+    return _finding(
+        label,
+        "pixels.not-examined",
+        decision.unexamined,
+        f"pixel data not examined for burned-in text: {decision.reason}",
+        action="pixel data unchanged; examine (--pixels auto or all) or review before sharing",
+    )
+
+
 def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
     mask = np.zeros(shape, bool)
     for box in boxes:
@@ -87,35 +83,13 @@ def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def not_a_line(box: detect.Box, text: str) -> bool:
-    """Lines of text are wide. A squarish region with fewer than three legible
-    characters is anatomy the detector mistook, or a one- or two-letter
-    marker: neither can hold a name, an ID or a date."""
-    legible = sum(c.isalnum() for c in text)
-    return box.w < 2 * box.h and legible < 3
-
-
-def under_read(box: detect.Box, text: str) -> bool:
-    """OCR that returns far fewer characters than a line this long holds has
-    misread it (a wide box read as ':'); an allow-listed reading then proves
-    nothing, so the region is treated as unread and redacted. Characters are
-    about half as wide as the box is high, margins included."""
-    expected = box.w / (0.5 * box.h)
-    return sum(c.isalnum() for c in text) < 0.3 * expected
-
-
-# Cross-sectional modalities come in series of hundreds of grayscale slices
-# and rarely carry text: the 8-bit detector keeps checking all of them
-# affordable. Modalities that carry text (US, SC, CR...) and colour images
-# keep the float network, which measured more accurate on colour text; so
-# does the re-check after redaction.
-SLICE_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
-
-
 def _series_of_slices(ds: Dataset, pixels: frames.Pixels) -> bool:
-    modality = str(ds.get("Modality", "") or "").strip().upper()
-    return modality in SLICE_MODALITIES and pixels.interpretation.startswith("MONOCHROME")
-
+    """ORIGINAL grayscale slices of CT/MR/PT/NM series come by the hundred and
+    rarely carry text: the 8-bit detector keeps checking all of them
+    affordable. Captures, derived images, the modalities that carry text and
+    colour images keep the float network, which measured more accurate on
+    colour text; so does the re-check after redaction."""
+    return kind(ds)[0] is Verdict.SERIES and pixels.interpretation.startswith("MONOCHROME")
 
 def _severity(kind: str, redacted: bool) -> Severity:
     if kind == "marker":
@@ -123,6 +97,43 @@ def _severity(kind: str, redacted: bool) -> Severity:
     if redacted:
         return Severity.LOW
     return Severity.HIGH if kind in ("phi", "pattern") else Severity.MEDIUM
+
+
+WHAT = {
+    "phi": "identifying text ({})",
+    "pattern": "text that looks like a {}",
+    "marker": "allow-listed annotation",
+    "text": "text",
+    "unread": "text-like region (unreadable)",
+}
+
+
+@dataclass
+class _Examination:
+    """One file's examination in progress."""
+
+    ds: Dataset
+    pixels: frames.Pixels
+    label: str
+    settings: PixelSettings
+    context: judge.Context
+    redacting: bool
+    fast: bool  # the 8-bit detector (series slices)
+    outcome: PixelOutcome
+    fixed: np.ndarray | None = None  # known device text regions
+    found_text: bool = False
+
+
+def _decode(ds: Dataset) -> frames.Pixels:
+    from deid.pixels import frames
+
+    try:
+        return frames.decode(ds)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
+        raise InputFileError(
+            f"cannot decode pixel data to check for burned-in text "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
 
 
 def examine(
@@ -134,42 +145,56 @@ def examine(
 ) -> PixelOutcome:
     """Look for burned-in text; with modify, redact it in a copy of the frames."""
     outcome = PixelOutcome()
-    look, reason = decide(ds, settings.mode)
-    outcome.decision = f"{'examined' if look else 'not examined'}: {reason}"
+    decision = decide(ds, settings)
+    outcome.decision, outcome.verdict = decision.text, decision.verdict
+    outcome.slice_of_series = decision.slice_of_series
     declared = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
-    if not look:
-        # Every file's decision is in its report entry; only one that leaves
-        # declared text in place is a finding (a per-file note for millions
-        # of CT slices would bury the ones that matter).
-        if declared == "YES":
-            outcome.findings.append(
-                _finding(
-                    label,
-                    "pixels.burned-in-declared",
-                    Severity.HIGH,
-                    f"BurnedInAnnotation is YES and pixel data was not examined ({reason})",
-                    action="pixel data unchanged; review before sharing",
-                )
-            )
+    if not decision.look:
+        if decision.unexamined is not None:
+            outcome.findings.append(not_examined(label, decision, declared))
         return outcome
-    outcome.findings.append(
-        _finding(label, "pixels.examined", Severity.INFO, f"pixel data examined: {reason}")
-    )
-    from deid.pixels import detect, frames, ocr, redact
-
-    try:
-        pixels = frames.decode(ds)
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
-        raise InputFileError(
-            f"cannot decode pixel data to check for burned-in text "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from None
+    pixels = _decode(ds)
     outcome.examined = True
-    allow = classify.load_allowlist(*settings.allowlists)
-    rules = regions.load_rules(*settings.region_rules)
+    run = _start(ds, pixels, identifiers, settings, label, modify, outcome)
+    for index in range(pixels.count):
+        _examine_frame(run, index)
+    _declared(run, declared)
+    if not outcome.masks:
+        outcome.complete = run.redacting and (run.found_text or declared != "YES")
+        return outcome
+    from deid.pixels import redact
+
+    redact.apply(pixels, outcome.masks, redact.fill_value(ds, pixels))
+    outcome.frames_redacted = len(outcome.masks)
+    outcome.pixels = pixels
+    allow = run.context.allow
+    outcome.residual = _recheck(ds, pixels, outcome.masks, identifiers, allow, label, outcome)
+    outcome.complete = not outcome.residual
+    return outcome
+
+
+def _start(
+    ds: Dataset,
+    pixels: frames.Pixels,
+    identifiers: IdentifierSet,
+    settings: PixelSettings,
+    label: str,
+    modify: bool,
+    outcome: PixelOutcome,
+) -> _Examination:
+    """What every frame's examination shares: lists, rules, data regions."""
+    context = judge.Context(
+        identifiers,
+        classify.load_allowlist(*settings.allowlists),
+        tuple(regions.data_regions(ds)),
+        str(ds.get("Modality", "") or "").strip().upper() in ("US", "IVUS"),
+    )
     redacting = modify and settings.redact != "none"
-    shape = pixels.frames.shape[1:3]
-    fixed, used = regions.rule_mask(ds, rules, shape)
+    run = _Examination(
+        ds, pixels, label, settings, context, redacting, _series_of_slices(ds, pixels), outcome
+    )
+    rules = regions.load_rules(*settings.region_rules)
+    run.fixed, used = regions.rule_mask(ds, rules, pixels.frames.shape[1:3])
     if used:
         outcome.findings.append(
             _finding(
@@ -180,94 +205,128 @@ def examine(
                 action="redacted" if redacting else "reported only",
             )
         )
-    masks: dict[int, np.ndarray] = {}
-    found_text = False
-    fast = _series_of_slices(ds, pixels)
-    for index in range(pixels.count):
-        rgb = frames.picture(ds, pixels, index)
-        boxes = detect.find_text(rgb, fast=fast)
-        readings = ocr.read(rgb, boxes)
-        chosen = []
-        for box, reading in zip(boxes, readings, strict=True):
-            kind = classify.label(reading.text, identifiers, allow)
-            if kind.kind == "marker" and under_read(box, reading.text):
-                kind = classify.Label("unread")
-            if not_a_line(box, reading.text) and kind.kind not in ("phi", "pattern"):
-                continue  # bone texture, vessels: squarish and nothing legible in it
-            found_text = True
-            redact_it = redacting and (settings.redact == "all-text" or kind.kind != "marker")
+    return run
+
+
+def _candidates(run: _Examination, index: int) -> list[tuple[detect.Box, ocr.Reading, np.ndarray]]:
+    """Detected regions of one frame with their readings and the picture they
+    were read on: the whole frame, and (grayscale, not a series slice) its
+    brightest areas stretched on their own, where light text over dense bone
+    disappears in the whole-frame picture."""
+    from deid.pixels import detect, frames, ocr
+
+    rgb = frames.picture(run.ds, run.pixels, index)
+    boxes = detect.find_text(rgb, fast=run.fast)
+    found = [(b, r, rgb) for b, r in zip(boxes, ocr.read(rgb, boxes), strict=True)]
+    if run.fast or not run.pixels.interpretation.startswith("MONOCHROME"):
+        return found
+    for x, y, view in frames.bright_views(run.pixels, index, rgb):
+        inner = detect.find_text(view)
+        for box, reading in zip(inner, ocr.read(view, inner), strict=True):
+            moved = detect.Box(box.x + x, box.y + y, box.w, box.h, box.score, "bright-area")
+            if not any(_covers(b, moved) for b, _, _ in found):
+                canvas = np.zeros_like(rgb)
+                canvas[y : y + view.shape[0], x : x + view.shape[1]] = view
+                found.append((moved, reading, canvas))
+    return found
+
+
+def _covers(a: detect.Box, b: detect.Box) -> bool:
+    """a holds all of b already (a box found in a bright area that overlaps
+    one of the whole frame adds what the whole frame cut off)."""
+    return a.x <= b.x and a.y <= b.y and a.x + a.w >= b.x + b.w and a.y + a.h >= b.y + b.h
+
+
+def _examine_frame(run: _Examination, index: int) -> None:
+    chosen = []
+    for box, reading, rgb in _candidates(run, index):
+        for region in judge.judge(rgb, box, reading, run.context):
+            if not region.is_text:
+                if region.noted:
+                    run.outcome.findings.append(_not_text(run, index, region))
+                continue
+            run.found_text = True
+            kind = region.label.kind
+            redact_it = run.redacting and (run.settings.redact == "all-text" or kind != "marker")
             if redact_it:
-                chosen.append(box)
-            what = {
-                "phi": f"identifying text ({kind.detail})",
-                "pattern": f"text that looks like a {kind.detail}",
-                "marker": "allow-listed annotation",
-                "text": "text",
-                "unread": "text-like region (unreadable)",
-            }[kind.kind]
-            outcome.findings.append(
-                _finding(
-                    label,
-                    "pixels.burned-in-text",
-                    _severity(kind.kind, redact_it),
-                    f"burned-in {what}",
-                    location=f"PixelData frame {index} box {box.x},{box.y},{box.w},{box.h}",
-                    action="redacted"
-                    if redact_it
-                    else (
-                        "kept (allow-listed)"
-                        if kind.kind == "marker" and redacting
-                        else "reported only"
-                    ),
-                    evidence=reading.text,
-                    extra={
-                        "frame": index,
-                        "box": box.as_list(),
-                        "label": kind.kind,
-                        "phi_kind": kind.detail,
-                        "detector_score": box.score,
-                        "ocr_confidence": reading.confidence,
-                    },
-                )
-            )
-        mask = _mask_for(chosen, shape) if chosen else None
-        if fixed is not None and redacting:
-            mask = fixed if mask is None else (mask | fixed)
-        if mask is not None and mask.any():
-            masks[index] = mask
-            outcome.regions_redacted += len(chosen)
+                chosen.append(region.box)
+            run.outcome.findings.append(_text_finding(run, index, region, redact_it))
+    shape = run.pixels.frames.shape[1:3]
+    mask = _mask_for(chosen, shape) if chosen else None
+    if run.fixed is not None and run.redacting:
+        mask = run.fixed if mask is None else (mask | run.fixed)
+    if mask is not None and mask.any():
+        run.outcome.masks[index] = mask
+        run.outcome.regions_redacted += len(chosen)
+
+
+def _text_finding(run: _Examination, index: int, region: judge.Region, redacted: bool) -> Finding:
+    kind, box = region.label, region.box
+    action = "reported only"
+    if redacted:
+        action = "redacted"
+    elif kind.kind == "marker" and run.redacting:
+        action = "kept (allow-listed)"
+    return _finding(
+        run.label,
+        "pixels.burned-in-text",
+        _severity(kind.kind, redacted),
+        f"burned-in {WHAT[kind.kind].format(kind.detail)}",
+        location=f"PixelData frame {index} box {box.x},{box.y},{box.w},{box.h}",
+        action=action,
+        evidence=region.text,
+        extra={
+            "frame": index,
+            "box": box.as_list(),
+            "label": kind.kind,
+            "phi_kind": kind.detail,
+            "detector_score": box.score,
+            "ocr_confidence": region.confidence,
+            "found_in": box.source,
+        },
+    )
+
+
+def _not_text(run: _Examination, index: int, region: judge.Region) -> Finding:
+    """A region the detector flagged and the evidence cleared (colour flow,
+    speckle): kept, and said, so a reviewer can look."""
+    box = region.box
+    return _finding(
+        run.label,
+        "pixels.not-text",
+        Severity.INFO,
+        f"detected region judged not text: {region.not_text}",
+        location=f"PixelData frame {index} box {box.x},{box.y},{box.w},{box.h}",
+        action="kept",
+        extra={"frame": index, "box": box.as_list(), "evidence": region.evidence or {}},
+    )
+
+
+def _declared(run: _Examination, declared: str) -> None:
+    """What the file's own BurnedInAnnotation claimed, against what was found."""
+    outcome = run.outcome
     suspicious = [f for f in outcome.findings if f.extra.get("label") in ("phi", "pattern")]
     if suspicious and declared == "NO":
         outcome.findings.append(
             _finding(
-                label,
+                run.label,
                 "pixels.declared-no-but-text",
                 Severity.HIGH,
                 f"BurnedInAnnotation is NO but {len(suspicious)} region(s) of identifying-looking "
                 "text were found",
-                action="redacted" if redacting else "reported only",
+                action="redacted" if run.redacting else "reported only",
             )
         )
-    if not found_text and declared == "YES":
+    if not run.found_text and declared == "YES":
         outcome.findings.append(
             _finding(
-                label,
+                run.label,
                 "pixels.declared-not-found",
                 Severity.MEDIUM,
                 "BurnedInAnnotation is YES but no text was detected: review by eye",
                 action="BurnedInAnnotation left YES",
             )
         )
-    if not masks:
-        outcome.complete = redacting and (found_text or declared != "YES")
-        return outcome
-    outcome.masks = masks
-    redact.apply(pixels, masks, redact.fill_value(ds, pixels))
-    outcome.frames_redacted = len(masks)
-    outcome.pixels = pixels
-    outcome.residual = _recheck(ds, pixels, masks, identifiers, allow, label, outcome)
-    outcome.complete = not outcome.residual
-    return outcome
 
 
 def _around(rgb: np.ndarray, mask: np.ndarray) -> list[tuple[detect.Box, ocr.Reading]]:

@@ -102,3 +102,37 @@ def picture(ds: Dataset, pixels: Pixels, index: int) -> np.ndarray:
     if pixels.interpretation == "MONOCHROME1":
         gray = 255 - gray
     return np.dstack([gray, gray, gray])
+
+
+BRIGHT = 235  # picture level from which anatomy is saturated
+MAX_BRIGHT_VIEWS = 4
+
+
+def bright_views(pixels: Pixels, index: int, rgb: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """The brightest areas of a grayscale frame, each stretched between its
+    own percentiles, as (x, y, 8-bit RGB crop): the whole-frame stretch
+    saturates dense bone, and light text burned over it with it."""
+    import cv2
+
+    gray = rgb[..., 0]
+    bright = gray >= BRIGHT if pixels.interpretation != "MONOCHROME1" else gray <= 255 - BRIGHT
+    if bright.mean() < 0.001:
+        return []
+    grown = cv2.dilate(bright.astype(np.uint8), np.ones((31, 31), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    order = sorted(range(1, count), key=lambda i: -int(stats[i][4]))[:MAX_BRIGHT_VIEWS]
+    views = []
+    frame = pixels.frames[index]
+    for i in order:
+        x, y, w, h, area = (int(v) for v in stats[i])
+        if area < 900:
+            break
+        crop = frame[y : y + h, x : x + w].astype(np.float32)
+        lo, hi = np.percentile(crop, (1, 99.9))
+        if hi - lo < 8:
+            continue  # flat: nothing drawn on it
+        view = np.clip((crop - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+        if pixels.interpretation == "MONOCHROME1":
+            view = 255 - view
+        views.append((x, y, np.dstack([view, view, view])))
+    return views

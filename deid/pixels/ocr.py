@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -75,8 +76,21 @@ def _tessdata() -> str:
     raise UsageError("tesseract has no English data (eng.traineddata): install tesseract-ocr-eng")
 
 
-@cache
+_LOCAL = threading.local()  # a Tesseract instance serves one thread at a time
+
+
+def _per_thread(name: str, make):  # noqa: ANN001, ANN202 - tesserocr types
+    """This thread's instance of `name`, made on first use."""
+    if not hasattr(_LOCAL, name):
+        setattr(_LOCAL, name, make())
+    return getattr(_LOCAL, name)
+
+
 def _api():  # noqa: ANN202 - tesserocr type, or None for the pytesseract fallback
+    return _per_thread("english", _make_api)
+
+
+def _make_api():  # noqa: ANN202
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # workers already use every core
     try:
         import tesserocr
@@ -126,6 +140,70 @@ def _words(mosaic: np.ndarray) -> list[tuple[str, float, int, int]]:
             if not iterator.Next(level):
                 break
     return out
+
+
+# Scripts read where English reads nothing legible: Chinese, Japanese and
+# Korean names (Debian tesseract-ocr-chi-sim, -jpn, -kor; .ci/setup).
+SCRIPTS = ("chi_sim", "jpn", "kor")
+
+
+@cache
+def scripts_available() -> tuple[str, ...]:
+    """The CJK languages whose traineddata is installed."""
+    try:
+        folder = Path(_tessdata())
+    except UsageError:
+        return ()
+    return tuple(lang for lang in SCRIPTS if (folder / f"{lang}.traineddata").is_file())
+
+
+def _script_api():  # noqa: ANN202 - tesserocr type, or None
+    """One line in any of the installed CJK scripts (loaded on first use:
+    a second or so, paid only by files with a short unreadable region)."""
+    return _per_thread("scripts", _make_script_api)
+
+
+def _make_script_api():  # noqa: ANN202
+    langs = scripts_available()
+    if not langs:
+        return None
+    try:
+        import tesserocr
+    except ImportError:
+        return None
+    return tesserocr.PyTessBaseAPI(
+        path=_tessdata().rstrip("/") + "/",
+        lang="+".join(langs),
+        psm=tesserocr.PSM.SINGLE_LINE,
+        oem=tesserocr.OEM.LSTM_ONLY,
+    )
+
+
+def read_scripts(rgb: np.ndarray, box: Box) -> Reading | None:
+    """The box read as one line of Chinese, Japanese or Korean; None when no
+    such language data is installed."""
+    tile = np.ascontiguousarray(_normalised(rgb, box))
+    api = _script_api()
+    if api is None:
+        langs = scripts_available()
+        if not langs:
+            return None
+        import pytesseract
+
+        pytesseract.pytesseract.tesseract_cmd = tesseract_available()
+        data = pytesseract.image_to_data(
+            tile, lang="+".join(langs), config="--psm 7 --oem 1",
+            output_type=pytesseract.Output.DICT,
+        )
+        words = [(str(t), float(c)) for t, c in zip(data["text"], data["conf"], strict=False)]
+        words = [(t, c) for t, c in words if t.strip()]
+        conf = float(np.mean([c for _, c in words])) if words else 0.0
+        return Reading("".join(t for t, _ in words), round(conf, 1))
+    height, width = tile.shape
+    api.SetImageBytes(tile.tobytes(), width, height, 1, width)
+    api.Recognize()
+    text = "".join(api.GetUTF8Text().split())
+    return Reading(text, round(float(api.MeanTextConf()), 1) if text else 0.0)
 
 
 def read(rgb: np.ndarray, boxes: list[Box]) -> list[Reading]:

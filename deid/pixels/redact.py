@@ -45,6 +45,24 @@ def apply(pixels: Pixels, masks: dict[int, np.ndarray], value: np.ndarray | int)
         pixels.frames[index][mask] = value
 
 
+def fill_boxes(ds: Dataset, boxes: list[tuple[int, int, int, int]], margin: float) -> str:
+    """Fill boxes (x, y, w, h, grown by `margin` of their height) in every
+    frame of ds with its darkest value and store the frames back; returns
+    the store's note ("" unless the transfer syntax changed)."""
+    from deid.pixels import frames
+
+    pixels = frames.decode(ds)
+    rows, columns = pixels.frames.shape[1:3]
+    mask = np.zeros((rows, columns), bool)
+    for x, y, w, h in boxes:
+        m = max(2, int(round(h * margin)))
+        mask[max(0, y - m) : y + h + m, max(0, x - m) : x + w + m] = True
+    apply(pixels, dict.fromkeys(range(pixels.count), mask), fill_value(ds, pixels))
+    ts, note = store(ds, pixels, UID(ds.file_meta.TransferSyntaxUID))
+    ds.file_meta.TransferSyntaxUID = ts
+    return note
+
+
 def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
     """Write frames back into ds; returns the transfer syntax and a note when it changed."""
     array = pixels.frames if pixels.count > 1 else pixels.frames[0]

@@ -69,7 +69,9 @@ def load_rules(*paths: Path) -> tuple[RegionRule, ...]:
     return tuple(rules)
 
 
-def _ultrasound_data_regions(ds: Dataset) -> list[tuple[int, int, int, int]]:
+def data_regions(ds: Dataset) -> list[tuple[int, int, int, int]]:
+    """Where an ultrasound file says its image data is (x, y, w, h): tissue,
+    colour flow, spectral Doppler; the rest of the screen is where text lives."""
     out = []
     for item in ds.get("SequenceOfUltrasoundRegions", []) or []:
         try:
@@ -96,7 +98,7 @@ def rule_mask(
         for x, y, w, h in rule.rects:
             mask[max(0, y) : y + h, max(0, x) : x + w] = True
         if rule.ultrasound_outside_regions:
-            regions = _ultrasound_data_regions(ds)
+            regions = data_regions(ds)
             if regions:
                 outside = np.ones(shape, bool)
                 for x, y, w, h in regions:

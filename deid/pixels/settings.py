@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -67,6 +67,11 @@ class PixelSettings:
     redact: RedactMode = RedactMode.PHI
     allowlists: tuple[Path, ...] = (DATA / "allowlist.toml",)
     region_rules: tuple[Path, ...] = (DATA / "regions.toml",)
+    # BurnedInAnnotation NO is a claim, often wrong: believed only when asked.
+    trust_declared: bool = False
+    # With mode ALL: why every image is examined when deid itself chose it
+    # (a sample of a series, a series found to carry text); "" for --pixels all.
+    forced: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _member(PixelMode, self.mode, "--pixels"))
@@ -77,6 +82,10 @@ class PixelSettings:
         """Whether examined pixels may be changed."""
         return self.mode is not PixelMode.OFF and self.redact is not RedactMode.NONE
 
+    def examining_all(self, why: str) -> PixelSettings:
+        """The same settings examining every image, for `why` (deid's own choice)."""
+        return replace(self, mode=PixelMode.ALL, forced=why)
+
     @classmethod
     def build(
         cls,
@@ -84,6 +93,7 @@ class PixelSettings:
         redact: str = "phi",
         allowlists: tuple[Path, ...] = (),
         region_rules: tuple[Path, ...] = (),
+        trust_declared: bool = False,
     ) -> PixelSettings:
         for path in (*allowlists, *region_rules):
             if not Path(path).is_file():
@@ -93,6 +103,7 @@ class PixelSettings:
             redact,
             (DATA / "allowlist.toml", *map(Path, allowlists)),
             (DATA / "regions.toml", *map(Path, region_rules)),
+            trust_declared,
         )
         if settings.mode is not PixelMode.OFF:
             from deid.pixels.classify import load_allowlist

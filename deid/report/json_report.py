@@ -23,6 +23,7 @@ from deid.pipeline import (
     redacted,
     relabel,
 )
+from deid.pixels.policy import Verdict
 from deid.report import thumbnails, views
 from deid.report.streamed import Streamed, dump
 from deid.results import Status
@@ -46,6 +47,7 @@ class ReportBuilder:
         SortedSpool.clear_stale(settings.report_dir)
         self.spool = SortedSpool(settings.report_dir)
         self.statuses: Counter[str] = Counter()
+        self.pixels: Counter[str] = Counter()  # burned-in text: examined, sampled, not
         self.tally = views.Tally(settings.fail_on)
         self.change_sets: dict[str, list[dict[str, str]]] = {}
         self._set_ids: dict[tuple, str] = {}
@@ -81,6 +83,9 @@ class ReportBuilder:
         }
         self.spool.add(r.input, entry)
         self.statuses[r.status] += 1
+        verdict = Verdict.of(r.summary.get("pixels", ""))
+        if verdict is not None and verdict is not Verdict.NO_IMAGE:
+            self.pixels[str(verdict)] += 1
         self.tally.add(r.findings)
         self.tally.unprocessed = self.tally.unprocessed or r.status in UNPROCESSED
         written = r.status is Status.WRITTEN
@@ -119,7 +124,10 @@ class ReportBuilder:
             "mapping_written": settings.mapping_dir is not None and not settings.dry_run,
             "thumbnails": settings.reporting.thumbnails and not settings.dry_run,
             "fail_on": str(settings.fail_on),
-            "totals": self.tally.totals(self.statuses, self.spool.count),
+            "totals": {
+                **self.tally.totals(self.statuses, self.spool.count),
+                "pixels": dict(sorted(self.pixels.items())),
+            },
             "exit_code": self.exit_code,
             "change_sets": dict(sorted(self.change_sets.items())),
             "face": {

@@ -34,6 +34,7 @@ def header(outcome: ScanOutcome, settings: ScanSettings) -> dict[str, Any]:
         "totals": {
             **outcome.tally.totals(outcome.statuses, outcome.files),
             "baselined": outcome.baselined,
+            "pixels": dict(sorted(outcome.pixels.items())),
         },
         "dataset_risk": outcome.risk.to_dict() if outcome.risk else None,
         "dataset_gate": {
