@@ -168,6 +168,9 @@ def test_face_results_wait_on_disk(
     """One face result per head series, and an archive has 10^5 series: each
     result goes to disk as it is judged and is read back into the reports."""
     monkeypatch.setattr(html, "LISTED", 10)
+    # Reading a spool back opens up to FAN_IN runs at once, each with its read
+    # buffer: bounded, but at 40 records a run it would grow with the batch here.
+    monkeypatch.setattr(spool, "FAN_IN", 4)
     work = scan_to if command == "scan" else run_to
     small = slices(template, tmp_path / "a", 50, per_series=1)
     large = slices(template, tmp_path / "b", 500, per_series=1)

@@ -223,6 +223,9 @@ def test_private_sop_class_is_processed_with_safe_defaults_and_said(tmp_path):
     )
     result = process_file(source, settings)
     assert result.status == "written"
-    assert [f.rule for f in result.findings] == ["standard.unknown-sop-class"]
+    # An image of a kind deid does not know can carry text: unexamined, it is said.
+    assert [f.rule for f in result.findings] == [
+        "standard.unknown-sop-class", "pixels.not-examined"
+    ]
     reasons = [c["why"] for c in result.changes if c["path"] == "AcquisitionDate"]
     assert reasons and "not in the standard's IOD tables" in reasons[0]

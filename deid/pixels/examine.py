@@ -218,7 +218,9 @@ def _candidates(run: _Examination, index: int) -> list[tuple[detect.Box, ocr.Rea
     rgb = frames.picture(run.ds, run.pixels, index)
     boxes = detect.find_text(rgb, fast=run.fast)
     found = [(b, r, rgb) for b, r in zip(boxes, ocr.read(rgb, boxes), strict=True)]
-    if run.fast or not run.pixels.interpretation.startswith("MONOCHROME"):
+    if run.fast:
+        return _confirmed(found, rgb)
+    if not run.pixels.interpretation.startswith("MONOCHROME"):
         return found
     for x, y, view in frames.bright_views(run.pixels, index, rgb):
         inner = detect.find_text(view)
@@ -229,6 +231,30 @@ def _candidates(run: _Examination, index: int) -> list[tuple[detect.Box, ocr.Rea
                 canvas[y : y + view.shape[0], x : x + view.shape[1]] = view
                 found.append((moved, reading, canvas))
     return found
+
+
+def _confirmed(
+    found: list[tuple[detect.Box, ocr.Reading, np.ndarray]], rgb: np.ndarray
+) -> list[tuple[detect.Box, ocr.Reading, np.ndarray]]:
+    """The 8-bit network (series slices) also fires on image noise that the
+    float network does not (a small, noisy slice upscaled): a region OCR
+    reads only as garble is kept when the float network finds text there
+    too. Regions read well are kept as they are; the float network runs only
+    for frames with such a doubtful region."""
+    from deid.pixels import detect
+
+    doubtful = [i for i, (_, r, _) in enumerate(found) if r.confidence < judge.GARBLED]
+    if not doubtful:
+        return found
+    full = detect.find_text(rgb)
+    return [
+        item for i, item in enumerate(found)
+        if i not in doubtful or any(_overlap(item[0], b) for b in full)
+    ]
+
+
+def _overlap(a: detect.Box, b: detect.Box) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
 
 
 def _covers(a: detect.Box, b: detect.Box) -> bool:
