@@ -24,16 +24,20 @@ import warnings
 from io import BytesIO
 from pathlib import Path
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.filereader import read_partial
+
+from deid.header_keys import top_level_values
 
 _KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
          "SeriesInstanceUID", "SOPInstanceUID")
+_TAGS = tuple(int(tag_for_keyword(k)) for k in _KEYS)  # type: ignore[arg-type]
 _SERIES_UID = 0x0020000E
 HEAD_BYTES = 1 << 16  # the UIDs sit in the first groups of a header
 
 
 def _past_series(tag: int, vr: str | None, length: int) -> bool:
-    return tag > _SERIES_UID
+    return int.__gt__(tag, _SERIES_UID)  # BaseTag's own comparison is slow Python
 
 
 IDENTICAL = "an identical copy of an earlier input (same object, same bytes): skipped"
@@ -71,18 +75,10 @@ class Claims:
         try:
             with path.open("rb") as fh:
                 head = fh.read(HEAD_BYTES)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                # Only the header's start, never inflated or read whole in this
-                # process (a deflated data set or a huge element there claims
-                # nothing: the worker, with its limits, reads it).
-                ds = read_partial(
-                    BytesIO(head), stop_when=_past_series, defer_size=4096, force=True
-                )
-        except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
-            return None
-        values = [str(ds.get(k, "") or "").strip() for k in _KEYS]
-        if not all(values[-3:]):
+        except OSError:
+            return None  # the per-file step reports unreadable files
+        values = _values(head)
+        if values is None or not all(values[-3:]):
             return None  # study, series and instance UIDs all read, or no claim
         message = "\x00".join(values).encode("utf-8", "surrogateescape")
         return hmac.new(self._key, message, hashlib.sha256).digest()
@@ -90,6 +86,24 @@ class Claims:
     def close(self) -> None:
         self._db.close()
         self._path.unlink(missing_ok=True)
+
+
+def _values(head: bytes) -> list[str] | None:
+    """The keys' values from a header's start: walked directly where that
+    gives what pydicom gives (deid.header_keys), else read by pydicom."""
+    found = top_level_values(head, frozenset(_TAGS))
+    if found is not None:
+        return [found[tag] for tag in _TAGS]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Only the header's start, never inflated or read whole in this
+            # process (a deflated data set or a huge element there claims
+            # nothing: the worker, with its limits, reads it).
+            ds = read_partial(BytesIO(head), stop_when=_past_series, defer_size=4096, force=True)
+    except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
+        return None
+    return [str(ds.get(k, "") or "").strip() for k in _KEYS]
 
 
 def verdict(path: Path, earlier: str) -> tuple[bool, str]:

@@ -19,7 +19,6 @@ from pydicom.dataset import Dataset
 from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
-from deid.face.deface import deface_series
 from deid.face.markers import set_markers, stale
 from deid.linkage import PATIENT_TABLE, UID_TABLE, LinkageTables
 from deid.options import Option
@@ -116,6 +115,7 @@ class FaceSeries:
         face = self.settings.face
         for result, outputs in self.series.assess(previews=face.previews is not None):
             if face.deface and self.rewriter.active:  # outputs of medium/high series
+                from deid.face.deface import deface_series  # scipy: only when asked
                 sizes = deface_series(
                     result, outputs, self.settings.output, face.thresholds,
                     face.previews is not None,

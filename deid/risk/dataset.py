@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deid.risk import population as pop
 from deid.risk.advice import AttributeRisk, ClassList, Effect, Option, Variant, best, evaluate
 from deid.risk.findings import Finding, Severity
 from deid.risk.generalise import Generalisation, candidates, removal
 from deid.risk.kanon import STUDY_COUNT, RiskSummary, Value, patient_records, summarise
 from deid.risk.quasi import QuasiIdentifier
+
+if TYPE_CHECKING:
+    from deid.risk import population as pop
 
 NO_POPULATION = (
     "no population size given (--population N or --sampling-fraction F): population "
@@ -220,6 +223,8 @@ def population_risk(summary: RiskSummary, settings: RiskSettings) -> PopulationR
             f"({n} patients)",
         )
     h = dict(summary.histogram)
+    from deid.risk import population as pop  # scipy: loaded only when a population is given
+
     made = {e.model: e for e in (pop.zayatz(h, size), pop.pitman(h, size), pop.snb(h, size))}
     chosen = pop.dankar(h, size, made)
     note = (
