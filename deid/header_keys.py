@@ -50,7 +50,7 @@ def top_level_values(head: bytes, tags: frozenset[int]) -> dict[int, str] | None
         if syntax in NOT_WALKED:
             return None
         return _values(head, pos, syntax == IMPLICIT_LE, tags, max(tags))
-    except _CannotTell:
+    except (_CannotTell, RecursionError):  # sequences nested thousands deep
         return None
 
 

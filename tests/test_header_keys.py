@@ -109,6 +109,16 @@ def test_what_it_cannot_read_as_pydicom_does_is_left_to_pydicom(case):
     assert top_level_values(head, TAGS) is None
 
 
+def test_sequences_nested_beyond_reason_are_left_to_pydicom():
+    """A crafted header: 6 000 undefined-length sequences, each in the
+    previous one's item, before the UIDs (16 bytes a level)."""
+    head = written(identified(), ExplicitVRLittleEndian)
+    start = head.index(b"\x08\x00\x16\x00")  # SOPClassUID: the data set's first element
+    level = b"\x08\x00\x40\x11SQ\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+    nested = head[:start] + level * 6000 + head[start:]
+    assert top_level_values(nested, TAGS) is None
+
+
 def test_claims_give_one_object_whichever_reader_answers(tmp_path: Path):
     """An identical object read by the walk and by pydicom (the same values,
     big endian) claims the same: the second is told who came first."""
