@@ -31,7 +31,9 @@ SHORT_VRS = frozenset(
     {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT",
      b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
 )  # fmt: skip
-_NOT_PLAIN = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")  # control, non-ASCII, or "\\" (values)
+# Control characters, non-ASCII, "\\" (several values), "=" (name groups).
+_NOT_PLAIN = re.compile(rb"[^\x20-\x3c\x3e-\x5b\x5d-\x7e]")
+TEXT_VRS = frozenset({b"AE", b"CS", b"DA", b"LO", b"PN", b"SH", b"UI"})
 _U16, _U32, _TAG = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<HH")
 
 
@@ -59,11 +61,11 @@ def _meta(head: bytes, pos: int) -> tuple[int, str]:
     transfer syntax."""
     syntax = ""
     while pos + 8 <= len(head) and _U16.unpack_from(head, pos)[0] == 0x0002:
-        tag, length, start = _element(head, pos, implicit=False)
+        tag, vr, length, start = _element(head, pos, implicit=False)
         if length == UNDEFINED:
             raise _CannotTell
         if tag == TRANSFER_SYNTAX:
-            syntax = _text(head[start : start + length])
+            syntax = _text(head[start : start + length], vr)
         pos = start + length
     if not syntax:
         raise _CannotTell
@@ -73,7 +75,7 @@ def _meta(head: bytes, pos: int) -> tuple[int, str]:
 def _values(head: bytes, pos: int, implicit: bool, tags: frozenset[int], last: int) -> dict:
     found = dict.fromkeys(tags, "")
     while pos < len(head):
-        tag, length, start = _element(head, pos, implicit)
+        tag, vr, length, start = _element(head, pos, implicit)
         if tag > last:
             return found
         if length == UNDEFINED:
@@ -82,36 +84,34 @@ def _values(head: bytes, pos: int, implicit: bool, tags: frozenset[int], last: i
         if start + length > len(head):
             raise _CannotTell
         if tag in found:
-            found[tag] = _text(head[start : start + length])
+            found[tag] = _text(head[start : start + length], vr)
         pos = start + length
-        if tag == last:
-            return found
     return found  # the data set ended where an element did, as pydicom reads it too
 
 
-def _element(head: bytes, pos: int, implicit: bool) -> tuple[int, int, int]:
-    """(tag, value length, where the value starts)."""
+def _element(head: bytes, pos: int, implicit: bool) -> tuple[int, bytes, int, int]:
+    """(tag, VR as written or b"" when implicit, value length, where the value starts)."""
     if pos + 8 > len(head):
         raise _CannotTell
     group, elem = _TAG.unpack_from(head, pos)
     tag = group << 16 | elem
     if implicit or group == 0xFFFE:
-        return tag, _U32.unpack_from(head, pos + 4)[0], pos + 8
+        return tag, b"", _U32.unpack_from(head, pos + 4)[0], pos + 8
     vr = head[pos + 4 : pos + 6]
     if vr in SHORT_VRS:
-        return tag, _U16.unpack_from(head, pos + 6)[0], pos + 8
+        return tag, vr, _U16.unpack_from(head, pos + 6)[0], pos + 8
     if vr in LONG_VRS and pos + 12 <= len(head):
         length = _U32.unpack_from(head, pos + 8)[0]
         if length == UNDEFINED and vr != b"SQ":
             raise _CannotTell  # an undefined-length UN or encapsulated value
-        return tag, length, pos + 12
+        return tag, vr, length, pos + 12
     raise _CannotTell  # not an explicit VR pydicom would read without guessing
 
 
 def _skip_sequence(head: bytes, pos: int, implicit: bool) -> int:
     """Past an undefined-length sequence's items and its delimiter."""
     while True:
-        tag, length, start = _element(head, pos, implicit=True)
+        tag, _, length, start = _element(head, pos, implicit=True)
         if tag == SEQUENCE_END:
             return start
         if tag != ITEM:
@@ -124,13 +124,16 @@ def _skip_item(head: bytes, pos: int, implicit: bool) -> int:
     while True:
         if pos + 8 <= len(head) and _TAG.unpack_from(head, pos) == (0xFFFE, 0xE00D):
             return pos + 8
-        tag, length, start = _element(head, pos, implicit)
+        _, _, length, start = _element(head, pos, implicit)
         pos = _skip_sequence(head, start, implicit) if length == UNDEFINED else start + length
 
 
-def _text(raw: bytes) -> str:
+def _text(raw: bytes, vr: bytes) -> str:
     """A value as pydicom's str() reads it (trailing padding dropped), when
-    that is certain: printable ASCII, one value."""
+    that is certain: a string VR whose str() is the text itself, printable
+    ASCII, one value, no "=" (a person name's empty groups are dropped)."""
+    if vr and vr not in TEXT_VRS:
+        raise _CannotTell  # a number or bytes: pydicom shows them otherwise
     raw = raw.rstrip(b"\x00 ")
     if _NOT_PLAIN.search(raw):
         raise _CannotTell

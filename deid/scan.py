@@ -678,9 +678,10 @@ def scan(
         for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
+            waits = held.holds(result)  # asked first: holding it takes its series member
             for collector in collectors:
                 collector.add(result)
-            if not held.holds(result):
+            if not waits:
                 publish(result)
             if result.status == "scanned":
                 yield result.patient, result.quasi

@@ -109,6 +109,38 @@ def test_what_it_cannot_read_as_pydicom_does_is_left_to_pydicom(case):
     assert top_level_values(head, TAGS) is None
 
 
+def _moved_after_series(head: bytes, element: bytes) -> bytes:
+    """The header with `element` taken out and put after SeriesInstanceUID
+    (out of order: pydicom reads it, since it stops only past that UID)."""
+    head = head.replace(element, b"")
+    at = head.index(b"\x20\x00\x0e\x00UI")
+    end = at + 8 + int.from_bytes(head[at + 6 : at + 8], "little")
+    return head[:end] + element + head[end:]
+
+
+@pytest.mark.parametrize("case", ["after the series UID", "name groups", "binary VR"])
+def test_crafted_headers_read_as_pydicom_reads_them(case):
+    ds = identified("DOE^JANE")
+    ds.PatientID = "ID-7"
+    head = written(ds, ExplicitVRLittleEndian)
+    element = b"\x10\x00\x20\x00LO\x04\x00ID-7"
+    assert head.count(element) == 1
+    if case == "after the series UID":
+        head = _moved_after_series(head, element)
+    if case == "name groups":  # empty trailing groups: pydicom drops them
+        name = b"\x10\x00\x10\x00PN\x08\x00DOE^JANE"
+        head = head.replace(name, b"\x10\x00\x10\x00PN\x0a\x00DOE^JANE==")
+    if case == "binary VR":  # PatientID written as US: pydicom shows a number
+        head = head.replace(element, b"\x10\x00\x20\x00US\x04\x00ID-7")
+    fast = top_level_values(head, TAGS)
+    if fast is not None:
+        assert [fast[t] for t in claims._TAGS] == by_pydicom(head)
+    if case == "after the series UID":
+        assert fast is not None and fast[0x00100020] == "ID-7"
+    if case == "name groups":
+        assert by_pydicom(head)[1] == "DOE^JANE"
+
+
 def test_sequences_nested_beyond_reason_are_left_to_pydicom():
     """A crafted header: 6 000 undefined-length sequences, each in the
     previous one's item, before the UIDs (16 bytes a level)."""

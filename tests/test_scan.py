@@ -270,3 +270,45 @@ def test_old_baseline_format_is_refused_with_what_to_do(tmp_path):
     old.write_text('{"format": "deid-baseline/1", "findings": []}')
     result = scan(str(tmp_path), "--baseline", str(old))
     assert result.exit_code == 2 and "--write-baseline" in result.output
+
+
+def ct_series(folder: Path, count: int) -> Path:
+    """A text-free ORIGINAL CT series (examined by samples) with a name to find."""
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True)
+    study, series = generate_uid(), generate_uid()
+    ramp = np.add.outer(np.arange(128), np.arange(128)).astype(np.uint16) * 8
+    for i in range(count):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.Modality, ds.ImageType = "CT", ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.PatientName, ds.PatientID, ds.InstanceNumber = "ROE^RICHARD", "R-1", i + 1
+        ds.Rows = ds.Columns = 128
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = ramp.tobytes()
+        ds.save_as(folder / f"{i:03d}.dcm", enforce_file_format=True)
+    return folder
+
+
+def test_a_sampled_series_is_reported_once_per_file(tmp_path):
+    """Slices wait for their series to be judged, then each is reported once."""
+    inputs = ct_series(tmp_path / "ct", 12)
+    result = scan(str(inputs), "-j", "2", "--report-dir", str(tmp_path / "r"))
+    assert result.exit_code == 1, result.output  # the names are findings
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    totals = report["totals"]
+    assert totals["files"] == 12 and len(report["files"]) == 12
+    assert sorted(e["input"] for e in report["files"]) == sorted(
+        str(p) for p in inputs.iterdir()
+    )
+    assert sum(totals["pixels"].values()) == 12, totals["pixels"]
+    assert totals["pixels"].get("sampled by series", 0) > 0, totals["pixels"]
+    assert totals["findings_by_rule"]["header.name"] == 12
