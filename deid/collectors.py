@@ -31,6 +31,7 @@ from deid.pixels.series import (
     SAMPLE_REASON,
     TEXT_REASON,
     TEXT_RULES,
+    UNVERIFIED,
     Member,
     Overlay,
     RawLayout,
@@ -202,11 +203,17 @@ class PixelSeries:
         samples = [m for found in chunk for m in found.to_sample()]
         done = self._again(samples, SAMPLE_REASON, here=True)
         why = {found.key: self._why_text(found, done) for found in chunk}
+        # A series with text whose constant pixels could not be read (stored
+        # compressed): faint text the detector misses would go unnoticed, so
+        # every slice, samples too, is processed again claiming no clean picture.
+        unsure = {found.key for found in chunk if why[found.key] and found.static_problem}
         rest = [
-            m for found in chunk if why[found.key] for m in found.members
-            if not m.examined and m.item["input"] not in done
+            m for found in chunk if why[found.key] and found.key not in unsure
+            for m in found.members if not m.examined and m.item["input"] not in done
         ]
         done.update(self._again(rest, TEXT_REASON))
+        whole = [m for found in chunk if found.key in unsure for m in found.members]
+        done.update(self._again(whole, TEXT_REASON, unverified=UNVERIFIED))
         for found in chunk:
             self._publish(found, why[found.key], done)
 
@@ -276,7 +283,9 @@ class PixelSeries:
                 hits.append(member.order)
         return why_text(found, hits)
 
-    def _again(self, members: list[Member], why: str, here: bool = False) -> dict[str, FileResult]:
+    def _again(
+        self, members: list[Member], why: str, here: bool = False, unverified: str = ""
+    ) -> dict[str, FileResult]:
         """Process these inputs again with every image examined, for `why`;
         their records reach the journal when their series is judged.
         `here`: in this process's threads, with the detector it loaded while
@@ -284,7 +293,8 @@ class PixelSeries:
         more than the samples); otherwise on the run's executor."""
         if not members:
             return {}
-        settings = replace(self.settings, pixels=self.settings.pixels.examining_all(why))
+        pixels = self.settings.pixels.examining_all(why, unverified)
+        settings = replace(self.settings, pixels=pixels)
         paths = [m.item["input"] for m in members]
         if here:
             if self._warming is not None:

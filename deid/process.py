@@ -212,7 +212,8 @@ def apply_profile(state: FileState, settings: Settings) -> None:
 def mark(state: FileState, settings: Settings) -> None:
     """The markers that say truthfully what was done, and a new file meta."""
     ds, pixel = state.ds, state.pixel
-    cleaned = pixel.examined and pixel.complete and settings.pixels.redacts
+    pixels = settings.pixels
+    cleaned = pixel.examined and pixel.complete and pixels.redacts and not pixels.unverified
     if cleaned:
         ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
     mark_deidentified(

@@ -698,3 +698,24 @@ def test_vertical_text_along_an_edge_is_read_turned_and_redacted() -> None:
     redacted = [f for f in outcome.findings if f.action == "redacted"]
     assert sorted(f.extra["label"] for f in redacted) == ["phi", "phi"]
     assert all(f.extra["box"][3] > 150 for f in redacted)  # the tall regions themselves
+
+
+def test_a_compressed_series_with_text_claims_no_clean_picture(tmp_path: Path) -> None:
+    """Faint text constant in every slice is found by the static-overlay check
+    only, which cannot read compressed pixels: once the samples show the
+    series carries text, no output claims a clean picture and a high finding
+    says what could not be checked."""
+    labels: dict = {}
+    images = text_series("r", "J2K_pixelrep_mismatch.dcm", "CT", 12, 5, "faint", "rle")
+    write_images(tmp_path / "in", images, labels)
+    run = _run(tmp_path / "in", tmp_path, face="off")
+    findings = [f for e in run["files"].values() for f in e["findings"]]
+    series = [f for f in findings if f["rule"] == "pixels.series-text"]
+    assert [f["severity"] for f in series] == ["high"], series
+    assert "no check of pixels constant across slices" in series[0]["message"]
+    assert run["exit"] == 1
+    for entry in run["files"].values():
+        ds = pydicom.dcmread(run["out"] / entry["output"])
+        assert ds.get("BurnedInAnnotation") != "NO", entry["input"]
+        codes = [c.CodeValue for c in ds.get("DeidentificationMethodCodeSequence", [])]
+        assert "113101" not in codes, entry["input"]

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 
 from deid.errors import InputFileError
 from deid.pixels import classify, judge, regions
-from deid.pixels.policy import Decision, Verdict, decide, kind
+from deid.pixels.policy import TRUSTED, Decision, Verdict, decide, kind
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
@@ -70,7 +70,10 @@ def not_examined(label: str, decision: Decision, declared: str) -> Finding:
         "pixels.not-examined",
         decision.unexamined,
         f"pixel data not examined for burned-in text: {decision.reason}",
-        action="pixel data unchanged; examine (--pixels auto or all) or review before sharing",
+        action="pixel data unchanged; "
+        + ("run without --trust-burned-in-annotation" if decision.reason.startswith(TRUSTED)
+           else "examine (--pixels auto or all)")
+        + " or review before sharing",
     )
 
 
@@ -333,11 +336,13 @@ def _declared(run: _Examination, declared: str) -> None:
     outcome = run.outcome
     suspicious = [f for f in outcome.findings if f.extra.get("label") in ("phi", "pattern")]
     if suspicious and declared == "NO":
+        # High where the text stays (a scan); redacted, the output is clean and
+        # what is left to act on is the source's false claim.
         outcome.findings.append(
             _finding(
                 run.label,
                 "pixels.declared-no-but-text",
-                Severity.HIGH,
+                Severity.MEDIUM if run.redacting else Severity.HIGH,
                 f"BurnedInAnnotation is NO but {len(suspicious)} region(s) of identifying-looking "
                 "text were found",
                 action="redacted" if run.redacting else "reported only",
@@ -350,7 +355,7 @@ def _declared(run: _Examination, declared: str) -> None:
                 "pixels.declared-not-found",
                 Severity.MEDIUM,
                 "BurnedInAnnotation is YES but no text was detected: review by eye",
-                action="BurnedInAnnotation left YES",
+                action="BurnedInAnnotation left YES" if run.redacting else "review by eye",
             )
         )
 

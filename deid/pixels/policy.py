@@ -172,6 +172,9 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
     return found
 
 
+TRUSTED = "BurnedInAnnotation NO trusted (--trust-burned-in-annotation)"
+
+
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:
     if settings.mode is PixelMode.ALL:
         return Decision(Verdict.EXAMINE, settings.forced or "--pixels all")
@@ -184,7 +187,7 @@ def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) 
     if declared == "NO" and settings.trust_declared:
         return Decision(
             Verdict.SKIP,
-            f"BurnedInAnnotation NO trusted (--trust-burned-in-annotation); {why}",
+            f"{TRUSTED}; {why}",
             Severity.LOW,
         )
     if declared == "NO":

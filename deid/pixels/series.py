@@ -35,6 +35,11 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 from deid.spool import SortedSpool
 
+UNVERIFIED = (
+    "its series carries text and its constant pixels could not be checked: text the "
+    "detector misses on a slice would go unnoticed"
+)
+
 STACK_MEMORY = 128 << 20  # bytes of running minima/maxima kept at once
 MIN_STROKE_PIXELS = 24  # fewer constant stroke pixels than this hold no word
 OPENING = 7  # px: constant areas at least this thick are background, not strokes
@@ -452,6 +457,17 @@ def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
     if sampled >= n:
         return None  # every slice was a sample: the files' own findings say it all
     where = f"series {found.key}"
+    if why and found.static_problem:  # text is there, and nothing shows all of it was found
+        return Finding(
+            "pixels.series-text",
+            Severity.HIGH,
+            f"series carries burned-in text ({why}): all {n} slices examined, but no check "
+            f"of pixels constant across slices ({found.static_problem}), so text the "
+            "detector misses on a slice may remain; no clean picture is claimed",
+            file=file,
+            location=where,
+            action="review the text areas of every slice by eye",
+        )
     if why:
         return Finding(
             "pixels.series-text",
@@ -477,4 +493,4 @@ def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
     )
 
 
-__all__ = ["Member", "RawLayout", "SampledSeries", "SeriesSampler", "Stack"]
+__all__ = ["UNVERIFIED", "Member", "RawLayout", "SampledSeries", "SeriesSampler", "Stack"]

@@ -72,6 +72,10 @@ class PixelSettings:
     # With mode ALL: why every image is examined when deid itself chose it
     # (a sample of a series, a series found to carry text); "" for --pixels all.
     forced: str = ""
+    # Why a clean picture cannot be claimed although every frame is examined
+    # (its series carries text and could not be checked for constant text):
+    # BurnedInAnnotation NO and 113101 are then not written.
+    unverified: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", _member(PixelMode, self.mode, "--pixels"))
@@ -82,9 +86,9 @@ class PixelSettings:
         """Whether examined pixels may be changed."""
         return self.mode is not PixelMode.OFF and self.redact is not RedactMode.NONE
 
-    def examining_all(self, why: str) -> PixelSettings:
+    def examining_all(self, why: str, unverified: str = "") -> PixelSettings:
         """The same settings examining every image, for `why` (deid's own choice)."""
-        return replace(self, mode=PixelMode.ALL, forced=why)
+        return replace(self, mode=PixelMode.ALL, forced=why, unverified=unverified)
 
     @classmethod
     def build(
