@@ -181,7 +181,8 @@ def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) 
     if verdict is Verdict.SKIP and declared != "YES":
         return Decision(Verdict.SKIP, why)
     if settings.mode is PixelMode.OFF:
-        return Decision(Verdict.SKIP, f"--pixels off ({why})", _unexamined(verdict, declared))
+        off = f"--pixels off (by default: {why})"
+        return Decision(Verdict.SKIP, off, _unexamined(verdict, declared))
     if declared == "YES":
         return Decision(Verdict.EXAMINE, "BurnedInAnnotation is YES")
     if declared == "NO" and settings.trust_declared:
