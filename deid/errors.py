@@ -7,6 +7,11 @@ map it to an exit code.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TypeVar
+
+E = TypeVar("E", bound=StrEnum)
+
 
 class DeidError(Exception):
     """Base for errors that are the user's input, not a bug in deid."""
@@ -42,3 +47,12 @@ class OutputError(DeidError):
 class DeidWarning(UserWarning):
     """Something the user should know that does not stop the run (a capped
     --jobs, a key file others can read); the CLI prints each on one line."""
+
+
+def enum_value(kind: type[E], value: object, what: str) -> E:
+    """The enum member for value, or a one-line usage error naming the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in kind)
+        raise UsageError(f"{what} must be one of {choices}, not {value!r}") from None

@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
 
-from deid.errors import UsageError
+from deid.errors import UsageError, enum_value
 from deid.executors import check as check_executor
 from deid.executors import worker_count
 from deid.face.thresholds import Thresholds
@@ -27,17 +26,6 @@ from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
 from deid.risk.findings import Severity
 from deid.writing import refuse_inside_inputs
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def enum_value(kind: type[E], value: object, what: str) -> E:
-    """The enum member for value, or a one-line usage error naming the choices."""
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise UsageError(f"{what} must be one of {choices}, not {value!r}") from None
 
 
 class ExecutorKind(StrEnum):

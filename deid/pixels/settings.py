@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from deid.errors import UsageError
+from deid.errors import UsageError, enum_value
 
 DATA = Path(__file__).resolve().parent.parent.parent / "profiles" / "pixels"
 if not DATA.is_dir():  # installed wheel: profiles ship inside the package
@@ -51,14 +51,6 @@ def tesseract_available() -> str:
     return path
 
 
-def _member(kind: type[StrEnum], value: object, flag: str) -> StrEnum:
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise UsageError(f"{flag} must be one of {choices}, not {value!r}") from None
-
-
 @dataclass(frozen=True)
 class PixelSettings:
     """How burned-in text is looked for; a bad mode is refused when built."""
@@ -78,8 +70,8 @@ class PixelSettings:
     unverified: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mode", _member(PixelMode, self.mode, "--pixels"))
-        object.__setattr__(self, "redact", _member(RedactMode, self.redact, "--redact"))
+        object.__setattr__(self, "mode", enum_value(PixelMode, self.mode, "--pixels"))
+        object.__setattr__(self, "redact", enum_value(RedactMode, self.redact, "--redact"))
 
     @property
     def redacts(self) -> bool:
