@@ -21,7 +21,7 @@ from dataclasses import replace
 from deid.actions import clean_text
 from deid.documents import embedded
 from deid.documents.dates import TS, DateHandling, DateMode
-from deid.documents.outcome import LOCATION, DocumentOutcome, withheld
+from deid.documents.outcome import LOCATION, DocumentOutcome, deidentified, withheld
 from deid.documents.patterns import TITLED_NAME, widened
 from deid.documents.pdf import deidentify_pdf
 from deid.documents.xml_tree import Element, XmlRejected, parse, serialize
@@ -288,13 +288,5 @@ def deidentify_xml(
         + "".join(f", {n} {what}" for what, n in sorted(changes.items()))
         + "; comments and processing instructions not written"
     )
-    finding = Finding(
-        "document.deidentified",
-        Severity.INFO,
-        description,
-        file=label,
-        location=LOCATION,
-        action="document de-identified",
-        extra={"masked": dict(masked), "changes": dict(changes), "own_identifiers": len(own)},
-    )
-    return DocumentOutcome(out, (*found, finding), description)
+    extra = {"masked": dict(masked), "changes": dict(changes), "own_identifiers": len(own)}
+    return deidentified(label, out, description, tuple(found), extra)

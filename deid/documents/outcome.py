@@ -25,6 +25,26 @@ class DocumentOutcome:
         return self.data is None
 
 
+def deidentified(
+    label: str,
+    data: bytes,
+    description: str,
+    findings: tuple[Finding, ...] = (),
+    extra: dict | None = None,
+) -> DocumentOutcome:
+    """The document written as `data`, with one finding that says what was done."""
+    finding = Finding(
+        "document.deidentified",
+        Severity.INFO,
+        description,
+        file=label,
+        location=LOCATION,
+        action="document de-identified",
+        extra=extra or {},
+    )
+    return DocumentOutcome(data, (*findings, finding), description)
+
+
 def withheld(
     label: str,
     reason: str,

@@ -6,7 +6,7 @@ nothing of the source file survives but what its pages show once redacted.
 
 from __future__ import annotations
 
-from deid.documents.outcome import LOCATION, DocumentOutcome, withheld
+from deid.documents.outcome import LOCATION, DocumentOutcome, deidentified, withheld
 from deid.documents.pages import redact_page
 from deid.documents.patterns import text_patterns
 from deid.documents.pdf_source import Parts, PdfSource, PdfUnreadable, opened
@@ -106,14 +106,4 @@ def deidentify_pdf(
         f"region(s) redacted, {kept} line(s) read and kept; no text layer, metadata, "
         "attachments, scripts or annotations written"
     )
-    findings.append(
-        Finding(
-            "document.deidentified",
-            Severity.INFO,
-            description,
-            file=label,
-            location=LOCATION,
-            action="document de-identified",
-        )
-    )
-    return DocumentOutcome(writer.finish(), tuple(findings), description)
+    return deidentified(label, writer.finish(), description, tuple(findings))
