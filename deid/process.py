@@ -29,7 +29,7 @@ from deid.part10 import encode
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
-from deid.pixels.series import RawLayout
+from deid.pixels.series import RawLayout, slice_number
 from deid.repair import repair
 from deid.report import thumbnails
 from deid.results import FileResult, Status
@@ -172,12 +172,7 @@ def note_pixel_series(state: FileState, settings: Settings) -> None:
         Verdict.EXAMINE,
     ):
         return
-    number = state.ds.get("InstanceNumber", None)
-    try:
-        order = int(number) if number not in (None, "") else 0
-    except (TypeError, ValueError):
-        order = 0
-    state.result.summary["slice"] = str(order)
+    state.result.summary["slice"] = str(slice_number(state.ds))
     if state.pixel.verdict is Verdict.SERIES:
         state.result.pixel_layout = RawLayout.in_encoded(state.ds, state.data, state.ts)
 

@@ -43,6 +43,7 @@ from deid.pixels.series import (
     overlay_findings,
     overlay_to_redact,
     series_finding,
+    slice_number,
     why_text,
 )
 from deid.pixels.settings import PixelMode, PixelSettings
@@ -336,12 +337,8 @@ def _syntax(ds: Dataset) -> pydicom.uid.UID:
 
 
 def _series_member(ds: Dataset, label: str, layout: RawLayout | None) -> Member:
-    try:
-        order = int(ds.get("InstanceNumber", 0) or 0)
-    except (TypeError, ValueError):
-        order = 0
     series = str(ds.get("SeriesInstanceUID", "") or "") or f"no-series:{label}"
-    return Member(series, order, label, label, layout, None)
+    return Member(series, slice_number(ds), label, label, layout, None)
 
 
 def examine_file(
@@ -418,7 +415,7 @@ class HeldSeries:
     def add(self, result: ScanFileResult) -> None:
         if not self.holds(result):
             return
-        member, result.series = result.series, None
+        member = result.series
         if result.pixels == Verdict.EXAMINE:
             member.examined = "sample"  # the first slice: its worker examined it
         member.item = {
@@ -678,10 +675,9 @@ def scan(
         for result in _results(inputs, settings):
             if on_result:
                 on_result(result)
-            waits = held.holds(result)  # asked first: holding it takes its series member
             for collector in collectors:
                 collector.add(result)
-            if not waits:
+            if not held.holds(result):
                 publish(result)
             if result.status == "scanned":
                 yield result.patient, result.quasi

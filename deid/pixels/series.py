@@ -438,6 +438,15 @@ def overlay_findings(overlay: list[Overlay], file: str, redacted: bool) -> list[
     ]
 
 
+def slice_number(ds: Dataset) -> int:
+    """A slice's place in its series: InstanceNumber, 0 when missing or not
+    a number (ties go by name)."""
+    try:
+        return int(ds.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def why_text(found: SampledSeries, hits: list[int]) -> str:
     """Why a series is examined whole ("" when nothing says so): text in
     sampled slices (by number), a static overlay, or an earlier run."""
@@ -493,4 +502,6 @@ def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
     )
 
 
-__all__ = ["UNVERIFIED", "Member", "RawLayout", "SampledSeries", "SeriesSampler", "Stack"]
+__all__ = [
+    "UNVERIFIED", "Member", "RawLayout", "SampledSeries", "SeriesSampler", "Stack", "slice_number"
+]
