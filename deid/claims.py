@@ -32,6 +32,7 @@ from deid.header_keys import top_level_values
 _KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
          "SeriesInstanceUID", "SOPInstanceUID")
 _TAGS = tuple(int(tag_for_keyword(k)) for k in _KEYS)  # type: ignore[arg-type]
+_TAG_SET = frozenset(_TAGS)
 _SERIES_UID = 0x0020000E
 HEAD_BYTES = 1 << 16  # the UIDs sit in the first groups of a header
 
@@ -91,7 +92,7 @@ class Claims:
 def _values(head: bytes) -> list[str] | None:
     """The keys' values from a header's start: walked directly where that
     gives what pydicom gives (deid.header_keys), else read by pydicom."""
-    found = top_level_values(head, frozenset(_TAGS))
+    found = top_level_values(head, _TAG_SET)
     if found is not None:
         return [found[tag] for tag in _TAGS]
     try:
