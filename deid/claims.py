@@ -102,9 +102,11 @@ def _values(head: bytes) -> list[str] | None:
             # process (a deflated data set or a huge element there claims
             # nothing: the worker, with its limits, reads it).
             ds = read_partial(BytesIO(head), stop_when=_past_series, defer_size=4096, force=True)
+            # Values are decoded here, on first access: a VR pydicom does not
+            # know raises then, not while reading.
+            return [str(ds.get(k, "") or "").strip() for k in _KEYS]
     except Exception:  # noqa: BLE001 - the per-file step reports unreadable files
         return None
-    return [str(ds.get(k, "") or "").strip() for k in _KEYS]
 
 
 def verdict(path: Path, earlier: str) -> tuple[bool, str]:

@@ -151,6 +151,14 @@ def test_sequences_nested_beyond_reason_are_left_to_pydicom():
     assert top_level_values(nested, TAGS) is None
 
 
+def test_a_key_with_a_vr_pydicom_does_not_know_claims_nothing_and_raises_nothing():
+    """Found by fuzzing: pydicom decodes on first access, so an unknown VR
+    ("TI") raised only when the value was read, outside the guarded read."""
+    head = written(identified(), ExplicitVRLittleEndian)
+    at = head.index(b"\x08\x00\x18\x00UI")
+    assert claims._values(head[: at + 4] + b"TI" + head[at + 6 :]) is None
+
+
 def test_claims_give_one_object_whichever_reader_answers(tmp_path: Path):
     """An identical object read by the walk and by pydicom (the same values,
     big endian) claims the same: the second is told who came first."""
