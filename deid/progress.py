@@ -71,7 +71,10 @@ class BatchProgress:
         self._bar.__exit__(kind, exc, tb)
         if self.plain and kind is None and self.done:
             if self._counter is not None:
-                self._counter.join(timeout=2)  # the walk is cheap: the last line has its total
+                # The count walks the folders the batch has just finished, so it
+                # ends soon; the last line has its total even on a loaded machine
+                # (a 2 s bound left it off there).
+                self._counter.join()
             self._line()
 
     def _set_total(self, total: int) -> None:
