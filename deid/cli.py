@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 import warnings
@@ -218,6 +219,9 @@ class _OneLineErrors(click.Group):
 @click.version_option(__version__, prog_name="deid")
 def main() -> None:
     """De-identify DICOM files and report what still identifies a person."""
+    # Before numpy loads: parallelism is deid's worker processes; OpenBLAS's
+    # own threads would only spin beside them.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @main.command()

@@ -25,6 +25,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
+from deid.private_cut import without_private
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
     atomic_write,
@@ -172,11 +173,24 @@ IN_MEMORY_BYTES = 16 << 20
 
 def read(path: Path) -> Dataset:
     """Read a whole data set, or raise InputFileError with a reason."""
+    return _read(path, cut_private=False)[0]
+
+
+def read_without_private(path: Path) -> tuple[Dataset, int]:
+    """Read a data set whose top-level private elements are removed anyway,
+    and how many of them were never parsed (deid.private_cut)."""
+    return _read(path, cut_private=True)
+
+
+def _read(path: Path, cut_private: bool) -> tuple[Dataset, int]:
     try:
         with path.open("rb") as fh:
-            if os.fstat(fh.fileno()).st_size <= IN_MEMORY_BYTES:
-                return _parse(path, BytesIO(fh.read()))
-            return _parse(path, fh)
+            if os.fstat(fh.fileno()).st_size > IN_MEMORY_BYTES:
+                return _parse(path, fh), 0
+            data, cut = fh.read(), 0
+            if cut_private:
+                data, cut = without_private(data)
+            return _parse(path, BytesIO(data)), cut
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
 

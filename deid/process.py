@@ -19,7 +19,7 @@ from pydicom.uid import UID, MediaStorageDirectoryStorage
 from deid import documents
 from deid.apply import FileContext
 from deid.decide import decider_for
-from deid.dicom_io import output_path, read, transfer_syntax
+from deid.dicom_io import output_path, read, read_without_private, transfer_syntax
 from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
@@ -59,6 +59,7 @@ class FileState:
     ctx: FileContext | None = None
     pixel: PixelOutcome | None = None
     patient_id: str = ""  # the original, for the linkage table only
+    private_cut: int = 0  # top-level private elements removed before parsing
     visual_clean: bool = False
     data: bytes = b""
     target: Path | None = None
@@ -68,8 +69,13 @@ class FileState:
 
 
 def read_input(state: FileState, settings: Settings) -> None:
-    """Parse the file; a DICOMDIR is skipped, an object without UIDs refused."""
-    ds = state.ds = read(state.path)
+    """Parse the file; a DICOMDIR is skipped, an object without UIDs refused.
+    Private elements the profile removes wholesale are not parsed at all."""
+    if decider_for(settings, settings.profile).private_wholesale:
+        state.ds, state.private_cut = read_without_private(state.path)
+    else:
+        state.ds = read(state.path)
+    ds = state.ds
     meta = getattr(ds, "file_meta", None)
     classes = {str(ds.get("SOPClassUID", "") or "")}
     if meta is not None:
@@ -95,7 +101,7 @@ def decide(state: FileState, settings: Settings) -> None:
     """Every element's decision, and the file's own identifying values."""
     ds = state.ds
     pseudo = settings.pseudonymizer
-    state.plan = plan(decider_for(settings, settings.profile), ds)
+    state.plan = plan(decider_for(settings, settings.profile), ds, state.private_cut)
     if state.plan.iod is None:
         sop_class = str(ds.get("SOPClassUID", "") or "")
         state.result.findings.append(

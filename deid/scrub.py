@@ -95,13 +95,14 @@ def _walk(
                 yield from _walk(decider, item, seq_tags + (int(tag),), path + ((int(tag), i),))
 
 
-def plan(decider: Decider, ds: Dataset) -> Plan:
+def plan(decider: Decider, ds: Dataset, private_cut: int = 0) -> Plan:
     """Walk once: every element with its decision, for collect and scrub.
 
     Private attributes that the profile removes wholesale go first,
     undecoded; nothing of them can survive or needs collecting.
+    `private_cut`: how many were removed before the file was parsed.
     """
-    removed = _drop_all_private(ds) if decider.private_wholesale else 0
+    removed = private_cut + (_drop_all_private(ds) if decider.private_wholesale else 0)
     default = decider.profile.private_default
     bound = decider.bind(ds)
     steps = list(_walk(bound, ds, (), ()))

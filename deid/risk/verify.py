@@ -79,7 +79,7 @@ def _header_text(data: bytes, pixel_data: bytes | None) -> str:
         # Pixel data nearly always ends the file (native, or encapsulated and
         # followed by its 8-byte delimiter): compare there before searching.
         for end in (len(data), len(data) - 8):
-            if end >= size and data[end - size : end] == pixel_data:
+            if end >= size and data.endswith(pixel_data, 0, end):  # compared in place
                 return (data[: end - size] + data[end:]).decode("latin-1")
         at = data.rfind(pixel_data)
         if at >= 0:

@@ -47,7 +47,7 @@ class PhraseIndex(Generic[T]):
         if not phrase:
             return
         self._first.setdefault(phrase[0], []).append((phrase, label))
-        if all(word.isascii() for word in phrase):
+        if "".join(phrase).isascii():
             self._word_literals.add(phrase)
         else:
             self._unfilterable = True  # other charsets: raw bytes cannot rule it out

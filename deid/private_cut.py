@@ -1,0 +1,85 @@
+"""Private blocks cut out of a file's bytes before it is parsed.
+
+Most profiles remove every private attribute undecoded (scrub's wholesale
+removal). On scanner headers those are half the elements or more, and
+parsing them into pydicom objects only to delete them was the largest part
+of reading a CT slice. Where the bytes can be stepped through exactly as
+pydicom reads them (deid.raw_walk), top-level private elements (odd groups,
+as the wholesale removal counts them) are cut out first; private elements
+inside standard sequences are still removed after parsing. Anything the
+walk cannot step over leaves the bytes whole.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from deid.raw_walk import SHORT_VRS, UNDEFINED, CannotTell, data_set_start, element, skip_sequence
+
+_EXPLICIT = struct.Struct("<HH2sH")
+_U32, _TAG = struct.Struct("<I"), struct.Struct("<HH")
+_FRAGMENTED = frozenset({b"OB", b"OW"})  # encapsulated pixel data: items of bytes
+
+
+def without_private(data: bytes) -> tuple[bytes, int]:
+    """The file's bytes without its top-level private elements, and how many
+    were cut (0, bytes unchanged, when there are none or the walk cannot tell)."""
+    try:
+        pos, implicit = data_set_start(data)
+        spans, count = _private_spans(data, pos, implicit)
+    except (CannotTell, RecursionError, struct.error):
+        return data, 0
+    if not spans:
+        return data, 0
+    pieces, kept_from = [], 0
+    for start, end in spans:
+        pieces.append(data[kept_from:start])
+        kept_from = end
+    pieces.append(data[kept_from:])
+    return b"".join(pieces), count
+
+
+def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int]], int]:
+    """[start, end) of runs of top-level private elements, and their number.
+    The walk must reach the end of the data exactly, as pydicom's does."""
+    spans: list[list[int]] = []
+    count, size = 0, len(data)
+    head = _EXPLICIT.unpack_from
+    while pos < size:
+        if pos + 8 > size:
+            raise CannotTell
+        group, _, vr, short = head(data, pos)
+        if group == 0xFFFE:
+            raise CannotTell  # an item or delimiter at the top level
+        if not implicit and vr in SHORT_VRS:  # the common case, inline
+            end = pos + 8 + short
+        elif not implicit and vr in _FRAGMENTED and _U32.unpack_from(data, pos + 8)[0] == UNDEFINED:
+            end = _skip_fragments(data, pos + 12)
+        else:
+            _, _, length, start = element(data, pos, implicit)
+            end = skip_sequence(data, start, implicit) if length == UNDEFINED else start + length
+        if end > size:
+            raise CannotTell  # cut short: pydicom's read reports it
+        if group & 1:
+            count += 1
+            if spans and spans[-1][1] == pos:
+                spans[-1][1] = end
+            else:
+                spans.append([pos, end])
+        pos = end
+    return spans, count
+
+
+def _skip_fragments(data: bytes, pos: int) -> int:
+    """Past encapsulated pixel data as pydicom first reads it: items of
+    defined length up to the sequence delimiter (pydicom falls back to a
+    byte search where that fails, and so does this walk: CannotTell)."""
+    size = len(data)
+    while pos + 8 <= size:
+        group, elem = _TAG.unpack_from(data, pos)
+        if (group, elem) == (0xFFFE, 0xE0DD):
+            return pos + 8
+        if (group, elem) != (0xFFFE, 0xE000):
+            raise CannotTell
+        pos += 8 + _U32.unpack_from(data, pos + 4)[0]
+    raise CannotTell

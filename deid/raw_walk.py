@@ -1,0 +1,116 @@
+"""Stepping over the elements of a Part 10 file's bytes, without pydicom.
+
+Two places need to know where elements are without what they hold: the main
+process reads a few UIDs from every header (deid.header_keys), and a worker
+cuts private blocks out before parsing when the profile removes all of them
+(deid.private_cut). Both answer only where they step exactly as pydicom
+reads: uncompressed little-endian data sets after a Part 10 meta group. For
+anything else (big endian, deflated, an element whose length or VR pydicom
+would have to guess, a header cut short) they raise CannotTell, and the
+caller asks pydicom.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+PREAMBLE = 128
+UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+TRANSFER_SYNTAX = 0x00020010
+IMPLICIT_LE = "1.2.840.10008.1.2"
+NOT_WALKED = ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")  # big endian, deflated
+LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+SHORT_VRS = frozenset(
+    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT",
+     b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
+)  # fmt: skip
+# Control characters, non-ASCII, "\\" (several values), "=" (name groups).
+_NOT_PLAIN = re.compile(rb"[^\x20-\x3c\x3e-\x5b\x5d-\x7e]")
+TEXT_VRS = frozenset({b"AE", b"CS", b"DA", b"LO", b"PN", b"SH", b"UI"})
+_U16, _U32, _TAG = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<HH")
+
+
+class CannotTell(Exception):
+    """The walk cannot answer as pydicom would: the caller asks pydicom."""
+
+
+def data_set_start(data: bytes) -> tuple[int, bool]:
+    """Where the data set starts after the meta group, and whether it is
+    implicit VR; CannotTell for syntaxes the walk does not step through."""
+    if data[PREAMBLE : PREAMBLE + 4] != b"DICM":
+        raise CannotTell
+    pos, syntax = meta(data, PREAMBLE + 4)
+    if syntax in NOT_WALKED:
+        raise CannotTell
+    return pos, syntax == IMPLICIT_LE
+
+
+def meta(head: bytes, pos: int) -> tuple[int, str]:
+    """Past the file meta group (always explicit little endian), and its
+    transfer syntax."""
+    syntax = ""
+    while pos + 8 <= len(head) and _U16.unpack_from(head, pos)[0] == 0x0002:
+        tag, vr, length, start = element(head, pos, implicit=False)
+        if length == UNDEFINED:
+            raise CannotTell
+        if tag == TRANSFER_SYNTAX:
+            syntax = text(head[start : start + length], vr)
+        pos = start + length
+    if not syntax:
+        raise CannotTell
+    return pos, syntax
+
+
+def element(head: bytes, pos: int, implicit: bool) -> tuple[int, bytes, int, int]:
+    """(tag, VR as written or b"" when implicit, value length, where the value starts)."""
+    if pos + 8 > len(head):
+        raise CannotTell
+    group, elem = _TAG.unpack_from(head, pos)
+    tag = group << 16 | elem
+    if implicit or group == 0xFFFE:
+        return tag, b"", _U32.unpack_from(head, pos + 4)[0], pos + 8
+    vr = head[pos + 4 : pos + 6]
+    if vr in SHORT_VRS:
+        return tag, vr, _U16.unpack_from(head, pos + 6)[0], pos + 8
+    if vr in LONG_VRS and pos + 12 <= len(head):
+        length = _U32.unpack_from(head, pos + 8)[0]
+        if length == UNDEFINED and vr != b"SQ":
+            raise CannotTell  # an undefined-length UN or encapsulated value
+        return tag, vr, length, pos + 12
+    raise CannotTell  # not an explicit VR pydicom would read without guessing
+
+
+def skip_sequence(head: bytes, pos: int, implicit: bool) -> int:
+    """Past an undefined-length sequence's items and its delimiter."""
+    while True:
+        tag, _, length, start = element(head, pos, implicit=True)
+        if tag == SEQUENCE_END:
+            return start
+        if tag != ITEM:
+            raise CannotTell
+        pos = _skip_item(head, start, implicit) if length == UNDEFINED else start + length
+
+
+def _skip_item(head: bytes, pos: int, implicit: bool) -> int:
+    """Past an undefined-length item's elements and its delimiter."""
+    while True:
+        if pos + 8 <= len(head) and _TAG.unpack_from(head, pos) == (0xFFFE, 0xE00D):
+            return pos + 8
+        _, _, length, start = element(head, pos, implicit)
+        pos = skip_sequence(head, start, implicit) if length == UNDEFINED else start + length
+
+
+def text(raw: bytes, vr: bytes) -> str:
+    """A value as pydicom's str() reads it (trailing padding dropped), when
+    that is certain: a string VR whose str() is the text itself, printable
+    ASCII, one value, no "=" (a person name's empty groups are dropped)."""
+    if vr and vr not in TEXT_VRS:
+        raise CannotTell  # a number or bytes: pydicom shows them otherwise
+    raw = raw.rstrip(b"\x00 ")
+    if _NOT_PLAIN.search(raw):
+        raise CannotTell
+    return raw.decode("ascii").strip()

@@ -1,0 +1,113 @@
+"""Private elements cut from the bytes before parsing (deid.private_cut)
+leave exactly the data set pydicom reads without them, or the bytes whole:
+the outputs must not depend on which path a file took."""
+
+from __future__ import annotations
+
+import warnings
+from io import BytesIO
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+
+from deid.private_cut import without_private
+from tests.conformance import dicom_files, shipped_roots
+from tests.test_header_keys import identified, written
+
+
+def parsed(data: bytes) -> Dataset | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(BytesIO(data))
+    except Exception:  # noqa: BLE001 - pydicom cannot read it: nothing to compare
+        return None
+
+
+def public(ds: Dataset) -> list[tuple[int, str | None, object]]:
+    """Top-level even-group elements as read (values undecoded)."""
+    return [
+        (int(tag), ds.get_item(tag).VR, ds.get_item(tag).value)
+        for tag in ds.keys()
+        if not tag >> 16 & 1
+    ]
+
+
+def private_count(ds: Dataset) -> int:
+    return sum(1 for tag in ds.keys() if tag >> 16 & 1)
+
+
+def check_same(data: bytes) -> int:
+    """The cut bytes read as the whole bytes read without top-level private
+    elements; the count is theirs. Returns the count."""
+    cut, count = without_private(data)
+    whole = parsed(data)
+    if count == 0:
+        assert cut is data
+        return 0
+    assert whole is not None
+    assert count == private_count(whole)
+    reduced = parsed(cut)
+    assert reduced is not None and private_count(reduced) == 0
+    assert public(reduced) == public(whole)
+    assert reduced.file_meta == whole.file_meta
+    return count
+
+
+def test_every_shipped_file_reads_the_same_without_its_private_elements():
+    files = dicom_files(*shipped_roots())
+    cut_files = sum(1 for path in files if check_same(path.read_bytes()))
+    # Many shipped files carry private blocks and are stepped through.
+    assert cut_files >= 20, cut_files
+
+
+def with_private(syntax: str, undefined: bool = False) -> bytes:
+    ds = identified()
+    block = ds.private_block(0x0009, "ACME")
+    element = block[0x01]
+    element.is_undefined_length = undefined
+    for item in element.value:
+        item.is_undefined_length_sequence_item = undefined
+    ds.add_new(0x00291010, "OB", b"\x01\x02" * 40)  # a blob with no creator
+    return written(ds, syntax)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize("undefined", [False, True])
+def test_private_sequences_and_blobs_are_cut_in_either_syntax(syntax, undefined):
+    data = with_private(syntax, undefined)
+    # ACME's creator and sequence, its LO, the 0029 blob.
+    assert check_same(data) == 4
+
+
+def test_private_elements_after_encapsulated_pixel_data_are_cut():
+    ds = identified()
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = encapsulate([b"\x00\x01\xfe\xff\xdd\xe0\x00\x00"])  # a delimiter inside
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.add_new(0x7FE10010, "LO", "VENDOR")
+    ds.add_new(0x7FE11001, "OB", b"\x00" * 16)
+    data = written(ds, RLELossless)
+    assert check_same(data) == 5  # ACME creator, sequence and LO; 7FE1 creator and blob
+
+
+@pytest.mark.parametrize(
+    "case", ["cut short in a private value", "cut short at the end", "big endian-ish VR"]
+)
+def test_what_the_walk_cannot_step_over_leaves_the_bytes_whole(case):
+    data = with_private(ExplicitVRLittleEndian)
+    if case == "cut short in a private value":
+        data = data[: data.index(b"\x01\x02" * 40) + 10]
+    if case == "cut short at the end":
+        data = data[:-3]
+    if case == "big endian-ish VR":  # a VR pydicom would have to guess
+        at = data.index(b"\x29\x00\x10\x10OB")
+        data = data[: at + 4] + b"ZZ" + data[at + 6 :]
+    cut, count = without_private(data)
+    assert cut is data and count == 0
