@@ -1,15 +1,19 @@
 """Throughput: deid vs dicognito vs `cp` on a generated CT corpus.
 
-    python benchmarks/throughput.py [--files 2000] [--repeat 3] [--cold] [--work benchmarks/_work]
+    python benchmarks/throughput.py [--files 2000] [--heads 0.2] [--repeat 3] [--cold]
+                                    [--work benchmarks/_work]
     python benchmarks/throughput.py --folder REAL_FILES [--repeat 3]
 
-Generates N 512x512 16-bit CT slices with identifying headers (once, reused
-on later runs), then times, in the same run and on the same files:
+Generates N 512x512 16-bit CT slices in series of 200 with identifying
+headers (pydicom's CT_small: 258 elements, 179 private), a fifth of the
+series head CT phantoms with faces (--heads; fixtures/head_phantom.py), once,
+reused on later runs; then times, in the same run and on the same files:
   cp -r            the I/O floor
   dicognito        python -m dicognito -o OUT IN (single process)
   deid run         --profile basic, all cores (and -j 1 for the per-core rate);
-                   default pixel/face checks (--pixels auto: CT is not examined
-                   unless it declares burned-in text) and with both off
+                   default checks (--pixels auto: each CT series sampled and
+                   checked for a static overlay; the face check judging head
+                   series from their images) and with both off (header-only)
 With --folder, the files of a folder you name are used instead (real
 archives: many elements, sequences, private blocks), unchanged.
 Each tool writes to a fresh folder; the page cache is warm for all of them
@@ -31,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +43,44 @@ import pydicom
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from fixtures.head_phantom import CT_PADDING, by_name, stored, volume  # noqa: E402
+
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 
 
-def make_corpus(folder: Path, count: int) -> None:
-    marker = folder.parent / f".{folder.name}-complete-{count}"
+# The face benchmark's real-size head CT (200 axial 512x512 slices, 0.49 mm
+# pixels, 1.25 mm apart, scanner padding, realistic noise).
+HEAD_CT = replace(
+    by_name("ct-head"), name="bench-ct", pixel_mm=250 / 512, slice_mm=1.25, fov_mm=250,
+    depth_mm=250, padding=True,
+)  # fmt: skip
+PER_SERIES = 200
+
+
+def head_slices() -> tuple[np.ndarray, list, list]:
+    vol, origins, orientation = volume(HEAD_CT, seed=7)
+    return stored(vol, HEAD_CT), origins, orientation
+
+
+def as_head(ds: pydicom.Dataset, head: tuple[np.ndarray, list, list], index: int) -> None:
+    """A slice of the head CT phantom under the same identifying header."""
+    pixels, origins, orientation = head
+    ds.BodyPartExamined, ds.SeriesDescription = "HEAD", "CT HEAD W/O"
+    ds.PixelRepresentation, ds.RescaleIntercept, ds.RescaleSlope = 1, -1024, 1
+    ds.PixelPaddingValue = CT_PADDING
+    ds.PixelSpacing = [HEAD_CT.pixel_mm, HEAD_CT.pixel_mm]
+    ds.SliceThickness = HEAD_CT.slice_mm
+    ds.ImageOrientationPatient = orientation
+    ds.ImagePositionPatient = origins[index]
+    ds.PixelData = np.ascontiguousarray(pixels[index]).tobytes()
+
+
+def make_corpus(folder: Path, count: int, heads: int) -> None:
+    """`count` CT slices in series of 200; every `heads`-th series (0: none)
+    is a head CT whose face the default run checks."""
+    marker = folder.parent / f".{folder.name}-complete-{count}-{heads}"
     if marker.exists():
         return
     shutil.rmtree(folder, ignore_errors=True)
@@ -51,7 +89,8 @@ def make_corpus(folder: Path, count: int) -> None:
     rng = np.random.default_rng(7)
     base = rng.integers(0, 2000, size=(512, 512), dtype=np.uint16)
     study = generate_uid()
-    per_series = 200
+    per_series = PER_SERIES
+    head = head_slices() if heads else None
     for i in range(count):
         ds = template.copy()
         ds.file_meta = template.file_meta.copy()
@@ -76,6 +115,8 @@ def make_corpus(folder: Path, count: int) -> None:
         ds.HighBit = 15
         ds.PixelRepresentation = 0
         ds.PixelData = np.roll(base, i, axis=0).tobytes()
+        if head is not None and (i // per_series) % heads == heads - 1:
+            as_head(ds, head, i % per_series)
         ds.save_as(folder / f"slice{i:06d}.dcm", enforce_file_format=True)
     marker.write_text("ok")
 
@@ -153,6 +194,11 @@ def main() -> None:
         help="with --folder: each file N times under new UIDs (a small set of real headers "
         "made into a batch)",
     )
+    parser.add_argument(
+        "--heads", type=float, default=0.2,
+        help="generated corpus: this fraction of the 200-slice series are head CT "
+        "(default a fifth; 0 for none)",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.folder is not None and args.copies > 1:
@@ -163,8 +209,9 @@ def main() -> None:
         corpus = args.folder.resolve()
         files = sorted(p for p in corpus.rglob("*") if p.is_file())
     else:
-        corpus = args.work / f"ct-{args.files}"
-        make_corpus(corpus, args.files)
+        every = round(1 / args.heads) if args.heads > 0 else 0
+        corpus = args.work / (f"ct-{args.files}-heads-{every}" if every else f"ct-{args.files}")
+        make_corpus(corpus, args.files, every)
         files = sorted(corpus.glob("*.dcm"))
     size_mb = sum(f.stat().st_size for f in files) / 1e6
     if not args.cold:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.api import deidentify
 from deid.pixels import frames
@@ -719,3 +720,49 @@ def test_a_compressed_series_with_text_claims_no_clean_picture(tmp_path: Path) -
         assert ds.get("BurnedInAnnotation") != "NO", entry["input"]
         codes = [c.CodeValue for c in ds.get("DeidentificationMethodCodeSequence", [])]
         assert "113101" not in codes, entry["input"]
+
+
+def _head_ct_slices(count: int) -> list[Dataset]:
+    """Middle slices of the real-size head CT phantom (512x512, 0.49 mm,
+    scanner noise): the skull's section there is a ring, cut open in front."""
+    from dataclasses import replace
+
+    from fixtures.head_phantom import CT_PADDING, by_name, stored, volume
+
+    variant = replace(
+        by_name("ct-head"), pixel_mm=250 / 512, slice_mm=1.25, fov_mm=250,
+        depth_mm=1.25 * count, padding=True,
+    )  # fmt: skip
+    vol, origins, orientation = volume(variant, seed=7)
+    pixels = stored(vol, variant)
+    slices = []
+    for i in range(count):
+        ds = _header(Rows=512, Columns=512, BitsAllocated=16, Modality="CT")
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 15, 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.RescaleIntercept, ds.RescaleSlope, ds.PixelPaddingValue = -1024, 1, CT_PADDING
+        ds.PixelData = pixels[i].tobytes()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        slices.append(ds)
+    return slices
+
+
+def test_a_skull_section_is_not_read_as_text() -> None:
+    """Found measuring throughput on head CT: the detector framed the skull
+    ring (311x294 px) and OCR, squashing it into one line, read "roy kod"
+    at 79: the middle sample then made the whole series examined and the
+    brain of 17 slices was blacked out. A reading with more characters than
+    one line of its box can hold lets the region's texture decide."""
+    for ds in _head_ct_slices(3):
+        outcome = examine(ds, person_identifiers(), PixelSettings(mode="all"), "head.dcm")
+        assert outcome.regions_redacted == 0, [f.extra for f in outcome.findings]
+
+
+def test_over_read_spares_lines_of_narrow_characters() -> None:
+    from deid.pixels.detect import Box
+    from deid.pixels.judge import over_read
+
+    assert over_read(Box(0, 0, 311, 294, 0.96, "detector"), "roy kod")
+    assert not over_read(Box(0, 0, 32, 20, 0.9, "detector"), "IIIIIIII")  # 0.2 h each
+    assert not over_read(Box(0, 0, 200, 20, 0.9, "detector"), "DOE^JOHN 12345")

@@ -34,6 +34,7 @@ BLOB = 2.5  # a region less than this many times as wide as high is no line of t
 DOUBTFUL = 70.0  # inside ultrasound data regions, readings below this need evidence too
 TALL = 40  # px: taller than wide and this tall, a region holds no line of text...
 TURNED = 75.0  # ...unless it reads this well turned a quarter (vertical text)
+NARROWEST = 0.2  # the narrowest characters' width, as a share of their line's height
 LETTERS = 50.0  # confidence at which a short English reading counts as letters
 SCRIPT = 60.0  # the same for a Chinese, Japanese or Korean reading
 COLOURS = 6  # main colours a region over flow is split into: flow's, text's, background
@@ -79,6 +80,15 @@ def under_read(box: Box, text: str) -> bool:
     return sum(c.isalnum() for c in text) < 0.3 * expected
 
 
+def over_read(box: Box, text: str) -> bool:
+    """More characters than one line of this box can hold. OCR reads every
+    box as one line (deid.pixels.ocr), so texture squashed into a line can
+    come out as confident letters: a squarish 300 px skull section read as
+    "roy kod". Even narrow characters (I, 1, l) are a fifth as wide as the
+    box is high."""
+    return sum(c.isalnum() for c in text) > box.w / (NARROWEST * box.h)
+
+
 def _inside(box: Box, regions: tuple[tuple[int, int, int, int], ...]) -> bool:
     cx, cy = box.x + box.w / 2, box.y + box.h / 2
     return any(x <= cx < x + w and y <= cy < y + h for x, y, w, h in regions)
@@ -90,6 +100,8 @@ def judge(rgb: np.ndarray, box: Box, reading: Reading, ctx: Context) -> list[Reg
     kind = classify.label(reading.text, ctx.identifiers, ctx.allow)
     if kind.kind == "marker" and under_read(box, reading.text):
         kind = classify.Label("unread")
+    if kind.kind not in ("phi", "pattern") and over_read(box, reading.text):
+        kind = classify.Label("unread")  # read into texture: the evidence decides
     if kind.kind in ("phi", "pattern"):
         return [Region(box, reading.text, reading.confidence, kind)]
     seen = evidence.measure(rgb, box.x, box.y, box.w, box.h)
