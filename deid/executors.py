@@ -67,6 +67,9 @@ class Task(Generic[S, R]):
     settings: S
     failed: Callable[[Work, str, bool], R]
     prefetch: bool = False  # read files ahead for local workers (run reads them whole)
+    # What every worker would load for its first item (tables, word lists),
+    # loaded once in the main process before local workers fork and share it.
+    warm: Callable[[S], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ class LocalPool:
         methods = multiprocessing.get_all_start_methods()
         self.context = multiprocessing.get_context("fork" if "fork" in methods else None)
         self.task = task
+        if task.warm is not None and self.context.get_start_method() == "fork":
+            task.warm(task.settings)
         self.budget = memory_budget(jobs)
         self.workers = [_Worker(self.context, task, self.budget) for _ in range(jobs)]
         self.queue: deque[Work] = deque()

@@ -28,7 +28,7 @@ from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
-from deid.process import process_file
+from deid.process import process_file, warm
 from deid.results import (
     UNPROCESSED,
     FileResult,
@@ -285,7 +285,7 @@ def run(
                 journal.quarantine(Path(item[0]), reason)
             return _failed(item[0], reason)
 
-        task = Task(_process_item, settings, failed, prefetch=True)
+        task = Task(_process_item, settings, failed, prefetch=True, warm=warm)
         execution = settings.execution
         config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
         named = {str(p) for p in inputs if not Path(p).is_dir()}
@@ -341,7 +341,9 @@ def again(paths: list[str], settings: Settings) -> Iterator[FileResult]:
     replacing their outputs: series-level work after the batch (a series
     found to carry burned-in text). Results come in any order; the journal
     is the caller's (deid.rewrite)."""
-    task = Task(_process_item, settings, lambda item, reason, _died: _failed(item[0], reason))
+    task = Task(
+        _process_item, settings, lambda item, reason, _died: _failed(item[0], reason), warm=warm
+    )
     execution = settings.execution
     config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
     yield from results(((p, True) for p in paths), task, config)

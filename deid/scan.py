@@ -47,6 +47,7 @@ from deid.pixels.series import (
     why_text,
 )
 from deid.pixels.settings import PixelMode, PixelSettings
+from deid.process import warm
 from deid.profiles import ResolvedProfile
 from deid.report import views
 from deid.risk import dataset as dataset_risk
@@ -605,7 +606,7 @@ def _results(inputs: list[Path], settings: ScanSettings) -> Iterator[ScanFileRes
     config = ExecutorSettings(settings.executor, settings.jobs, settings.scheduler)
     if settings.executor == "local" and len(head) <= 16:
         config = ExecutorSettings("local", 1)
-    task = Task(_scan_item, settings, _unfinished)
+    task = Task(_scan_item, settings, _unfinished, warm=warm)
     return results(chain(head, items), task, config)
 
 

@@ -32,6 +32,11 @@ def _table() -> dict:
     return json.loads(gzip.decompress(Path(TABLE).read_bytes()))
 
 
+def load() -> None:
+    """Read the tables now (a process about to fork workers shares them)."""
+    _table()
+
+
 def source() -> str:
     return _table()["source"]
 
