@@ -114,7 +114,8 @@ class FaceSeries:
         if not self.settings.face.enabled or not self.series.count:
             return
         face = self.settings.face
-        for result, outputs in self.series.assess(previews=face.previews is not None):
+        judged = self.series.assess(face.previews is not None, self.settings.jobs)
+        for result, outputs in judged:
             if face.deface and self.rewriter.active:  # outputs of medium/high series
                 from deid.face.deface import deface_series  # scipy: only when asked
                 sizes = deface_series(

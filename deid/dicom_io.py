@@ -20,12 +20,13 @@ from typing import BinaryIO
 
 import pydicom
 from pydicom import config
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
-from deid.private_cut import without_private
+from deid.private_cut import Cut, without_private
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
     atomic_write,
@@ -187,12 +188,31 @@ def _read(path: Path, cut_private: bool) -> tuple[Dataset, int]:
         with path.open("rb") as fh:
             if os.fstat(fh.fileno()).st_size > IN_MEMORY_BYTES:
                 return _parse(path, fh), 0
-            data, cut = fh.read(), 0
-            if cut_private:
-                data, cut = without_private(data)
-            return _parse(path, BytesIO(data)), cut
+            data = fh.read()
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not cut_private:
+        return _parse(path, BytesIO(data)), 0
+    cut = without_private(data)
+    ds = _parse(path, BytesIO(cut.data))
+    if cut.count:
+        _offsets_in_file(ds, cut)
+    return ds, cut.count
+
+
+# Values whose offset is used after parsing: the face step reads pixel
+# frames straight from the file there.
+_BULK = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+
+
+def _offsets_in_file(ds: Dataset, cut: Cut) -> None:
+    """Bulk values' offsets in the file, not in the bytes parsed."""
+    for tag in _BULK:
+        elem = ds.get_item(tag) if tag in ds else None
+        if isinstance(elem, RawDataElement) and elem.value_tell is not None:
+            ds[tag] = elem._replace(value_tell=cut.original(elem.value_tell))
+        elif isinstance(elem, DataElement) and elem.file_tell is not None:
+            elem.file_tell = cut.original(elem.file_tell)
 
 
 # In a file too large to read whole, values above this size are left on disk

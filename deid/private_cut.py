@@ -13,6 +13,7 @@ walk cannot step over leaves the bytes whole.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from deid.raw_walk import SHORT_VRS, UNDEFINED, CannotTell, data_set_start, element, skip_sequence
 
@@ -21,22 +22,40 @@ _U32, _TAG = struct.Struct("<I"), struct.Struct("<HH")
 _FRAGMENTED = frozenset({b"OB", b"OW"})  # encapsulated pixel data: items of bytes
 
 
-def without_private(data: bytes) -> tuple[bytes, int]:
-    """The file's bytes without its top-level private elements, and how many
-    were cut (0, bytes unchanged, when there are none or the walk cannot tell)."""
+@dataclass(frozen=True)
+class Cut:
+    """The bytes without top-level private elements, how many were cut, and
+    the cut runs ([start, end) in the original), to map offsets back."""
+
+    data: bytes
+    count: int = 0
+    spans: tuple[tuple[int, int], ...] = ()
+
+    def original(self, offset: int) -> int:
+        """Where a byte of `data` is in the original bytes."""
+        for start, end in self.spans:
+            if start > offset:
+                break
+            offset += end - start
+        return offset
+
+
+def without_private(data: bytes) -> Cut:
+    """The file's bytes without its top-level private elements (unchanged,
+    count 0, when there are none or the walk cannot tell)."""
     try:
         pos, implicit = data_set_start(data)
         spans, count = _private_spans(data, pos, implicit)
     except (CannotTell, RecursionError, struct.error):
-        return data, 0
+        return Cut(data)
     if not spans:
-        return data, 0
+        return Cut(data)
     pieces, kept_from = [], 0
     for start, end in spans:
         pieces.append(data[kept_from:start])
         kept_from = end
     pieces.append(data[kept_from:])
-    return b"".join(pieces), count
+    return Cut(b"".join(pieces), count, tuple((a, b) for a, b in spans))
 
 
 def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int]], int]:

@@ -642,7 +642,7 @@ class ScanFaceSeries:
         if not self.settings.face.enabled:
             return
         previews = self.settings.face.previews
-        for result, _ in self.series.assess(previews is not None):
+        for result, _ in self.series.assess(previews is not None, self.settings.jobs):
             entry = face_report.entry(result, self.outcome.face.count, previews)
             self.outcome.add_series(entry, face_report.finding(entry))
 

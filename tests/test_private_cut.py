@@ -43,7 +43,8 @@ def private_count(ds: Dataset) -> int:
 def check_same(data: bytes) -> int:
     """The cut bytes read as the whole bytes read without top-level private
     elements; the count is theirs. Returns the count."""
-    cut, count = without_private(data)
+    result = without_private(data)
+    cut, count = result.data, result.count
     whole = parsed(data)
     if count == 0:
         assert cut is data
@@ -109,5 +110,29 @@ def test_what_the_walk_cannot_step_over_leaves_the_bytes_whole(case):
     if case == "big endian-ish VR":  # a VR pydicom would have to guess
         at = data.index(b"\x29\x00\x10\x10OB")
         data = data[: at + 4] + b"ZZ" + data[at + 6 :]
-    cut, count = without_private(data)
-    assert cut is data and count == 0
+    result = without_private(data)
+    assert result.data is data and result.count == 0
+
+
+def test_pixel_data_offsets_are_the_files_after_a_cut(tmp_path):
+    """The face step reads frames straight from the file at the offset the
+    reader reports: after a cut that offset must still be the file's (it was
+    the cut bytes', and every frame fell back to a full decode)."""
+    from deid.dicom_io import read, read_without_private
+    from deid.face.geometry import pixel_location
+
+    ds = identified()
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = bytes(range(32))
+    ds.add_new(0xFFFCFFFC, "OB", b"\0" * 8)  # trailing padding: the pixels do not end the file
+    path = tmp_path / "slice.dcm"
+    path.write_bytes(written(ds, ExplicitVRLittleEndian))
+    whole = read(path)
+    cut, count = read_without_private(path)
+    assert count == 3  # ACME's creator, sequence and LO
+    location = pixel_location(cut, 1)
+    assert location is not None and location == pixel_location(whole, 1)
+    offset, length = location[0], location[1]
+    assert path.read_bytes()[offset : offset + length] == bytes(range(32))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -24,6 +26,7 @@ from pydicom.dataset import Dataset
 from deid.face import header
 from deid.face.geometry import Series, SliceGeometry, descriptive_words
 from deid.face.thresholds import Thresholds
+from deid.limits import available_cores
 from deid.spool import SortedSpool
 
 if TYPE_CHECKING:  # OpenCV and scipy load only when a head series is assessed
@@ -88,25 +91,52 @@ class SeriesCollector:
             self._spool = SortedSpool(self._workdir)
         self._spool.add(key, [label or key, output, geometry.to_record()])
 
-    def assess(self, previews: bool = False) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:
+    def assess(
+        self, previews: bool = False, threads: int = 1
+    ) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:
         """Each candidate series' result and its outputs, in series-key order.
         Series too small to judge whose header does not name the head are
-        passed over silently (a localizer, a single slice)."""
+        passed over silently (a localizer, a single slice). `threads`: series
+        judged at once (reading, resampling and the detectors release the
+        interpreter), a few more waiting read, so memory stays bounded."""
         if self._spool is None:
             return  # no CT/MR/PT images: OpenCV and scipy are never loaded
-        from deid.face.assess import assess, candidate
+        from deid.face.assess import assess
+
+        threads = min(threads, available_cores())  # --jobs may count a cluster's workers
+        if threads <= 1:
+            for key, records, series in self._candidates():
+                yield self._judged(assess(series, self.thresholds, previews), key, records)
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deid-face") as pool:
+            waiting: deque = deque()
+            for key, records, series in self._candidates():
+                future = pool.submit(assess, series, self.thresholds, previews)
+                waiting.append((future, key, records))
+                if len(waiting) > 2 * threads:
+                    future, key, records = waiting.popleft()
+                    yield self._judged(future.result(), key, records)
+            while waiting:
+                future, key, records = waiting.popleft()
+                yield self._judged(future.result(), key, records)
+
+    def _candidates(self) -> Iterator[tuple[str, list, Series]]:
+        from deid.face.assess import candidate
 
         for key, group in groupby(self._spool, key=itemgetter(0)):
             # By path: the same slices in the same order on every run.
             records = sorted((record for _, record in group), key=lambda r: r[2][0])
             slices = [SliceGeometry.from_record(r[2]) for r in records]
             series = Series(key, slices[0].modality, slices[0].words, slices)
-            if not candidate(series, self.thresholds):
-                continue
-            result = assess(series, self.thresholds, previews)
-            result.series = records[0][0]
-            result.ref = file_ref(self._name_key, key)
-            yield result, [tuple(r[1]) for r in records if r[1]]
+            if candidate(series, self.thresholds):
+                yield key, records, series
+
+    def _judged(
+        self, result: FaceResult, key: str, records: list
+    ) -> tuple[FaceResult, list[tuple[str, str]]]:
+        result.series = records[0][0]
+        result.ref = file_ref(self._name_key, key)
+        return result, [tuple(r[1]) for r in records if r[1]]
 
     def close(self) -> None:
         if self._spool is not None:

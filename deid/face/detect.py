@@ -8,7 +8,7 @@ counts only where the depth map shows a face's relief inside its box.
 from __future__ import annotations
 
 import os
-from functools import cache
+import threading
 
 import cv2
 import numpy as np
@@ -23,9 +23,19 @@ CASCADES = (
 )
 
 
-@cache
+# Series are judged in several threads at once; OpenCV's classifiers are
+# not documented as safe to share, so each thread loads its own.
+_LOCAL = threading.local()
+
+
 def _cascades() -> tuple[cv2.CascadeClassifier, ...]:
-    return tuple(cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, n)) for n in CASCADES)
+    cascades = getattr(_LOCAL, "cascades", None)
+    if cascades is None:
+        folder = cv2.data.haarcascades
+        cascades = _LOCAL.cascades = tuple(
+            cv2.CascadeClassifier(os.path.join(folder, n)) for n in CASCADES
+        )
+    return cascades
 
 
 def detect(image: np.ndarray, relief: Relief, t: Thresholds) -> tuple[list, list]:

@@ -45,8 +45,9 @@ def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
     step reads them without parsing the file again. None for compressed,
     deflated or colour pixel data (pydicom decodes those when needed).
 
-    The offset is the parser's when the element is still raw; once decoded
-    (a completeness check reads it), pixel data that ends the file starts
+    The offset is the parser's, raw or decoded (pydicom keeps it as
+    file_tell; deid.dicom_io maps it to the file when private elements
+    were cut before parsing); otherwise pixel data that ends the file starts
     its length before the end (ENDS_FILE: the reader finds that end). The
     reader checks the declared length just before the offset and falls back
     to pydicom when it differs."""
@@ -65,8 +66,10 @@ def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
         return None
     tell = getattr(elem, "value_tell", None)
     declared = getattr(elem, "length", None)
+    value = getattr(elem, "value", None)
+    if tell is None and getattr(elem, "file_tell", None) is not None and isinstance(value, bytes):
+        tell, declared = elem.file_tell, len(value)  # decoded: pydicom keeps where it was
     if tell is None:
-        value = getattr(elem, "value", None)
         if not isinstance(value, bytes) or next(reversed(ds.keys())) != elem.tag:
             return None
         tell, declared = ENDS_FILE, len(value)
