@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from copy import deepcopy
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def make_corpus(folder: Path, count: int, heads: int) -> None:
     per_series = PER_SERIES
     head = head_slices() if heads else None
     for i in range(count):
-        ds = template.copy()
+        ds = deepcopy(template)  # a shallow copy shares elements: head fields would stay
         ds.file_meta = template.file_meta.copy()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         patient = i // (per_series * 2)
