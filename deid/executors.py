@@ -165,7 +165,16 @@ def _worker_main(
             conn.send(result)
 
 
+# A worker told to stop (SIGTERM: from the main process, or the kernel when
+# the main process dies) stops by an exception, so the file in hand removes
+# its temporary. Native code running at that moment can swallow it (seen
+# while onnxruntime's extension loaded: the worker lived on, orphaned); the
+# alarm then ends it (SIGALRM's default action) a little later.
+HARD_STOP_SECONDS = 3
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
+    signal.alarm(HARD_STOP_SECONDS)
     raise SystemExit(128 + signum)
 
 

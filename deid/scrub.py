@@ -140,10 +140,13 @@ def collect(steps: list[Step]) -> IdentifierSet:
 
 def scrub(ds: Dataset, planned: Plan, ctx: FileContext, private_wholesale: bool) -> None:
     """Change the data set as planned; every change is noted in ctx."""
+    counts = ctx.counts
     for parent, tag, elem, decision, path in planned.steps:
         if elem is None or decision is None:
             del parent[tag]
             _note(ctx, path, tag, "remove", "X", "value cannot be decoded")
+        elif decision.action == "keep" and elem.VR not in _INSPECTED_WHEN_KEPT:
+            counts["keep"] += 1  # most of a header: nothing to apply or note
         elif elem.VR == "SQ":
             _apply_sequence(parent, elem, decision, ctx, path)
         elif decision.action != "private-creator":

@@ -43,15 +43,24 @@ def open_folder(folder: Path, root: Path | None = None) -> int:
     fd = os.open(root, _FOLDER)
     try:
         for part in folder.relative_to(root).parts:
-            with suppress(FileExistsError):
-                os.mkdir(part, 0o777, dir_fd=fd)
-            child = os.open(part, _FOLDER | _NO_FOLLOW, dir_fd=fd)
+            child = _open_or_make(part, fd)
             os.close(fd)
             fd = child
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _open_or_make(name: str, parent: int) -> int:
+    """The folder `name` in `parent`, made if missing; never a link. Opened
+    first: every output after a series' first finds its folders made."""
+    try:
+        return os.open(name, _FOLDER | _NO_FOLLOW, dir_fd=parent)
+    except FileNotFoundError:
+        with suppress(FileExistsError):  # another worker made it meanwhile
+            os.mkdir(name, 0o777, dir_fd=parent)
+        return os.open(name, _FOLDER | _NO_FOLLOW, dir_fd=parent)
 
 
 def temporary_name(name: str) -> str:

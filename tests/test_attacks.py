@@ -492,10 +492,22 @@ pipeline.process_file = slow
 """
 
 
-def start_slow_run(tmp_path: Path, corpus: Path, *extra: str) -> subprocess.Popen:
+# A worker that swallows the exception its SIGTERM raises, as native code
+# loading a library can (seen with onnxruntime's extension).
+SWALLOWING = SLOW.replace(
+    "    time.sleep(0.4)  # every file takes a while: the run is caught in the middle\n"
+    "    return real(path, settings, may_overwrite)\n",
+    "    try:\n        time.sleep(0.4)\n        return real(path, settings, may_overwrite)\n"
+    "    except SystemExit:\n        time.sleep(60)\n",
+)
+
+
+def start_slow_run(
+    tmp_path: Path, corpus: Path, *extra: str, hook: str = SLOW
+) -> subprocess.Popen:
     """`deid run -j 2` in its own session, each file slowed down; returns
     once its workers have written a first output."""
-    (tmp_path / "slow_hook.py").write_text(SLOW)
+    (tmp_path / "slow_hook.py").write_text(hook)
     code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import slow_hook; " \
         "from deid.cli import main; main()"
     proc = subprocess.Popen(
@@ -530,6 +542,22 @@ def test_workers_die_with_the_main_process(corpus, tmp_path):
     written = len(outputs(tmp_path / "out"))
     time.sleep(1)
     assert len(outputs(tmp_path / "out")) == written
+
+
+def test_a_worker_that_swallows_its_stop_still_dies(corpus, tmp_path):
+    import psutil
+
+    from deid.executors import HARD_STOP_SECONDS
+
+    proc = start_slow_run(tmp_path, corpus, hook=SWALLOWING)
+    children = workers(proc)
+    assert len(children) >= 2
+    proc.kill()
+    proc.wait()
+    _, alive = psutil.wait_procs(children, timeout=HARD_STOP_SECONDS + 3)
+    for orphan in alive:
+        orphan.kill()
+    assert not alive, alive
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
