@@ -15,7 +15,7 @@ returns None, and the caller reads the header with pydicom as before.
 
 from __future__ import annotations
 
-from deid.raw_walk import UNDEFINED, CannotTell, data_set_start, element, skip_sequence, text
+from deid.raw_walk import UNDEFINED, CannotTell, data_set_start, element, past_undefined, text
 
 
 def top_level_values(head: bytes, tags: frozenset[int]) -> dict[int, str] | None:
@@ -36,7 +36,7 @@ def _values(head: bytes, pos: int, implicit: bool, tags: frozenset[int], last: i
         if tag > last:
             return found
         if length == UNDEFINED:
-            pos = skip_sequence(head, start, implicit)
+            pos = past_undefined(head, tag, start, implicit)
             continue
         if start + length > len(head):
             raise CannotTell

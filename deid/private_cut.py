@@ -15,10 +15,19 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from deid.raw_walk import SHORT_VRS, UNDEFINED, CannotTell, data_set_start, element, skip_sequence
+from deid.raw_walk import (
+    SHORT_VRS,
+    UNDEFINED,
+    CannotTell,
+    data_set_start,
+    element,
+    looks_explicit,
+    past_undefined,
+)
 
 _EXPLICIT = struct.Struct("<HH2sH")
 _U32, _TAG = struct.Struct("<I"), struct.Struct("<HH")
+_NOT_STEPPED = frozenset({0x0000, 0x0002, 0xFFFE})
 _FRAGMENTED = frozenset({b"OB", b"OW"})  # encapsulated pixel data: items of bytes
 
 
@@ -62,21 +71,28 @@ def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int
     """[start, end) of runs of top-level private elements, and their number.
     The walk must reach the end of the data exactly, as pydicom's does."""
     spans: list[list[int]] = []
-    count, size = 0, len(data)
+    count, size, first = 0, len(data), pos
+    seen: set[int] = set()
     head = _EXPLICIT.unpack_from
     while pos < size:
         if pos + 8 > size:
             raise CannotTell
-        group, _, vr, short = head(data, pos)
-        if group == 0xFFFE:
-            raise CannotTell  # an item or delimiter at the top level
+        group, number, vr, short = head(data, pos)
+        tag = group << 16 | number
+        # Items or delimiters at the top level, meta or command elements
+        # (after a cut, pydicom would read them into the file meta), a tag
+        # twice (pydicom keeps one): left to pydicom.
+        if group in _NOT_STEPPED or tag in seen:
+            raise CannotTell
+        seen.add(tag)
         if not implicit and vr in SHORT_VRS:  # the common case, inline
             end = pos + 8 + short
         elif not implicit and vr in _FRAGMENTED and _U32.unpack_from(data, pos + 8)[0] == UNDEFINED:
             end = _skip_fragments(data, pos + 12)
         else:
             _, _, length, start = element(data, pos, implicit)
-            end = skip_sequence(data, start, implicit) if length == UNDEFINED else start + length
+            undefined = length == UNDEFINED
+            end = past_undefined(data, tag, start, implicit) if undefined else start + length
         if end > size:
             raise CannotTell  # cut short: pydicom's read reports it
         if group & 1:
@@ -86,6 +102,8 @@ def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int
             else:
                 spans.append([pos, end])
         pos = end
+    if spans and spans[0][0] == first and looks_explicit(data, spans[0][1]) == implicit:
+        raise CannotTell  # the new first element would make pydicom read the other encoding
     return spans, count
 
 

@@ -40,13 +40,25 @@ class CannotTell(Exception):
 
 def data_set_start(data: bytes) -> tuple[int, bool]:
     """Where the data set starts after the meta group, and whether it is
-    implicit VR; CannotTell for syntaxes the walk does not step through."""
+    implicit VR; CannotTell for syntaxes the walk does not step through,
+    and where pydicom would read the data set in the other VR encoding."""
     if data[PREAMBLE : PREAMBLE + 4] != b"DICM":
         raise CannotTell
     pos, syntax = meta(data, PREAMBLE + 4)
     if syntax in NOT_WALKED:
         raise CannotTell
-    return pos, syntax == IMPLICIT_LE
+    implicit = syntax == IMPLICIT_LE
+    if looks_explicit(data, pos) == implicit:
+        raise CannotTell
+    return pos, implicit
+
+
+def looks_explicit(data: bytes, pos: int) -> bool:
+    """pydicom's test of a data set's first element: are the two bytes after
+    its tag a VR (capital letters)? It reads the data set as that says,
+    whatever the transfer syntax."""
+    vr = data[pos + 4 : pos + 6]
+    return len(vr) == 2 and 0x40 < vr[0] < 0x5B and 0x40 < vr[1] < 0x5B
 
 
 def meta(head: bytes, pos: int) -> tuple[int, str]:
@@ -84,24 +96,75 @@ def element(head: bytes, pos: int, implicit: bool) -> tuple[int, bytes, int, int
     raise CannotTell  # not an explicit VR pydicom would read without guessing
 
 
-def skip_sequence(head: bytes, pos: int, implicit: bool) -> int:
-    """Past an undefined-length sequence's items and its delimiter."""
+# Sequences nested deeper than this are left to pydicom (which gives up,
+# somewhat deeper, with a RecursionError: the walk must not read them instead).
+MAX_DEPTH = 32
+
+
+def past_undefined(head: bytes, tag: int, start: int, implicit: bool, depth: int = 0) -> int:
+    """Past an undefined-length value, where pydicom would read it as a
+    sequence; CannotTell where it would scan for a delimiter instead."""
+    if implicit and not _implicit_sequence(head, tag, start):
+        raise CannotTell
+    return skip_sequence(head, start, implicit, depth)
+
+
+def _implicit_sequence(head: bytes, tag: int, start: int) -> bool:
+    """pydicom's choice for an undefined length in implicit VR: the
+    dictionary's VR, or, for a tag it does not know, an item next."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return start + 4 <= len(head) and _TAG.unpack_from(head, start) == (0xFFFE, 0xE000)
+
+
+def skip_sequence(head: bytes, pos: int, implicit: bool, depth: int = 0) -> int:
+    """Past an undefined-length sequence's items and its delimiter, as
+    pydicom reads them."""
+    if depth > MAX_DEPTH:
+        raise CannotTell
     while True:
         tag, _, length, start = element(head, pos, implicit=True)
         if tag == SEQUENCE_END:
             return start
         if tag != ITEM:
             raise CannotTell
-        pos = _skip_item(head, start, implicit) if length == UNDEFINED else start + length
+        if length == UNDEFINED:
+            pos = _skip_item(head, start, implicit, depth)
+        else:
+            pos = _walk_item(head, start, start + length, implicit, depth)
 
 
-def _skip_item(head: bytes, pos: int, implicit: bool) -> int:
+def _walk_item(head: bytes, pos: int, end: int, implicit: bool, depth: int) -> int:
+    """A defined-length item. pydicom reads its elements until it has read at
+    least its length: where they do not end exactly there, it goes on from
+    elsewhere than the item's end."""
+    while pos < end:
+        pos = _past_element(head, pos, implicit, depth)
+    if pos != end:
+        raise CannotTell
+    return pos
+
+
+def _skip_item(head: bytes, pos: int, implicit: bool, depth: int) -> int:
     """Past an undefined-length item's elements and its delimiter."""
     while True:
         if pos + 8 <= len(head) and _TAG.unpack_from(head, pos) == (0xFFFE, 0xE00D):
             return pos + 8
-        _, _, length, start = element(head, pos, implicit)
-        pos = skip_sequence(head, start, implicit) if length == UNDEFINED else start + length
+        pos = _past_element(head, pos, implicit, depth)
+
+
+def _past_element(head: bytes, pos: int, implicit: bool, depth: int) -> int:
+    """Past one element inside an item (a delimiter there ends pydicom's read
+    of the item wherever it is: left to pydicom)."""
+    tag, _, length, start = element(head, pos, implicit)
+    if tag >> 16 == 0xFFFE:
+        raise CannotTell
+    if length != UNDEFINED:
+        return start + length
+    return past_undefined(head, tag, start, implicit, depth + 1)
 
 
 def text(raw: bytes, vr: bytes) -> str:

@@ -4,6 +4,7 @@ the outputs must not depend on which path a file took."""
 
 from __future__ import annotations
 
+import struct
 import warnings
 from io import BytesIO
 
@@ -136,3 +137,83 @@ def test_pixel_data_offsets_are_the_files_after_a_cut(tmp_path):
     assert location is not None and location == pixel_location(whole, 1)
     offset, length = location[0], location[1]
     assert path.read_bytes()[offset : offset + length] == bytes(range(32))
+
+
+# Crafted cases where pydicom reads differently from a plain element walk
+# (found by a hostile-input review): the cut must leave such bytes whole.
+def _explicit(tag: int, vr: str, value: bytes = b"", length: int | None = None) -> bytes:
+    size = len(value) if length is None else length
+    if vr in ("OB", "OW", "SQ", "UN", "UT"):
+        return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, size) + value
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), size) + value
+
+
+def _implicit(tag: int, value: bytes = b"", length: int | None = None) -> bytes:
+    size = len(value) if length is None else length
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, size) + value
+
+
+UNDEFINED, ITEM, ITEM_END, SEQUENCE_END = 0xFFFFFFFF, 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+IDENTITY = [(0x00080016, "UI", b"1.2.840.10008.5.1.4.1.1.7\0"), (0x00080018, "UI", b"1.2.3.4\0"),
+            (0x00100010, "PN", b"DOE^JANE"), (0x0020000D, "UI", b"1.2.3\0")]  # fmt: skip
+
+
+def _file(body: bytes, implicit: bool = False) -> bytes:
+    syntax = (ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian).encode() + b"\0"
+    meta = _explicit(0x00020001, "OB", b"\0\1") + _explicit(0x00020010, "UI", syntax)
+    group = _explicit(0x00020000, "UL", struct.pack("<I", len(meta)))
+    return b"\0" * 128 + b"DICM" + group + meta + body
+
+
+def _identity(implicit: bool) -> bytes:
+    if implicit:
+        return b"".join(_implicit(t, v) for t, _, v in IDENTITY)
+    return b"".join(_explicit(t, vr, v) for t, vr, v in IDENTITY)
+
+
+def _nested(levels: int) -> bytes:
+    inner = b""
+    for _ in range(levels):
+        opening = _explicit(0x00091001, "SQ", length=UNDEFINED) + _implicit(ITEM, length=UNDEFINED)
+        closing = _implicit(ITEM_END, length=0) + _implicit(SEQUENCE_END, length=0)
+        inner = opening + inner + closing
+    return inner
+
+
+CREATOR = _explicit(0x00090010, "LO", b"ACME")
+CRAFTED = {
+    # Implicit VR whose first element's length reads as "LO": pydicom reads explicit VR.
+    "first element looks explicit": _file(
+        _implicit(0x00090010, b"\0" * 0x4F4C) + _identity(True), implicit=True
+    ),
+    # The cut would make an element whose length reads as "AA" the first one.
+    "cut exposes an explicit-looking element": _file(
+        _implicit(0x00010010, b"ACME") + _implicit(0x00080005, b" " * 0x4141)
+        + _identity(True), implicit=True,
+    ),  # fmt: skip
+    # pydicom would read group 0002 after a cut leading private block into the meta.
+    "meta element after a leading private block": _file(
+        CREATOR + _explicit(0x00020010, "UI", b"1.2.840.10008.1.2\0") + _identity(False)
+    ),
+    # An item of length 8 whose element declares 20 bytes: pydicom reads on past it.
+    "item contents overrun the item": _file(
+        _identity(False) + CREATOR + _explicit(0x00091001, "SQ", length=UNDEFINED)
+        + _implicit(ITEM, length=8) + _explicit(0x00091002, "LO", length=20)
+        + _implicit(SEQUENCE_END, length=0) + _explicit(0x00200011, "IS", b"12345678"),
+    ),  # fmt: skip
+    "sequences nested 250 deep": _file(_identity(False) + CREATOR + _nested(250)),
+    # Implicit VR, a non-sequence tag of undefined length: pydicom scans for a delimiter.
+    "undefined length outside a sequence": _file(
+        _identity(True) + _implicit(0x00100020, length=UNDEFINED)
+        + _implicit(ITEM, length=UNDEFINED) + _implicit(ITEM_END, length=0)
+        + _implicit(SEQUENCE_END, length=0) + _implicit(0x00090010, b"ACME"), implicit=True,
+    ),  # fmt: skip
+    "a private tag twice": _file(_identity(False) + CREATOR + CREATOR),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_bytes_pydicom_reads_otherwise_are_left_whole(case):
+    data = CRAFTED[case]
+    result = without_private(data)
+    assert result.count == 0 and result.data is data
