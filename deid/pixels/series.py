@@ -44,8 +44,8 @@ STACK_MEMORY = 128 << 20  # bytes of running minima/maxima kept at once
 MIN_STROKE_PIXELS = 24  # fewer constant stroke pixels than this hold no word
 OPENING = 7  # px: constant areas at least this thick are background, not strokes
 MAX_VALUES = 16  # distinct constant values looked at (ink colours, padding)
-CHUNK_FILES = 4096  # members of the series judged together (bounded memory)
-IN_MEMORY = 8192  # members held as they are before all go to a spool on disk
+CHUNK_FILES = 1024  # members of the series judged together (bounded memory)
+IN_MEMORY = 1024  # members held as they are before all go to a spool on disk
 
 # Findings that show a sample carries text (a device's known text region counts).
 TEXT_RULES = frozenset(
