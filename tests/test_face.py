@@ -21,7 +21,7 @@ from deid.dicom_io import read
 from deid.errors import UsageError
 from deid.face import volume
 from deid.face.assess import views
-from deid.face.collect import assess_datasets
+from deid.face.collect import assess_datasets, relevant
 from deid.face.geometry import Series, SliceGeometry, descriptive_words, layout
 from deid.face.relief import Relief, confirm
 from deid.face.thresholds import load
@@ -459,3 +459,20 @@ def test_html_report_lists_series_and_links_previews_without_embedding(
     assert "Face-reconstruction risk" in page and "high" in page
     assert f"file://{previews}" in page
     assert "data:image" not in page
+
+
+def test_series_judged_in_threads_give_the_serial_answers_in_order(phantoms: Path) -> None:
+    """`deid run -j N` judges head series in N threads: the same results, in
+    the same (series key) order, as one at a time."""
+    from deid.face.collect import SeriesCollector
+
+    thresholds = load()
+    with SeriesCollector(thresholds, name_key=b"k" * 32) as collector:
+        for folder in sorted(p for p in phantoms.iterdir() if p.is_dir()):
+            for ds, path in _files(folder):
+                if relevant(ds, thresholds):
+                    collector.add(SliceGeometry.from_dataset(ds, path))
+        serial = [(r.series, r.ref, r.level, r.reasons) for r, _ in collector.assess(threads=1)]
+        threaded = [(r.series, r.ref, r.level, r.reasons) for r, _ in collector.assess(threads=2)]
+    assert len(serial) >= 10
+    assert threaded == serial

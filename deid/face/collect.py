@@ -108,7 +108,8 @@ class SeriesCollector:
             for key, records, series in self._candidates():
                 yield self._judged(assess(series, self.thresholds, previews), key, records)
             return
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deid-face") as pool:
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deid-face")
+        try:
             waiting: deque = deque()
             for key, records, series in self._candidates():
                 future = pool.submit(assess, series, self.thresholds, previews)
@@ -119,6 +120,8 @@ class SeriesCollector:
             while waiting:
                 future, key, records = waiting.popleft()
                 yield self._judged(future.result(), key, records)
+        finally:  # stopped early (interrupted): series not yet started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _candidates(self) -> Iterator[tuple[str, list, Series]]:
         from deid.face.assess import candidate
