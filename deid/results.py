@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 from deid.face.geometry import SliceGeometry
@@ -115,9 +116,13 @@ class FileResult:
 CHANGE_FIELDS = ("path", "action", "code", "why")
 
 
+_CHANGE_FIELDS = itemgetter(*CHANGE_FIELDS)
+
+
 def change_key(changes: list[dict[str, str]]) -> tuple[tuple[str, ...], ...]:
-    """A hashable identity for a list of changes, to share identical lists."""
-    return tuple(tuple(c[f] for f in CHANGE_FIELDS) for c in changes)
+    """A hashable identity for a list of changes, to share identical lists
+    (asked up to three times per file in the main process: kept cheap)."""
+    return tuple(map(_CHANGE_FIELDS, changes))
 
 
 def relabel(finding: Finding, label: str) -> Finding:
