@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -467,6 +468,7 @@ def test_series_judged_in_threads_give_the_serial_answers_in_order(phantoms: Pat
     from deid.face.collect import SeriesCollector
 
     thresholds = load()
+    filters = list(warnings.filters)
     with SeriesCollector(thresholds, name_key=b"k" * 32) as collector:
         for folder in sorted(p for p in phantoms.iterdir() if p.is_dir()):
             for ds, path in _files(folder):
@@ -476,3 +478,4 @@ def test_series_judged_in_threads_give_the_serial_answers_in_order(phantoms: Pat
         threaded = [(r.series, r.ref, r.level, r.reasons) for r, _ in collector.assess(threads=2)]
     assert len(serial) >= 10
     assert threaded == serial
+    assert warnings.filters == filters  # the threads' filter changes do not outlive them

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,20 @@ class SeriesCollector:
             for key, records, series in self._candidates():
                 yield self._judged(assess(series, self.thresholds, previews), key, records)
             return
+        # Reading frames may silence pydicom's warnings (catch_warnings): the
+        # process-wide filter list is not thread safe, so the threads' changes
+        # nest inside this one and are undone with it (they leaked: a review
+        # saw every later warning of the run dropped). Until the last series
+        # is judged, warnings are ignored, the caller's between results too.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield from self._assess_in_threads(previews, threads)
+
+    def _assess_in_threads(
+        self, previews: bool, threads: int
+    ) -> Iterator[tuple[FaceResult, list[tuple[str, str]]]]:
+        from deid.face.assess import assess
+
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deid-face")
         try:
             waiting: deque = deque()
