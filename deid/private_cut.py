@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 
 from deid.raw_walk import (
+    ITEM,
+    SEQUENCE_END,
     SHORT_VRS,
     UNDEFINED,
     CannotTell,
@@ -26,7 +28,7 @@ from deid.raw_walk import (
 )
 
 _EXPLICIT = struct.Struct("<HH2sH")
-_U32, _TAG = struct.Struct("<I"), struct.Struct("<HH")
+_UNDEFINED_LENGTH = struct.pack("<I", UNDEFINED)
 _NOT_STEPPED = frozenset({0x0000, 0x0002, 0xFFFE})
 _FRAGMENTED = frozenset({b"OB", b"OW"})  # encapsulated pixel data: items of bytes
 
@@ -87,7 +89,7 @@ def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int
         seen.add(tag)
         if not implicit and vr in SHORT_VRS:  # the common case, inline
             end = pos + 8 + short
-        elif not implicit and vr in _FRAGMENTED and _U32.unpack_from(data, pos + 8)[0] == UNDEFINED:
+        elif not implicit and vr in _FRAGMENTED and data[pos + 8 : pos + 12] == _UNDEFINED_LENGTH:
             end = _skip_fragments(data, pos + 12)
         else:
             _, _, length, start = element(data, pos, implicit)
@@ -111,12 +113,10 @@ def _skip_fragments(data: bytes, pos: int) -> int:
     """Past encapsulated pixel data as pydicom first reads it: items of
     defined length up to the sequence delimiter (pydicom falls back to a
     byte search where that fails, and so does this walk: CannotTell)."""
-    size = len(data)
-    while pos + 8 <= size:
-        group, elem = _TAG.unpack_from(data, pos)
-        if (group, elem) == (0xFFFE, 0xE0DD):
-            return pos + 8
-        if (group, elem) != (0xFFFE, 0xE000):
+    while True:
+        tag, _, length, start = element(data, pos, implicit=True)
+        if tag == SEQUENCE_END:
+            return start
+        if tag != ITEM:
             raise CannotTell
-        pos += 8 + _U32.unpack_from(data, pos + 4)[0]
-    raise CannotTell
+        pos = start + length

@@ -81,9 +81,8 @@ def element(head: bytes, pos: int, implicit: bool) -> tuple[int, bytes, int, int
     """(tag, VR as written or b"" when implicit, value length, where the value starts)."""
     if pos + 8 > len(head):
         raise CannotTell
-    group, elem = _TAG.unpack_from(head, pos)
-    tag = group << 16 | elem
-    if implicit or group == 0xFFFE:
+    tag = _tag_at(head, pos)
+    if implicit or tag >> 16 == 0xFFFE:
         return tag, b"", _U32.unpack_from(head, pos + 4)[0], pos + 8
     vr = head[pos + 4 : pos + 6]
     if vr in SHORT_VRS:
@@ -117,7 +116,12 @@ def _implicit_sequence(head: bytes, tag: int, start: int) -> bool:
     try:
         return dictionary_VR(tag) == "SQ"
     except KeyError:
-        return start + 4 <= len(head) and _TAG.unpack_from(head, start) == (0xFFFE, 0xE000)
+        return start + 4 <= len(head) and _tag_at(head, start) == ITEM
+
+
+def _tag_at(head: bytes, pos: int) -> int:
+    group, elem = _TAG.unpack_from(head, pos)
+    return group << 16 | elem
 
 
 def skip_sequence(head: bytes, pos: int, implicit: bool, depth: int = 0) -> int:
@@ -151,7 +155,7 @@ def _walk_item(head: bytes, pos: int, end: int, implicit: bool, depth: int) -> i
 def _skip_item(head: bytes, pos: int, implicit: bool, depth: int) -> int:
     """Past an undefined-length item's elements and its delimiter."""
     while True:
-        if pos + 8 <= len(head) and _TAG.unpack_from(head, pos) == (0xFFFE, 0xE00D):
+        if pos + 8 <= len(head) and _tag_at(head, pos) == ITEM_END:
             return pos + 8
         pos = _past_element(head, pos, implicit, depth)
 
