@@ -255,7 +255,7 @@ def verify_output(state: FileState, settings: Settings) -> None:
         )
         return
     ds = state.ds
-    leaks = verify(state.data, state.ctx.identifiers, state.result.input, ds.get("PixelData"))
+    leaks = verify(state.data, state.ctx.identifiers, state.result.input, *_verified_as(ds))
     if leaks:
         leaks = _repair(state, leaks, settings)
     if leaks:
@@ -291,6 +291,12 @@ def picture_redactions(state: FileState, settings: Settings) -> None:
         )
 
 
+def _verified_as(ds: Dataset) -> tuple[bytes | None, str | list[str] | None]:
+    """What verification needs of the encoded data set to search its bytes:
+    the pixel data value it skips, the character set its text is in."""
+    return ds.get("PixelData"), ds.get("SpecificCharacterSet")
+
+
 def _repair(state: FileState, leaks: list[Finding], settings: Settings) -> list[Finding]:
     """Leaks only in kept text: clean those attributes, encode and verify
     again. What is left is withheld as before."""
@@ -299,7 +305,7 @@ def _repair(state: FileState, leaks: list[Finding], settings: Settings) -> list[
     if notes is None:
         return leaks
     encode_output(state, settings)
-    left = verify(state.data, ctx.identifiers, state.result.input, ds.get("PixelData"))
+    left = verify(state.data, ctx.identifiers, state.result.input, *_verified_as(ds))
     if not left:
         state.result.findings.extend(notes)
     return left

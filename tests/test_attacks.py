@@ -529,15 +529,32 @@ def workers(proc: subprocess.Popen) -> list:
     return psutil.Process(proc.pid).children(recursive=True)
 
 
-def test_workers_die_with_the_main_process(corpus, tmp_path):
+def still_running(procs: list, timeout: float) -> list:
+    """The processes that have not ended within `timeout`. An ended worker
+    whose parent was killed waits as a zombie for whoever adopts it to reap
+    it (in a container that may be nobody): it runs no code any more."""
     import psutil
 
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return [p for p in alive if _status(p) not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)]
+
+
+def _status(proc) -> str:
+    import psutil
+
+    try:
+        return proc.status()
+    except psutil.NoSuchProcess:
+        return psutil.STATUS_DEAD
+
+
+def test_workers_die_with_the_main_process(corpus, tmp_path):
     proc = start_slow_run(tmp_path, corpus)
     children = workers(proc)
     assert len(children) >= 2
     proc.kill()  # kill -9: no chance to stop anything itself
     proc.wait()
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    alive = still_running(children, timeout=5)
     assert not alive, alive  # orphans used to go on publishing outputs
     written = len(outputs(tmp_path / "out"))
     time.sleep(1)
@@ -545,8 +562,6 @@ def test_workers_die_with_the_main_process(corpus, tmp_path):
 
 
 def test_a_worker_that_swallows_its_stop_still_dies(corpus, tmp_path):
-    import psutil
-
     from deid.executors import HARD_STOP_SECONDS
 
     proc = start_slow_run(tmp_path, corpus, hook=SWALLOWING)
@@ -554,7 +569,7 @@ def test_a_worker_that_swallows_its_stop_still_dies(corpus, tmp_path):
     assert len(children) >= 2
     proc.kill()
     proc.wait()
-    _, alive = psutil.wait_procs(children, timeout=HARD_STOP_SECONDS + 3)
+    alive = still_running(children, timeout=HARD_STOP_SECONDS + 3)
     for orphan in alive:
         orphan.kill()
     assert not alive, alive
@@ -562,8 +577,6 @@ def test_a_worker_that_swallows_its_stop_still_dies(corpus, tmp_path):
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_stop_cleanly_and_resume(corpus, tmp_path, signum, code):
-    import psutil
-
     proc = start_slow_run(tmp_path, corpus)
     children = workers(proc)
     sent = time.monotonic()
@@ -577,7 +590,7 @@ def test_sigterm_and_ctrl_c_stop_cleanly_and_resume(corpus, tmp_path, signum, co
     assert proc.returncode == code, text
     assert stopped < 5, stopped  # about 2 s: workers get 1.5 s to clean up
     assert "Traceback" not in text and text.strip().startswith("interrupted:"), text
-    _, alive = psutil.wait_procs(children, timeout=5)
+    alive = still_running(children, timeout=5)
     assert not alive
     assert not list((tmp_path / "out").rglob("*.deid-tmp"))
     resumed = deid("run", corpus / "input", "-o", tmp_path / "out", "-j", "2", "-q")

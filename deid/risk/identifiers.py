@@ -125,6 +125,8 @@ def _phrases(kind: str, value: str) -> tuple[tuple[str, ...], ...]:
     elif kind == "id":
         if len(value) < MIN_ID or (value.isdigit() and len(value) < MIN_NUMERIC_ID):
             return ()
+        if len(set(value)) == 1:
+            return ()  # "00000", "XXXXX": a placeholder, not anyone's number
         found = [tuple(words(value))]
     elif kind == "date":
         found = [tuple(words(f)) for f in date_forms(value)]
@@ -144,7 +146,7 @@ def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
     digits = re.sub(r"\D", "", value)
     if kind == "phone" and len(digits) >= 7:
         return (digits,)
-    if kind == "id" and len(digits) >= 7:
+    if kind == "id" and len(digits) >= 7 and len(set(value)) > 1:
         return (digits,)
     return ()
 

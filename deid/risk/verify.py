@@ -12,9 +12,11 @@ chance.
 from __future__ import annotations
 
 import re
+import zlib
 from io import BytesIO
 
 import pydicom
+from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -40,6 +42,8 @@ _RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{2,}")
 _WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
+_DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian.encode()
+_MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 
 
 def _texts(ds: Dataset, prefix: str = ""):
@@ -71,38 +75,73 @@ def _texts(ds: Dataset, prefix: str = ""):
             yield where, elem.VR, named, text
 
 
-def _header_text(data: bytes, pixel_data: bytes | None) -> str:
-    """The output bytes as text, minus the pixel data value (the one bulk
-    value known not to be text); everything else, meta included, is searched."""
+def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
+    """The output bytes minus the pixel data value (the one bulk value known
+    not to be text); everything else, meta included, is searched."""
     if pixel_data:
         size = len(pixel_data)
         # Pixel data nearly always ends the file (native, or encapsulated and
         # followed by its 8-byte delimiter): compare there before searching.
         for end in (len(data), len(data) - 8):
             if end >= size and data.endswith(pixel_data, 0, end):  # compared in place
-                return (data[: end - size] + data[end:]).decode("latin-1")
+                return data[: end - size] + data[end:]
         at = data.rfind(pixel_data)
         if at >= 0:
             data = data[:at] + b"\x00" + data[at + size :]
-    return data.decode("latin-1")
+    return data
 
 
-def _may_leak(raw: str, terms: PhraseIndex[Identifier]) -> bool:
+def _inflated(data: bytes) -> bytes | None:
+    """The file with a deflated data set inflated: searched compressed, every
+    value in it would pass unseen. None when it does not inflate."""
+    if data[128:136] != b"DICM\x02\x00\x00\x00":
+        return data
+    meta_end = 144 + int.from_bytes(data[140:144], "little")
+    if _DEFLATED not in data[144:meta_end]:
+        return data
+    try:
+        return data[:meta_end] + zlib.decompress(data[meta_end:], -zlib.MAX_WBITS)
+    except zlib.error:
+        return None
+
+
+def _readings(header: bytes, character_set: str | list[str] | None) -> list[str] | None:
+    """The header as text in every way the check reads a value of it: Latin-1
+    (bytes values) and the data set's character set. None where the raw
+    bytes cannot stand for the text (code extensions, multi-byte sets other
+    than UTF-8, a character set inside a sequence item): the file is parsed."""
+    terms = [character_set] if isinstance(character_set, str) else list(character_set or [])
+    declared = header.count(b"\x08\x00\x05\x00") + header.count(b"\x00\x08\x00\x05")
+    if len(terms) > 1 or declared > (1 if terms else 0):
+        return None
+    term = terms[0].strip() if terms else ""
+    codec = "utf-8" if term == "ISO_IR 192" else python_encoding.get(term)
+    if codec is None or term.startswith("ISO 2022") or codec in _MULTI_BYTE:
+        return None
+    latin = header.decode("latin-1")
+    if latin.isascii() or codec in ("latin_1", "iso8859"):
+        return [latin]
+    try:
+        return [latin, header.decode(codec, "replace")]
+    except LookupError:
+        return None
+
+
+def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
     """A cheap pass over the raw bytes that rules a clean output in: no
     identifier's words, no identifier's digits, no name in any text run.
 
-    Raw bytes are text as Latin-1; when they are not plain ASCII they are
-    also read as UTF-8, so an accented name folds to the same words in
-    either character set. Values in other character sets make the index
-    unfilterable, and every such file is parsed.
+    `texts` are the readings of the raw bytes (see _readings): an accented
+    name folds to the same words in Latin-1 as in the file's own character
+    set. Values in other character sets make the index unfilterable, and
+    every such file is parsed.
     """
-    texts = [raw] if raw.isascii() else [raw, raw.encode("latin-1").decode("utf-8", "replace")]
     if terms and any(terms.may_match(t) for t in texts):
         return True
     for n, text in enumerate(texts):
         for run in set(_RUN.findall(text)):
             if run.isascii() and (n or len(run) < 3):
-                continue  # ASCII reads the same as Latin-1 and UTF-8
+                continue  # ASCII reads the same in every reading
             if not _WORDISH.search(run):
                 continue
             # A tag byte may be glued after a value ("Smith" + "T\x00"):
@@ -113,7 +152,11 @@ def _may_leak(raw: str, terms: PhraseIndex[Identifier]) -> bool:
 
 
 def verify(
-    data: bytes, identifiers: IdentifierSet, file_label: str, pixel_data: bytes | None = None
+    data: bytes,
+    identifiers: IdentifierSet,
+    file_label: str,
+    pixel_data: bytes | None = None,
+    character_set: str | list[str] | None = None,
 ) -> list[Finding]:
     """High findings for every identifying value still readable in the output.
 
@@ -122,7 +165,10 @@ def verify(
     say where it is.
     """
     terms = identifiers.terms()
-    if not _may_leak(_header_text(data, pixel_data), terms):
+    searched = _inflated(data)
+    header = None if searched is None else _header_bytes(searched, pixel_data)
+    texts = None if header is None else _readings(header, character_set)
+    if texts is not None and not _may_leak(texts, terms):
         return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Generic, TypeVar
 
-from deid.text.tokens import Token, camel_parts, dotted_after, dotted_before, fold, tokenize
+from deid.text.tokens import (
+    DIGRAPHS,
+    Token,
+    camel_parts,
+    dotted_after,
+    dotted_before,
+    fold,
+    tokenize,
+)
 
 T = TypeVar("T")
 _DIGITS = re.compile(r"\d+")
@@ -112,6 +120,8 @@ class PhraseIndex(Generic[T]):
         if self._unfilterable:
             return True
         folded = fold(text)
+        if not folded.isascii():
+            folded = _spell_digraphs(folded)
         words = {w for phrase in self._word_literals for w in phrase}
         present = {w for w in words if w in folded}
         for phrase in self._word_literals:
@@ -125,11 +135,41 @@ class PhraseIndex(Generic[T]):
         return any(d in digits for d in self._digit_literals)
 
 
+def _spell_digraphs(folded: str) -> str:
+    """ß as ss and so on, as tokens are compared ("weiß" is the word
+    "weiss"); replace() where the letter occurs, as translate() looks up
+    every character of a long text."""
+    for letter, spelled in DIGRAPHS.items():
+        if letter in folded:
+            folded = folded.replace(letter, spelled)
+    return folded
+
+
 @lru_cache(maxsize=4096)
 def _loose(phrase: tuple[str, ...]) -> re.Pattern[str]:
     """The phrase's words in order, anything but letters and digits between
-    them, numbers with any leading zeros: every match's text matches."""
-    parts = [("0*" + re.escape(w)) if w.isdigit() else re.escape(w) for w in phrase]
+    them, numbers with any leading zeros: every match's text matches.
+
+    A phrase matches whole tokens, so a word may not run on into more of the
+    same kind ("e" is no match in "emission", "00000" none in "000000"),
+    with two allowances for the raw bytes this runs on: the byte before a
+    value (a length byte) may be a digit, and the byte after one (the next
+    tag's first byte) a digit or a letter. Letters get no boundary before
+    them (an ISO 2022 escape such as ESC ( J ends in a letter right before
+    the text), nor any around a one-word phrase, which may be one part of a
+    word written in mixed case ("GTVSmith").
+    """
+    last = len(phrase) - 1
+    parts = []
+    for i, word in enumerate(phrase):
+        if word.isdigit():
+            before = r"(?<!\d\d)" if i == 0 else ""
+            after = r"(?!\d\d)" if i == last else r"(?!\d)"
+            parts.append(before + "0*" + re.escape(word) + after)
+        elif last:
+            parts.append(re.escape(word) + (r"(?![a-z]{2})" if i == last else r"(?![a-z])"))
+        else:
+            parts.append(re.escape(word))
     return re.compile(r"[^a-z0-9]*".join(parts))
 
 

@@ -89,13 +89,14 @@ class Token:
 
 
 # Letters written as two in other spellings of the same name (Weiß, WEISS).
-_DIGRAPHS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ĳ": "ij"})
+DIGRAPHS = {"ß": "ss", "æ": "ae", "œ": "oe", "ĳ": "ij"}
+_DIGRAPH_TABLE = str.maketrans(DIGRAPHS)
 
 
 def _norm(folded: str) -> str:
     if folded.isdecimal() and len(folded) <= 2:
         return str(int(folded))
-    return folded if folded.isascii() else folded.translate(_DIGRAPHS)
+    return folded if folded.isascii() else folded.translate(_DIGRAPH_TABLE)
 
 
 def tokenize(text: str) -> list[Token]:

@@ -1,0 +1,214 @@
+"""Verification of the written bytes: its cheap pass over the raw bytes may
+rule a file clean only where the element-by-element check finds nothing.
+
+The raw pass is what keeps verification cheap (a file it cannot rule clean is
+parsed again); a raw pass that says clean where a value is left is a leak the
+verifier exists to stop.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pydicom
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    generate_uid,
+)
+
+from deid.risk import verify as verify_module
+from deid.risk.identifiers import IdentifierSet
+from deid.risk.verify import verify
+
+IDENTIFIERS = [
+    ("name", "GARCIA LOPEZ^MARIA", "PatientName"),
+    ("name", "WEISS^HANS", "ReferringPhysicianName"),
+    ("name", "NOWAK^LUKASZ", "OperatorsName"),
+    ("name", "YILMAZ^AYSE", "PerformingPhysicianName"),
+    ("id", "WHOLE BODY_E", "ImageID"),
+    ("id", "QX-5521", "PatientID"),
+    ("id", "00731", "AccessionNumber"),
+    ("date", "19650412", "PatientBirthDate"),
+]
+# Pieces a kept text is made of: the identifiers' words, words that begin or
+# continue them, separators, digits, and letters of other scripts.
+PIECES = [
+    "garcia",
+    "Lopez",
+    "MARIA",
+    "weiss",
+    "Weiß",
+    "hans",
+    "whole",
+    "body",
+    "e",
+    "emission",
+    "qx",
+    "5521",
+    "55210",
+    "731",
+    "00731",
+    "1965",
+    "04",
+    "4",
+    "12",
+    "april",
+    " ",
+    "^",
+    "-",
+    "_",
+    ".",
+    "\\",
+    "/",
+    "",
+    "0",
+    "7",
+    "x",
+    "é",
+    "ß",
+    "王",
+    "Ö",
+    "·",
+    "ª",
+]
+# Where the text is kept, each followed by a tag whose first byte is a
+# letter or a digit: (0054,0400) after (0040,0254), (0032,1060) after
+# (0020,4000).
+PLACES = ["PerformedProcedureStepDescription", "ImageComments", "StudyDescription"]
+CHARSETS = ["ISO_IR 100", "ISO_IR 101", "ISO_IR 148", "ISO_IR 192", "GB18030", None]
+SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+
+
+def identifiers() -> IdentifierSet:
+    found = IdentifierSet()
+    for kind, value, where in IDENTIFIERS:
+        found.add(kind, value, where)
+    return found
+
+
+def output(text: str, place: str, charset: str | None, syntax: str) -> bytes:
+    ds = Dataset()
+    if charset:
+        ds.SpecificCharacterSet = charset
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = generate_uid()
+    ds.ImageType = ["DERIVED", "PRIMARY", "WHOLE BODY", "EMISSION"]
+    ds.StudyDescription = "x"
+    ds.ImageComments = "x"
+    ds.RequestedProcedureDescription = "x"  # (0032,1060)
+    ds.PerformedProcedureStepDescription = "x"
+    ds.ImageID = "x"  # (0054,0400)
+    setattr(ds, place, text)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = syntax
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def parse_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "_may_leak", lambda raw, terms: True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES), min_size=1, max_size=8),
+    st.sampled_from(PLACES),
+    st.sampled_from(CHARSETS),
+    st.sampled_from(SYNTAXES),
+)
+def test_the_raw_pass_never_clears_a_value_the_full_check_finds(pieces, place, charset, syntax):
+    text = "".join(pieces)
+    try:
+        data = output(text, place, charset, syntax)
+    except (UnicodeEncodeError, LookupError):
+        return  # a text this character set cannot hold
+    ids = identifiers()
+    quick = verify(data, ids, "f", character_set=charset)
+    with pytest.MonkeyPatch.context() as mp:
+        parse_always(mp)
+        full = verify(data, ids, "f", character_set=charset)
+    assert bool(quick) == bool(full), (text, full)
+
+
+def test_a_word_that_only_begins_an_identifier_word_costs_no_second_parse(monkeypatch):
+    # ImageID "WHOLE BODY_E" is an identifier; ImageType's "WHOLE BODY\EMISSION"
+    # is not it ("e" is no word of "emission"), and the file is not parsed again.
+    data = output("Bone scan", "StudyDescription", None, ExplicitVRLittleEndian)
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the output was parsed again")
+
+    monkeypatch.setattr(pydicom, "dcmread", no_parse)
+    assert verify(data, identifiers(), "f") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["whole body e", "WHOLE BODY_E7", "ref. qx 5521", "Dr Weiß", "Garcia-Lopez, Maria"]
+)
+def test_an_identifier_left_in_kept_text_is_found(text):
+    data = output(text, "StudyDescription", "ISO_IR 192", ExplicitVRLittleEndian)
+    findings = verify(data, identifiers(), "f")
+    assert [f.location for f in findings] == ["StudyDescription"], findings
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [("whole body e", "PerformedProcedureStepDescription"), ("1965-04-12", "ImageComments")],
+)
+def test_an_identifier_that_ends_a_value_is_found_beside_the_next_tag(text, place):
+    # An even-length value has no padding: the next tag's first byte follows
+    # its last word in the raw bytes ("e" + "T" of (0054,0400), "12" + "2" of
+    # (0032,1060)), and the raw pass must not take that for more of the word.
+    data = output(text, place, None, ExplicitVRLittleEndian)
+    assert text.encode() + (b"T" if place != "ImageComments" else b"2") in data
+    findings = verify(data, identifiers(), "f")
+    assert [f.location for f in findings] == [place], findings
+
+
+@pytest.mark.parametrize(
+    ("text", "charset"),
+    [
+        ("Łukasz", "ISO_IR 101"),
+        ("Yılmaz", "ISO_IR 148"),
+        ("Weiß", "GB18030"),
+        ("Weiß", "ISO_IR 192"),
+    ],
+)
+def test_a_name_written_in_the_files_own_character_set_is_found(text, charset):
+    # Read as Latin-1, "Łukasz" in Latin-2 is "£ukasz" and Turkish "ı" is "ý":
+    # the raw pass reads the bytes in the file's character set too.
+    data = output(f"seen by {text}", "StudyDescription", charset, ExplicitVRLittleEndian)
+    findings = verify(data, identifiers(), "f", character_set=charset)
+    assert [f.location for f in findings] == ["StudyDescription"], findings
+
+
+def test_a_deflated_output_is_searched_inflated():
+    # Compressed bytes hide every value from a search of the raw bytes: a
+    # deflated output with the patient ID in a description was passed clean.
+    ds = pydicom.dcmread(get_testdata_file("image_dfl.dcm"))
+    ds.StudyDescription = "scan of QX-5521"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    assert ds.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+    findings = verify(buffer.getvalue(), identifiers(), "f", ds.PixelData)
+    assert [f.location for f in findings] == ["StudyDescription"]
+
+
+def test_a_placeholder_id_is_no_identifier():
+    found = IdentifierSet()
+    found.add("id", "00000", "DeviceSerialNumber")
+    found.add("id", "0000000", "OtherPatientIDs")
+    assert not found.terms()
+    found.add("id", "00731", "AccessionNumber")
+    assert found.terms()
