@@ -34,15 +34,19 @@ _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 # Values deid itself writes, never the input's: not searched for identifiers.
 _DEID_CONSTANTS = {"FileMeta.ImplementationVersionName", "FileMeta.ImplementationClassUID"}
-# Printable runs of the raw bytes: every text value is one of them (values
-# start after a length's zero byte), at most one tag byte glued after it.
+# Runs of the raw bytes between zero bytes: every text value is inside one
+# (in little endian a value starts after a length's zero byte), with at most
+# a tag byte glued after it and, in big endian, a length byte before it.
 # Runs of two or more; a name needs three characters or more (a title and
 # a word, two capitalised words) unless it is two CJK characters.
-_RUN = re.compile(r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]{2,}")
+_RUN = re.compile(r"[^\x00]{2,}")
+# Other control characters split no word for the name finder: spaces here.
+_CONTROLS = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
 _DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian.encode()
+_BIG_ENDIAN = pydicom.uid.ExplicitVRBigEndian.encode() + b"\x00"  # as padded in the meta
 _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 
 
@@ -110,8 +114,12 @@ def _readings(header: bytes, character_set: str | list[str] | None) -> list[str]
     (bytes values) and the data set's character set. None where the raw
     bytes cannot stand for the text (code extensions, multi-byte sets other
     than UTF-8, a character set inside a sequence item): the file is parsed."""
+    if b"\x1b" in header:
+        return None  # pydicom drops escape sequences inside any value it decodes
     terms = [character_set] if isinstance(character_set, str) else list(character_set or [])
-    declared = header.count(b"\x08\x00\x05\x00") + header.count(b"\x00\x08\x00\x05")
+    declared = header.count(b"\x08\x00\x05\x00")
+    if _BIG_ENDIAN in header:
+        declared += header.count(b"\x00\x08\x00\x05")
     if len(terms) > 1 or declared > (1 if terms else 0):
         return None
     term = terms[0].strip() if terms else ""
@@ -139,14 +147,15 @@ def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
     if terms and any(terms.may_match(t) for t in texts):
         return True
     for n, text in enumerate(texts):
-        for run in set(_RUN.findall(text)):
+        for run in set(_RUN.findall(_CONTROLS.sub(" ", text))):
             if run.isascii() and (n or len(run) < 3):
                 continue  # ASCII reads the same in every reading
             if not _WORDISH.search(run):
                 continue
-            # A tag byte may be glued after a value ("Smith" + "T\x00"):
-            # the run without its last letter is checked too.
-            if names.find(run) or (run[-1].isalpha() and names.find(run[:-1])):
+            # A byte of the next tag may be glued after a value ("Smith" +
+            # "T\x00", "Lind" + "8\x00"), a length byte before it (big
+            # endian): the run without its last or first byte is checked too.
+            if names.find(run) or names.find(run[:-1]) or names.find(run[1:]):
                 return True
     return False
 

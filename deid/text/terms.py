@@ -121,7 +121,7 @@ class PhraseIndex(Generic[T]):
             return True
         folded = fold(text)
         if not folded.isascii():
-            folded = _spell_digraphs(folded)
+            folded = _spell_digraphs(_ascii_digits(folded))
         words = {w for phrase in self._word_literals for w in phrase}
         present = {w for w in words if w in folded}
         for phrase in self._word_literals:
@@ -133,6 +133,20 @@ class PhraseIndex(Generic[T]):
             return False
         digits = "".join(_DIGITS.findall(text))
         return any(d in digits for d in self._digit_literals)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _ascii_digits(folded: str) -> str:
+    """Digits of other scripts as ASCII: a number of one or two digits is
+    compared by its value ("٠٤" is the word "4")."""
+    return _NON_ASCII.sub(_as_ascii_digit, folded)
+
+
+def _as_ascii_digit(m: re.Match[str]) -> str:
+    char = m.group()
+    return str(int(char)) if char.isdecimal() else char
 
 
 def _spell_digraphs(folded: str) -> str:
@@ -150,26 +164,22 @@ def _loose(phrase: tuple[str, ...]) -> re.Pattern[str]:
     """The phrase's words in order, anything but letters and digits between
     them, numbers with any leading zeros: every match's text matches.
 
-    A phrase matches whole tokens, so a word may not run on into more of the
-    same kind ("e" is no match in "emission", "00000" none in "000000"),
-    with two allowances for the raw bytes this runs on: the byte before a
-    value (a length byte) may be a digit, and the byte after one (the next
-    tag's first byte) a digit or a letter. Letters get no boundary before
-    them (an ISO 2022 escape such as ESC ( J ends in a letter right before
-    the text), nor any around a one-word phrase, which may be one part of a
-    word written in mixed case ("GTVSmith").
+    Inside a multi-word phrase a word may not run on into more of the same
+    kind ("whole body" is no match in "wholesale body"): every byte after it
+    is a byte of the same value. Nothing is asked of the bytes before the
+    first word or after the last: in the raw bytes they may be a length, a
+    tag or a VR glued to the value (up to six letters, or two digits), and
+    a one-word phrase may be one part of a word written in mixed case
+    ("GTVSmith").
     """
     last = len(phrase) - 1
     parts = []
     for i, word in enumerate(phrase):
+        inner = i < last
         if word.isdigit():
-            before = r"(?<!\d\d)" if i == 0 else ""
-            after = r"(?!\d\d)" if i == last else r"(?!\d)"
-            parts.append(before + "0*" + re.escape(word) + after)
-        elif last:
-            parts.append(re.escape(word) + (r"(?![a-z]{2})" if i == last else r"(?![a-z])"))
+            parts.append("0*" + re.escape(word) + (r"(?!\d)" if inner else ""))
         else:
-            parts.append(re.escape(word))
+            parts.append(re.escape(word) + (r"(?![a-z])" if inner else ""))
     return re.compile(r"[^a-z0-9]*".join(parts))
 
 
