@@ -51,13 +51,17 @@ _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 
 
 def _texts(ds: Dataset, prefix: str = ""):
-    for elem in ds:
-        where = f"{prefix}{tag_name(int(elem.tag))}"
+    for tag in sorted(ds.keys()):
+        vr = ds.get_item(tag).VR
+        if tag in _BULK_TAGS or (vr is not None and vr != "SQ" and vr not in _SEARCHED_VRS):
+            continue  # decoding cannot make it text: an explicit VR other than UN stays
+        elem = ds[tag]
         if elem.VR == "SQ":
+            where = f"{prefix}{tag_name(int(tag))}"
             for i, item in enumerate(elem.value or []):
                 yield from _texts(item, f"{where}[{i}].")
             continue
-        if elem.VR not in _SEARCHED_VRS or int(elem.tag) in _BULK_TAGS:
+        if elem.VR not in _SEARCHED_VRS:
             continue
         if (elem.tag.group & 0xFF00) in (0x6000, 0x5000) and elem.VR in ("OB", "OW"):
             continue
@@ -76,7 +80,7 @@ def _texts(ds: Dataset, prefix: str = ""):
             text = str(value)
         if text.strip():
             named = elem.VR in _NAMED_VRS and not elem.tag.is_private_creator
-            yield where, elem.VR, named, text
+            yield f"{prefix}{tag_name(int(tag))}", elem.VR, named, text
 
 
 def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
