@@ -135,18 +135,13 @@ class PhraseIndex(Generic[T]):
         return any(d in digits for d in self._digit_literals)
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
 
 
 def _ascii_digits(folded: str) -> str:
     """Digits of other scripts as ASCII: a number of one or two digits is
     compared by its value ("٠٤" is the word "4")."""
-    return _NON_ASCII.sub(_as_ascii_digit, folded)
-
-
-def _as_ascii_digit(m: re.Match[str]) -> str:
-    char = m.group()
-    return str(int(char)) if char.isdecimal() else char
+    return _OTHER_DIGIT.sub(lambda m: str(int(m.group())), folded)
 
 
 def _spell_digraphs(folded: str) -> str:
