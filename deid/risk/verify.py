@@ -19,8 +19,10 @@ import pydicom
 from pydicom.charset import python_encoding
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from deid.actions import TEXT_VRS
+from deid.raw_walk import PREAMBLE, CannotTell, meta
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
@@ -45,8 +47,6 @@ _CONTROLS = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
-_DEFLATED = pydicom.uid.DeflatedExplicitVRLittleEndian.encode()
-_BIG_ENDIAN = pydicom.uid.ExplicitVRBigEndian.encode() + b"\x00"  # as padded in the meta
 _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 
 
@@ -99,21 +99,28 @@ def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
     return data
 
 
-def _inflated(data: bytes) -> bytes | None:
-    """The file with a deflated data set inflated: searched compressed, every
-    value in it would pass unseen. None when it does not inflate."""
-    if data[128:136] != b"DICM\x02\x00\x00\x00":
-        return data
-    meta_end = 144 + int.from_bytes(data[140:144], "little")
-    if _DEFLATED not in data[144:meta_end]:
-        return data
+def _data_set(data: bytes) -> tuple[bytes, str] | None:
+    """The file as searched, a deflated data set inflated (searched
+    compressed, every value in it would pass unseen), and its transfer
+    syntax; None where the meta group cannot be walked or the data set does
+    not inflate: the file is parsed."""
+    if data[PREAMBLE : PREAMBLE + 4] != b"DICM":
+        return None
     try:
-        return data[:meta_end] + zlib.decompress(data[meta_end:], -zlib.MAX_WBITS)
+        meta_end, syntax = meta(data, PREAMBLE + 4)
+    except CannotTell:
+        return None
+    if syntax != DeflatedExplicitVRLittleEndian:
+        return data, syntax
+    try:
+        return data[:meta_end] + zlib.decompress(data[meta_end:], -zlib.MAX_WBITS), syntax
     except zlib.error:
         return None
 
 
-def _readings(header: bytes, character_set: str | list[str] | None) -> list[str] | None:
+def _readings(
+    header: bytes, syntax: str, character_set: str | list[str] | None
+) -> list[str] | None:
     """The header as text in every way the check reads a value of it: Latin-1
     (bytes values) and the data set's character set. None where the raw
     bytes cannot stand for the text (code extensions, multi-byte sets other
@@ -122,7 +129,7 @@ def _readings(header: bytes, character_set: str | list[str] | None) -> list[str]
         return None  # pydicom drops escape sequences inside any value it decodes
     terms = [character_set] if isinstance(character_set, str) else list(character_set or [])
     declared = header.count(b"\x08\x00\x05\x00")
-    if _BIG_ENDIAN in header:
+    if syntax == ExplicitVRBigEndian:
         declared += header.count(b"\x00\x08\x00\x05")
     if len(terms) > 1 or declared > (1 if terms else 0):
         return None
@@ -178,11 +185,12 @@ def verify(
     say where it is.
     """
     terms = identifiers.terms()
-    searched = _inflated(data)
-    header = None if searched is None else _header_bytes(searched, pixel_data)
-    texts = None if header is None else _readings(header, character_set)
-    if texts is not None and not _may_leak(texts, terms):
-        return []
+    found = _data_set(data)
+    if found is not None:
+        searched, syntax = found
+        texts = _readings(_header_bytes(searched, pixel_data), syntax, character_set)
+        if texts is not None and not _may_leak(texts, terms):
+            return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
     sources = [("", ds)]
