@@ -27,6 +27,8 @@ from pydicom.tag import tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
+from deid.elements import in_tag_order
+
 UNDEFINED_LENGTH = 0xFFFFFFFF
 # Decoded values written here: strings in these VRs when plain printable ASCII
 # (the same bytes in every character set DICOM allows), single integers, bytes.
@@ -85,11 +87,12 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> 
     long_header = struct.Struct(order + "HH2s2xL")
     implicit_header = struct.Struct(order + "HHL")
     write = fp.write
-    for tag in sorted(ds.keys()):
-        if tag.element == 0 and tag.group > 6:
+    for tag, elem in in_tag_order(ds):
+        if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
-        elem = ds.get_item(tag)
-        if elem.VR is None and not implicit:
+        if elem.is_raw and elem.value is None:
+            elem = ds[tag]  # read deferred (a large value): get_item reads it so
+        elif elem.VR is None and not implicit:
             # Read implicitly (a file whose meta claimed otherwise): decoding
             # gives the element its dictionary VR, which explicit VR needs.
             elem = ds[tag]

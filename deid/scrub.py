@@ -27,6 +27,7 @@ from deid import actions
 from deid.actions import TEXT_VRS
 from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
 from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
+from deid.elements import stored
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 from deid.standard import IodTypes
@@ -72,12 +73,12 @@ def _walk(
     An element pydicom cannot decode comes back with element None: it cannot
     be inspected, so the caller removes it.
     """
-    for tag in list(ds.keys()):
+    for tag, stored_elem in list(stored(ds).items()):
         decision, vr = None, ""
-        if not tag.is_private:
+        if not tag >> 16 & 1:  # not private
             # Decide on the undecoded element: values kept as they are need
             # not be decoded at all (most of a header).
-            vr = ds.get_item(tag).VR or dictionary_vr(tag)
+            vr = stored_elem.VR or dictionary_vr(tag)
             decision = decider.standard(tag, vr, seq_tags)
             if decision.action == "keep" and vr not in _INSPECTED_WHEN_KEPT:
                 yield ds, int(tag), _Unread(tag, vr), decision, path
@@ -169,11 +170,11 @@ def scrub(ds: Dataset, planned: Plan, ctx: FileContext, private_wholesale: bool)
 def _drop_all_private(ds: Dataset) -> int:
     """Remove every private element at every depth, without decoding them."""
     removed = 0
-    for tag in list(ds.keys()):
+    for tag, elem in list(stored(ds).items()):
         if tag >> 16 & 1:  # odd group: private (CPU-bound loop, hence no tag.is_private)
             del ds[tag]
             removed += 1
-        elif (ds.get_item(tag).VR or dictionary_vr(tag)) == "SQ":
+        elif (elem.VR or dictionary_vr(tag)) == "SQ":
             try:
                 items = ds[tag].value or []
             except Exception:  # noqa: BLE001 - the walk reports undecodable elements
@@ -255,9 +256,9 @@ def string_values(elem: DataElement, text_only: bool = False) -> list[str]:
 
 def _drop_orphan_private_creators(ds: Dataset) -> None:
     """A creator whose block lost all its elements is removed with it."""
-    for tag in ds.keys():
+    for tag, elem in stored(ds).items():
         # Only sequences are decoded; other values are left as read.
-        if (ds.get_item(tag).VR or dictionary_vr(tag)) == "SQ":
+        if (elem.VR or dictionary_vr(tag)) == "SQ":
             for item in ds[tag].value or []:
                 _drop_orphan_private_creators(item)
     creators = [t for t in ds.keys() if t.is_private and t.is_private_creator]
