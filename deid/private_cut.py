@@ -16,8 +16,6 @@ import struct
 from dataclasses import dataclass
 
 from deid.raw_walk import (
-    ITEM,
-    SEQUENCE_END,
     SHORT_VRS,
     UNDEFINED,
     CannotTell,
@@ -25,6 +23,7 @@ from deid.raw_walk import (
     element,
     looks_explicit,
     past_undefined,
+    skip_fragments,
 )
 
 _EXPLICIT = struct.Struct("<HH2sH")
@@ -90,7 +89,7 @@ def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int
         if not implicit and vr in SHORT_VRS:  # the common case, inline
             end = pos + 8 + short
         elif not implicit and vr in _FRAGMENTED and data[pos + 8 : pos + 12] == _UNDEFINED_LENGTH:
-            end = _skip_fragments(data, pos + 12)
+            end = skip_fragments(data, pos + 12)
         else:
             _, _, length, start = element(data, pos, implicit)
             undefined = length == UNDEFINED
@@ -107,16 +106,3 @@ def _private_spans(data: bytes, pos: int, implicit: bool) -> tuple[list[list[int
     if spans and spans[0][0] == first and looks_explicit(data, spans[0][1]) == implicit:
         raise CannotTell  # the new first element would make pydicom read the other encoding
     return spans, count
-
-
-def _skip_fragments(data: bytes, pos: int) -> int:
-    """Past encapsulated pixel data as pydicom first reads it: items of
-    defined length up to the sequence delimiter (pydicom falls back to a
-    byte search where that fails, and so does this walk: CannotTell)."""
-    while True:
-        tag, _, length, start = element(data, pos, implicit=True)
-        if tag == SEQUENCE_END:
-            return start
-        if tag != ITEM:
-            raise CannotTell
-        pos = start + length

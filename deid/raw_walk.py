@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Generator, Iterator
 
 PREAMBLE = 128
 UNDEFINED = 0xFFFFFFFF
@@ -181,3 +182,75 @@ def text(raw: bytes, vr: bytes) -> str:
     if _NOT_PLAIN.search(raw):
         raise CannotTell
     return raw.decode("ascii").strip()
+
+
+def skip_fragments(data: bytes, pos: int) -> int:
+    """Past encapsulated pixel data as pydicom first reads it: items of
+    defined length up to the sequence delimiter (pydicom falls back to a
+    byte search where that fails, and so does this walk: CannotTell)."""
+    while True:
+        tag, _, length, start = element(data, pos, implicit=True)
+        if tag == SEQUENCE_END:
+            return start
+        if tag != ITEM:
+            raise CannotTell
+        pos = start + length
+
+
+PIXEL_DATA = 0x7FE00010
+Value = tuple[int, bytes, int, int, int]  # tag, VR, value start, length, depth
+
+
+def every_value(data: bytes, pos: int, end: int, depth: int = 0) -> Iterator[Value]:
+    """Every element of an explicit-VR little-endian data set from `pos` to
+    `end`, at every depth (a sequence's items' elements follow it), with its
+    value's place; encapsulated pixel data is stepped over. CannotTell where
+    pydicom might read the bytes otherwise (a delimiter out of place, an
+    element running past its item, other undefined lengths)."""
+    while pos < end:
+        pos = yield from _element_values(data, pos, depth)
+    if pos != end:
+        raise CannotTell
+
+
+def _element_values(data: bytes, pos: int, depth: int) -> Generator[Value, None, int]:
+    """One element (a sequence: its items' elements); returns where it ends."""
+    if (
+        _tag_at(data, pos) == PIXEL_DATA
+        and data[pos + 4 : pos + 6] in (b"OB", b"OW")
+        and data[pos + 8 : pos + 12] == b"\xff\xff\xff\xff"
+    ):
+        return skip_fragments(data, pos + 12)
+    tag, vr, length, start = element(data, pos, implicit=False)
+    if tag >> 16 == 0xFFFE:
+        raise CannotTell
+    if vr == b"SQ":
+        return (yield from _items(data, start, length, depth + 1))
+    if start + length > len(data):
+        raise CannotTell
+    yield tag, vr, start, length, depth
+    return start + length
+
+
+def _items(data: bytes, pos: int, length: int, depth: int) -> Generator[Value, None, int]:
+    """A sequence's items' elements; returns where the sequence ends."""
+    if depth > MAX_DEPTH:
+        raise CannotTell
+    end = len(data) if length == UNDEFINED else pos + length
+    while pos < end:
+        tag, _, size, start = element(data, pos, implicit=True)
+        if tag == SEQUENCE_END and length == UNDEFINED:
+            return start
+        if tag != ITEM:
+            raise CannotTell
+        if size == UNDEFINED:
+            pos = start
+            while not (pos + 8 <= len(data) and _tag_at(data, pos) == ITEM_END):
+                pos = yield from _element_values(data, pos, depth)
+            pos += 8
+        else:
+            pos = start + size
+            yield from every_value(data, start, pos, depth)
+    if pos != end or length == UNDEFINED:
+        raise CannotTell
+    return pos

@@ -82,9 +82,24 @@ PIECES = [
 # Where the text is kept, each followed by a tag whose first byte is a
 # letter or a digit: (0054,0400) after (0040,0254), (0032,1060) after
 # (0020,4000).
-PLACES = ["PerformedProcedureStepDescription", "ImageComments", "StudyDescription"]
+# The values pass (each value read apart) also walks items and private
+# blocks: the text there too.
+PLACES = [
+    "PerformedProcedureStepDescription",
+    "ImageComments",
+    "StudyDescription",
+    "item:ImageComments",
+    "undefined-item:StudyDescription",
+    "private",
+    "ReferringPhysicianName",
+]
 CHARSETS = ["ISO_IR 100", "ISO_IR 101", "ISO_IR 148", "ISO_IR 192", "GB18030", None]
-SYNTAXES = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    DeflatedExplicitVRLittleEndian,
+]
 
 
 def identifiers() -> IdentifierSet:
@@ -116,12 +131,44 @@ def output(text: str, place: str, charset: str | None, syntax: str) -> bytes:
     ds.RequestedProcedureDescription = "x"  # (0032,1060)
     ds.PerformedProcedureStepDescription = "x"
     ds.ImageID = "x"  # (0054,0400)
-    setattr(ds, place, text)
+    _place(ds, place, text)
     return _saved(ds, syntax)
 
 
+def _place(ds: Dataset, place: str, text: str) -> None:
+    if place == "private":
+        ds.private_block(0x0029, "ACME 1.0", create=True).add_new(0x10, "LO", text)
+    elif ":" in place:
+        kind, keyword = place.split(":")
+        item = Dataset()
+        setattr(item, keyword, text)
+        item.is_undefined_length_sequence_item = kind == "undefined-item"
+        ds.ReferencedImageSequence = [item]
+        ds["ReferencedImageSequence"].is_undefined_length = kind == "undefined-item"
+    else:
+        setattr(ds, place, text)
+
+
 def parse_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the element-by-element check on the parsed output decides."""
+    past_raw_pass(monkeypatch)
+    monkeypatch.setattr(verify_module, "_values_clear", lambda data, syntax, terms: False)
+
+
+def past_raw_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw pass clears nothing: the values pass decides first."""
     monkeypatch.setattr(verify_module, "_may_leak", lambda raw, terms: True)
+
+
+def _each_pass(data: bytes, found: IdentifierSet, charset: object) -> tuple[list, list, list]:
+    """verify() as it runs, from the values pass on, and the parse alone."""
+    quick = verify(data, found, "f", character_set=charset)
+    with pytest.MonkeyPatch.context() as mp:
+        past_raw_pass(mp)
+        values = verify(data, found, "f", character_set=charset)
+        parse_always(mp)
+        full = verify(data, found, "f", character_set=charset)
+    return quick, values, full
 
 
 # A text a character set cannot hold is written with replacement characters
@@ -134,18 +181,15 @@ def parse_always(monkeypatch: pytest.MonkeyPatch) -> None:
     st.sampled_from(CHARSETS),
     st.sampled_from(SYNTAXES),
 )
-def test_the_raw_pass_never_clears_a_value_the_full_check_finds(pieces, place, charset, syntax):
+def test_no_pass_clears_a_value_the_full_check_finds(pieces, place, charset, syntax):
     text = "".join(pieces)
     try:
         data = output(text, place, charset, syntax)
     except (UnicodeEncodeError, LookupError):
         return  # a text this character set cannot hold
-    ids = identifiers()
-    quick = verify(data, ids, "f", character_set=charset)
-    with pytest.MonkeyPatch.context() as mp:
-        parse_always(mp)
-        full = verify(data, ids, "f", character_set=charset)
+    quick, values, full = _each_pass(data, identifiers(), charset)
     assert bool(quick) == bool(full), (text, full)
+    assert bool(values) == bool(full), (text, full)
 
 
 def test_a_placeholder_serial_number_costs_no_second_parse(monkeypatch):
@@ -287,8 +331,7 @@ def test_a_value_glued_to_its_neighbours_is_still_found(layout):
     found = identifiers()
     found.add("institution", "ANKARA SEHIR HASTANESI", "InstitutionName")
     charset = pydicom.dcmread(io.BytesIO(data)).get("SpecificCharacterSet")
-    with pytest.MonkeyPatch.context() as mp:
-        parse_always(mp)
-        full = verify(data, found, "f", character_set=charset)
+    quick, values, full = _each_pass(data, found, charset)
     assert full, "the layout must carry a value the element check stops"
-    assert verify(data, found, "f", character_set=charset)
+    assert quick
+    assert values

@@ -16,13 +16,20 @@ import zlib
 from io import BytesIO
 
 import pydicom
-from pydicom.charset import python_encoding
+from pydicom.charset import convert_encodings, default_encoding, python_encoding
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
+from pydicom.values import convert_value
 
 from deid.actions import TEXT_VRS
-from deid.raw_walk import PREAMBLE, CannotTell, meta
+from deid.raw_walk import PREAMBLE, CannotTell, every_value, looks_explicit, meta
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
@@ -36,6 +43,8 @@ _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
 _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 # Values deid itself writes, never the input's: not searched for identifiers.
 _DEID_CONSTANTS = {"FileMeta.ImplementationVersionName", "FileMeta.ImplementationClassUID"}
+_CONSTANT_TAGS = {0x00020013, 0x00020012}  # the two above, by tag
+CHARACTER_SET, DEIDENTIFICATION_METHOD = 0x00080005, 0x00120063
 # Runs of the raw bytes between zero bytes: every text value is inside one
 # (in little endian a value starts after a length's zero byte), with at most
 # a tag byte glued after it and, in big endian, a length byte before it.
@@ -61,26 +70,34 @@ def _texts(ds: Dataset, prefix: str = ""):
             for i, item in enumerate(elem.value or []):
                 yield from _texts(item, f"{where}[{i}].")
             continue
-        if elem.VR not in _SEARCHED_VRS:
-            continue
-        if (elem.tag.group & 0xFF00) in (0x6000, 0x5000) and elem.VR in ("OB", "OW"):
-            continue
-        value = elem.value
-        if value is None:
-            continue
-        if isinstance(value, bytes):
-            if len(value) > _BULK_LIMIT:
-                continue
-            text = value.decode("latin-1")
-        elif isinstance(value, MultiValue | list | tuple):
-            text = "\\".join(str(v) for v in value)
-        else:
-            # One value, whatever its type (a PersonName iterates over its
-            # characters: joining those hid every kept name from this check).
-            text = str(value)
-        if text.strip():
-            named = elem.VR in _NAMED_VRS and not elem.tag.is_private_creator
-            yield f"{prefix}{tag_name(int(tag))}", elem.VR, named, text
+        text = _text(int(tag), elem.VR, elem.value)
+        if text is not None:
+            yield f"{prefix}{tag_name(int(tag))}", elem.VR, _named(int(tag), elem.VR), text
+
+
+def _text(tag: int, vr: str, value: object) -> str | None:
+    """A decoded value as the check searches it; None where it holds no text."""
+    if vr not in _SEARCHED_VRS or value is None:
+        return None
+    if (tag >> 16 & 0xFF00) in (0x6000, 0x5000) and vr in ("OB", "OW"):
+        return None
+    if isinstance(value, bytes):
+        if len(value) > _BULK_LIMIT:
+            return None
+        text = value.decode("latin-1")
+    elif isinstance(value, MultiValue | list | tuple):
+        text = "\\".join(str(v) for v in value)
+    else:
+        # One value, whatever its type (a PersonName iterates over its
+        # characters: joining those hid every kept name from this check).
+        text = str(value)
+    return text if text.strip() else None
+
+
+def _named(tag: int, vr: str) -> bool:
+    """Free text searched for names too; a private creator (a vendor's block
+    name) is not a person."""
+    return vr in _NAMED_VRS and not (tag >> 16 & 1 and 0x10 <= tag & 0xFFFF < 0x100)
 
 
 def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
@@ -171,6 +188,82 @@ def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
     return False
 
 
+def _values_clear(data: bytes, syntax: str, terms: PhraseIndex[Identifier]) -> bool:
+    """The second pass, for a file the raw bytes did not clear: each text
+    value read from its own bytes and decoded by pydicom's own converter, as
+    the parse decodes it, then checked as the parse checks it. Values apart,
+    a name cannot run into a neighbour's bytes, nor a phrase across two
+    elements. True only when every value was read so and none holds an
+    identifier; where the walk cannot read the file as pydicom would
+    (implicit VR, big endian, UN values, a character set in an item), the
+    file is parsed."""
+    if syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
+        return False
+    try:
+        meta_end, _ = meta(data, PREAMBLE + 4)
+        if not looks_explicit(data, meta_end):
+            return False
+        in_meta = list(every_value(data, PREAMBLE + 4, meta_end))
+        in_data_set = list(every_value(data, meta_end, len(data)))
+        encodings = _encodings(data, in_data_set)
+        for values, coding, is_meta in (
+            (in_meta, default_encoding, True),
+            (in_data_set, encodings, False),
+        ):
+            for tag, vr, start, length, depth in values:
+                if _holds_identifier(
+                    data, tag, vr.decode(), start, length, depth, coding, is_meta, terms
+                ):
+                    return False
+    except CannotTell:
+        return False
+    return True
+
+
+def _encodings(data: bytes, values: list) -> list[str]:
+    """The data set's character sets as pydicom decodes its values with."""
+    declared = [v for v in values if v[0] == CHARACTER_SET]
+    if not declared:
+        return [default_encoding]
+    if len(declared) > 1 or declared[0][4]:
+        raise CannotTell  # one in an item: its values decode otherwise
+    _, vr, start, length, _ = declared[0]
+    raw = RawDataElement(
+        BaseTag(CHARACTER_SET), "CS", length, data[start : start + length], start, False, True
+    )
+    return convert_encodings(convert_value("CS", raw) or None)
+
+
+def _holds_identifier(
+    data: bytes,
+    tag: int,
+    vr: str,
+    start: int,
+    length: int,
+    depth: int,
+    encodings: str | list[str],
+    is_meta: bool,
+    terms: PhraseIndex[Identifier],
+) -> bool:
+    """One value, decoded and checked as the parse's check does."""
+    if tag in _BULK_TAGS or vr not in _SEARCHED_VRS:
+        return False
+    if vr == "UN":
+        raise CannotTell  # pydicom may decode it in its dictionary VR
+    if is_meta and tag in _CONSTANT_TAGS:
+        return False
+    raw = RawDataElement(BaseTag(tag), vr, length, data[start : start + length], start, False, True)
+    value = convert_value(vr, raw, encodings)
+    if vr == "UI":  # as pydicom's UID holds it
+        value = [v.strip() for v in value] if isinstance(value, MultiValue) else value.strip()
+    text = _text(tag, vr, value)
+    if text is None:
+        return False
+    marker = not is_meta and not depth and tag == DEIDENTIFICATION_METHOD
+    where = "DeidentificationMethod" if marker else ""
+    return _check(text, vr, _named(tag, vr), where, terms, "") is not None
+
+
 def verify(
     data: bytes,
     identifiers: IdentifierSet,
@@ -190,6 +283,8 @@ def verify(
         searched, syntax = found
         texts = _readings(_header_bytes(searched, pixel_data), syntax, character_set)
         if texts is not None and not _may_leak(texts, terms):
+            return []
+        if _values_clear(searched, syntax, terms):
             return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
