@@ -123,9 +123,7 @@ def _file(path: Path, header: dict[str, str], items: list[Dataset], sequence: st
 
 @functools.cache
 def _settings(options: tuple[str, ...]):
-    return scan_settings(
-        options=options, pixels="off", face="off", dataset_risk=False, jobs=1
-    )
+    return scan_settings(options=options, pixels="off", face="off", dataset_risk=False, jobs=1)
 
 
 def _scan(path: Path, options: tuple[str, ...] = ()) -> dict[str, str]:
@@ -344,3 +342,37 @@ def test_burned_in_text_labels_use_the_same_tokenizer():
     assert label("LIVER_GARCIA", found, allow).kind == "phi"
     assert label("Lopez M", found, allow).kind == "phi"
     assert label("L 400 W 40", found, allow).kind != "phi"
+
+
+@pytest.mark.parametrize("vr", [b"PN", b"LO", b"SH", b"CS", b"LT"])
+def test_a_patients_name_written_in_another_vr_is_cleaned_from_descriptions(tmp_path, vr):
+    # A file that writes PatientName as LO (or SH, CS, LT) holds the same
+    # name: it must still be found in the descriptions a profile cleans.
+    from pydicom.data import get_testdata_file
+
+    from deid.pipeline import process_file
+    from tests.helpers import run_settings
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName = "Quenby^Odalys"
+    ds.StudyDescription = "Odalys Quenby chest"
+    ds.SeriesDescription = "Quenby follow-up"
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    ds.save_as(source, enforce_file_format=True)
+    tag_and_vr = b"\x10\x00\x10\x00PN"
+    source.write_bytes(source.read_bytes().replace(tag_and_vr, tag_and_vr[:4] + vr, 1))
+    out = tmp_path / "out"
+    settings = run_settings(
+        inputs=[source.parent],
+        output=out,
+        profile="hipaa-safe-harbor",
+        random_key=True,
+        pixels="off",
+        face="off",
+    )
+    result = process_file(source, settings)
+    assert result.status.value == "written", result.reason
+    written = pydicom.dcmread(out / result.output)
+    texts = f"{written.StudyDescription} {written.SeriesDescription}".lower()
+    assert "quenby" not in texts and "odalys" not in texts

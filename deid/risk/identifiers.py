@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
 from deid.actions import parse_da
 from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS  # noqa: F401 - imported from here
 from deid.text.patterns import EMAIL, phones
@@ -193,12 +195,16 @@ _ID_SUFFIXES = ("ID", "IDs", "Number", "Numbers", "Identifier", "Locator")
 
 
 def kind_for(keyword: str, vr: str) -> str | None:
-    """Which kind of identifier an attribute holds, judged by VR and keyword."""
-    if vr == "PN":
+    """Which kind of identifier an attribute holds, judged by VR and keyword.
+    A standard attribute counts by its dictionary VR too: a PatientName a
+    file writes as LO is still the patient's name (and must still be
+    cleaned out of descriptions)."""
+    standard = _dictionary_vr(keyword)
+    if "PN" in (vr, standard):
         return "name"
-    if vr in ("DA", "DT"):
+    if vr in ("DA", "DT") or standard in ("DA", "DT"):
         return "date"
-    if vr == "UI":
+    if vr == "UI" or standard == "UI":
         return None
     for fragment, kind in _KIND_BY_KEYWORD:
         if fragment in keyword:
@@ -206,6 +212,18 @@ def kind_for(keyword: str, vr: str) -> str | None:
     if keyword.endswith(_ID_SUFFIXES) and vr in ("LO", "SH", "LT", "ST", "UC", "UT", "CS"):
         return "id"
     return None
+
+
+@lru_cache(maxsize=4096)
+def _dictionary_vr(keyword: str) -> str:
+    """The standard's VR for a keyword; "" for private or unknown ones."""
+    tag = tag_for_keyword(keyword) if keyword else None
+    if tag is None:
+        return ""
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return ""
 
 
 @dataclass
