@@ -198,11 +198,15 @@ _ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 
 
 def zip3(value: str) -> str:
-    """Keep only the first three ZIP digits where Safe Harbor allows it."""
-    m = _ZIP.search(value)
-    if not m:
+    """Keep only the first three ZIP digits where Safe Harbor allows it. The
+    ZIP ends a US address: the last five-digit number, never the first word
+    of a longer address (a house number, which Safe Harbor removes with the
+    street); none: ""."""
+    whole = value.strip()
+    found = [m for m in _ZIP.finditer(whole) if m.start() or m.group(0) == whole]
+    if not found:
         return ""
-    prefix = m.group(1)[:3]
+    prefix = found[-1].group(1)[:3]
     return "000" if prefix in RESTRICTED_ZIP3 else prefix
 
 

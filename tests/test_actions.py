@@ -33,6 +33,12 @@ def test_zip3_follows_safe_harbor():
     assert actions.zip3("12 Elm St, Springfield, IL 62704") == "627"
     assert actions.zip3("PO Box 1, Somewhere, VT 05901-1234") == "000"  # 059 is restricted
     assert actions.zip3("no zip here") == ""
+    assert actions.zip3(" 02134 ") == "021"  # a ZIP alone
+    # The ZIP ends the address; a house number first is no ZIP (it would
+    # keep three digits of the street address).
+    assert actions.zip3("45678 Ranch Rd^^Jackson^WY^83001") == "000"  # 830 is restricted
+    assert actions.zip3("10001 Ocean Blvd, Hampton NH 03842") == "038"
+    assert actions.zip3("45678 Ranch Rd, Jackson WY") == ""
 
 
 def test_round():
