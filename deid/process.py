@@ -8,6 +8,7 @@ so the batch (`deid.pipeline`) runs this in any number of workers.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -406,11 +407,20 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
     return result
 
 
+_WITH_TAG = re.compile(r"With tag (\d+) got exception: ")
+
+
 def failure_reason(doing: str, exc: Exception) -> str:
     """One line a person can act on: what deid was doing, and what in the file
     it could not handle (the value or element pydicom names), never a bare
-    Python exception."""
-    detail = " ".join(str(exc).split())[:200]
+    Python exception. pydicom's element messages carry the traceback and the
+    element's repr after the first line: only that line is kept."""
+    first = str(exc).split("Traceback (most recent call last)")[0].split("\nfor data_element")[0]
+    detail = " ".join(first.split())[:200]
+    tagged = _WITH_TAG.match(detail)
+    if tagged:
+        tag = int(tagged.group(1))
+        detail = f"({tag >> 16:04X},{tag & 0xFFFF:04X}): {detail[tagged.end() :]}"
     detail = detail.removeprefix("With tag ")
     if not detail:
         detail = "the file holds a value deid cannot handle"

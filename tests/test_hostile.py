@@ -201,3 +201,21 @@ def test_fuzzed_names_and_files_through_run_and_scan(fuzz_seed, tmp_path_factory
             assert "\x1b" not in text, report
             if report.endswith((".json", ".sarif")):
                 json.loads(text)
+
+
+def test_a_failure_reason_is_one_line_without_pydicoms_traceback():
+    # pydicom's element errors carry a traceback and the element's repr
+    # (values of the file included) after their first line.
+    from pydicom.tag import tag_in_exception
+
+    from deid.process import failure_reason
+
+    try:
+        with tag_in_exception(0x00100020):
+            raise TypeError("required argument is not a float\nfor data_element:\nDOE^JANE")
+    except TypeError as exc:
+        reason = failure_reason("encoding the output", exc)
+    assert reason == (
+        "cannot process: failed while encoding the output: (0010,0020): "
+        "required argument is not a float"
+    )
