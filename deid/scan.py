@@ -7,6 +7,7 @@ quasi-identifiers; the data-set risk is computed from those records.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -617,7 +618,10 @@ def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResu
 def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:
     """A file's position under the input it was found in (its name when the
     file itself was named), the same however the input was typed."""
-    resolved = Path(path).resolve()
+    try:
+        resolved = Path(path).resolve()
+    except (RuntimeError, OSError):  # a link loop: the file's read reports it
+        resolved = Path(os.path.abspath(path))
     for root, is_dir in roots:
         if is_dir and resolved.is_relative_to(root):
             return resolved.relative_to(root).as_posix()

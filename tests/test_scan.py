@@ -256,13 +256,29 @@ def test_baseline_holds_however_the_folder_is_typed_and_flags_new_findings_in_kn
 def test_fingerprint_ignores_wording_and_evidence():
     from deid.risk.findings import Finding, Severity
 
-    a = Finding("header.name", Severity.HIGH, "name (profile basic would empty it)", "x/a.dcm",
-                "PatientName", evidence="QUIXOTE", scope="a.dcm")
-    b = Finding("header.name", Severity.HIGH, "name (profile tcia would empty it)", "/abs/x/a.dcm",
-                "PatientName", evidence="OTHER", scope="a.dcm")
+    a = Finding(
+        "header.name",
+        Severity.HIGH,
+        "name (profile basic would empty it)",
+        "x/a.dcm",
+        "PatientName",
+        evidence="QUIXOTE",
+        scope="a.dcm",
+    )
+    b = Finding(
+        "header.name",
+        Severity.HIGH,
+        "name (profile tcia would empty it)",
+        "/abs/x/a.dcm",
+        "PatientName",
+        evidence="OTHER",
+        scope="a.dcm",
+    )
     assert a.fingerprint == b.fingerprint
-    assert a.fingerprint != Finding("header.name", Severity.HIGH, "", "", "PatientID",
-                                    scope="a.dcm").fingerprint
+    assert (
+        a.fingerprint
+        != Finding("header.name", Severity.HIGH, "", "", "PatientID", scope="a.dcm").fingerprint
+    )
 
 
 def test_old_baseline_format_is_refused_with_what_to_do(tmp_path):
@@ -306,9 +322,45 @@ def test_a_sampled_series_is_reported_once_per_file(tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     totals = report["totals"]
     assert totals["files"] == 12 and len(report["files"]) == 12
-    assert sorted(e["input"] for e in report["files"]) == sorted(
-        str(p) for p in inputs.iterdir()
-    )
+    assert sorted(e["input"] for e in report["files"]) == sorted(str(p) for p in inputs.iterdir())
     assert sum(totals["pixels"].values()) == 12, totals["pixels"]
     assert totals["pixels"].get("sampled by series", 0) > 0, totals["pixels"]
     assert totals["findings_by_rule"]["header.name"] == 12
+
+
+def _one_file(folder: Path) -> Path:
+    from pydicom.data import get_testdata_file
+
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    "flags, code",
+    [
+        (["--report-dir", "afile"], 3),
+        (["--report-dir", "afile/sub"], 3),
+        (["--write-baseline", "afile/b.json"], 3),
+        (["--write-baseline", "."], 2),
+    ],
+)
+def test_unusable_report_paths_are_one_line_errors(tmp_path, monkeypatch, flags, code):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    inputs = _one_file(tmp_path / "in")
+    result = CliRunner().invoke(main, ["scan", str(inputs), "--no-dataset-risk", "-j", "1", *flags])
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_link_loop_in_the_input_is_a_failed_file(tmp_path):
+    inputs = _one_file(tmp_path / "in")
+    (inputs / "loop1").symlink_to("loop2")
+    (inputs / "loop2").symlink_to("loop1")
+    result = CliRunner().invoke(
+        main, ["scan", str(inputs), "--no-dataset-risk", "-j", "1", "--format", "json"]
+    )
+    assert result.exit_code == 3, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
