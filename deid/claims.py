@@ -8,8 +8,9 @@ before any work is sent, so a dry run reports the same clashes as a run.
 The others are reported: an identical copy is skipped, a different object
 under the same UIDs is a failure.
 
-Claims are kept in an SQLite file in the system's temporary folder (mode
-0600, removed at the end; never in OUT): memory does not grow with the batch.
+Claims are kept in SQLite's anonymous temporary database (spilled to an
+already-unlinked file in the system's temporary folder; never in OUT):
+memory does not grow with the batch, and nothing outlives the process.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import hashlib
 import hmac
 import os
 import sqlite3
-import tempfile
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -53,10 +53,10 @@ class Claims:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
-        fd, name = tempfile.mkstemp(prefix="deid-claims-", suffix=".sqlite")
-        os.close(fd)
-        self._path = Path(name)
-        self._db = sqlite3.connect(self._path)
+        # SQLite's own temporary database: pages beyond its cache go to a
+        # file it unlinks as it opens it, so nothing is left on disk even
+        # when deid is killed (a named file outlived `kill -9`).
+        self._db = sqlite3.connect("")
         # Paths as bytes: a Linux file name need not be valid UTF-8.
         self._db.execute("CREATE TABLE claim (object BLOB PRIMARY KEY, path BLOB)")
 
@@ -86,7 +86,6 @@ class Claims:
 
     def close(self) -> None:
         self._db.close()
-        self._path.unlink(missing_ok=True)
 
 
 def _values(head: bytes) -> list[str] | None:

@@ -3,6 +3,7 @@ or says it cannot tell: claims must not depend on which reader answered."""
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from io import BytesIO
 from pathlib import Path
@@ -171,3 +172,20 @@ def test_claims_give_one_object_whichever_reader_answers(tmp_path: Path):
         assert found.earlier(big) == str(little)
     finally:
         found.close()
+
+
+def test_claims_leave_no_file_behind_even_while_open(tmp_path, monkeypatch):
+    # The claims table holds input paths (which may name patients): a named
+    # temporary file outlived `kill -9`. SQLite's anonymous database spills
+    # to a file it has already unlinked.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("SQLITE_TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    table = claims.Claims(b"k" * 32)
+    try:
+        for i in range(30000):  # beyond SQLite's page cache: spilled to disk
+            table._db.execute("INSERT INTO claim VALUES (?, ?)", (b"%032d" % i, b"/in/Doe^Jane"))
+        assert table._db.execute("SELECT count(*) FROM claim").fetchone() == (30000,)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        table.close()
