@@ -253,10 +253,21 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     ) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputFileError(f"{path}: unreadable DICOM: {reason}") from None
+    check_read(path, ds, kind)
+    return ds
+
+
+def check_read(path: Path, ds: Dataset, kind: str, pixels_read: bool = True) -> None:
+    """What a read that did not fail still shows of a broken file: nothing
+    read from a file without a header, an element or image cut short.
+    `deid scan` asks the same of its reads as `deid run`, whose reads stop
+    before the pixel data (`pixels_read` False: whether any follows is not
+    asked)."""
     if kind == "raw" and len(ds) == 0:
         raise InputFileError(f"{path}: not a DICOM file (no elements could be read)")
-    _check_complete(path, ds)
-    return ds
+    if len(ds) == 0:
+        raise InputFileError(f"{path}: no data set: no element after the file meta could be read")
+    _check_complete(path, ds, pixels_read)
 
 
 # A deflated data set is inflated whole in memory by the reader; one that
@@ -308,7 +319,7 @@ def _check_inflation(path: Path, fh: BinaryIO) -> None:
             break
 
 
-def _check_complete(path: Path, ds: Dataset) -> None:
+def _check_complete(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
     """A file cut short often still parses: the reader returns whatever bytes
     are left for the last element. Its declared length and native pixel data
     show it. Only the last element can be short: the reader stops at the end of
@@ -335,7 +346,7 @@ def _check_complete(path: Path, ds: Dataset) -> None:
             f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
             f"{declared} bytes, the file holds {len(value)}"
         )
-    _check_image(path, ds)
+    _check_image(path, ds, pixels_read)
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return
@@ -377,12 +388,12 @@ def is_image_storage(sop_class: str) -> bool:
     return uid.type == "SOP Class" and "Image Storage" in uid.name
 
 
-def _check_image(path: Path, ds: Dataset) -> None:
+def _check_image(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
     sop_class = str(ds.get("SOPClassUID", "") or "").strip()
     if not sop_class or not is_image_storage(sop_class):
         return
     missing = [k for k in IMAGE_PIXEL_TYPE1 if k not in ds]
-    if not any(k in ds for k in PIXELS):
+    if pixels_read and not any(k in ds for k in PIXELS):
         missing.append("PixelData")
     if missing:
         raise InputFileError(

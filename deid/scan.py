@@ -22,7 +22,7 @@ from pydicom.multival import MultiValue
 
 from deid.actions import parse_da
 from deid.decide import decider_for
-from deid.dicom_io import check_inflation, discover, read, sniff
+from deid.dicom_io import check_inflation, check_read, discover, read, sniff
 from deid.errors import InputFileError, UsageError
 from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
@@ -278,6 +278,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         with path.open("rb") as fh:
             ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
+        check_read(path, ds, kind, pixels_read=False)
     except InputFileError as exc:
         return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
     except MemoryError:

@@ -364,3 +364,38 @@ def test_a_link_loop_in_the_input_is_a_failed_file(tmp_path):
     )
     assert result.exit_code == 3, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def _cut_files(folder: Path) -> None:
+    import io
+    import struct
+
+    from pydicom.data import get_testdata_file
+
+    folder.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName, ds.PatientID = "Doe^Jane", "MRN4711"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    data = buffer.getvalue()
+    at = data.find(b"\x08\x00\x16\x00")  # a private element swallowing the rest, name included
+    huge = b"\x09\x00\x10\x00UN\x00\x00" + struct.pack("<I", 0xFFFFFFF0)
+    (folder / "huge_length.dcm").write_bytes(data[:at] + huge + data[at:])
+    (folder / "cut.dcm").write_bytes(data[:1000])
+    (folder / "no_data_set.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\xff" * 64)
+
+
+def test_a_file_cut_short_or_without_a_data_set_fails_as_in_a_run(tmp_path):
+    # Scanned as "clean" before: a name hidden after a runaway length passed.
+    _cut_files(tmp_path / "in")
+    result = scan(
+        str(tmp_path / "in"), "--no-dataset-risk", "-j", "1", "--report-dir", str(tmp_path / "rep")
+    )
+    assert result.exit_code == 3, result.output
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    reasons = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
+    assert (
+        reasons["huge_length.dcm"][0] == "failed" and "truncated" in reasons["huge_length.dcm"][1]
+    )
+    assert reasons["cut.dcm"][0] == "failed" and "truncated" in reasons["cut.dcm"][1]
+    assert reasons["no_data_set.dcm"][0] == "failed"
