@@ -399,3 +399,15 @@ def test_a_file_cut_short_or_without_a_data_set_fails_as_in_a_run(tmp_path):
     )
     assert reasons["cut.dcm"][0] == "failed" and "truncated" in reasons["cut.dcm"][1]
     assert reasons["no_data_set.dcm"][0] == "failed"
+
+
+def test_a_hipaa_output_rescanned_with_hipaa_is_clean(corpus, tmp_path, env_key):
+    # The ZIP3 a Safe Harbor run writes was reported as an address left.
+    out = tmp_path / "out"
+    args = ["run", str(corpus / "input"), "-o", str(out), "-q", "--profile", "hipaa-safe-harbor"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    result = scan(str(out), "--profile", "hipaa-safe-harbor", "--format", "json")
+    report = json.loads(result.output)
+    findings = [f for e in report["files"] for f in e["findings"]]
+    assert {f["severity"] for f in findings} <= {"info"}, findings
+    assert result.exit_code == 0

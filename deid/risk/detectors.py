@@ -123,6 +123,12 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str) -> bo
     return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
 
 
+def _zip3_written(action: str, value: str) -> bool:
+    """An address the profile reduces to its ZIP's first three digits that
+    is already those three digits (or "000"): what a run wrote."""
+    return action == "zip3" and len(value.strip()) == 3 and value.strip().isdigit()
+
+
 def _kinds(found: list[find.Span]) -> str:
     return ", ".join(dict.fromkeys(s.kind for s in found))
 
@@ -152,7 +158,7 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
                     continue
                 message = f"{_kinds(found)} in {where} (profile {profile} would clean it)"
                 evidence = find.redact(value, found)
-            elif _already_deidentified(ctx, elem, value):
+            elif _already_deidentified(ctx, elem, value) or _zip3_written(decision.action, value):
                 continue
             else:
                 message = f"{kind} value in {where} (profile {profile} would {decision.action} it)"
