@@ -157,8 +157,17 @@ def _skip_item(head: bytes, pos: int, implicit: bool, depth: int) -> int:
     """Past an undefined-length item's elements and its delimiter."""
     while True:
         if pos + 8 <= len(head) and _tag_at(head, pos) == ITEM_END:
-            return pos + 8
+            return item_end(head, pos, implicit)
         pos = _past_element(head, pos, implicit, depth)
+
+
+def item_end(data: bytes, pos: int, implicit: bool) -> int:
+    """Past an item delimiter. In explicit VR pydicom reads the two bytes
+    after its tag as a VR: where they read as one with a 4-byte length, it
+    steps 12 bytes, not 8. Only a zero length is stepped over here."""
+    if not implicit and data[pos + 4 : pos + 8] != b"\0\0\0\0":
+        raise CannotTell
+    return pos + 8
 
 
 def _past_element(head: bytes, pos: int, implicit: bool, depth: int) -> int:
@@ -215,6 +224,8 @@ def every_value(data: bytes, pos: int, end: int, depth: int = 0) -> Iterator[Val
 
 def _element_values(data: bytes, pos: int, depth: int) -> Generator[Value, None, int]:
     """One element (a sequence: its items' elements); returns where it ends."""
+    if pos + 8 > len(data):
+        raise CannotTell  # bytes left over: pydicom stops, this walk cannot say
     if (
         _tag_at(data, pos) == PIXEL_DATA
         and data[pos + 4 : pos + 6] in (b"OB", b"OW")
@@ -247,7 +258,7 @@ def _items(data: bytes, pos: int, length: int, depth: int) -> Generator[Value, N
             pos = start
             while not (pos + 8 <= len(data) and _tag_at(data, pos) == ITEM_END):
                 pos = yield from _element_values(data, pos, depth)
-            pos += 8
+            pos = item_end(data, pos, implicit=False)
         else:
             pos = start + size
             yield from every_value(data, start, pos, depth)

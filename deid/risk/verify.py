@@ -12,8 +12,10 @@ chance.
 from __future__ import annotations
 
 import re
+import struct
 import zlib
 from io import BytesIO
+from typing import NamedTuple
 
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
@@ -116,11 +118,20 @@ def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
     return data
 
 
-def _data_set(data: bytes) -> tuple[bytes, str] | None:
+class Searched(NamedTuple):
+    """The file as searched, its transfer syntax, and where its meta group
+    ends (in a deflated file, where the compressed stream began)."""
+
+    data: bytes
+    syntax: str
+    meta_end: int
+
+
+def _data_set(data: bytes) -> Searched | None:
     """The file as searched, a deflated data set inflated (searched
-    compressed, every value in it would pass unseen), and its transfer
-    syntax; None where the meta group cannot be walked or the data set does
-    not inflate: the file is parsed."""
+    compressed, every value in it would pass unseen); None where the meta
+    group cannot be walked or the data set does not inflate: the file is
+    parsed."""
     if data[PREAMBLE : PREAMBLE + 4] != b"DICM":
         return None
     try:
@@ -128,11 +139,12 @@ def _data_set(data: bytes) -> tuple[bytes, str] | None:
     except CannotTell:
         return None
     if syntax != DeflatedExplicitVRLittleEndian:
-        return data, syntax
+        return Searched(data, syntax, meta_end)
     try:
-        return data[:meta_end] + zlib.decompress(data[meta_end:], -zlib.MAX_WBITS), syntax
+        inflated = zlib.decompress(data[meta_end:], -zlib.MAX_WBITS)
     except zlib.error:
         return None
+    return Searched(data[:meta_end] + inflated, syntax, meta_end)
 
 
 def _readings(
@@ -188,7 +200,7 @@ def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
     return False
 
 
-def _values_clear(data: bytes, syntax: str, terms: PhraseIndex[Identifier]) -> bool:
+def _values_clear(searched: Searched, terms: PhraseIndex[Identifier]) -> bool:
     """The second pass, for a file the raw bytes did not clear: each text
     value read from its own bytes and decoded by pydicom's own converter, as
     the parse decodes it, then checked as the parse checks it. Values apart,
@@ -197,13 +209,15 @@ def _values_clear(data: bytes, syntax: str, terms: PhraseIndex[Identifier]) -> b
     identifier; where the walk cannot read the file as pydicom would
     (implicit VR, big endian, UN values, a character set in an item), the
     file is parsed."""
+    data, syntax, meta_end = searched
     if syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
         return False
     try:
-        meta_end, _ = meta(data, PREAMBLE + 4)
         if not looks_explicit(data, meta_end):
             return False
         in_meta = list(every_value(data, PREAMBLE + 4, meta_end))
+        if any(value[0] == CHARACTER_SET for value in in_meta):
+            return False  # an item of the meta decoded in its own set
         in_data_set = list(every_value(data, meta_end, len(data)))
         encodings = _encodings(data, in_data_set)
         for values, coding, is_meta in (
@@ -215,19 +229,22 @@ def _values_clear(data: bytes, syntax: str, terms: PhraseIndex[Identifier]) -> b
                     data, tag, vr.decode(), start, length, depth, coding, is_meta, terms
                 ):
                     return False
-    except CannotTell:
+    except (CannotTell, struct.error):
         return False
     return True
 
 
 def _encodings(data: bytes, values: list) -> list[str]:
     """The data set's character sets as pydicom decodes its values with."""
-    declared = [v for v in values if v[0] == CHARACTER_SET]
+    declared = [i for i, value in enumerate(values) if value[0] == CHARACTER_SET]
     if not declared:
         return [default_encoding]
-    if len(declared) > 1 or declared[0][4]:
-        raise CannotTell  # one in an item: its values decode otherwise
-    _, vr, start, length, _ = declared[0]
+    at = declared[0]
+    _, vr, start, length, depth = values[at]
+    if len(declared) > 1 or depth or vr != b"CS":
+        raise CannotTell  # in an item its values decode otherwise; other VRs read otherwise
+    if any(value[4] for value in values[:at]):
+        raise CannotTell  # items read before it are decoded in the default set
     raw = RawDataElement(
         BaseTag(CHARACTER_SET), "CS", length, data[start : start + length], start, False, True
     )
@@ -250,7 +267,7 @@ def _holds_identifier(
         return False
     if vr == "UN":
         raise CannotTell  # pydicom may decode it in its dictionary VR
-    if is_meta and tag in _CONSTANT_TAGS:
+    if is_meta and not depth and tag in _CONSTANT_TAGS:
         return False
     raw = RawDataElement(BaseTag(tag), vr, length, data[start : start + length], start, False, True)
     value = convert_value(vr, raw, encodings)
@@ -278,13 +295,13 @@ def verify(
     say where it is.
     """
     terms = identifiers.terms()
-    found = _data_set(data)
-    if found is not None:
-        searched, syntax = found
-        texts = _readings(_header_bytes(searched, pixel_data), syntax, character_set)
+    searched = _data_set(data)
+    if searched is not None:
+        header = _header_bytes(searched.data, pixel_data)
+        texts = _readings(header, searched.syntax, character_set)
         if texts is not None and not _may_leak(texts, terms):
             return []
-        if _values_clear(searched, syntax, terms):
+        if _values_clear(searched, terms):
             return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
