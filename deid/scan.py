@@ -52,7 +52,7 @@ from deid.process import warm
 from deid.profiles import ResolvedProfile
 from deid.report import views
 from deid.risk import dataset as dataset_risk
-from deid.risk import detectors
+from deid.risk import detectors, outside
 from deid.risk.baseline import Baseline
 from deid.risk.dataset import DatasetRisk, RiskSettings
 from deid.risk.findings import Finding, Severity
@@ -291,6 +291,9 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     findings: list[Finding] = []
     for detector in detectors.DETECTORS:
         findings.extend(detector(ctx))
+    findings.extend(
+        outside.findings(path, kind, _syntax(ds), where, head, identifiers.terms(), label)
+    )
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
     decision = decide_pixels(ds, settings.pixels, header_only=True)

@@ -411,3 +411,35 @@ def test_a_hipaa_output_rescanned_with_hipaa_is_clean(corpus, tmp_path, env_key)
     findings = [f for e in report["files"] for f in e["findings"]]
     assert {f["severity"] for f in findings} <= {"info"}, findings
     assert result.exit_code == 0
+
+
+def _hidden_outside(folder: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    folder.mkdir()
+    source = Path(get_testdata_file("CT_small.dcm"))
+    raw = source.read_bytes()
+    text = b"Doe^Jane MRN4711 DOB 19610412"
+    (folder / "preamble.dcm").write_bytes(text.ljust(128, b"\0") + raw[128:])
+    (folder / "appended.dcm").write_bytes(raw + text)
+    ds = pydicom.dcmread(source)
+    ds.add_new(0xFFFCFFFC, "OB", text + b" ")
+    ds.save_as(folder / "padding.dcm", enforce_file_format=True)
+
+
+def test_text_outside_any_element_is_found(tmp_path):
+    # The preamble and bytes after the pixel data were never looked at.
+    _hidden_outside(tmp_path / "in")
+    result = scan(str(tmp_path / "in"), "--no-dataset-risk", "-j", "1", "--format", "json")
+    report = json.loads(result.output)
+    places = {
+        Path(f["input"]).name: [x["location"] for x in f["findings"]
+                                if x["rule"] == "header.outside-elements"]
+        for f in report["files"]
+    }  # fmt: skip
+    assert places == {
+        "preamble.dcm": ["preamble"],
+        "appended.dcm": ["bytes after the pixel data"],
+        "padding.dcm": ["bytes after the pixel data"],
+    }
+    assert result.exit_code == 1

@@ -1,0 +1,98 @@
+"""Text a file holds outside its elements: the preamble, and bytes after
+the pixel data (Data Set Trailing Padding, junk appended to the file).
+
+`deid scan` reads a header up to its pixel data; a name written into the
+128-byte preamble or appended after the last element was never looked at,
+and the file passed clean. `deid run` writes a zero preamble and nothing
+after the data set, so only a scan needs this.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+
+from deid.raw_walk import ITEM, PREAMBLE, SEQUENCE_END, UNDEFINED, CannotTell, element
+from deid.risk.findings import Finding, Severity
+from deid.risk.identifiers import Identifier
+from deid.text import find
+from deid.text.terms import PhraseIndex
+
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_TEXT_RUN = re.compile(rb"[\x20-\x7e]{4,}")
+TAIL_LIMIT = 1 << 20  # bytes after the pixel data read at most
+
+
+def findings(
+    path: Path, kind: str, syntax: UID, pixel_at: int, head: bytes,
+    terms: PhraseIndex[Identifier], label: str,
+) -> list[Finding]:  # fmt: skip
+    """A high finding for each place outside the elements whose text holds
+    a name, an identifier, a date or another pattern the free-text check
+    finds. `pixel_at`, `head`: where the pixel data element starts and its
+    first 12 bytes (the scan's read stops there)."""
+    found = []
+    for place, text in _texts(path, kind, syntax, pixel_at, head):
+        spans = find.spans(text, terms)
+        if spans:
+            found.append(
+                Finding(
+                    rule="header.outside-elements",
+                    severity=Severity.HIGH,
+                    message=f"{', '.join(dict.fromkeys(s.kind for s in spans))} in the {place}, "
+                    "outside any element",
+                    file=label,
+                    location=place,
+                    action="de-identify with `deid run` (a zero preamble, nothing after the "
+                    "data set)",
+                    evidence=find.redact(text, spans),
+                )
+            )
+    return found
+
+
+def _texts(
+    path: Path, kind: str, syntax: UID, pixel_at: int, head: bytes
+) -> Iterator[tuple[str, str]]:
+    with path.open("rb") as fh:
+        if kind == "part10":
+            yield from _runs("preamble", fh.read(PREAMBLE))
+        end = _pixel_data_end(fh, syntax, pixel_at, head)
+        if end is not None:
+            fh.seek(end)
+            yield from _runs("bytes after the pixel data", fh.read(TAIL_LIMIT))
+
+
+def _runs(place: str, data: bytes) -> Iterator[tuple[str, str]]:
+    for run in _TEXT_RUN.findall(data):
+        yield place, run.decode("ascii")
+
+
+def _pixel_data_end(fh, syntax: UID, at: int, head: bytes) -> int | None:
+    """Where the pixel data element ends in the file; None where it cannot
+    be told from the file's bytes (deflated, big endian, no pixel data)."""
+    if syntax in (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian) or len(head) < 8:
+        return None
+    try:
+        tag, _, length, start = element(head, 0, syntax.is_implicit_VR)
+    except CannotTell:
+        return None
+    if tag not in _PIXEL_TAGS:
+        return None
+    if length != UNDEFINED:
+        return at + start + length
+    fh.seek(at + start)  # encapsulated: items up to the sequence delimiter
+    while True:
+        item = fh.read(8)
+        if len(item) < 8:
+            return None
+        group, number, size = struct.unpack("<HHL", item)
+        if group << 16 | number == SEQUENCE_END:
+            return fh.tell()
+        if group << 16 | number != ITEM:
+            return None
+        fh.seek(size, 1)
