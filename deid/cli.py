@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deid import __version__
-from deid.errors import DeidError, DeidWarning, OutputError, UsageError
+from deid.errors import DeidError, DeidWarning, OutputError, UsageError, folder_error
 from deid.progress import BatchProgress
 from deid.safetext import one_line
 from deid.terminal import cell, say
@@ -40,7 +40,7 @@ def _writable_folder(folder: Path) -> None:
     try:
         os.close(open_folder(folder))
     except OSError as exc:
-        raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+        raise folder_error(f"cannot write into {folder}", exc) from None
 
 
 def _fail(exc: DeidError) -> None:

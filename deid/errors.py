@@ -7,6 +7,7 @@ map it to an exit code.
 
 from __future__ import annotations
 
+import errno
 from enum import StrEnum
 from typing import TypeVar
 
@@ -56,3 +57,13 @@ def enum_value(kind: type[E], value: object, what: str) -> E:
     except ValueError:
         choices = ", ".join(m.value for m in kind)
         raise UsageError(f"{what} must be one of {choices}, not {value!r}") from None
+
+
+def folder_error(message: str, exc: OSError) -> DeidError:
+    """A folder deid cannot write into: a path that is a file (or lies under
+    one) is the user's configuration (exit 2, as `-o` naming a file); a full
+    disk or a permission is the output's (exit 3)."""
+    text = f"{message}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UsageError(text)
+    return OutputError(text)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from deid.errors import OutputError
+from deid.errors import OutputError, folder_error
 from deid.safetext import from_spreadsheet_cell, spreadsheet_cell
 from deid.spool import SortedSpool
 from deid.writing import atomic_writer, open_append, open_no_follow
@@ -110,4 +110,6 @@ def _faults(folder: Path) -> Iterator[None]:
         reason = exc.strerror or str(exc)
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
             reason = "a symbolic link stands where a table belongs; deid never writes through one"
+        if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a file where the folder belongs
+            raise folder_error(f"cannot write linkage tables in {folder}", exc) from None
         raise OutputError(f"cannot write linkage tables in {folder}: {reason}") from None

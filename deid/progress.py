@@ -105,7 +105,8 @@ def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> thr
     def count() -> None:
         from deid.dicom_io import discover
 
-        done(sum(1 for item in discover(inputs) if not item.problem))
+        # Problems (a named input missing, a link loop) are results too.
+        done(sum(1 for _ in discover(inputs)))
 
     thread = threading.Thread(target=count, daemon=True, name="deid-count")
     thread.start()

@@ -54,6 +54,8 @@ def claim(
     differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
     if not differs:
         return
+    if "profile" in differs and "profile file" in differs:
+        differs.remove("profile file")  # another profile is another file: said once
     why = (
         "; an anonymising profile draws a new random key every run, so it never adds to "
         "or resumes an earlier output"
@@ -61,8 +63,9 @@ def claim(
         else ""
     )
     raise UsageError(
-        f"{out} was written with another {', '.join(differs)}: a run into it now would add "
-        f"a second copy of every patient under other pseudonyms; choose a fresh output folder{why}"
+        f"{out} was written with other settings ({', '.join(differs)}): a run into it now "
+        "would add a second copy of every patient under other pseudonyms; choose a fresh "
+        f"output folder{why}"
     )
 
 

@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from deid.errors import OutputError, UsageError
+from deid.errors import UsageError, folder_error
 
 TMP_SUFFIX = ".deid-tmp"
 # `.<name>.<16 hex digits>.deid-tmp`; the sweep also takes the `.<pid>` form
@@ -191,7 +191,7 @@ def exclusive(*folders: Path) -> Iterator[None]:
             try:
                 fd = open_folder(folder)
             except OSError as exc:
-                raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+                raise folder_error(f"cannot write into {folder}", exc) from None
             stack.callback(os.close, fd)
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) in seen:

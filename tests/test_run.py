@@ -689,6 +689,7 @@ def test_second_run_with_another_key_or_profile_is_refused(corpus, tmp_path):
         *args, "--profile", "hipaa-safe-harbor", env={"DEID_KEY": "first-key-0123456789"}
     )
     assert other_profile.exit_code == 2 and "profile" in other_profile.output
+    assert "profile file" not in other_profile.output  # another profile is said once
     assert {p: p.read_bytes() for p in out.rglob("*.dcm")} == written, "refused runs wrote"
     again = run_cli(*args, env={"DEID_KEY": "first-key-0123456789"})
     assert again.exit_code == 0, again.output
