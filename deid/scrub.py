@@ -10,14 +10,15 @@ later in tag order), then to change the data set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from pydicom.datadict import keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -60,13 +61,18 @@ class Plan:
     private_why: str = ""
     private_code: str = ""
     iod: IodTypes | None = None  # the file's IOD, None when its SOP class is not standard
+    relabelled: list[Relabel] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------- walk
 
 
 def _walk(
-    decider: FileDecider, ds: Dataset, seq_tags: tuple[int, ...], path: tuple[tuple[int, int], ...]
+    decider: FileDecider,
+    ds: Dataset,
+    seq_tags: tuple[int, ...],
+    path: tuple[tuple[int, int], ...],
+    relabelled: list[Relabel],
 ) -> Iterator[Step]:
     """Yield (dataset, tag, element, decision, path) for every element.
 
@@ -79,6 +85,8 @@ def _walk(
             # Decide on the undecoded element: values kept as they are need
             # not be decoded at all (most of a header).
             vr = stored_elem.VR or dictionary_vr(tag)
+            if stored_elem.VR and stored_elem.is_raw and vr != dictionary_vr(tag):
+                vr = _as_standard(ds, tag, stored_elem, path, relabelled)
             decision = decider.standard(tag, vr, seq_tags)
             if decision.action == "keep" and vr not in _INSPECTED_WHEN_KEPT:
                 yield ds, int(tag), _Unread(tag, vr), decision, path
@@ -93,7 +101,37 @@ def _walk(
         yield ds, int(tag), elem, decision, path
         if elem.VR == "SQ" and decision.action not in ("remove", "empty") and elem.value:
             for i, item in enumerate(elem.value):
-                yield from _walk(decider, item, seq_tags + (int(tag),), path + ((int(tag), i),))
+                where = path + ((int(tag), i),)
+                yield from _walk(decider, item, seq_tags + (int(tag),), where, relabelled)
+
+
+# (path, tag, VR as written, the standard's VR)
+Relabel = tuple[tuple[tuple[int, int], ...], int, str, str]
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+     "UR", "UT"}
+)  # fmt: skip
+_TEXT_BYTES = re.compile(rb"[\x20-\x7e]*[\x00 ]?")
+
+
+def _as_standard(
+    ds: Dataset, tag: BaseTag, raw: RawDataElement, path: tuple, relabelled: list[Relabel]
+) -> str:
+    """The VR an element is decided and written in. A standard attribute a
+    file writes in another VR (PatientName as LO, a date as UL) would be
+    written so again: invalid, and decided as what it is not. Where its
+    bytes are text, and the standard's VR is a text VR, it is relabelled
+    (bytes unchanged); other mismatches stay as written."""
+    standard, vr = dictionary_vr(tag), raw.VR
+    if vr in ("UN", "SQ") or standard not in _STRING_VRS:
+        return vr
+    if vr not in _STRING_VRS and not (
+        isinstance(raw.value, bytes) and _TEXT_BYTES.fullmatch(raw.value)
+    ):
+        return vr
+    stored(ds)[tag] = raw._replace(VR=standard)
+    relabelled.append((path, int(tag), vr, standard))
+    return standard
 
 
 def plan(decider: Decider, ds: Dataset, private_cut: int = 0) -> Plan:
@@ -106,8 +144,9 @@ def plan(decider: Decider, ds: Dataset, private_cut: int = 0) -> Plan:
     removed = private_cut + (_drop_all_private(ds) if decider.private_wholesale else 0)
     default = decider.profile.private_default
     bound = decider.bind(ds)
-    steps = list(_walk(bound, ds, (), ()))
-    return Plan(steps, removed, default.why, default.code, bound.iod)
+    relabelled: list[Relabel] = []
+    steps = list(_walk(bound, ds, (), (), relabelled))
+    return Plan(steps, removed, default.why, default.code, bound.iod, relabelled)
 
 
 # ------------------------------------------------------------------- collect
@@ -161,6 +200,16 @@ def scrub(ds: Dataset, planned: Plan, ctx: FileContext, private_wholesale: bool)
                 "code": planned.private_code,
                 "why": f"{planned.private_removed} private attributes removed: "
                 + planned.private_why,
+            }
+        )
+    for path, tag, written, standard in planned.relabelled:
+        ctx.changes.append(
+            {
+                "path": path_text(path, tag),
+                "action": "relabel",
+                "code": "",
+                "why": f"written as {written}; the standard's VR is {standard} (PS3.6): "
+                "relabelled, its bytes unchanged",
             }
         )
     if not private_wholesale:

@@ -161,9 +161,11 @@ def test_fuzzed_files_never_escape(fuzz_seed, tmp_path_factory, data):
 
 
 # File names are bytes on Linux: anything but "/" and NUL, not "." or "..".
-NAME_BYTES = st.binary(min_size=1, max_size=24).map(
-    lambda b: b.replace(b"/", b"_").replace(b"\0", b"_")
-).filter(lambda b: b not in (b".", b".."))
+NAME_BYTES = (
+    st.binary(min_size=1, max_size=24)
+    .map(lambda b: b.replace(b"/", b"_").replace(b"\0", b"_"))
+    .filter(lambda b: b not in (b".", b".."))
+)
 REPORTS = ("report.json", "findings.csv", "report.sarif", "report.html")
 
 
@@ -219,3 +221,48 @@ def test_a_failure_reason_is_one_line_without_pydicoms_traceback():
         "cannot process: failed while encoding the output: (0010,0020): "
         "required argument is not a float"
     )
+
+
+@pytest.mark.parametrize(
+    "keyword, number, written, expected",
+    [
+        ("PatientName", b"\x10\x00\x10\x00", b"UL", "PN"),
+        ("PatientName", b"\x10\x00\x10\x00", b"LO", "PN"),
+        ("StudyDate", b"\x08\x00\x20\x00", b"FD", "DA"),
+        ("InstitutionName", b"\x08\x00\x80\x00", b"SH", "LO"),
+    ],
+)
+def test_a_standard_attribute_in_a_wrong_vr_is_written_in_its_own(
+    tmp_path, keyword, number, written, expected
+):
+    # Written as the file wrote it, the output was invalid DICOM (dciodvfy:
+    # "Invalid Value Representation"), and a PatientName as FD was dropped.
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName, ds.StudyDate, ds.InstitutionName = "Doe^Jane", "20200102", "Acme"
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    ds.save_as(source, enforce_file_format=True)
+    data = source.read_bytes()
+    at = data.index(number, 132 + 200)
+    source.write_bytes(data[: at + 4] + written + data[at + 6 :])
+    result = process_file(
+        source,
+        run_settings(
+            inputs=[source.parent],
+            output=tmp_path / "out",
+            random_key=True,
+            pixels="off",
+            face="off",
+        ),
+    )
+    assert result.status.value == "written", result.reason
+    out = pydicom.dcmread(tmp_path / "out" / result.output)
+    if keyword in out:
+        written_vr = out[keyword].VR
+        assert written_vr == expected
+    assert "Doe" not in str(out.get("PatientName", ""))
+    notes = [c for c in result.changes if c["action"] == "relabel"]
+    assert [c["path"] for c in notes] == [keyword]
