@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
@@ -38,8 +39,10 @@ _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 _FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
 
 
-def dictionary_vr(tag: BaseTag) -> str:
-    """The data dictionary's VR, or UN for tags it does not know."""
+@lru_cache(maxsize=8192)
+def dictionary_vr(tag: int) -> str:
+    """The data dictionary's VR, or UN for tags it does not know. Asked for
+    every standard element of every file (a few hundred tags): cached."""
     try:
         return dictionary_VR(tag)
     except KeyError:

@@ -107,10 +107,23 @@ def _walk(
 
 # (path, tag, VR as written, the standard's VR)
 Relabel = tuple[tuple[tuple[int, int], ...], int, str, str]
-_STRING_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
-     "UR", "UT"}
-)  # fmt: skip
+# VRs whose values deid reads as free text, names or identifiers (decided
+# and cleaned as such): a value of any text may be relabelled into them.
+_FREE_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
+_SHORT_FREE_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST"})
+# VRs of a strict form, which a profile may keep unread (numbers, times,
+# UIDs): a value is relabelled into one only when it has that form, which
+# no name or free text has. Never into CS: "JOHN SMITH" is a valid code.
+_DECIMAL = rb" *[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)? *"
+_FORMS = {
+    "DS": re.compile(_DECIMAL + rb"(\\" + _DECIMAL + rb")*"),
+    "IS": re.compile(rb" *[-+]?\d{1,10} *(\\ *[-+]?\d{1,10} *)*"),
+    "DA": re.compile(rb"\d{8}(\\\d{8})*"),
+    "TM": re.compile(rb"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)? *"),
+    "DT": re.compile(rb"\d{4,14}(\.\d{1,6})?([-+]\d{4})? *"),
+    "UI": re.compile(rb"[0-9.]{1,64}(\\[0-9.]{1,64})*\x00?"),
+    "AS": re.compile(rb"\d{3}[DWMY]"),
+}
 _TEXT_BYTES = re.compile(rb"[\x20-\x7e]*[\x00 ]?")
 
 
@@ -119,15 +132,21 @@ def _as_standard(
 ) -> str:
     """The VR an element is decided and written in. A standard attribute a
     file writes in another VR (PatientName as LO, a date as UL) would be
-    written so again: invalid, and decided as what it is not. Where its
-    bytes are text, and the standard's VR is a text VR, it is relabelled
-    (bytes unchanged); other mismatches stay as written."""
-    standard, vr = dictionary_vr(tag), raw.VR
-    if vr in ("UN", "SQ") or standard not in _STRING_VRS:
+    written so again: invalid, and decided as what it is not. It is
+    relabelled (bytes unchanged) only where that cannot keep more than its
+    written VR would: into a free-text VR, text; into a strict VR (a code,
+    a number, a time, which profiles may keep unread), only a value of that
+    form. Everything else stays as written."""
+    standard, vr, value = dictionary_vr(tag), raw.VR, raw.value
+    if vr in ("UN", "SQ") or not isinstance(value, bytes):  # value None: not read yet
         return vr
-    if vr not in _STRING_VRS and not (
-        isinstance(raw.value, bytes) and _TEXT_BYTES.fullmatch(raw.value)
-    ):
+    if standard in _FREE_VRS:
+        fits = _TEXT_BYTES.fullmatch(value) is not None
+        fits = fits and (standard not in _SHORT_FREE_VRS or len(value) <= 0xFFFF)
+    else:
+        form = _FORMS.get(standard)
+        fits = form is not None and form.fullmatch(value.rstrip(b" \x00")) is not None
+    if not fits:
         return vr
     stored(ds)[tag] = raw._replace(VR=standard)
     relabelled.append((path, int(tag), vr, standard))

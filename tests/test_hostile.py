@@ -266,3 +266,52 @@ def test_a_standard_attribute_in_a_wrong_vr_is_written_in_its_own(
     assert "Doe" not in str(out.get("PatientName", ""))
     notes = [c for c in result.changes if c["action"] == "relabel"]
     assert [c["path"] for c in notes] == [keyword]
+
+
+@pytest.mark.parametrize(
+    "profile, keyword, number",
+    [
+        ("basic", "ScanOptions", b"\x18\x00\x22\x00"),  # CS: kept unread when a code
+        ("gdpr-pseudonymise", "StudyTime", b"\x08\x00\x30\x00"),  # TM: kept when shifting dates
+    ],
+)
+def test_free_text_in_a_wrong_vr_is_not_relabelled_into_a_kept_vr(
+    tmp_path, profile, keyword, number
+):
+    # Relabelled by its dictionary VR, a text written as LO into a code or a
+    # time was kept whole where as LO it was removed or cleaned.
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds[keyword] = pydicom.DataElement(keyword, "LO", "Dr John Smith 555-867-5309")
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    ds.save_as(source, enforce_file_format=True)
+    assert number + b"LO" in source.read_bytes()
+    settings = run_settings(inputs=[source.parent], output=tmp_path / "out", profile=profile,
+                            random_key=True, pixels="off", face="off")  # fmt: skip
+    result = process_file(source, settings)
+    assert result.status.value == "written", result.reason
+    written = (tmp_path / "out" / result.output).read_bytes()
+    assert b"Smith" not in written and b"867-5309" not in written
+
+
+def test_an_element_left_on_disk_is_not_relabelled(tmp_path, monkeypatch):
+    # In a file too large to read whole, a large value is read when used; a
+    # relabelled one was then read back under the wrong header and failed.
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    monkeypatch.setattr(dicom_io, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(dicom_io, "DEFER_BYTES", 64)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds["Manufacturer"] = pydicom.DataElement("Manufacturer", "UT", "Acme Scanners " * 10)
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    ds.save_as(source, enforce_file_format=True)
+    settings = run_settings(inputs=[source.parent], output=tmp_path / "out", random_key=True,
+                            pixels="off", face="off")  # fmt: skip
+    result = process_file(source, settings)
+    assert result.status.value == "written", result.reason
+    assert b"Acme Scanners" in (tmp_path / "out" / result.output).read_bytes()  # kept
