@@ -197,16 +197,18 @@ RESTRICTED_ZIP3 = frozenset(
 _ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 
 
-def zip3(value: str) -> str:
-    """Keep only the first three ZIP digits where Safe Harbor allows it. The
-    ZIP ends a US address: the last five-digit number, never the first word
-    of a longer address (a house number, which Safe Harbor removes with the
-    street); none: ""."""
-    whole = value.strip()
+def zip_code(address: str) -> str:
+    """The five-digit ZIP of a US address: the last five-digit number, never
+    the first word of a longer address (a house number, which Safe Harbor
+    removes with the street); "" where there is none."""
+    whole = address.strip()
     found = [m for m in _ZIP.finditer(whole) if m.start() or m.group(0) == whole]
-    if not found:
-        return ""
-    prefix = found[-1].group(1)[:3]
+    return found[-1].group(1) if found else ""
+
+
+def zip3(value: str) -> str:
+    """Keep only the first three ZIP digits where Safe Harbor allows it."""
+    prefix = zip_code(value)[:3]
     return "000" if prefix in RESTRICTED_ZIP3 else prefix
 
 

@@ -20,7 +20,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from deid.actions import parse_da
+from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
 from deid.dicom_io import check_inflation, check_read, discover, read, sniff
 from deid.errors import InputFileError, UsageError
@@ -58,7 +58,7 @@ from deid.risk.dataset import DatasetRisk, RiskSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 from deid.risk.kanon import Value
-from deid.risk.quasi import ZIP_CODE, QuasiIdentifier
+from deid.risk.quasi import QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
 from deid.scrub import collect, patient_key
 from deid.settings import Execution, FaceSettings, Reporting
@@ -212,8 +212,8 @@ def _text(ds: Dataset, keyword: str) -> str:
 
 
 def _zip(ds: Dataset) -> Value:
-    found = ZIP_CODE.search(_text(ds, "PatientAddress"))  # as the hipaa zip3 action finds it
-    return (found.group(1),) if found else ()
+    found = zip_code(_text(ds, "PatientAddress"))  # as the hipaa zip3 action finds it
+    return (found,) if found else ()
 
 
 # Each derived name gives one tuple per file: Device keeps its four parts in

@@ -72,3 +72,23 @@ def test_names_in_every_pn_group_are_identifiers():
     assert actions.clean_text(text, _terms(name)) == "検査 様"
     assert actions.clean_text("検査山田太郎様", _terms(name)) == "検査 様"
     assert Identifier("name", "ANONYMOUS^Test", "").phrases() == ()
+
+
+def test_a_zip3_scan_accepts_only_what_a_run_writes():
+    # A restricted area's three digits are never written (they become 000):
+    # found in a scan, they are an address left.
+    from deid.risk.detectors import _zip3_written
+
+    assert _zip3_written("zip3", "627") and _zip3_written("zip3", "000")
+    assert not _zip3_written("zip3", "036")  # restricted: a run writes 000
+    assert not _zip3_written("remove", "627") and not _zip3_written("zip3", "62704")
+
+
+def test_the_data_set_risk_zip_is_the_one_zip3_keeps():
+    from pydicom.dataset import Dataset
+
+    from deid.scan import _zip
+
+    ds = Dataset()
+    ds.PatientAddress = "10001 Main St, Springfield IL 62704"
+    assert _zip(ds) == ("62704",) and actions.zip3(ds.PatientAddress) == "627"

@@ -20,7 +20,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
-from deid.actions import DUMMY_BY_VR, TEXT_VRS
+from deid.actions import DUMMY_BY_VR, RESTRICTED_ZIP3, TEXT_VRS
 from deid.decide import FileDecider
 from deid.pixels.settings import PRONE_MODALITIES, PixelSettings
 from deid.risk.findings import Finding, Severity
@@ -125,8 +125,12 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str) -> bo
 
 def _zip3_written(action: str, value: str) -> bool:
     """An address the profile reduces to its ZIP's first three digits that
-    is already those three digits (or "000"): what a run wrote."""
-    return action == "zip3" and len(value.strip()) == 3 and value.strip().isdigit()
+    is already what a run writes: three digits of an area Safe Harbor
+    allows, or "000" (a restricted area's three digits are never written)."""
+    text = value.strip()
+    if action != "zip3" or len(text) != 3 or not text.isdigit():
+        return False
+    return text == "000" or text not in RESTRICTED_ZIP3
 
 
 def _kinds(found: list[find.Span]) -> str:
