@@ -422,6 +422,8 @@ def _hidden_outside(folder: Path) -> None:
     text = b"Doe^Jane MRN4711 DOB 19610412"
     (folder / "preamble.dcm").write_bytes(text.ljust(128, b"\0") + raw[128:])
     (folder / "appended.dcm").write_bytes(raw + text)
+    rle = Path(get_testdata_file("SC_rgb_rle.dcm")).read_bytes()  # encapsulated fragments
+    (folder / "appended_rle.dcm").write_bytes(rle + text)
     ds = pydicom.dcmread(source)
     ds.add_new(0xFFFCFFFC, "OB", text + b" ")
     ds.save_as(folder / "padding.dcm", enforce_file_format=True)
@@ -440,6 +442,7 @@ def test_text_outside_any_element_is_found(tmp_path):
     assert places == {
         "preamble.dcm": ["preamble"],
         "appended.dcm": ["bytes after the pixel data"],
+        "appended_rle.dcm": ["bytes after the pixel data"],
         "padding.dcm": ["bytes after the pixel data"],
     }
     assert result.exit_code == 1

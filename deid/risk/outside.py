@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
-from deid.raw_walk import ITEM, PREAMBLE, SEQUENCE_END, UNDEFINED, CannotTell, element
+from deid.raw_walk import ITEM, PREAMBLE, SEQUENCE_END, UNDEFINED
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier
 from deid.text import find
@@ -75,13 +75,17 @@ def _runs(place: str, data: bytes) -> Iterator[tuple[str, str]]:
 def _pixel_data_end(fh, syntax: UID, at: int, head: bytes) -> int | None:
     """Where the pixel data element ends in the file; None where it cannot
     be told from the file's bytes (deflated, big endian, no pixel data)."""
-    if syntax in (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian) or len(head) < 8:
+    if syntax in (DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian) or len(head) < 12:
         return None
-    try:
-        tag, _, length, start = element(head, 0, syntax.is_implicit_VR)
-    except CannotTell:
-        return None
+    tag, vr = struct.unpack_from("<L", head)[0], head[4:6]
+    tag = (tag & 0xFFFF) << 16 | tag >> 16  # (group, element) as written, little endian
     if tag not in _PIXEL_TAGS:
+        return None
+    if syntax.is_implicit_VR:
+        length, start = struct.unpack_from("<L", head, 4)[0], 8
+    elif vr in (b"OB", b"OW", b"OF", b"OD", b"UN"):
+        length, start = struct.unpack_from("<L", head, 8)[0], 12
+    else:
         return None
     if length != UNDEFINED:
         return at + start + length
