@@ -26,6 +26,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
+from deid.paths import resolved
 from deid.private_cut import Cut, without_private
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
@@ -88,12 +89,12 @@ class _Fence:
             except OSError:
                 continue  # not there yet: nothing in it to read
             self.ids.add((st.st_dev, st.st_ino))
-            self.paths.append(folder.resolve())
+            self.paths.append(resolved(folder))
 
     def inside(self, path: Path) -> bool:
         if not self.paths:
             return False
-        real = path.resolve()
+        real = resolved(path)
         return any(real.is_relative_to(folder) for folder in self.paths)
 
 

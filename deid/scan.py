@@ -7,7 +7,6 @@ quasi-identifiers; the data-set risk is computed from those records.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +27,7 @@ from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
+from deid.paths import resolved
 from deid.pipeline import redacted
 from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
@@ -622,16 +622,13 @@ def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResu
 def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:
     """A file's position under the input it was found in (its name when the
     file itself was named), the same however the input was typed."""
-    try:
-        resolved = Path(path).resolve()
-    except (RuntimeError, OSError):  # a link loop: the file's read reports it
-        resolved = Path(os.path.abspath(path))
+    where = resolved(path)  # a link loop: the file's read reports it
     for root, is_dir in roots:
-        if is_dir and resolved.is_relative_to(root):
-            return resolved.relative_to(root).as_posix()
-        if resolved == root:
+        if is_dir and where.is_relative_to(root):
+            return where.relative_to(root).as_posix()
+        if where == root:
             return root.name
-    return resolved.name
+    return where.name
 
 
 class ScanFaceSeries:
@@ -668,7 +665,7 @@ def scan(
     default). Results stream through the outcome and the collectors; the
     data-set risk folds the patient rows as they pass."""
     inputs = list(inputs)
-    roots = [(p.resolve(), p.is_dir()) for p in inputs]
+    roots = [(resolved(p), p.is_dir()) for p in inputs]
     outcome = ScanOutcome(settings, workdir)
 
     def publish(result: ScanFileResult) -> None:

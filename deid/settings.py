@@ -21,6 +21,7 @@ from deid.executors import worker_count
 from deid.face.thresholds import Thresholds
 from deid.face.thresholds import load as load_face_thresholds
 from deid.options import Option
+from deid.paths import resolved
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
 from deid.pseudonyms import Pseudonymizer, load_key
@@ -60,7 +61,7 @@ def resolve_options(profile_options: Iterable[Option], extra: Iterable[str]) -> 
 
 def inside(child: Path, parent: Path) -> bool:
     try:
-        child.resolve().relative_to(parent.resolve())
+        resolved(child).relative_to(resolved(parent))
         return True
     except ValueError:
         return False

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from deid.errors import UsageError, folder_error
+from deid.paths import resolved
 
 TMP_SUFFIX = ".deid-tmp"
 # `.<name>.<16 hex digits>.deid-tmp`; the sweep also takes the `.<pid>` form
@@ -216,9 +217,9 @@ def refuse_inside_inputs(inputs: Iterable[Path], folders: dict[str, Path | None]
     for given in inputs:
         if not given.is_dir():
             continue
-        root = given.resolve()
+        root = resolved(given)
         for option, folder in folders.items():
-            if folder is not None and folder.resolve().is_relative_to(root):
+            if folder is not None and resolved(folder).is_relative_to(root):
                 raise UsageError(
                     f"{option} {folder} is inside input {given}: {who} never writes next to its "
                     "inputs"

@@ -446,3 +446,14 @@ def test_text_outside_any_element_is_found(tmp_path):
         "padding.dcm": ["bytes after the pixel data"],
     }
     assert result.exit_code == 1
+
+
+def test_a_named_link_loop_is_a_failed_input_in_scan_and_run(tmp_path, env_key):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    scanned = CliRunner().invoke(main, ["scan", str(tmp_path / "a"), "--no-dataset-risk"])
+    assert scanned.exit_code == 3, scanned.output
+    assert scanned.exception is None or isinstance(scanned.exception, SystemExit)
+    ran = CliRunner().invoke(main, ["run", str(tmp_path / "a"), "-o", str(tmp_path / "out")])
+    assert ran.exit_code == 3, ran.output
+    assert ran.exception is None or isinstance(ran.exception, SystemExit)
