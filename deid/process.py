@@ -407,7 +407,7 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
     return result
 
 
-_WITH_TAG = re.compile(r"With tag (\d+) got exception: ")
+_WITH_TAG = re.compile(r"With tag (\d+|\([0-9A-F]{4},[0-9A-F]{4}\)) got exception: ")
 
 
 def failure_reason(doing: str, exc: Exception) -> str:
@@ -419,9 +419,11 @@ def failure_reason(doing: str, exc: Exception) -> str:
     detail = " ".join(first.split())[:200]
     tagged = _WITH_TAG.match(detail)
     if tagged:
-        tag = int(tagged.group(1))
-        detail = f"({tag >> 16:04X},{tag & 0xFFFF:04X}): {detail[tagged.end() :]}"
-    detail = detail.removeprefix("With tag ")
+        number = tagged.group(1)
+        if number.isdigit():
+            tag = int(number)
+            number = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        detail = f"{number}: {detail[tagged.end() :]}"
     if not detail:
         detail = "the file holds a value deid cannot handle"
     return f"cannot process: failed while {doing}: {detail}"
