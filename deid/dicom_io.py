@@ -261,9 +261,9 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
 def check_read(path: Path, ds: Dataset, kind: str, pixels_read: bool = True) -> None:
     """What a read that did not fail still shows of a broken file: nothing
     read from a file without a header, an element or image cut short.
-    `deid scan` asks the same of its reads as `deid run`, whose reads stop
-    before the pixel data (`pixels_read` False: whether any follows is not
-    asked)."""
+    `deid scan` asks the same of its reads (`pixels_read` False: they stop
+    before the pixel data, and a header without an image's pixel attributes
+    is still scanned)."""
     if kind == "raw" and len(ds) == 0:
         raise InputFileError(f"{path}: not a DICOM file (no elements could be read)")
     if len(ds) == 0:
@@ -347,7 +347,9 @@ def _check_complete(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
             f"{path}: truncated: element ({last.group:04X},{last.element:04X}) declares "
             f"{declared} bytes, the file holds {len(value)}"
         )
-    _check_image(path, ds, pixels_read)
+    if not pixels_read:
+        return  # a scan reads headers: one without an image's pixels is still read
+    _check_image(path, ds)
     ts = transfer_syntax(ds)
     if "PixelData" not in ds or ts.is_compressed:
         return
@@ -389,12 +391,12 @@ def is_image_storage(sop_class: str) -> bool:
     return uid.type == "SOP Class" and "Image Storage" in uid.name
 
 
-def _check_image(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
+def _check_image(path: Path, ds: Dataset) -> None:
     sop_class = str(ds.get("SOPClassUID", "") or "").strip()
     if not sop_class or not is_image_storage(sop_class):
         return
     missing = [k for k in IMAGE_PIXEL_TYPE1 if k not in ds]
-    if pixels_read and not any(k in ds for k in PIXELS):
+    if not any(k in ds for k in PIXELS):
         missing.append("PixelData")
     if missing:
         raise InputFileError(
