@@ -39,10 +39,15 @@ _NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 _FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
 
 
-@lru_cache(maxsize=8192)
 def dictionary_vr(tag: int) -> str:
     """The data dictionary's VR, or UN for tags it does not know. Asked for
-    every standard element of every file (a few hundred tags): cached."""
+    every standard element of every file (a few hundred tags): cached, by
+    the plain integer (a BaseTag key compares in Python)."""
+    return _dictionary_vr(int(tag))
+
+
+@lru_cache(maxsize=8192)
+def _dictionary_vr(tag: int) -> str:
     try:
         return dictionary_VR(tag)
     except KeyError:
