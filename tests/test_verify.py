@@ -335,3 +335,23 @@ def test_a_value_glued_to_its_neighbours_is_still_found(layout):
     assert full, "the layout must carry a value the element check stops"
     assert quick
     assert values
+
+
+def test_initials_and_one_word_of_a_name_are_no_finding_in_a_code():
+    # "Doe^M R" read as "MR" withheld every MR image of such a patient, and
+    # a surname that is also a code (HEAD, PERFUSION) every file holding it.
+    found = IdentifierSet()
+    found.add("name", "Doe^M R", "PatientName")
+    found.add("name", "Head^Anna", "OperatorsName")
+    ds = Dataset()
+    ds.Modality = "MR"
+    ds.BodyPartExamined = "HEAD"
+    ds.StudyDescription = "MR BRAIN W/O"
+    with pytest.MonkeyPatch.context() as mp:
+        parse_always(mp)
+        assert verify(_saved(ds), found, "f") == []
+        ds.ImageComments = "seen by Head Anna"  # the name itself is still found
+        assert [f.location for f in verify(_saved(ds), found, "f")] == ["ImageComments"]
+        del ds.ImageComments
+        ds.BodyPartExamined = "HEAD ANNA"  # two words of it, even in a code
+        assert [f.location for f in verify(_saved(ds), found, "f")] == ["BodyPartExamined"]

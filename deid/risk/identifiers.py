@@ -93,6 +93,8 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
         named = [c for c in components if any(_name_word(w) for w in c)]
         for component in named:
             out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
+            if all(len(w) == 1 for w in component):
+                continue  # initials ("M R") alone read as codes ("MR"): only with the name
             if len(component) > 1:
                 out.append(component)
                 joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
