@@ -198,7 +198,7 @@ def test_head_series_with_broken_geometry_is_medium_not_silent(
         ds.SeriesDescription = "t1_mprage_sag"
         ds.save_as(path)
     result = _assess(folder)
-    assert result.level == "none" and "content not judged" in result.reasons[0]
+    assert result.level == "unjudged" and "content not judged" in result.reasons[0]
     # Too few images to hold a face: none, whatever the geometry says.
     for extra in sorted(folder.glob("*.dcm"))[15:]:
         extra.unlink()
@@ -479,3 +479,42 @@ def test_series_judged_in_threads_give_the_serial_answers_in_order(phantoms: Pat
     assert len(serial) >= 10
     assert threaded == serial
     assert warnings.filters == filters  # the threads' filter changes do not outlive them
+
+
+def _imaged_twice(source: Path, folder: Path, every: int = 1) -> None:
+    """Each (every-th) position imaged a second time, as a second echo."""
+    folder.mkdir()
+    for i, path in enumerate(sorted(source.glob("*.dcm"))):
+        ds = pydicom.dcmread(path)
+        ds.save_as(folder / f"e1-{i:04d}.dcm")
+        if i % every == 0:
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.EchoTime, ds.EchoNumbers = 90, 2
+            ds.save_as(folder / f"e2-{i:04d}.dcm")
+
+
+def test_a_stack_imaged_twice_is_judged_on_one_image_per_position(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    # Dual-echo (fMRI, DWI) heads: "two slices at the same position" left the
+    # content unjudged, and its outputs were written RecognizableVisualFeatures NO.
+    _imaged_twice(phantoms / "mr-head-unnamed", tmp_path / "dual")
+    assert _assess(tmp_path / "dual").level == "high"
+
+
+def test_a_series_not_judged_claims_no_marker_either_way(phantoms: Path, tmp_path: Path) -> None:
+    # Positions repeated unevenly: no order, the header does not name the
+    # head. Its outputs must not say NO (nor claim option 113102).
+    _imaged_twice(phantoms / "mr-head-unnamed", tmp_path / "in", every=3)
+    out, reports = tmp_path / "out", tmp_path / "reports"
+    settings = run_settings(
+        inputs=[tmp_path / "in"], output=out, report_dir=reports, jobs=1, environ=KEY,
+        options=["clean-recognizable-visual-features"], pixels="off",
+    )  # fmt: skip
+    deidentify([tmp_path / "in"], settings)
+    report = json.loads((reports / "report.json").read_text())
+    assert [e["level"] for e in report["face"]["series"]] == ["unjudged"]
+    for path in out.rglob("*.dcm"):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        assert "RecognizableVisualFeatures" not in ds
+        assert "113102" not in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]

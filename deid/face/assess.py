@@ -24,7 +24,11 @@ from deid.face.geometry import Layout, Series, extent, layout
 from deid.face.relief import Face, Relief, locate
 from deid.face.thresholds import Thresholds
 
-LEVELS = ("none", "low", "medium", "high")
+LEVELS = ("none", "unjudged", "low", "medium", "high")
+# The images could not be judged and the header does not name the head:
+# no face is claimed either way (RecognizableVisualFeatures not written).
+UNJUDGED = "unjudged"
+_NOT_JUDGED = "content not judged"
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def gates(series: Series, lay: Layout, t: Thresholds, named: bool) -> list[str]:
         if not named:
             return [
                 f"slices cannot be put in order ({lay.problem}) and the header does not name "
-                "the head: content not judged"
+                f"the head: {_NOT_JUDGED}"
             ]
         return []  # the caller reports the geometry problem
     reasons = []
@@ -301,9 +305,9 @@ def assess(
     named = assume_head or t.names_head(series.words)
     closed = gates(series, lay, t, named)
     if closed:
-        return FaceResult(
-            series.uid, "none", closed, seconds=time.perf_counter() - start, named=named
-        )
+        level = UNJUDGED if closed[-1].endswith(_NOT_JUDGED) else "none"
+        seconds = time.perf_counter() - start
+        return FaceResult(series.uid, level, closed, seconds=seconds, named=named)
     if not lay.ok:
         return FaceResult(
             series.uid,

@@ -240,7 +240,11 @@ def layout(series: Series) -> Layout:
     distances = distances[ranked]
     steps = np.diff(distances)
     if (steps < 1e-3).any():
-        return Layout(False, "two slices at the same position")
+        kept = _one_per_position(steps)
+        if kept is None:
+            return Layout(False, "two slices at the same position")
+        items, positions, distances = [items[i] for i in kept], positions[kept], distances[kept]
+        steps = np.diff(distances)
     step = float(np.median(steps))
     if steps.max() > 1.5 * step + 0.1:
         return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
@@ -257,6 +261,17 @@ def layout(series: Series) -> Layout:
         rows=rows,
         columns=columns,
     )
+
+
+def _one_per_position(steps: np.ndarray) -> list[int] | None:
+    """A stack imaged several times over (echoes, time points, b-values:
+    every position the same number of times): the first image at each
+    position, in the series' order. None where positions repeat unevenly."""
+    starts = [0] + [i + 1 for i, step in enumerate(steps) if step >= 1e-3]
+    sizes = {b - a for a, b in zip(starts, starts[1:] + [len(steps) + 1], strict=True)}
+    if len(sizes) != 1 or len(starts) < 2:
+        return None
+    return starts
 
 
 def extent(lay: Layout) -> np.ndarray:

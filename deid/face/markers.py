@@ -3,9 +3,10 @@ option (113102) from a series' face level, in one place.
 
 A head series is written YES at first (or NO when its header does not name
 the head and the images have not been judged yet); once judged, NO where no
-face is left (none; low = defaced, by deid or before) and YES otherwise.
-The option is claimed exactly where the value is NO, and withdrawn (code
-and method clause) where it no longer holds.
+face is left (none; low = defaced, by deid or before), YES otherwise, and
+no value where the images could not be judged (unjudged). The option is
+claimed exactly where the value is NO, and withdrawn (code and method
+clause) where it no longer holds.
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ def _clauses(ds: Dataset) -> list[str]:
 
 
 def set_markers(ds: Dataset, level: str, option_chosen: bool) -> bool:
-    """Set the markers for `level`; True when anything changed."""
+    """Set the markers for `level`; True when anything changed. A series
+    whose images were not judged claims nothing: no value, no option."""
     clean = level in ("none", "low")
-    value = "NO" if clean else "YES"
-    changed = ds.get("RecognizableVisualFeatures") != value
-    ds.RecognizableVisualFeatures = value
+    if level == "unjudged":
+        changed = "RecognizableVisualFeatures" in ds
+        if changed:
+            del ds.RecognizableVisualFeatures
+    else:
+        value = "NO" if clean else "YES"
+        changed = ds.get("RecognizableVisualFeatures") != value
+        ds.RecognizableVisualFeatures = value
     claim = clean and option_chosen
     codes = ds.get("DeidentificationMethodCodeSequence")
     code = Option.CLEAN_VISUAL_FEATURES.code
@@ -67,4 +74,4 @@ def stale(result: FaceResult) -> bool:
     names the head, NO elsewhere) may differ from the series result: only
     then are its outputs read again. Pixels --deface rewrote keep the
     markers they were written with."""
-    return (result.level in ("none", "low")) == result.named
+    return result.level == "unjudged" or (result.level in ("none", "low")) == result.named

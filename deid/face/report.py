@@ -25,12 +25,15 @@ if TYPE_CHECKING:
 
 SEVERITY = {
     "none": Severity.INFO,
+    "unjudged": Severity.LOW,
     "low": Severity.LOW,
     "medium": Severity.MEDIUM,
     "high": Severity.HIGH,
 }
 ADVICE = {
     "none": "",
+    "unjudged": "check the series by eye: its images could not be judged, and no marker claims "
+    "either way",
     "low": "defaced or brain-only: review the render if in doubt",
     "medium": "deface the series (or confirm by eye) before sharing",
     "high": "deface the series before sharing",

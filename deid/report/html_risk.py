@@ -14,6 +14,8 @@ from typing import Any
 from deid.face.report import ADVICE
 from deid.report.html_kit import RANK, escape, findings_table, more, sev, table, worst
 
+_LEVEL_SEVERITY = {"none": "info", "unjudged": "low"}
+
 FACE_RULE = "face.reconstruction-risk"
 
 
@@ -26,7 +28,7 @@ def face_section(header: dict[str, Any], limit: int) -> str:
         return ""
     rows = [
         [
-            sev({"none": "info"}.get(e["level"], e["level"])) + f" {escape(e['level'])}",
+            sev(_LEVEL_SEVERITY.get(e["level"], e["level"])) + f" {escape(e['level'])}",
             f"<code>{escape(e['series'])}</code>",
             escape("; ".join(e["reasons"])),
             escape(ADVICE.get(e["level"], "")),
