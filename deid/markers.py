@@ -36,6 +36,10 @@ def mark_deidentified(
     series gets it, or not, after the series-level face check)."""
     ds.PatientIdentityRemoved = "YES"
     options = set(profile.options) - {Option.CLEAN_PIXEL_DATA, Option.CLEAN_VISUAL_FEATURES}
+    if profile.meta.date_clean != "shift":
+        # Dates reduced to the year keep no interval between them: the
+        # option's own promise (temporal relationships kept) does not hold.
+        options.discard(Option.RETAIN_MODIFIED_DATES)
     if pixels_cleaned:
         options.add(Option.CLEAN_PIXEL_DATA)
     if visual_features_clean and Option.CLEAN_VISUAL_FEATURES in profile.options:

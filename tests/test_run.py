@@ -641,6 +641,18 @@ def test_tcia_profile_claims_its_options_and_writes_midi_b_tables(runs, manifest
         assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
 
 
+@pytest.mark.parametrize("profile", ["hipaa-safe-harbor", "gdpr-anonymise"])
+def test_dates_reduced_to_the_year_claim_no_retained_intervals(runs, profile):
+    # 113107 promises temporal relationships kept: dates on 1 January and
+    # times 000000 keep none, though the dates were modified.
+    for path in outputs(runs[profile] / "out"):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        codes = {item.CodeValue for item in ds.DeidentificationMethodCodeSequence}
+        assert "113107" not in codes
+        assert "option retain-longitudinal-modified-dates" not in ds.DeidentificationMethod
+        assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+
+
 def _identifiers(out: Path) -> set[str]:
     """Patient pseudonyms and UIDs of a release: what could link it to another."""
     found = set()
