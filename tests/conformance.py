@@ -29,7 +29,11 @@ SCIENCE = frozenset(
         # waveforms
         "WaveformData", "NumberOfWaveformChannels", "NumberOfWaveformSamples",
         "SamplingFrequency", "ChannelSensitivity", "WaveformBitsAllocated",
-        "WaveformSampleInterpretation", "ChannelSourceSequence",
+        "WaveformSampleInterpretation", "ChannelSourceSequence", "MultiplexGroupLabel",
+        "ChannelLabel",
+        # acquisition and reconstruction (PET harmonisation, SUV; MR nucleus; ultrasound)
+        "ReconstructionMethod", "AttenuationCorrectionMethod", "ScatterCorrectionMethod",
+        "ImagedNucleus", "TransducerData", "ProcessingFunction",
         # segmentations
         "SegmentNumber", "SegmentAlgorithmType", "ReferencedSegmentNumber", "SegmentationType",
         # radiotherapy

@@ -106,6 +106,13 @@ def basic() -> Decider:
         ("SOPInstanceUID", "UI", CT, (), "uid"),
         ("StudyDate", "DA", CT, (), "dummy"),  # Z, but DICOMDIR records need a value
         ("AcquisitionDate", "DA", CT, (), "remove"),
+        # Acquisition text the standard does not list: kept by name (PET
+        # harmonisation, waveform groups), not removed as optional free text.
+        ("ReconstructionMethod", "LO", None, (), "keep"),
+        ("AttenuationCorrectionMethod", "LO", None, (), "keep"),
+        ("ScatterCorrectionMethod", "LO", None, (), "keep"),
+        ("ImagedNucleus", "SH", None, (), "keep"),
+        ("MultiplexGroupLabel", "SH", None, ("WaveformSequence",), "keep"),
     ],
 )
 def test_basic_profile_decisions(basic, keyword, vr, iod, parents, action):
