@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
 from deid.apply import ACTIONS, PARAMETRISED
 from deid.errors import ProfileError
@@ -224,6 +224,7 @@ class Profile:
                 private[(m.tag >> 16, m.tag & 0xFF, m.creator)] = decision
             else:
                 paths[m.path] = decision
+        _check_paths_reachable(listing, exact)
         private_rule = Rule(
             Match("mask"),
             "private",
@@ -255,6 +256,26 @@ class Profile:
             ),
             safe_private=safe,
         )
+
+
+def _check_paths_reachable(
+    listing: list[tuple[Rule, Decision]], exact: dict[int, Decision]
+) -> None:
+    """A rule inside a sequence the same profile removes or empties can never
+    apply: rejected, rather than silently doing nothing (the README's own
+    example did)."""
+    for rule, _ in listing:
+        if rule.match.kind != "path":
+            continue
+        for parent in rule.match.path[:-1]:
+            decided = exact.get(parent)
+            if decided is not None and decided.action in ("remove", "empty"):
+                name = keyword_for_tag(parent) or f"({parent >> 16:04X},{parent & 0xFFFF:04X})"
+                raise ProfileError(
+                    f"{rule.source}: {rule.match_text}: never applies, this profile's "
+                    f"{decided.code} {decided.action}s {name}; keep it "
+                    f'(match = "{name}", action = "K") and its items are decided one by one'
+                )
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,10 @@ creator = "ACME 1.0"
 action = "K"
 
 [[rules]]
+match = "RequestAttributesSequence"
+action = "K"
+
+[[rules]]
 match = "RequestAttributesSequence/AccessionNumber"
 action = "pseudonym"
 """,
@@ -207,3 +211,52 @@ def test_help_and_usage_errors_do_not_load_the_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "0 2 []", done.stdout + done.stderr
+
+
+def _readme_profile() -> str:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Your own profile", 1)[1]
+    return section.split("```toml", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_profile_example_does_what_it_says(tmp_path):
+    # Its sequence-path rule did nothing (basic removes the parent), and its
+    # options line dropped the base's date shift.
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import Dataset
+
+    from deid.pipeline import process_file
+    from tests.helpers import run_settings
+
+    profile = tmp_path / "my-study.toml"
+    profile.write_text(_readme_profile())
+    base = set(load_profile("gdpr-pseudonymise").meta.options)
+    assert base <= set(load_profile(str(profile)).meta.options)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    item = Dataset()
+    item.RequestedProcedureID = "RP12345"
+    ds.RequestAttributesSequence = [item]
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    ds.save_as(source, enforce_file_format=True)
+    settings = run_settings(
+        inputs=[source.parent], output=tmp_path / "out", profile=str(profile), random_key=True,
+        pixels="off", face="off",
+    )  # fmt: skip
+    result = process_file(source, settings)
+    assert result.status.value == "written", result.reason
+    out = pydicom.dcmread(tmp_path / "out" / result.output)
+    value = out.RequestAttributesSequence[0].RequestedProcedureID
+    assert value and value != "RP12345"
+
+
+def test_a_rule_inside_a_removed_sequence_is_rejected(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        '[profile]\nname = "p"\nextends = "basic"\n\n'
+        '[[rules]]\nmatch = "RequestAttributesSequence/RequestedProcedureID"\n'
+        'action = "pseudonym"\n'
+    )
+    with pytest.raises(ProfileError, match="RequestAttributesSequence"):
+        load_profile(str(profile)).resolve()
