@@ -58,6 +58,7 @@ HEAD_CT = replace(
     depth_mm=250, padding=True,
 )  # fmt: skip
 PER_SERIES = 200
+BODY_SLICE_MM = 1.25
 
 
 def head_slices() -> tuple[np.ndarray, list, list]:
@@ -81,7 +82,9 @@ def as_head(ds: pydicom.Dataset, head: tuple[np.ndarray, list, list], index: int
 def make_corpus(folder: Path, count: int, heads: int) -> None:
     """`count` CT slices in series of 200; every `heads`-th series (0: none)
     is a head CT whose face the default run checks."""
-    marker = folder.parent / f".{folder.name}-complete-{count}-{heads}"
+    # v2: body slices at distinct positions (all at CT_small's one position
+    # before, which no real series is: the face check could not order them).
+    marker = folder.parent / f".{folder.name}-complete-{count}-{heads}-v2"
     if marker.exists():
         return
     shutil.rmtree(folder, ignore_errors=True)
@@ -116,6 +119,8 @@ def make_corpus(folder: Path, count: int, heads: int) -> None:
         ds.HighBit = 15
         ds.PixelRepresentation = 0
         ds.PixelData = np.roll(base, i, axis=0).tobytes()
+        ds.SliceThickness = BODY_SLICE_MM
+        ds.ImagePositionPatient = [-170.0, -170.0, -BODY_SLICE_MM * (i % per_series)]
         if head is not None and (i // per_series) % heads == heads - 1:
             as_head(ds, head, i % per_series)
         ds.save_as(folder / f"slice{i:06d}.dcm", enforce_file_format=True)
