@@ -93,8 +93,8 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
         named = [c for c in components if any(_name_word(w) for w in c)]
         for component in named:
             out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
-            if all(len(w) == 1 for w in component):
-                continue  # initials ("M R") alone read as codes ("MR"): only with the name
+            if len(named) > 1 and _initials(component):
+                continue  # "M R" alone reads as a code ("MR"): only with the rest of the name
             if len(component) > 1:
                 out.append(component)
                 joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
@@ -105,6 +105,12 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
             out.append(tuple(w for c in named for w in c))
             out.append(tuple(w for c in rest for w in c) + family)
     return out
+
+
+def _initials(component: tuple[str, ...]) -> bool:
+    """Single Latin letters only ("M R", "J. S."). Ideographic and other
+    unspaced scripts are written one character a token: never initials."""
+    return all(len(w) == 1 and w.isascii() for w in component)
 
 
 def _address_phrases(value: str) -> list[tuple[str, ...]]:

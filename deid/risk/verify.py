@@ -37,7 +37,6 @@ from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
 from deid.text import find, names
 from deid.text.terms import PhraseIndex
-from deid.text.tokens import words
 
 _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
 # Free text searched for names: not PN (a profile decides those by rule, and
@@ -328,8 +327,6 @@ def _check(
         ident = hit.label
         if vr == "UI" and ident.kind != "id":
             continue  # UIDs are digits and dots: only IDs can hide there
-        if vr == "CS" and ident.kind == "name" and len(words(text[hit.start : hit.end])) < 2:
-            continue  # one word of a name as a code (PERFUSION, HEAD): the code, kept
         return Finding(
             rule="verify.residual-phi",
             severity=Severity.HIGH,
