@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
 from deid.apply import ACTIONS, PARAMETRISED
-from deid.errors import ProfileError
+from deid.errors import DeidWarning, ProfileError
 from deid.options import Option
 
 # PS3.15 action codes, and how each resolves when the IOD type of the
@@ -224,7 +225,7 @@ class Profile:
                 private[(m.tag >> 16, m.tag & 0xFF, m.creator)] = decision
             else:
                 paths[m.path] = decision
-        _check_paths_reachable(listing, exact)
+        _check_paths_reachable(listing, exact, paths)
         private_rule = Rule(
             Match("mask"),
             "private",
@@ -259,23 +260,32 @@ class Profile:
 
 
 def _check_paths_reachable(
-    listing: list[tuple[Rule, Decision]], exact: dict[int, Decision]
+    listing: list[tuple[Rule, Decision]],
+    exact: dict[int, Decision],
+    paths: dict[tuple[int, ...], Decision],
 ) -> None:
-    """A rule inside a sequence the same profile removes or empties can never
-    apply: rejected, rather than silently doing nothing (the README's own
-    example did)."""
+    """A rule inside a sequence that the options in force remove or empty
+    cannot apply in this run: said once, on one line (the README's own
+    example did nothing, silently). Not an error: another option may keep
+    the parent, and one site profile serves runs with and without it."""
     for rule, _ in listing:
         if rule.match.kind != "path":
             continue
-        for parent in rule.match.path[:-1]:
-            decided = exact.get(parent)
+        path = rule.match.path
+        for depth in range(1, len(path)):
+            parent = path[depth - 1]
+            decided = paths.get(path[:depth]) if depth > 1 else None
+            decided = decided or exact.get(parent)
             if decided is not None and decided.action in ("remove", "empty"):
                 name = keyword_for_tag(parent) or f"({parent >> 16:04X},{parent & 0xFFFF:04X})"
-                raise ProfileError(
-                    f"{rule.source}: {rule.match_text}: never applies, this profile's "
-                    f"{decided.code} {decided.action}s {name}; keep it "
-                    f'(match = "{name}", action = "K") and its items are decided one by one'
+                warnings.warn(
+                    f"{rule.source}: {rule.match_text} does not apply: {decided.code} "
+                    f"{decided.action}s {name} here (keep it, or a path to it, for the rule "
+                    "to apply)",
+                    DeidWarning,
+                    stacklevel=2,
                 )
+                break
 
 
 @dataclass(frozen=True)

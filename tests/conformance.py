@@ -31,9 +31,9 @@ SCIENCE = frozenset(
         "SamplingFrequency", "ChannelSensitivity", "WaveformBitsAllocated",
         "WaveformSampleInterpretation", "ChannelSourceSequence", "MultiplexGroupLabel",
         "ChannelLabel",
-        # acquisition and reconstruction (PET harmonisation, SUV; MR nucleus; ultrasound)
+        # acquisition and reconstruction (PET harmonisation, SUV; MR nucleus)
         "ReconstructionMethod", "AttenuationCorrectionMethod", "ScatterCorrectionMethod",
-        "ImagedNucleus", "TransducerData", "ProcessingFunction",
+        "ImagedNucleus",
         # segmentations
         "SegmentNumber", "SegmentAlgorithmType", "ReferencedSegmentNumber", "SegmentationType",
         # radiotherapy

@@ -251,12 +251,28 @@ def test_the_readme_profile_example_does_what_it_says(tmp_path):
     assert value and value != "RP12345"
 
 
-def test_a_rule_inside_a_removed_sequence_is_rejected(tmp_path):
+def test_a_rule_inside_a_removed_sequence_is_said(tmp_path):
+    # It cannot apply while its parent is removed: said on one line, not
+    # silent; kept by another option or by a path rule, nothing is said.
+    import warnings
+
+    from deid.errors import DeidWarning
+
     profile = tmp_path / "p.toml"
-    profile.write_text(
-        '[profile]\nname = "p"\nextends = "basic"\n\n'
-        '[[rules]]\nmatch = "RequestAttributesSequence/RequestedProcedureID"\n'
-        'action = "pseudonym"\n'
-    )
-    with pytest.raises(ProfileError, match="RequestAttributesSequence"):
-        load_profile(str(profile)).resolve()
+    rule = '[[rules]]\nmatch = "RequestAttributesSequence/RequestedProcedureID"\n'
+    head = '[profile]\nname = "p"\nextends = "basic"\n\n'
+    profile.write_text(head + rule + 'action = "pseudonym"\n')
+    loaded = load_profile(str(profile))
+    with pytest.warns(DeidWarning, match="RequestAttributesSequence"):
+        loaded.resolve()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeidWarning)
+        loaded.resolve(frozenset({Option.CLEAN_DESCRIPTORS}))  # the option keeps the parent
+        nested = (
+            '[[rules]]\nmatch = "ReferencedSeriesSequence/ReferencedPatientSequence"\n'
+            'action = "K"\n\n[[rules]]\n'
+            'match = "ReferencedSeriesSequence/ReferencedPatientSequence/PatientID"\n'
+            'action = "pseudonym"\n'
+        )
+        profile.write_text(head + nested)
+        load_profile(str(profile)).resolve()  # the parent is kept by its own path rule
