@@ -17,6 +17,7 @@ from typing import Any
 from deid import pipeline, run_identity
 from deid.collectors import Collector, FaceSeries, Linkage, PixelSeries
 from deid.errors import OutputError
+from deid.id_issuers import IdIssuers
 from deid.linkage import LinkageTables
 from deid.pixels.settings import PixelSettings
 from deid.report import json_report, views
@@ -94,7 +95,12 @@ def _deidentify(
     # Sampled series are judged (and their outputs replaced) before the face
     # step marks the same outputs; their files reach the report when judged.
     series = PixelSeries(settings, builder)
-    collectors: list[Collector] = [Linkage(settings), series, FaceSeries(settings, builder)]
+    collectors: list[Collector] = [
+        Linkage(settings),
+        series,
+        FaceSeries(settings, builder),
+        IdIssuers(builder),
+    ]
     refuse = [settings.output, settings.report_dir]
     refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:

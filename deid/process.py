@@ -127,6 +127,7 @@ def decide(state: FileState, settings: Settings) -> None:
         cleaning=identifiers.cleaning_patterns(),
     )
     state.patient_id = str(ds.get("PatientID", "") or "").strip()
+    state.result.issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
 
 
 def deidentify_document(state: FileState, settings: Settings) -> None:

@@ -77,6 +77,7 @@ class FileResult:
     # Linkage: never written to the journal or the report, only to --mapping-dir.
     uid_map: dict[str, str] = field(default_factory=dict)
     patient: tuple[str, str] | None = None
+    issuer: str = ""  # IssuerOfPatientID, for deid.id_issuers; in memory only
     # Face check: slice geometry of head CT/MR/PT files (input path inside:
     # kept in memory for the series step, never written).
     geometry: SliceGeometry | None = None

@@ -782,3 +782,34 @@ def test_which_input_wins_a_clash_does_not_depend_on_timing_or_dry_run(corpus, t
     assert {seen[0][f"a/{i}.dcm"] for i in range(6)} == {"written"}
     assert {seen[0][f"b/{i}-changed.dcm"] for i in range(6)} == {"failed"}
     assert seen[0]["b/0-copy.dcm"] == "skipped"
+
+
+def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):
+    # Two sites issue MRN 12345 to two people: keyed by the ID, they share
+    # one pseudonym. The run cannot tell them apart afterwards: it says so.
+    from pydicom.data import get_testdata_file
+
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (issuer, name) in enumerate([("HOSP_A", "SMITH^JOHN"), ("HOSP_B", "JONES^MARY"),
+                                        ("HOSP_A", "SMITH^JOHN")]):  # fmt: skip
+        ds = source.copy()
+        ds.PatientID, ds.IssuerOfPatientID, ds.PatientName = "12345", issuer, name
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    result = run_cli("run", str(folder), "-o", str(out), "-q", "--pixels", "off", "--face", "off",
+                     env={"DEID_KEY": "test-key-0123456789abcdef"})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    report = json.loads((out / "report.json").read_text())
+    said = [f for f in report["dataset_findings"] if f["rule"] == "patient.id-issuers"]
+    assert len(said) == 1 and said[0]["severity"] == "high"
+    assert "12345" not in json.dumps(said) and "HOSP" not in json.dumps(said)
+    one_issuer = tmp_path / "one"
+    one_issuer.mkdir()
+    for path in sorted(folder.glob("*.dcm"))[::2]:  # HOSP_A twice
+        shutil.copy(path, one_issuer / path.name)
+    again = run_cli("run", str(one_issuer), "-o", str(tmp_path / "out2"), "-q", "--pixels", "off",
+                    "--face", "off", env={"DEID_KEY": "test-key-0123456789abcdef"})  # fmt: skip
+    assert again.exit_code == 0, again.output

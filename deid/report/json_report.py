@@ -55,10 +55,15 @@ class ReportBuilder:
         self.worst = views.WorstFiles(on_drop=self.thumbnails.drop)
         self.reveal = settings.reveal_inputs
         self.face = SeriesResults(settings.report_dir)
+        self.dataset: list[Finding] = []  # about the batch, not one file (deid.id_issuers)
 
     def add_series(self, entry: dict[str, Any], finding: Finding) -> None:
         """One head series' face result and its finding."""
         self.face.add(entry, [finding])
+        self.tally.add([finding])
+
+    def add_dataset_finding(self, finding: Finding) -> None:
+        self.dataset.append(finding)
         self.tally.add([finding])
 
     def add(self, r: FileResult) -> None:
@@ -136,7 +141,7 @@ class ReportBuilder:
                 "note": PREVIEW_NOTE,
                 **self.face.section(),
             },
-            "dataset_findings": views.dataset_findings([], self.face),
+            "dataset_findings": views.dataset_findings(self.dataset, self.face),
         }
 
     def write(self, path: Path) -> None:
