@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from deid import __version__
-from deid.errors import DeidError, DeidWarning, OutputError, UsageError, folder_error
+from deid.errors import DeidError, DeidWarning, OutputError, UsageError
 from deid.progress import BatchProgress
 from deid.safetext import one_line
 from deid.terminal import cell, say
-from deid.writing import open_folder, refuse_inside_inputs
+from deid.writing import open_writable, refuse_inside_inputs
 
 # The library (pydicom, numpy, pandas, scipy...) loads inside the commands that
 # need it, so that --help, usage errors and `profiles list` answer at once.
@@ -32,15 +32,6 @@ if TYPE_CHECKING:
 
 err = Console(stderr=True)
 out = Console()
-
-
-def _writable_folder(folder: Path) -> None:
-    """Made (if missing) and opened before any work: a report folder that is
-    a file is one line up front, not a traceback after the scan."""
-    try:
-        os.close(open_folder(folder))
-    except OSError as exc:
-        raise folder_error(f"cannot write into {folder}", exc) from None
 
 
 def _fail(exc: DeidError) -> None:
@@ -531,11 +522,11 @@ def scan_cmd(
     try:
         if report_dir is not None:
             refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
-            _writable_folder(report_dir)
+            os.close(open_writable(report_dir))  # one line now, not a traceback after
         if write_baseline is not None:
             if write_baseline.is_dir():
                 raise UsageError(f"--write-baseline {write_baseline}: a folder; name a file")
-            _writable_folder(write_baseline.parent)
+            os.close(open_writable(write_baseline.parent))
         settings = api.build_scan_settings(
             api.resolve_profile(profile, options),
             api.RiskChoice(dataset_risk, quasi, k, sensitive, population, sampling_fraction,

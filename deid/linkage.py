@@ -107,9 +107,8 @@ def _faults(folder: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        message = f"cannot write linkage tables in {folder}"
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
             reason = "a symbolic link stands where a table belongs; deid never writes through one"
-        if exc.errno in (errno.ENOTDIR, errno.EEXIST):  # a file where the folder belongs
-            raise folder_error(f"cannot write linkage tables in {folder}", exc) from None
-        raise OutputError(f"cannot write linkage tables in {folder}: {reason}") from None
+            raise OutputError(f"{message}: {reason}") from None
+        raise folder_error(message, exc) from None

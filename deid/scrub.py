@@ -84,9 +84,10 @@ def _walk(
         if not tag >> 16 & 1:  # not private
             # Decide on the undecoded element: values kept as they are need
             # not be decoded at all (most of a header).
-            vr = stored_elem.VR or dictionary_vr(tag)
-            if stored_elem.VR and stored_elem.is_raw and vr != dictionary_vr(tag):
-                vr = _as_standard(ds, tag, stored_elem, path, relabelled)
+            standard = dictionary_vr(tag)
+            vr = stored_elem.VR or standard
+            if vr != standard and stored_elem.is_raw:
+                vr = _as_standard(ds, tag, stored_elem, standard, path, relabelled)
             decision = decider.standard(tag, vr, seq_tags)
             if decision.action == "keep" and vr not in _INSPECTED_WHEN_KEPT:
                 yield ds, int(tag), _Unread(tag, vr), decision, path
@@ -128,7 +129,12 @@ _TEXT_BYTES = re.compile(rb"[\x20-\x7e]*[\x00 ]?")
 
 
 def _as_standard(
-    ds: Dataset, tag: BaseTag, raw: RawDataElement, path: tuple, relabelled: list[Relabel]
+    ds: Dataset,
+    tag: BaseTag,
+    raw: RawDataElement,
+    standard: str,
+    path: tuple,
+    relabelled: list[Relabel],
 ) -> str:
     """The VR an element is decided and written in. A standard attribute a
     file writes in another VR (PatientName as LO, a date as UL) would be
@@ -137,7 +143,7 @@ def _as_standard(
     written VR would: into a free-text VR, text; into a strict VR (a code,
     a number, a time, which profiles may keep unread), only a value of that
     form. Everything else stays as written."""
-    standard, vr, value = dictionary_vr(tag), raw.VR, raw.value
+    vr, value = raw.VR, raw.value
     if vr in ("UN", "SQ") or not isinstance(value, bytes):  # value None: not read yet
         return vr
     if standard in _FREE_VRS:

@@ -180,6 +180,15 @@ def remove_stale_temporaries(out: Path) -> int:
     return count
 
 
+def open_writable(folder: Path) -> int:
+    """A descriptor of `folder`, made if missing; one line saying why where
+    it cannot be (a file in its place: exit 2; a permission, a full disk: 3)."""
+    try:
+        return open_folder(folder)
+    except OSError as exc:
+        raise folder_error(f"cannot write into {folder}", exc) from None
+
+
 @contextmanager
 def exclusive(*folders: Path) -> Iterator[None]:
     """Hold an exclusive lock on each folder for the block (flock on the
@@ -189,10 +198,7 @@ def exclusive(*folders: Path) -> Iterator[None]:
     with ExitStack() as stack:
         seen: set[tuple[int, int]] = set()
         for folder in folders:
-            try:
-                fd = open_folder(folder)
-            except OSError as exc:
-                raise folder_error(f"cannot write into {folder}", exc) from None
+            fd = open_writable(folder)
             stack.callback(os.close, fd)
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) in seen:

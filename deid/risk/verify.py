@@ -31,6 +31,7 @@ from pydicom.uid import (
 from pydicom.values import convert_value
 
 from deid.actions import TEXT_VRS
+from deid.elements import in_tag_order
 from deid.raw_walk import PREAMBLE, CannotTell, every_value, looks_explicit, meta
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
@@ -62,8 +63,8 @@ _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 
 
 def _texts(ds: Dataset, prefix: str = ""):
-    for tag in sorted(ds.keys()):
-        vr = ds.get_item(tag).VR
+    for tag, stored_elem in in_tag_order(ds):
+        vr = stored_elem.VR
         if tag in _BULK_TAGS or (vr is not None and vr != "SQ" and vr not in _SEARCHED_VRS):
             continue  # decoding cannot make it text: an explicit VR other than UN stays
         elem = ds[tag]
