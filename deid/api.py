@@ -95,12 +95,8 @@ def _deidentify(
     # Sampled series are judged (and their outputs replaced) before the face
     # step marks the same outputs; their files reach the report when judged.
     series = PixelSeries(settings, builder)
-    collectors: list[Collector] = [
-        Linkage(settings),
-        series,
-        FaceSeries(settings, builder),
-        IdIssuers(builder),
-    ]
+    faces = FaceSeries(settings, builder)
+    collectors: list[Collector] = [Linkage(settings), series, faces, IdIssuers(builder)]
     refuse = [settings.output, settings.report_dir]
     refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:
@@ -110,6 +106,7 @@ def _deidentify(
                     collector.add(result)
                 if not series.holds(result):
                     builder.add(result)
+        faces.begin()  # judging reads inputs only: it runs beside the pixel step
         for collector in collectors:
             collector.finish()
         path = settings.report_dir / REPORT_NAME

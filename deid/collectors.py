@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from pydicom.dataset import Dataset
 
+from deid.ahead import Ahead, in_background
 from deid.errors import OutputError
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector
@@ -97,29 +99,55 @@ class FaceSeries:
         self.settings = settings
         self.report = report
         # Spool made lazily; previews named by keyed references, never a UID.
-        self.series = SeriesCollector(
-            settings.face.thresholds, name_key=settings.pseudonymizer.key
-        )
+        self.series = SeriesCollector(settings.face.thresholds, name_key=settings.pseudonymizer.key)
         self.rewriter = OutputRewriter(settings)
+        self._loading: threading.Thread | None = None
+        self._ahead: Ahead | None = None
+        self._quiet = ExitStack()
 
     def add(self, result: FileResult) -> None:
         geometry, result.geometry = result.geometry, None
         if geometry is None or not result.status.produced:
             return
+        if self._loading is None and self.settings.face.enabled:
+            # OpenCV and scipy load while the batch still runs, not after it.
+            self._loading = in_background(_load_face_check)
         # Reported under the pseudonymised series UID, never the original.
         output = (result.input, result.output) if result.output else None
         self.series.add(geometry, result.summary.get("series", ""), output)
 
+    def begin(self) -> None:
+        """Start judging series while the pixel step finishes: judging reads
+        inputs only, which nothing changes; what it decides is written in
+        finish(), after the pixel step replaced its outputs. A few series run
+        ahead, so memory stays bounded. One job: one thing at a time."""
+        face = self.settings.face
+        if not face.enabled or not self.series.count or self.settings.jobs <= 1:
+            return
+        self._joined()
+        # The judging threads silence warnings through the process-wide
+        # filter list while the pixel step's threads do too: whatever order
+        # they leave in, the list is put back once both are done.
+        self._quiet.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        judged = self.series.assess(face.previews is not None, self.settings.jobs)
+        self._ahead = Ahead(judged, depth=2 * self.settings.jobs)
+
     def finish(self) -> None:
         if not self.settings.face.enabled or not self.series.count:
             return
+        self._joined()
         face = self.settings.face
-        judged = self.series.assess(face.previews is not None, self.settings.jobs)
+        judged = self._ahead or self.series.assess(face.previews is not None, self.settings.jobs)
         for result, outputs in judged:
             if face.deface and self.rewriter.active:  # outputs of medium/high series
                 from deid.face.deface import deface_series  # scipy: only when asked
+
                 sizes = deface_series(
-                    result, outputs, self.settings.output, face.thresholds,
+                    result,
+                    outputs,
+                    self.settings.output,
+                    face.thresholds,
                     face.previews is not None,
                 )
                 for source, relative in outputs:
@@ -131,10 +159,29 @@ class FaceSeries:
                 edit = visual_features_edit(result.level, self.settings)
                 for source, relative in outputs:
                     self.rewriter.rewrite(source, relative, edit)
+        self._stop()
+
+    def _joined(self) -> None:
+        if self._loading is not None:
+            self._loading.join()
+
+    def _stop(self) -> None:
+        """The judging thread ended (its series closed) before the filters
+        it changed are put back."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
+        self._quiet.close()
 
     def close(self) -> None:
+        self._joined()
+        self._stop()
         self.rewriter.close()
         self.series.close()
+
+
+def _load_face_check() -> None:
+    import deid.face.assess  # noqa: F401 - loaded for later
 
 
 class PixelSeries:
@@ -176,9 +223,7 @@ class PixelSeries:
         if not self.holds(result):
             return
         if self._warming is None:  # samples will be examined: load what they need meanwhile
-            args = (Path(result.input), self.settings)
-            self._warming = threading.Thread(target=_warm, args=args, daemon=True)
-            self._warming.start()
+            self._warming = in_background(_warm, Path(result.input), self.settings)
         examined = _examined(result.summary.get("pixels", "")) or ""
         # The static check reads raw pixels as the input has them: an output
         # already examined may be redacted, so its input is read instead.
@@ -209,8 +254,11 @@ class PixelSeries:
         # every slice, samples too, is processed again claiming no clean picture.
         unsure = {found.key for found in chunk if why[found.key] and found.static_problem}
         rest = [
-            m for found in chunk if why[found.key] and found.key not in unsure
-            for m in found.members if not m.examined and m.item["input"] not in done
+            m
+            for found in chunk
+            if why[found.key] and found.key not in unsure
+            for m in found.members
+            if not m.examined and m.item["input"] not in done
         ]
         done.update(self._again(rest, TEXT_REASON))
         whole = [m for found in chunk if found.key in unsure for m in found.members]
@@ -263,8 +311,14 @@ class PixelSeries:
             note = fill_boxes(ds, boxes, MARGIN_FRACTION)
             if note:
                 result.findings.append(
-                    Finding("pixels.transfer-syntax", Severity.INFO, note, file=result.input,
-                            location="TransferSyntaxUID", action="re-encoded")
+                    Finding(
+                        "pixels.transfer-syntax",
+                        Severity.INFO,
+                        note,
+                        file=result.input,
+                        location="TransferSyntaxUID",
+                        action="re-encoded",
+                    )
                 )
             return True
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
+from deid.ahead import FORK_LOCK
 from deid.dicom_io import prefetch
 from deid.errors import DeidWarning, UsageError
 from deid.limits import (
@@ -186,7 +187,8 @@ class _Worker:
             args=(child, task.run, task.settings, os.getpid(), budget),
             daemon=True,
         )
-        self.process.start()
+        with FORK_LOCK:  # never while a background thread imports (deid.ahead)
+            self.process.start()
         child.close()
         self.held: deque[Work] = deque()  # sent, no result yet: the first is in hand
         self.alone = False  # holds one item that killed a worker before

@@ -518,3 +518,40 @@ def test_a_series_not_judged_claims_no_marker_either_way(phantoms: Path, tmp_pat
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         assert "RecognizableVisualFeatures" not in ds
         assert "113102" not in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+
+
+def test_heads_judged_beside_the_pixel_step_give_the_one_job_answers(
+    phantoms: Path, tmp_path: Path
+) -> None:
+    """With several jobs the face check judges head series while the pixel
+    step examines its samples and redacts a series with a banner (its own
+    workers forked meanwhile). The outputs, face levels and pixel findings
+    are those of a one-job run, and the warning filters are as before."""
+    from fixtures.burned_in import text_series, write_images
+
+    inputs = tmp_path / "in"
+    for name in ("ct-head", "mr-defaced"):
+        shutil.copytree(phantoms / name, inputs / name)
+    banner = text_series("ct-text-a", "J2K_pixelrep_mismatch.dcm", "CT", 6, 1, "corner")
+    write_images(inputs / "banner", banner, {})
+    filters = list(warnings.filters)
+    runs = []
+    for jobs in (1, 2):
+        out, reports = tmp_path / f"out{jobs}", tmp_path / f"reports{jobs}"
+        settings = run_settings(
+            inputs=[inputs], output=out, report_dir=reports, jobs=jobs, environ=KEY
+        )
+        deidentify([inputs], settings)
+        report = json.loads((reports / "report.json").read_text())
+        faces = [(e["series"], e["level"], e["reasons"]) for e in report["face"]["series"]]
+        files = {
+            e["input"]: (e["summary"].get("pixels"), sorted(f["rule"] for f in e["findings"]))
+            for e in report["files"]
+        }
+        outputs = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.dcm"))}
+        runs.append((faces, files, outputs))
+        assert warnings.filters == filters
+    (faces, files, outputs), threaded = runs
+    assert sorted(level for _, level, _ in faces) == ["high", "low"]
+    assert sum("pixels.series-text" in rules for _, rules in files.values()) == 1
+    assert threaded == runs[0]
