@@ -205,6 +205,9 @@ class PixelSeries:
         self._change_ids: dict[tuple, int] = {}  # distinct change lists, shared
         self._changes: list[list[dict[str, str]]] = []
         self._warming: threading.Thread | None = None
+        # Kept for the whole run: each thread's OCR engine is made once
+        # (~40 ms), not once per chunk of series.
+        self._threads: ThreadPoolExecutor | None = None
 
     def holds(self, result: FileResult) -> bool:
         return (
@@ -243,6 +246,7 @@ class PixelSeries:
     def finish(self) -> None:
         for chunk in self.sampler.chunks():
             self._judge(chunk)
+        self._end_threads()
         self.rewriter.close()  # committed before the face step edits the same journal
 
     def _judge(self, chunk: list[SampledSeries]) -> None:
@@ -354,7 +358,9 @@ class PixelSeries:
         if here:
             if self._warming is not None:
                 self._warming.join()
-            results = _here(paths, settings)
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(max_workers=max(1, self.settings.jobs))
+            results = _here(paths, settings, self._threads)
         else:
             results = again(paths, settings)
         done = {}
@@ -373,8 +379,14 @@ class PixelSeries:
             # Native code loading in a thread the interpreter abandons at
             # exit aborts the process (an interrupted run must exit cleanly).
             self._warming.join()
+        self._end_threads()
         self.rewriter.close()
         self.sampler.close()
+
+    def _end_threads(self) -> None:
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True, cancel_futures=True)
 
 
 def _examined(decision: str) -> str | None:
@@ -404,15 +416,14 @@ def _warm(path: Path, settings: Settings) -> None:
         return
 
 
-def _here(paths: list[str], settings: Settings) -> list[FileResult]:
+def _here(paths: list[str], settings: Settings, threads: ThreadPoolExecutor) -> list[FileResult]:
     """process_file on each path over --jobs threads of this process (the
     workers are idle by now): the detector and OCR release the interpreter
     while they work (measured 1.65x on two cores), and the network is
     loaded once."""
     with warnings.catch_warnings():  # the threads' own catch_warnings nest inside this
         warnings.simplefilter("ignore")
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            return list(pool.map(lambda p: process_file(Path(p), settings, True), paths))
+        return list(threads.map(lambda p: process_file(Path(p), settings, True), paths))
 
 
 def _record(result: FileResult) -> dict:
