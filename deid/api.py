@@ -34,6 +34,7 @@ from deid.settings import (
     build_settings,
     resolve_profile,
 )
+from deid.study_patients import StudyPatients
 from deid.writing import exclusive
 
 REPORT_NAME = "report.json"
@@ -96,7 +97,13 @@ def _deidentify(
     # step marks the same outputs; their files reach the report when judged.
     series = PixelSeries(settings, builder)
     faces = FaceSeries(settings, builder)
-    collectors: list[Collector] = [Linkage(settings), series, faces, IdIssuers(builder)]
+    collectors: list[Collector] = [
+        Linkage(settings),
+        series,
+        faces,
+        IdIssuers(builder),
+        StudyPatients(builder),
+    ]
     refuse = [settings.output, settings.report_dir]
     refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:

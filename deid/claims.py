@@ -28,6 +28,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.filereader import read_partial
 
 from deid.header_keys import top_level_values
+from deid.scrub import patient_key_of
 
 _KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
          "SeriesInstanceUID", "SOPInstanceUID")
@@ -81,7 +82,12 @@ class Claims:
         values = _values(head)
         if values is None or not all(values[-3:]):
             return None  # study, series and instance UIDs all read, or no claim
-        message = "\x00".join(values).encode("utf-8", "surrogateescape")
+        # The output's place: the patient as outputs are filed (the ID, else
+        # name and birth date), then the UIDs. Two inputs that would write
+        # one output are one claim, whatever else differs between them.
+        pid, name, birth, study, series, sop = values
+        who = patient_key_of(pid, name, birth, study)
+        message = "\x00".join([who, study, series, sop]).encode("utf-8", "surrogateescape")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def close(self) -> None:

@@ -1,8 +1,13 @@
-"""Reading the TOML data files deid ships and users extend (allow-lists,
-region rules, thresholds): one place for the one-line errors they give."""
+"""Reading the files users name beside their data (keys, profiles,
+baselines, allow-lists, region rules, thresholds): one place for the
+one-line errors they give, and for the bound on how much is read (a
+device named by mistake, /dev/zero, would otherwise fill memory)."""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,11 +16,34 @@ from typing import Any
 
 from deid.errors import UsageError
 
+MIB = 1 << 20
+
+
+class TooLarge(OSError):
+    """More bytes than a file of its kind holds."""
+
+    def __init__(self, limit: int) -> None:
+        size = f"{limit // MIB} MiB" if limit >= MIB else f"{limit >> 10} KiB"
+        super().__init__(errno.EFBIG, f"larger than {size}: not such a file")
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The file's bytes, or TooLarge past `limit` (never more is read). A
+    device is refused unread; a pipe is read (a key passed as <(...))."""
+    with open(path, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            raise OSError(errno.ENODEV, "a device, not a file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(limit)
+    return data
+
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The file's tables, or a UsageError naming the file and what it is."""
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(read_bounded(Path(path), 16 * MIB).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:

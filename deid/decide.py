@@ -8,17 +8,17 @@ asks the same questions as `deid run` without a key or a scrubber.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
 
 from deid import standard
 from deid.actions import DATE_VRS, TEXT_VRS
+from deid.forms import FORMS, NUMERIC_TEXT, binary_without_words, numeric_text, value_has_form
 from deid.options import Option
 from deid.profiles import Decision, ResolvedProfile
 from deid.standard import DIRECTORY_KEYS, IodTypes
@@ -30,11 +30,21 @@ NOT_LISTED = Decision(
 KEPT_BY_VR = Decision("keep", "K", "not in Table E.1-1; its VR cannot carry free identity")
 SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item filtered")
 UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
+CLASS_UID = Decision(
+    "keep", "K", "names a kind of object (SOP class, transfer syntax), never an instance: kept"
+)
+# From the data dictionary: attributes whose UID names a SOP class or a
+# transfer syntax. A vendor's private class (a Siemens CSA Non-Image) is no
+# instance and no person; mapped, no reader could tell what the object is.
+_CLASS_UIDS = frozenset(
+    tag
+    for tag, entry in DicomDictionary.items()
+    if entry[0] == "UI" and ("SOPClassUID" in entry[4] or "TransferSyntaxUID" in entry[4])
+)
 PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
 PRIVATE_CREATOR = Decision("private-creator", "", "private creator: kept only with its block")
 
-_NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 # Private attributes whose value is one of these VRs can never be "safe".
 _FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
 
@@ -174,7 +184,7 @@ class Decider:
         if vr == "SQ":
             return SEQUENCE
         if vr == "UI":
-            return UID
+            return CLASS_UID if int(tag) in _CLASS_UIDS else UID
         if vr in NON_IDENTIFYING_VRS:
             return KEPT_BY_VR
         place = f"Type {kind} in {iod.name}" if kind and iod else ""
@@ -211,7 +221,7 @@ class Decider:
         rule = self.profile.private_rule(tag.group, low, creator)
         if rule is not None:
             return rule
-        if self.profile.is_safe_private(tag.group, low, creator) and _not_free_text(elem):
+        if self.profile.is_safe_private(tag.group, low, creator) and _not_free_text(ds, elem):
             return SAFE_PRIVATE
         if self.profile.private_default.action == "keep":
             return self.profile.private_default
@@ -287,11 +297,20 @@ def _compound(rule: Decision, kind: str | None, vr: str, iod_known: bool, need: 
     return replace(rule, action=action, why=f"{rule.why}; Type {kind} here: {letter}", need=need)
 
 
-def _not_free_text(elem: DataElement) -> bool:
-    if elem.VR == "UN":
-        raw = elem.value if isinstance(elem.value, bytes) else b""
-        return bool(_NUMERIC_TEXT.match(raw))
-    return elem.VR not in _FREE_TEXT_PRIVATE
+def _not_free_text(ds: Dataset, elem: DataElement) -> bool:
+    """A safe-listed private value that cannot hold a name. Its VR is the
+    file's word only in explicit VR; in an implicit-VR file (or written as
+    UN) it is the dictionary's, and the bytes are whatever the file held."""
+    vr, value = elem.VR, elem.value
+    if vr == "UN":
+        return bool(NUMERIC_TEXT.match(value if isinstance(value, bytes) else b""))
+    if vr in _FREE_TEXT_PRIVATE:
+        return False
+    if ds.original_encoding[0]:  # implicit VR
+        return numeric_text(value) or binary_without_words(vr, value)
+    if vr in FORMS:  # an invalid one (text) is decoded as a plain string
+        return value_has_form(vr, value)
+    return True
 
 
 _CACHED: list[tuple[object, Decider]] = []

@@ -28,10 +28,12 @@ from pydicom.uid import UID
 from deid.errors import InputFileError
 from deid.paths import resolved
 from deid.private_cut import Cut, without_private
+from deid.safetext import without_values
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
     atomic_write,
     atomic_writer,
+    is_temporary,
     read_no_follow,
     remove_stale_temporaries,
 )
@@ -47,6 +49,7 @@ class Discovered:
 
     path: Path
     problem: str = ""
+    skip: bool = False  # the problem passes it over (no failure): deid's own temporary
 
 
 def discover(inputs: Iterable[Path], refuse: Iterable[Path] = ()) -> Iterator[Discovered]:
@@ -70,7 +73,11 @@ def discover(inputs: Iterable[Path], refuse: Iterable[Path] = ()) -> Iterator[Di
         elif root.is_file():
             yield Discovered(root)
         else:
-            yield Discovered(root, "not a regular file or folder")
+            yield Discovered(root, NOT_REGULAR)
+
+
+NOT_REGULAR = "not a regular file or folder (a FIFO, socket or device): not read"
+TEMPORARY = "a temporary file of an interrupted deid run: not read"
 
 
 class _Fence:
@@ -123,14 +130,16 @@ def _walk(folder: Path, seen: set[tuple[int, int]], fence: _Fence) -> Iterator[D
                     if entry.is_dir():
                         folders.append(entry.name)
                     elif entry.is_file():
-                        if entry.name.endswith(TMP_SUFFIX):
-                            continue
-                        if entry.is_symlink() and fence.inside(path):
+                        if is_temporary(entry.name):
+                            yield Discovered(path, TEMPORARY, skip=True)
+                        elif entry.is_symlink() and fence.inside(path):
                             yield Discovered(path, fence.reason)
                         else:
                             yield Discovered(path)
-                    elif entry.is_symlink():
+                    elif entry.is_symlink() and not os.path.exists(path):
                         yield Discovered(path, "broken symbolic link")
+                    else:  # never silence: a FIFO may be anything, a device endless
+                        yield Discovered(path, NOT_REGULAR)
                 except OSError as exc:
                     yield Discovered(path, f"cannot inspect: {exc.strerror}")
     except OSError as exc:
@@ -252,7 +261,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         AttributeError,
         OverflowError,
     ) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = without_values(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise InputFileError(f"{path}: unreadable DICOM: {reason}") from None
     check_read(path, ds, kind)
     return ds

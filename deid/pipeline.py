@@ -253,7 +253,7 @@ def _geometry(path: Path, settings: Settings) -> SliceGeometry | None:
 
 
 def _problem_result(item: Discovered) -> FileResult:
-    return FileResult(str(item.path), FAILED, reason=item.problem)
+    return FileResult(str(item.path), SKIPPED if item.skip else FAILED, reason=item.problem)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from deid.report import thumbnails
 from deid.results import FileResult, Status
 from deid.risk.findings import Finding, Severity
 from deid.risk.verify import verify
+from deid.safetext import without_values
 from deid.scrub import Plan, collect, patient_key, plan, reference_date, scrub
 from deid.settings import Settings
 from deid.writing import atomic_write, read_no_follow
@@ -251,10 +252,7 @@ def encode_output(state: FileState, settings: Settings) -> None:
 def verify_output(state: FileState, settings: Settings) -> None:
     """Search the encoded bytes again; anything identifying left withholds it."""
     if state.pixel.residual:
-        state.finish(
-            Status.WITHHELD,
-            "output withheld: burned-in identifying text still readable after redaction",
-        )
+        _withhold(state, "burned-in identifying text still readable after redaction")
         return
     ds = state.ds
     leaks = verify(state.data, state.ctx.identifiers, state.result.input, *_verified_as(ds))
@@ -262,10 +260,16 @@ def verify_output(state: FileState, settings: Settings) -> None:
         leaks = _repair(state, leaks, settings)
     if leaks:
         state.result.findings.extend(leaks)
-        state.finish(
-            Status.WITHHELD,
-            f"output withheld: {len(leaks)} identifying value(s) still present after scrubbing",
-        )
+        _withhold(state, f"{len(leaks)} identifying value(s) still present after scrubbing")
+
+
+def _withhold(state: FileState, why: str) -> None:
+    """Values read from an output that is withheld are not known clean (one
+    may be what withheld it): the report keeps what deid made of it only
+    (pseudonyms, its own decisions)."""
+    for unverified in ("modality", "transfer_syntax"):
+        state.result.summary.pop(unverified, None)
+    state.finish(Status.WITHHELD, f"output withheld: {why}")
 
 
 def end_dry_run(state: FileState, settings: Settings) -> None:
@@ -398,7 +402,7 @@ def process_file(path: Path, settings: Settings, may_overwrite: bool = False) ->
                     break
     except InputFileError as exc:
         status = Status.NOT_DICOM if "not a DICOM file" in str(exc) else Status.FAILED
-        state.finish(status, str(exc).removeprefix(f"{path}: "))
+        state.finish(status, without_values(str(exc)).removeprefix(f"{path}: "))
     except OSError as exc:
         state.finish(Status.FAILED, f"{DOING[step.__name__]}: {exc.strerror or exc}")
     except MemoryError:
@@ -413,11 +417,12 @@ _WITH_TAG = re.compile(r"With tag (\d+|\([0-9A-F]{4},[0-9A-F]{4}\)) got exceptio
 
 def failure_reason(doing: str, exc: Exception) -> str:
     """One line a person can act on: what deid was doing, and what in the file
-    it could not handle (the value or element pydicom names), never a bare
-    Python exception. pydicom's element messages carry the traceback and the
-    element's repr after the first line: only that line is kept."""
+    it could not handle (the element pydicom names, not the value it quotes:
+    that may be the patient's), never a bare Python exception. pydicom's
+    element messages carry the traceback and the element's repr after the
+    first line: only that line is kept."""
     first = str(exc).split("Traceback (most recent call last)")[0].split("\nfor data_element")[0]
-    detail = " ".join(first.split())[:200]
+    detail = without_values(" ".join(first.split()))[:200]
     tagged = _WITH_TAG.match(detail)
     if tagged:
         number = tagged.group(1)

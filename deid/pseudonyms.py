@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deid.data_files import read_bounded
 from deid.errors import DeidWarning, KeyConfigError
 
 KEY_ENV = "DEID_KEY"
@@ -55,6 +56,9 @@ class Pseudonymizer:
         return -(1 + n % MAX_SHIFT_DAYS)
 
 
+KEY_FILE_BYTES = 64 << 10  # a key is a few dozen bytes; a device never ends
+
+
 def load_key(
     key_file: Path | None, random_key: bool, environ: dict[str, str] | None = None
 ) -> tuple[bytes, str]:
@@ -64,7 +68,7 @@ def load_key(
         raise KeyConfigError("--key-file and --random-key exclude each other")
     if key_file is not None:
         try:
-            key = key_file.read_bytes().strip()
+            key = read_bounded(key_file, KEY_FILE_BYTES).strip()
             mode = key_file.stat().st_mode
         except OSError as exc:
             raise KeyConfigError(f"cannot read key file {key_file}: {exc.strerror}") from None

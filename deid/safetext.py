@@ -9,6 +9,7 @@ with `=` must not run as a formula, and a Linux file name that is not UTF-8
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Unicode categories a terminal or an editor acts on instead of showing:
@@ -69,3 +70,15 @@ def spreadsheet_cell(value: str) -> str:
 def from_spreadsheet_cell(cell: str) -> str:
     """The value `spreadsheet_cell` was given."""
     return cell[1:] if cell.startswith(_QUOTE) else cell
+
+
+# A value quoted in a library's message ('...' or "...", b'...' too).
+_QUOTED = re.compile(r"""(['"])(?:(?!\1).)*\1""")
+
+
+def without_values(message: str) -> str:
+    """A library's error message with the values it quotes left out: pydicom
+    and Python quote the value they choked on ("invalid literal for int():
+    'PID998877'"), and that value may be the patient's. What went wrong and
+    where stays; the value does not reach a report, a terminal or a log."""
+    return _QUOTED.sub(r"\1…\1", message)

@@ -60,6 +60,7 @@ from deid.risk.identifiers import IdentifierSet
 from deid.risk.kanon import Value
 from deid.risk.quasi import QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
+from deid.safetext import without_values
 from deid.scrub import collect, patient_key
 from deid.settings import Execution, FaceSettings, Reporting
 from deid.spool import SortedSpool, TopN
@@ -263,7 +264,8 @@ def scan_file(path: Path, settings: ScanSettings, named: bool = True) -> ScanFil
         except MemoryError:
             raise  # the executor reports it against the worker's memory budget
         except Exception as exc:  # noqa: BLE001 - a value pydicom cannot decode, anywhere
-            detail = " ".join(str(exc).split())[:200] or "a value deid cannot decode"
+            detail = without_values(" ".join(str(exc).split()))[:200]
+            detail = detail or "a value deid cannot decode"
             return ScanFileResult(str(path), "failed", f"cannot scan: {detail}")
 
 
@@ -280,11 +282,11 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
         check_read(path, ds, kind, pixels_read=False)
     except InputFileError as exc:
-        return ScanFileResult(label, "failed", str(exc).removeprefix(f"{path}: "))
+        return ScanFileResult(label, "failed", without_values(str(exc)).removeprefix(f"{path}: "))
     except MemoryError:
         raise  # the executor reports it against the worker's memory budget
     except Exception as exc:  # noqa: BLE001 - a scan survives any bad file
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = without_values(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         return ScanFileResult(label, "failed", f"unreadable DICOM: {first}")
     decider, found, identifiers = _judged(ds, settings)
     ctx = detectors.ScanContext(label, ds, decider, identifiers, found, settings.pixels)
@@ -356,7 +358,7 @@ def examine_file(
         full = read(path)  # complete-file checks apply before pixels are trusted
         return examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
-        return [unchecked(label, str(exc).removeprefix(f"{path}: "))]
+        return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]
 
 
 def unchecked(label: str, reason: str) -> Finding:
@@ -597,7 +599,7 @@ def _files(
     named = set() if settings.ignore_non_dicom else {str(p) for p in inputs if not p.is_dir()}
     for item in discover(inputs):
         if item.problem:
-            yield ScanFileResult(str(item.path), "failed", item.problem)
+            yield ScanFileResult(str(item.path), "skipped" if item.skip else "failed", item.problem)
         else:
             yield str(item.path), settings.strict or str(item.path) in named
 

@@ -29,6 +29,7 @@ from deid.actions import TEXT_VRS
 from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
 from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
 from deid.elements import stored
+from deid.forms import raw_has_form
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 from deid.standard import IodTypes
@@ -112,19 +113,9 @@ Relabel = tuple[tuple[tuple[int, int], ...], int, str, str]
 # and cleaned as such): a value of any text may be relabelled into them.
 _FREE_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 _SHORT_FREE_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST"})
-# VRs of a strict form, which a profile may keep unread (numbers, times,
-# UIDs): a value is relabelled into one only when it has that form, which
-# no name or free text has. Never into CS: "JOHN SMITH" is a valid code.
-_DECIMAL = rb" *[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)? *"
-_FORMS = {
-    "DS": re.compile(_DECIMAL + rb"(\\" + _DECIMAL + rb")*"),
-    "IS": re.compile(rb" *[-+]?\d{1,10} *(\\ *[-+]?\d{1,10} *)*"),
-    "DA": re.compile(rb"\d{8}(\\\d{8})*"),
-    "TM": re.compile(rb"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)? *"),
-    "DT": re.compile(rb"\d{4,14}(\.\d{1,6})?([-+]\d{4})? *"),
-    "UI": re.compile(rb"[0-9.]{1,64}(\\[0-9.]{1,64})*\x00?"),
-    "AS": re.compile(rb"\d{3}[DWMY]"),
-}
+# Into a VR of a strict form (deid.forms), which a profile may keep unread,
+# a value is relabelled only when it has that form, which no name or free
+# text has. Never into CS: "JOHN SMITH" is a valid code. Into free text: text.
 _TEXT_BYTES = re.compile(rb"[\x20-\x7e]*[\x00 ]?")
 
 
@@ -150,8 +141,7 @@ def _as_standard(
         fits = _TEXT_BYTES.fullmatch(value) is not None
         fits = fits and (standard not in _SHORT_FREE_VRS or len(value) <= 0xFFFF)
     else:
-        form = _FORMS.get(standard)
-        fits = form is not None and form.fullmatch(value.rstrip(b" \x00")) is not None
+        fits = raw_has_form(standard, value)
     if not fits:
         return vr
     stored(ds)[tag] = raw._replace(VR=standard)
@@ -350,14 +340,24 @@ def _drop_orphan_private_creators(ds: Dataset) -> None:
 
 def patient_key(ds: Dataset) -> str:
     """What makes two files the same patient: the ID, else name + birth date."""
-    pid = str(ds.get("PatientID", "") or "").strip()
+    values = (str(ds.get(k, "") or "") for k in PATIENT_KEYWORDS)
+    return patient_key_of(*values)
+
+
+PATIENT_KEYWORDS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID")
+
+
+def patient_key_of(pid: str, name: str, birth: str, study: str) -> str:
+    """patient_key from the values themselves (deid.claims reads them from a
+    header's bytes): outputs are filed under it, so two inputs are one
+    object exactly when this and their UIDs agree."""
+    pid = pid.strip()
     if pid:
         return pid
-    name = str(ds.get("PatientName", "") or "").strip()
-    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    name, birth = name.strip(), birth.strip()
     if name:
         return f"name:{name}|{birth}"
-    return "study:" + str(ds.get("StudyInstanceUID", "") or "")
+    return "study:" + study
 
 
 def reference_date(ds: Dataset) -> date:

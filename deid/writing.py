@@ -162,13 +162,18 @@ def open_append(path: Path, mode: int = 0o600) -> TextIO:
     return open(os.open(path, flags, mode), "a", newline="", encoding="utf-8")
 
 
+def is_temporary(name: str) -> bool:
+    """A name deid gives its temporaries (never an output's: those end .dcm)."""
+    return _TEMPORARY.match(name) is not None
+
+
 def remove_stale_temporaries(out: Path) -> int:
     """Temporaries left by a killed run are never valid outputs. Only regular
     files named as deid names temporaries go; links are not followed."""
     count = 0
     for folder, _dirs, files in os.walk(out, followlinks=False):
         for name in files:
-            if not _TEMPORARY.match(name):
+            if not is_temporary(name):
                 continue
             path = os.path.join(folder, name)
             try:

@@ -71,8 +71,9 @@ def test_markup_and_controls_in_names_are_shown_not_interpreted(tmp_path):
 
 
 def test_markup_in_values_and_reasons_is_shown_not_interpreted(tmp_path):
-    """A `[/]` in NumberOfFrames of an OT image or in a retained UID reaches
-    the one-line reason; it used to raise MarkupError and end the run."""
+    """A `[/]` in NumberOfFrames of an OT image or in a retained UID: it used
+    to reach the one-line reason and raise MarkupError, ending the run. The
+    reason now leaves the value out (it may be the patient's)."""
     image(tmp_path / "in", "frames.dcm", "frames", NumberOfFrames=b"[/]")
     image(tmp_path / "in", "uid.dcm", "uid", SOPInstanceUID=b"1.2.[/]3")
     result = deid(
@@ -80,7 +81,7 @@ def test_markup_in_values_and_reasons_is_shown_not_interpreted(tmp_path):
     )
     assert result.exit_code == 3, result.output
     assert_one_line_each(result.output, "failed: ", 2)
-    assert "'1.2.[/]3'" in result.output and "'[/]'" in result.output
+    assert result.output.count("'…'") == 2 and "[/]" not in result.output
     again = deid(
         "run", tmp_path / "in", "-o", tmp_path / "out", "-j", "1", "-q", "--option", "retain-uids"
     )

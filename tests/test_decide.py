@@ -236,3 +236,113 @@ def test_private_sop_class_is_processed_with_safe_defaults_and_said(tmp_path):
     ]
     reasons = [c["why"] for c in result.changes if c["path"] == "AcquisitionDate"]
     assert reasons and "not in the standard's IOD tables" in reasons[0]
+
+
+def _mr_with_private(folder, name, syntax, element, vr, value):  # noqa: ANN001, ANN202
+    """An MR slice with one SIEMENS MR HEADER attribute, written as `vr`
+    (in implicit VR only pydicom's dictionary types it)."""
+    import numpy as np
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import MRImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = "Kowalski^Jan", "PID778899", "MR"
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = np.zeros((8, 8), np.uint16).tobytes()
+    ds.private_block(0x0019, "SIEMENS MR HEADER", create=True).add_new(element, vr, value)
+    path = folder / name
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("syntax", "element", "vr", "value", "kept"),
+    [
+        ("implicit", 0x0C, "LO", "KOWALSKI", False),  # B_value: the dictionary says IS
+        ("implicit", 0x0C, "LO", "PID778899", False),
+        ("implicit", 0x0C, "LO", "1000", True),
+        ("implicit", 0x0D, "LO", "DIRECTIONAL", False),  # CS in the dictionary: a code or a name
+        ("implicit", 0x0E, "OB", b"KOWALSKI" * 3, False),  # FD x3 in the dictionary
+        ("implicit", 0x0E, "FD", [0.0, 0.7071, -0.7071], True),
+        ("explicit", 0x0C, "UN", b"PID778899 ", False),  # pydicom reads it as IS
+        ("explicit", 0x0C, "UN", b"1000", True),
+        ("explicit", 0x0C, "IS", "1000", True),
+        ("explicit", 0x0E, "FD", [0.0, 0.7071, -0.7071], True),
+        ("explicit", 0x0D, "CS", "DIRECTIONAL", True),  # the file says it is a code
+    ],
+)
+def test_safe_private_values_that_can_hold_text_are_not_kept(
+    tmp_path, syntax, element, vr, value, kept
+):
+    """retain-safe-private keeps a listed private value only when it cannot
+    be text: in implicit VR (or written as UN) the VR is only pydicom's
+    dictionary's, and the bytes are whatever the file held."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    from deid.api import deidentify
+    from tests.helpers import run_settings
+
+    ts = ImplicitVRLittleEndian if syntax == "implicit" else ExplicitVRLittleEndian
+    source = tmp_path / "in"
+    source.mkdir()
+    _mr_with_private(source, "mr.dcm", ts, element, vr, value)
+    out = tmp_path / "out"
+    settings = run_settings(
+        inputs=[source], output=out, options=["retain-safe-private"], pixels="off",
+        face="off", jobs=1, environ={"DEID_KEY": "safe-private-key-0123456789"},
+    )  # fmt: skip
+    deidentify([source], settings)
+    (written,) = out.rglob("*.dcm")
+    ds = pydicom.dcmread(written)
+    private = [t for t in ds.keys() if t.is_private and not t.is_private_creator]
+    assert bool(private) == kept
+    data = written.read_bytes()
+    assert b"KOWALSKI" not in data.upper() and b"PID778899" not in data
+
+
+def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
+    """A vendor's own SOP class (Siemens CSA Non-Image) names what the object
+    is, not who: kept in the object, its meta and references to it, while
+    every instance UID is mapped."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from deid.api import deidentify
+    from tests.helpers import run_settings
+
+    csa = "1.3.12.2.1107.5.9.1"
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = csa
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "ID-1", "MR"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = csa, generate_uid()
+    ds.ReferencedImageSequence = [ref]
+    source = tmp_path / "in"
+    source.mkdir()
+    ds.save_as(source / "csa.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    settings = run_settings(
+        inputs=[source], output=out, pixels="off", face="off", jobs=1,
+        environ={"DEID_KEY": "class-uid-key-0123456789"},
+    )  # fmt: skip
+    deidentify([source], settings)
+    (written,) = out.rglob("*.dcm")
+    result = pydicom.dcmread(written)
+    assert result.SOPClassUID == result.file_meta.MediaStorageSOPClassUID == csa
+    item = result.ReferencedImageSequence[0]
+    assert item.ReferencedSOPClassUID == csa
+    assert item.ReferencedSOPInstanceUID.startswith("2.25.")
+    assert result.SOPInstanceUID.startswith("2.25.")

@@ -224,6 +224,151 @@ def test_a_failure_reason_is_one_line_without_pydicoms_traceback():
         )
 
 
+def test_a_failed_files_reason_never_quotes_its_values(tmp_path, env_key):
+    """pydicom and Python quote the value they choke on ("invalid literal for
+    int(): 'PID998877'"): the reason says what and where, not the value, in
+    the reports inside OUT and on the terminal."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from deid.process import failure_reason
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, tag, vr, value in [
+        ("frames.dcm", 0x00280008, "IS", b"PID998877 "),
+        ("photometric.dcm", 0x00280004, "CS", b"HOLLOWAY GRACE"),  # no identifier of this file
+    ]:
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.PatientName, ds.PatientID = "ZANZIBAR^QUENTIN", "PID998877"
+        ds.add_new(tag, "LO", "x")
+        ds.save_as(folder / name, enforce_file_format=True)
+        data = (folder / name).read_bytes()
+        header = tag.to_bytes(4, "big")[1::-1] + tag.to_bytes(4, "big")[:1:-1] + b"LOx"
+        # Written as LO, then labelled as the VR pydicom will choke on.
+        at = data.index(header[:4] + b"LO")
+        data = data[:at + 4] + vr.encode() + len(value).to_bytes(2, "little") + value + (
+            data[at + 10:])  # fmt: skip
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(folder), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 3, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [f["status"] for f in report["files"]] == ["failed", "failed"]
+    for place in [result.output, *(p.read_text() for p in out.glob("report.*"))]:
+        assert "PID998877" not in place and "HOLLOWAY" not in place
+    assert failure_reason("reading", ValueError("bad value 'DOE^JANE' in b'x'")) == (
+        "cannot process: failed while reading: bad value '…' in b'…'"
+    )
+
+
+def test_a_withheld_files_values_stay_out_of_the_report(tmp_path, env_key):
+    """An operator typed the patient ID into Modality: the output is withheld
+    for it, and the report (inside OUT, the folder shared) does not carry it
+    in the file's summary either."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientID, ds.Modality = "PID998877", "PID998877"
+    ds.save_as(folder / "a.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(folder), "-o", str(out), "-j", "1", "-q"])
+    assert result.exit_code == 1, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [f["status"] for f in report["files"]] == ["withheld"]
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"PID998877" not in path.read_bytes(), path
+
+
+def test_every_entry_of_an_input_folder_is_processed_or_reported(tmp_path, env_key):
+    """A FIFO or a socket is listed as not read (a FIFO may hold anything, a
+    device never ends); a DICOM file whose name merely ends .deid-tmp is
+    processed; only deid's own temporary names are passed over, saying so."""
+    import socket
+
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (folder / "a.dcm").write_bytes(data)
+    (folder / "study.deid-tmp").write_bytes(
+        data.replace(b"1.3.6.1.4.1.5962.1.1.1.1.1", b"1.3.6.1.4.1.5962.1.1.1.1.9")
+    )
+    (folder / ".b.dcm.0123456789abcdef.deid-tmp").write_bytes(data)
+    os.mkfifo(folder / "pipe.dcm")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(folder / "sock.dcm"))
+    try:
+        out = tmp_path / "out"
+        args = ["run", str(folder), "-o", str(out), "--report-dir", str(tmp_path / "rep"), "-q"]
+        run = CliRunner().invoke(main, [*args, "-j", "1"])
+        scan_args = ["scan", str(folder), "--report-dir", str(tmp_path / "scan"), "-j", "1"]
+        CliRunner().invoke(main, scan_args)
+    finally:
+        listener.close()
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    statuses = {Path(e["input"]).name: (e["status"], e["reason"]) for e in report["files"]}
+    assert statuses["a.dcm"][0] == statuses["study.deid-tmp"][0] == "written"
+    assert statuses["pipe.dcm"][0] == statuses["sock.dcm"][0] == "failed"
+    assert "not a regular file" in statuses["pipe.dcm"][1]
+    assert statuses[".b.dcm.0123456789abcdef.deid-tmp"][0] == "skipped"
+    assert run.exit_code == 3
+    scan = json.loads((tmp_path / "scan" / "report.json").read_text())
+    scanned = {Path(e["input"]).name: e["status"] for e in scan["files"]}
+    assert scanned["pipe.dcm"] == scanned["sock.dcm"] == "failed"
+    assert scanned["study.deid-tmp"] == "scanned"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "IN", "-o", "OUT", "--key-file", "/dev/zero"],
+        ["run", "IN", "-o", "OUT", "--profile", "/dev/zero"],
+        ["run", "IN", "-o", "OUT", "--key-file", "BIG"],
+        ["run", "IN", "-o", "OUT", "--profile", "BIG"],
+        ["scan", "IN", "--baseline", "/dev/zero"],
+    ],
+)
+def test_a_device_or_huge_file_named_as_a_setting_is_one_line(tmp_path, args):
+    """Keys, profiles and baselines are read with a bound: /dev/zero named by
+    mistake filled memory until the process died with a traceback."""
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    big = tmp_path / "big.toml"
+    with big.open("wb") as fh:
+        fh.truncate(64 << 20)  # sparse: 64 MiB of nothing
+    names = {"IN": str(folder), "OUT": str(tmp_path / "out"), "BIG": str(big)}
+    result = CliRunner().invoke(main, [names.get(a, a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "a device" in result.output or "larger than" in result.output
+
+
+def test_a_key_passed_through_a_pipe_still_works(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    read, write = os.pipe()
+    os.write(write, b"a-key-from-a-pipe-0123456789")
+    os.close(write)
+    try:
+        args = ["run", str(folder), "-o", str(tmp_path / "out"), "-q", "--pixels", "off"]
+        result = CliRunner().invoke(main, [*args, "--key-file", f"/dev/fd/{read}"])
+    finally:
+        os.close(read)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.parametrize(
     "keyword, number, written, expected",
     [

@@ -765,6 +765,10 @@ def test_which_input_wins_a_clash_does_not_depend_on_timing_or_dry_run(corpus, t
         shutil.copyfile(source, data / "a" / f"{i}.dcm")
         ds = pydicom.dcmread(source)
         ds.SeriesDescription = "another content"  # same UIDs, other object
+        if i % 2 and ds.get("PatientID"):
+            # A corrected name re-sent: filed under the same Patient ID, so
+            # the same output; the clash is decided up front all the same.
+            ds.PatientName = "CORRECTED^NAME"
         ds.save_as(data / "b" / f"{i}-changed.dcm")
     shutil.copyfile(sources[0], data / "b" / "0-copy.dcm")  # the same bytes again
     env = {"DEID_KEY": "test-key-0123456789abcdef"}
@@ -813,3 +817,36 @@ def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):
     again = run_cli("run", str(one_issuer), "-o", str(tmp_path / "out2"), "-q", "--pixels", "off",
                     "--face", "off", env={"DEID_KEY": "test-key-0123456789abcdef"})  # fmt: skip
     assert again.exit_code == 0, again.output
+
+
+def test_a_study_split_between_two_pseudonyms_is_a_finding(tmp_path):
+    # An SR written without the Patient ID its images carry is known by name
+    # and birth date: another pseudonym, folder and date shift for one study.
+    from pydicom.data import get_testdata_file
+
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, patient_id in enumerate(["12345", "12345", ""]):
+        ds = source.copy()
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate = patient_id, "SMITH^JOHN", "19500101"
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(folder / f"{i}.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    args = ("-q", "--pixels", "off", "--face", "off", "--profile", "gdpr-pseudonymise")
+    env = {"DEID_KEY": "test-key-0123456789abcdef"}
+    result = run_cli("run", str(folder), "-o", str(out), *args, env=env)
+    report = json.loads((out / "report.json").read_text())
+    said = [f for f in report["dataset_findings"] if f["rule"] == "study.patients"]
+    assert len(said) == 1 and said[0]["severity"] == "medium", report["dataset_findings"]
+    studies = {(e["summary"]["study"], e["summary"]["patient"]) for e in report["files"]}
+    assert len({s for s, _ in studies}) == 1 and len(studies) == 2
+    assert said[0]["evidence"] == next(iter(studies))[0]
+    assert "12345" not in json.dumps(said) and "SMITH" not in json.dumps(said)
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    for path in sorted(folder.glob("*.dcm"))[:2]:  # the two with the ID
+        shutil.copy(path, whole / path.name)
+    run_cli("run", str(whole), "-o", str(tmp_path / "out2"), *args, env=env)
+    report = json.loads((tmp_path / "out2" / "report.json").read_text())
+    assert not [f for f in report["dataset_findings"] if f["rule"] == "study.patients"]

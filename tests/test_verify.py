@@ -366,3 +366,70 @@ def test_names_in_unspaced_scripts_are_still_searched(name):
     with pytest.MonkeyPatch.context() as mp:
         parse_always(mp)
         assert [f.location for f in verify(_saved(ds), found, "f")] == ["ImageComments"]
+
+
+# Private attributes pydicom's dictionary types as a number or a date.
+TYPED = [("SIEMENS MR HEADER", 0x0C, "IS"), ("SIEMENS MR HEADER", 0x0B, "DS"), ("GEMS_DL_SERIES", 0x85, "DA")]
+
+
+def _typed_private(creator: str, element: int, vr: str, text: str, syntax: str) -> bytes:
+    """Text written where the dictionary (and, in explicit VR, the file) says
+    a number or a date is: pydicom will not write that, so it is written as
+    LO and, in explicit VR, labelled as the VR it is due in."""
+    ds = Dataset()
+    ds.private_block(0x0019, creator, create=True).add_new(element, "LO", text)
+    data = _saved(ds, syntax)
+    if syntax == ExplicitVRLittleEndian:
+        header = bytes([0x19, 0, element, 0x10]) + b"LO"
+        assert data.count(header) == 1
+        data = data.replace(header, header[:4] + vr.encode())
+    return data
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize(("creator", "element", "vr"), TYPED)
+def test_text_where_a_number_or_date_is_due_is_searched(syntax, creator, element, vr):
+    """A private value typed IS, DS or DA (by the file, or only by pydicom's
+    dictionary in implicit VR) that holds a name or an ID is text: no pass
+    may clear it because of its VR."""
+    for text in ("QX-5521", "WEISS"):
+        data = _typed_private(creator, element, vr, text, syntax)
+        for findings in _each_pass(data, identifiers(), None):
+            assert len(findings) == 1, (text, findings)
+    number = "20240412" if vr == "DA" else "5521"
+    data = _typed_private(creator, element, vr, number, syntax)
+    assert all(f == [] for f in _each_pass(data, identifiers(), None))
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+@pytest.mark.parametrize(
+    ("keyword", "value", "found"),
+    [
+        ("AcquisitionNumber", "19650412", True),  # the birth date typed into a number
+        ("StudyID", "x", False),
+        ("ImagesInAcquisition", "731", False),  # a short number: no ID by chance
+        ("SliceLocation", "00731.5", False),
+        ("RedPaletteColorLookupTableData", b"GARCIA LOPEZ^MARIA\x00\x00", True),
+        ("RedPaletteColorLookupTableData", b"\x00WEI\x01\x00\x00", False),  # 3 letters: chance
+        ("LargestImagePixelValue", 65535, False),
+    ],
+)
+def test_identifiers_typed_into_numbers_or_binary_values_are_found(syntax, keyword, value, found):
+    """Kept numbers and binary values are read too: a long number that is the
+    patient's ID or birth date, a name spelled in a lookup table's bytes."""
+    ds = Dataset()
+    setattr(ds, keyword, value)
+    data = _saved(ds, syntax)
+    for findings in _each_pass(data, identifiers(), None):
+        assert bool(findings) == found, (keyword, findings)
+
+
+def test_a_numeric_patient_id_in_a_number_is_found():
+    found = IdentifierSet()
+    found.add("id", "40981723", "PatientID")
+    ds = Dataset()
+    ds.AcquisitionNumber = "40981723"
+    ds.InstanceNumber = "409817"  # another number: no finding
+    data = _saved(ds)
+    for findings in _each_pass(data, found, None):
+        assert [f.location for f in findings] == ["AcquisitionNumber"]

@@ -11,6 +11,7 @@ from deid.documents.outcome import DocumentOutcome, withheld
 from deid.errors import DeidError
 from deid.pixels.settings import PixelSettings
 from deid.risk.identifiers import IdentifierSet
+from deid.safetext import without_values
 
 
 def deidentify_document(
@@ -49,7 +50,9 @@ def deidentify_document(
 
         return deidentify_xml(data, identifiers, pixels, label, dates)
     except DeidError as exc:  # e.g. tesseract missing: nothing was checked
-        return withheld(label, str(exc))
+        return withheld(label, without_values(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a hostile document must not stop the batch
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return withheld(label, f"cannot be de-identified ({type(exc).__name__}: {first})")
+        return withheld(
+            label, f"cannot be de-identified ({type(exc).__name__}: {without_values(first)})"
+        )

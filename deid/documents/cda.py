@@ -28,6 +28,7 @@ from deid.documents.xml_tree import Element, XmlRejected, parse, serialize
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
+from deid.safetext import without_values
 from deid.text.terms import PhraseIndex
 
 # Masked wherever they are: only participants have them, and none is science.
@@ -254,7 +255,7 @@ def deidentify_xml(
     try:
         root = parse(data.rstrip(b"\x00"))  # DICOM pads values to even length with a NUL
     except XmlRejected as exc:
-        return withheld(label, str(exc))
+        return withheld(label, without_values(str(exc)))
     own = harvest(root)
     everyone = widened(identifiers, own)
     patterns = everyone.cleaning_patterns()
@@ -272,7 +273,7 @@ def deidentify_xml(
     try:
         left = residual(parse(out), everyone, label)
     except XmlRejected as exc:  # a bug, not the input: never write what does not parse
-        return withheld(label, f"cleaned XML does not parse ({exc})")
+        return withheld(label, f"cleaned XML does not parse ({without_values(str(exc))})")
     if left:
         return withheld(
             label,

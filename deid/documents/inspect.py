@@ -29,6 +29,7 @@ from deid.pixels import classify
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet, PhraseMatch
+from deid.safetext import without_values
 from deid.text.patterns import EMAIL, LONG_NUMBER, dates, phones
 
 RULE_UNREAD = "content.encapsulated-document"
@@ -187,7 +188,7 @@ def inspect_pdf(
                     found, read = _pictures(label, page, identifiers, allow)
                     out, harmless = out + found, harmless + read
     except PdfUnreadable as exc:
-        return out + _unread(label, f"PDF {exc}")
+        return out + _unread(label, f"PDF {without_values(str(exc))}")
     if count > MAX_PAGES:
         out += _unread(label, f"pages after {MAX_PAGES} of {count}")
     if pixels.mode == "off":
@@ -239,7 +240,7 @@ def inspect_xml(
     try:
         root = parse(data.rstrip(b"\x00"))
     except XmlRejected as exc:
-        return _unread(label, str(exc))
+        return _unread(label, without_values(str(exc)))
     out = []
     holding = Counter(
         node.local
@@ -290,6 +291,6 @@ def inspect_document(
             return inspect_pdf(data, identifiers, pixels, label)
         return inspect_xml(data, identifiers, pixels, label)
     except DeidError as exc:
-        return _unread(label, str(exc))
+        return _unread(label, without_values(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a hostile document must not stop the scan
         return _unread(label, f"{type(exc).__name__} while reading it")

@@ -15,6 +15,7 @@ from deid.pixels import classify
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
+from deid.safetext import without_values
 
 MAX_PAGES = 200  # ~15 min of checking and ~60 MB of pictures; longer ones are withheld
 
@@ -95,7 +96,7 @@ def deidentify_pdf(
             parts = source.parts()
             done = _pages(source, identifiers, pixels, label, findings)
     except PdfUnreadable as exc:
-        return withheld(label, f"PDF {exc}", findings=tuple(findings))
+        return withheld(label, f"PDF {without_values(str(exc))}", findings=tuple(findings))
     if isinstance(done, DocumentOutcome):
         return done
     writer, redacted, kept, dpi, annotations = done

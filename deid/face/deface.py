@@ -26,6 +26,7 @@ from deid.face.thresholds import Thresholds
 from deid.part10 import encode
 from deid.pixels.frames import decode
 from deid.pixels.redact import store
+from deid.safetext import without_values
 
 
 @dataclass
@@ -102,7 +103,9 @@ def deface_series(
         try:
             _deface_file(root / relative, result.cut, tally, root)
         except Exception as exc:  # noqa: BLE001 - reported; the series keeps its level
-            tally.failed.append(f"{relative}: {type(exc).__name__}: {str(exc)[:120]}")
+            tally.failed.append(
+                f"{relative}: {type(exc).__name__}: {without_values(str(exc))[:120]}"
+            )
     after = _reassess(result.series, tally.geometry, t, previews)
     _record(result, tally, after)
     return {str(Path(p).relative_to(root)): size for p, size in tally.sizes.items()}

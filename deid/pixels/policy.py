@@ -145,7 +145,8 @@ def kind(ds: Dataset) -> tuple[Verdict, str]:
             "last) and a check of pixels constant across all slices; all slices if either "
             "finds text"
         )
-    return Verdict.EXAMINE, f"modality {modality or 'unknown'}: not a kind known to be free of text"
+    # Not echoed: an unknown value may be anything an operator typed there.
+    return Verdict.EXAMINE, "modality not one known to be free of text"
 
 
 def _has_pixels(ds: Dataset, header_only: bool) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from deid.data_files import read_bounded
 from deid.dicom_io import atomic_writer
 from deid.errors import UsageError
 from deid.risk.findings import Finding
@@ -19,6 +20,9 @@ FORMAT = "deid-baseline/2"
 # as typed: its entries cannot be matched and are not guessed at.
 OLD_FORMATS = ("deid-baseline/1",)
 
+
+# A fingerprint is ~60 bytes of JSON: millions of findings, and no device.
+BASELINE_BYTES = 1 << 30
 
 @dataclass(frozen=True)
 class Baseline:
@@ -30,7 +34,7 @@ class Baseline:
     @classmethod
     def load(cls, path: Path) -> Baseline:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_bounded(path, BASELINE_BYTES).decode("utf-8"))
         except OSError as exc:
             raise UsageError(f"cannot read baseline {path}: {exc.strerror}") from None
         except UnicodeDecodeError:

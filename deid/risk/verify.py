@@ -32,6 +32,7 @@ from pydicom.values import convert_value
 
 from deid.actions import TEXT_VRS
 from deid.elements import in_tag_order
+from deid.forms import BINARY_NUMBER_VRS, FORMS, binary_bytes, raw_has_form, value_text
 from deid.raw_walk import PREAMBLE, CannotTell, every_value, looks_explicit, meta
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
@@ -40,6 +41,15 @@ from deid.text import find, names
 from deid.text.terms import PhraseIndex
 
 _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
+# Numbers, dates and times: read too, searched when not of their form (text
+# where a number is due: an implicit-VR file's private value, say), or when
+# a value is a long number (an ID or a birth date typed into one). Binary
+# values: their bytes, for whole words (a name hidden in a lookup table).
+_BINARY_VRS = frozenset({"OW", "OF", "OD", "OL", "OV"}) | BINARY_NUMBER_VRS
+_READ_VRS = _SEARCHED_VRS | FORMS.keys() | _BINARY_VRS
+_LONG_NUMBER = re.compile(r"(?<![\d.])\d{6,}(?![\d.])")
+NUMBER_VRS = frozenset({"IS", "DS"})
+_MIN_IN_BINARY = 5  # characters of a hit in binary bytes: shorter ones come by chance
 # Free text searched for names: not PN (a profile decides those by rule, and
 # deid writes dummies and pseudonyms there), AE, URLs or codes.
 _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
@@ -65,7 +75,7 @@ _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
 def _texts(ds: Dataset, prefix: str = ""):
     for tag, stored_elem in in_tag_order(ds):
         vr = stored_elem.VR
-        if tag in _BULK_TAGS or (vr is not None and vr != "SQ" and vr not in _SEARCHED_VRS):
+        if tag in _BULK_TAGS or (vr is not None and vr != "SQ" and vr not in _READ_VRS):
             continue  # decoding cannot make it text: an explicit VR other than UN stays
         elem = ds[tag]
         if elem.VR == "SQ":
@@ -80,10 +90,21 @@ def _texts(ds: Dataset, prefix: str = ""):
 
 def _text(tag: int, vr: str, value: object) -> str | None:
     """A decoded value as the check searches it; None where it holds no text."""
-    if vr not in _SEARCHED_VRS or value is None:
+    if value is None or vr not in _READ_VRS:
         return None
+    if vr in BINARY_NUMBER_VRS:
+        value = binary_bytes(vr, value)
+    elif vr not in _SEARCHED_VRS and vr not in _BINARY_VRS:
+        raw = value_text(value)
+        if raw is not None and raw_has_form(vr, raw):
+            # A date of its form is a date (dates are the profile's to
+            # decide); a number is searched only when it is long.
+            text = raw.decode("ascii")
+            long = vr in NUMBER_VRS and _LONG_NUMBER.search(text) is not None
+            return text if long else None
+        value = str(value)
     if (tag >> 16 & 0xFF00) in (0x6000, 0x5000) and vr in ("OB", "OW"):
-        return None
+        return None  # overlay and curve bitmaps
     if isinstance(value, bytes):
         if len(value) > _BULK_LIMIT:
             return None
@@ -264,7 +285,7 @@ def _holds_identifier(
     terms: PhraseIndex[Identifier],
 ) -> bool:
     """One value, decoded and checked as the parse's check does."""
-    if tag in _BULK_TAGS or vr not in _SEARCHED_VRS:
+    if tag in _BULK_TAGS or vr not in _READ_VRS:
         return False
     if vr == "UN":
         raise CannotTell  # pydicom may decode it in its dictionary VR
@@ -328,6 +349,8 @@ def _check(
         ident = hit.label
         if vr == "UI" and ident.kind != "id":
             continue  # UIDs are digits and dots: only IDs can hide there
+        if vr in _BINARY_VRS and hit.end - hit.start < _MIN_IN_BINARY:
+            continue
         return Finding(
             rule="verify.residual-phi",
             severity=Severity.HIGH,

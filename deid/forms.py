@@ -1,0 +1,87 @@
+"""Values of VRs with a strict form (numbers, dates, times, UIDs, ages).
+
+A value of its VR's form holds no name and no free text, which is why
+profiles may keep such attributes unread. A file can still write text
+where the form is due: in a standard attribute written in another VR, in a
+private attribute of an implicit-VR file (its VR is only the dictionary's)
+or one written as UN, or just invalidly. Such a value is text: it is never
+kept as safe, and verification reads it.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from pydicom.multival import MultiValue
+
+_DECIMAL = rb" *[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)? *"
+FORMS: dict[str, re.Pattern[bytes]] = {
+    "DS": re.compile(_DECIMAL + rb"(\\" + _DECIMAL + rb")*"),
+    "IS": re.compile(rb" *[-+]?\d{1,10} *(\\ *[-+]?\d{1,10} *)*"),
+    "DA": re.compile(rb"\d{8}(\\\d{8})*"),
+    "TM": re.compile(rb"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)? *"),
+    "DT": re.compile(rb"\d{4,14}(\.\d{1,6})?([-+]\d{4})? *"),
+    "UI": re.compile(rb"[0-9.]{1,64}(\\[0-9.]{1,64})*\x00?"),
+    "AS": re.compile(rb"\d{3}[DWMY]"),
+}
+# Numbers written as text: what a value of no known form may hold and still
+# be no word (an implicit-VR file's private value, a UN one).
+NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
+_BINARY = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+BINARY_NUMBER_VRS = frozenset(_BINARY)
+_WORD = re.compile(rb"[A-Za-z]{3}")
+
+
+def raw_has_form(vr: str, raw: bytes) -> bool:
+    """Bytes as written: of the VR's form (padding aside)."""
+    form = FORMS.get(vr)
+    return form is not None and form.fullmatch(raw.rstrip(b" \x00")) is not None
+
+
+def value_text(value: object) -> bytes | None:
+    """A decoded string value as its bytes were (pydicom keeps a number's
+    own string); None where it is not text or not ASCII."""
+    items = value if isinstance(value, MultiValue | list | tuple) else [value]
+    parts = []
+    for item in items:
+        text = getattr(item, "original_string", None) or item
+        if not isinstance(text, str):
+            return None
+        parts.append(text)
+    try:
+        return "\\".join(parts).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+
+
+def value_has_form(vr: str, value: object) -> bool:
+    """A decoded value of a strict-form VR that is of that form."""
+    raw = value_text(value)
+    return raw is not None and raw_has_form(vr, raw)
+
+
+def numeric_text(value: object) -> bool:
+    """A decoded value that is numbers written as text."""
+    raw = value_text(value)
+    return raw is not None and NUMERIC_TEXT.match(raw) is not None
+
+
+def binary_bytes(vr: str, value: object) -> bytes | None:
+    """Decoded binary numbers as little-endian bytes again (what a file held
+    there, in the common byte order); None for anything else."""
+    code = _BINARY.get(vr)
+    items = value if isinstance(value, MultiValue | list | tuple) else [value]
+    if code is None or not all(isinstance(v, int | float) for v in items):
+        return None
+    try:
+        return struct.pack(f"<{len(items)}{code}", *items)
+    except struct.error:
+        return None
+
+
+def binary_without_words(vr: str, value: object) -> bool:
+    """Binary numbers whose bytes spell no word: read from an implicit-VR
+    file, their bytes are whatever the file held."""
+    raw = binary_bytes(vr, value)
+    return raw is not None and _WORD.search(raw) is None
