@@ -128,19 +128,40 @@ def make_corpus(folder: Path, count: int, heads: int) -> None:
 
 
 def replicate(source: Path, folder: Path, copies: int) -> None:
-    """Each DICOM file of source `copies` times, headers unchanged but for new
-    study, series and instance UIDs (keyed on the copy), so no two clash."""
+    """Each DICOM file of source made a series of `copies` slices, as real
+    images come: headers unchanged but for a study and series of its own
+    (keyed on the file) and new instance UIDs, numbers and positions (one
+    slice thickness apart along the slice normal, where the file has a
+    position). A series of one file per copy made every output a folder of
+    its own (two directories created per file, ~0.3 ms each here), which no
+    archive costs."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         ds = pydicom.dcmread(path)
-        keys = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-        originals = {k: str(ds[k].value) for k in keys if k in ds}
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+            if keyword in ds:
+                setattr(ds, keyword, generate_uid(entropy_srcs=[str(ds[keyword].value), "copy"]))
+        original = str(ds.get("SOPInstanceUID", path.name))
+        origin, normal = _slice_axis(ds)
         for copy in range(copies):
-            for keyword, original in originals.items():
-                setattr(ds, keyword, generate_uid(entropy_srcs=[original, str(copy)]))
+            ds.SOPInstanceUID = generate_uid(entropy_srcs=[original, str(copy)])
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.InstanceNumber = copy + 1
+            if origin is not None:
+                ds.ImagePositionPatient = [round(float(v), 4) for v in origin + copy * normal]
             ds.save_as(folder / f"{path.stem}-{copy:04d}.dcm")
+
+
+def _slice_axis(ds: pydicom.Dataset) -> tuple[np.ndarray | None, np.ndarray]:
+    """The first slice's position and one slice's step along the normal."""
+    try:
+        origin = np.array([float(v) for v in ds.ImagePositionPatient])
+        row, col = np.array([float(v) for v in ds.ImageOrientationPatient]).reshape(2, 3)
+        step = float(ds.get("SliceThickness", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return None, np.zeros(3)
+    return origin, np.cross(row, col) * step
 
 
 # Runs a command and prints the peak RSS (KiB) of its largest process: the
@@ -197,8 +218,8 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, help="time these files instead of generated ones")
     parser.add_argument(
         "--copies", type=int, default=1,
-        help="with --folder: each file N times under new UIDs (a small set of real headers "
-        "made into a batch)",
+        help="with --folder: each file made a series of N slices (new instance UIDs and "
+        "positions): a small set of real headers made into a batch of series",
     )
     parser.add_argument(
         "--heads", type=float, default=0.2,
@@ -207,8 +228,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--header-only", action="store_true",
-        help="time cp, dicognito and deid --pixels off --face off only (with --copies every "
-        "file is a series of one, which the default checks examine whole: minutes of OCR)",
+        help="time cp, dicognito and deid --pixels off --face off only (with --copies, "
+        "the slices of a series share one image, which the default checks' static-overlay "
+        "test takes for text: time default checks on real series)",
     )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
