@@ -238,20 +238,28 @@ def test_private_sop_class_is_processed_with_safe_defaults_and_said(tmp_path):
     assert reasons and "not in the standard's IOD tables" in reasons[0]
 
 
+def _object(sop_class: str, syntax: str, name: str, patient_id: str) -> Dataset:
+    """An MR object of `sop_class` with its meta, UIDs and patient."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = name, patient_id, "MR"
+    return ds
+
+
 def _mr_with_private(folder, name, syntax, element, vr, value):  # noqa: ANN001, ANN202
     """An MR slice with one SIEMENS MR HEADER attribute, written as `vr`
     (in implicit VR only pydicom's dictionary types it)."""
     import numpy as np
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import MRImageStorage, generate_uid
+    from pydicom.uid import MRImageStorage
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = MRImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "Kowalski^Jan", "PID778899", "MR"
+    ds = _object(MRImageStorage, syntax, "Kowalski^Jan", "PID778899")
     ds.Rows = ds.Columns = 8
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
@@ -313,20 +321,13 @@ def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     is, not who: kept in the object, its meta and references to it, while
     every instance UID is mapped."""
     import pydicom
-    from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from deid.api import deidentify
     from tests.helpers import run_settings
 
     csa = "1.3.12.2.1107.5.9.1"
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = csa
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "ID-1", "MR"
+    ds = _object(csa, ExplicitVRLittleEndian, "Doe^Jane", "ID-1")
     ref = Dataset()
     ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = csa, generate_uid()
     ds.ReferencedImageSequence = [ref]
