@@ -94,6 +94,8 @@ def _text(tag: int, vr: str, value: object) -> str | None:
         return None
     if vr in BINARY_NUMBER_VRS:
         value = binary_bytes(vr, value)
+        if value is None:
+            return None
     elif vr not in _SEARCHED_VRS and vr not in _BINARY_VRS:
         raw = value_text(value)
         if raw is not None and raw_has_form(vr, raw):
