@@ -369,7 +369,11 @@ def test_names_in_unspaced_scripts_are_still_searched(name):
 
 
 # Private attributes pydicom's dictionary types as a number or a date.
-TYPED = [("SIEMENS MR HEADER", 0x0C, "IS"), ("SIEMENS MR HEADER", 0x0B, "DS"), ("GEMS_DL_SERIES", 0x85, "DA")]
+TYPED = [
+    ("SIEMENS MR HEADER", 0x0C, "IS"),
+    ("SIEMENS MR HEADER", 0x0B, "DS"),
+    ("GEMS_DL_SERIES", 0x85, "DA"),
+]
 
 
 def _typed_private(creator: str, element: int, vr: str, text: str, syntax: str) -> bytes:
