@@ -139,13 +139,12 @@ def replicate(source: Path, folder: Path, copies: int) -> None:
     folder.mkdir(parents=True)
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         ds = pydicom.dcmread(path)
+        # Keyed on the file: two files of one image (two encodings) share UIDs.
         for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
-            if keyword in ds:
-                setattr(ds, keyword, generate_uid(entropy_srcs=[str(ds[keyword].value), "copy"]))
-        original = str(ds.get("SOPInstanceUID", path.name))
+            setattr(ds, keyword, generate_uid(entropy_srcs=[keyword, str(path)]))
         origin, normal = _slice_axis(ds)
         for copy in range(copies):
-            ds.SOPInstanceUID = generate_uid(entropy_srcs=[original, str(copy)])
+            ds.SOPInstanceUID = generate_uid(entropy_srcs=[str(path), str(copy)])
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             ds.InstanceNumber = copy + 1
             if origin is not None:

@@ -29,7 +29,10 @@ def in_background(target: Callable[..., Any], *args: Any) -> threading.Thread:
 
     def guarded() -> None:
         with FORK_LOCK:
-            target(*args)
+            try:
+                target(*args)
+            except Exception:  # noqa: BLE001 - loading ahead only: the step that needs it
+                return  # loads it again and says why it cannot, in its own place
 
     thread = threading.Thread(target=guarded, daemon=True, name="deid-warm")
     thread.start()

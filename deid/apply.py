@@ -60,10 +60,13 @@ class FileContext:
     counts: Counter[str] = field(default_factory=Counter)
     changes: list[dict[str, str]] = field(default_factory=list)
     dates: set[str] = field(default_factory=set)
+    # The object's own SOP class, kept wherever it appears, a vendor's
+    # private one too (it names what the object is, never who).
+    own_class: str = ""
 
     def uid(self, value: str) -> str:
         value = value.strip("\x00 ")
-        if not value or value in UID_dictionary:
+        if not value or value in UID_dictionary or value == self.own_class:
             return value
         new = self.uid_map.get(value)
         if new is None:

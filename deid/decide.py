@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
@@ -30,17 +30,6 @@ NOT_LISTED = Decision(
 KEPT_BY_VR = Decision("keep", "K", "not in Table E.1-1; its VR cannot carry free identity")
 SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item filtered")
 UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
-CLASS_UID = Decision(
-    "keep", "K", "names a kind of object (SOP class, transfer syntax), never an instance: kept"
-)
-# From the data dictionary: attributes whose UID names a SOP class or a
-# transfer syntax. A vendor's private class (a Siemens CSA Non-Image) is no
-# instance and no person; mapped, no reader could tell what the object is.
-_CLASS_UIDS = frozenset(
-    tag
-    for tag, entry in DicomDictionary.items()
-    if entry[0] == "UI" and ("SOPClassUID" in entry[4] or "TransferSyntaxUID" in entry[4])
-)
 PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
 PRIVATE_CREATOR = Decision("private-creator", "", "private creator: kept only with its block")
@@ -184,7 +173,7 @@ class Decider:
         if vr == "SQ":
             return SEQUENCE
         if vr == "UI":
-            return CLASS_UID if int(tag) in _CLASS_UIDS else UID
+            return UID
         if vr in NON_IDENTIFYING_VRS:
             return KEPT_BY_VR
         place = f"Type {kind} in {iod.name}" if kind and iod else ""

@@ -66,6 +66,8 @@ def discover(inputs: Iterable[Path], refuse: Iterable[Path] = ()) -> Iterator[Di
     for root in inputs:
         if not root.exists() and not root.is_symlink():
             yield Discovered(root, "no such file or folder")
+        elif not root.exists():
+            yield Discovered(root, "broken symbolic link")
         elif fence.inside(root):
             yield Discovered(root, fence.reason)
         elif root.is_dir():

@@ -81,7 +81,18 @@ def binary_bytes(vr: str, value: object) -> bytes | None:
 
 
 def binary_without_words(vr: str, value: object) -> bool:
-    """Binary numbers whose bytes spell no word: read from an implicit-VR
-    file, their bytes are whatever the file held."""
+    """Binary numbers that are no text: read from an implicit-VR file, their
+    bytes are whatever the file held. A double whose high byte is printable
+    (any 8 bytes of text) is below 1e-28 or above 1.3e5, so a double is text
+    unless it is 0 or in [1e-12, 1e5] (gradient directions, b-matrices: a
+    test for letters in their bytes dropped one direction in twelve); other
+    numbers are text when their bytes hold three letters in a row."""
+    if vr == "FD":
+        items = value if isinstance(value, MultiValue | list | tuple) else [value]
+        return all(isinstance(v, int | float) and _plain_double(v) for v in items)
     raw = binary_bytes(vr, value)
     return raw is not None and _WORD.search(raw) is None
+
+
+def _plain_double(v: float) -> bool:
+    return v == 0 or 1e-12 <= abs(v) <= 1e5

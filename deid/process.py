@@ -126,6 +126,7 @@ def decide(state: FileState, settings: Settings) -> None:
         pseudonymizer=pseudo,
         date_clean=settings.profile.meta.date_clean,
         cleaning=identifiers.cleaning_patterns(),
+        own_class=str(ds.get("SOPClassUID", "") or "").strip("\x00 "),
     )
     state.patient_id = str(ds.get("PatientID", "") or "").strip()
     state.result.issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()

@@ -279,6 +279,7 @@ def _mr_with_private(folder, name, syntax, element, vr, value):  # noqa: ANN001,
         ("implicit", 0x0D, "LO", "DIRECTIONAL", False),  # CS in the dictionary: a code or a name
         ("implicit", 0x0E, "OB", b"KOWALSKI" * 3, False),  # FD x3 in the dictionary
         ("implicit", 0x0E, "FD", [0.0, 0.7071, -0.7071], True),
+        ("implicit", 0x0E, "FD", [0.47329, 0.045734, 0.879719], True),  # "D?" in its bytes
         ("explicit", 0x0C, "UN", b"PID778899 ", False),  # pydicom reads it as IS
         ("explicit", 0x0C, "UN", b"1000", True),
         ("explicit", 0x0C, "IS", "1000", True),
@@ -318,8 +319,9 @@ def test_safe_private_values_that_can_hold_text_are_not_kept(
 
 def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     """A vendor's own SOP class (Siemens CSA Non-Image) names what the object
-    is, not who: kept in the object, its meta and references to it, while
-    every instance UID is mapped."""
+    is, not who: the object's own class is kept, in its meta and wherever it
+    appears, while every instance UID is mapped. Another unregistered value
+    in a class attribute may be an instance UID a file put there: mapped."""
     import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -330,7 +332,10 @@ def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     ds = _object(csa, ExplicitVRLittleEndian, "Doe^Jane", "ID-1")
     ref = Dataset()
     ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = csa, generate_uid()
-    ds.ReferencedImageSequence = [ref]
+    swapped = Dataset()  # a vendor bug: an instance UID where the class belongs
+    swapped.ReferencedSOPClassUID = "1.2.840.113619.2.55.3.604688119.969.1268071029.320.7"
+    swapped.ReferencedSOPInstanceUID = generate_uid()
+    ds.ReferencedImageSequence = [ref, swapped]
     source = tmp_path / "in"
     source.mkdir()
     ds.save_as(source / "csa.dcm", enforce_file_format=True)
@@ -347,3 +352,4 @@ def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     assert item.ReferencedSOPClassUID == csa
     assert item.ReferencedSOPInstanceUID.startswith("2.25.")
     assert result.SOPInstanceUID.startswith("2.25.")
+    assert result.ReferencedImageSequence[1].ReferencedSOPClassUID.startswith("2.25.")

@@ -273,6 +273,7 @@ def test_a_withheld_files_values_stay_out_of_the_report(tmp_path, env_key):
     folder.mkdir()
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.PatientID, ds.Modality = "PID998877", "PID998877"
+    ds.ConversionType = "PID998877"  # the pixel decision named it
     ds.save_as(folder / "a.dcm", enforce_file_format=True)
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["run", str(folder), "-o", str(out), "-j", "1", "-q"])
@@ -350,6 +351,15 @@ def test_a_device_or_huge_file_named_as_a_setting_is_one_line(tmp_path, args):
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert "a device" in result.output or "larger than" in result.output
+
+
+def test_a_broken_link_named_as_input_is_called_so(tmp_path, env_key):
+    (tmp_path / "gone.dcm").symlink_to(tmp_path / "nowhere.dcm")
+    out = tmp_path / "out"
+    args = ["run", str(tmp_path / "gone.dcm"), "-o", str(out), "--report-dir", str(tmp_path / "r")]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [f["reason"] for f in report["files"]] == ["broken symbolic link"], result.output
 
 
 def test_a_key_passed_through_a_pipe_still_works(tmp_path):

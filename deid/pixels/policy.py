@@ -123,9 +123,8 @@ def kind(ds: Dataset) -> tuple[Verdict, str]:
         return Verdict.SKIP, f"{UID_dictionary[sop][0]} holds data, not a picture"
     if sop in capture_classes():
         return Verdict.EXAMINE, f"{UID_dictionary[sop][0]}: a capture can show anything"
-    if "ConversionType" in ds:
-        conversion = _text(ds, "ConversionType")
-        return Verdict.EXAMINE, f"converted or captured image (ConversionType {conversion})"
+    if "ConversionType" in ds:  # its value is not echoed: it may be anything typed there
+        return Verdict.EXAMINE, "converted or captured image (it has a ConversionType)"
     typed = set(image_type)
     for found in sorted(typed & (CAPTURE_TYPES | DOSE_TYPES)):
         return Verdict.EXAMINE, f"ImageType {found}: a screen, capture or report"
