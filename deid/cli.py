@@ -524,6 +524,10 @@ def scan_cmd(
             refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
             os.close(open_writable(report_dir))  # one line now, not a traceback after
         if write_baseline is not None:
+            if baseline is not None:  # it would record only what the old one did not accept
+                raise UsageError(
+                    "--write-baseline records every current finding: give it without --baseline"
+                )
             if write_baseline.is_dir():
                 raise UsageError(f"--write-baseline {write_baseline}: a folder; name a file")
             os.close(open_writable(write_baseline.parent))

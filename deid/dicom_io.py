@@ -331,6 +331,30 @@ def _check_inflation(path: Path, fh: BinaryIO) -> None:
             break
 
 
+def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
+    """A header read without its pixel data (a scan): the pixel data element
+    that follows must fit in the file, as a run's full read requires."""
+    implicit, little = ds.original_encoding
+    if implicit is None or len(head) < 12:
+        return
+    order = "<" if little else ">"
+    group, element = struct.unpack_from(order + "HH", head)
+    if (group, element) != (0x7FE0, 0x0010):
+        return
+    if implicit:
+        size, header = struct.unpack_from(order + "L", head, 4)[0], 8
+    elif head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"):
+        size, header = struct.unpack_from(order + "L", head, 8)[0], 12
+    else:
+        size, header = struct.unpack_from(order + "H", head, 6)[0], 8
+    available = os.stat(path).st_size - where - header
+    if size != 0xFFFFFFFF and size > available:
+        raise InputFileError(
+            f"{path}: truncated: element (7FE0,0010) declares {size} bytes, "
+            f"the file holds {max(available, 0)}"
+        )
+
+
 def _check_complete(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
     """A file cut short often still parses: the reader returns whatever bytes
     are left for the last element. Its declared length and native pixel data

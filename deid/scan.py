@@ -21,7 +21,7 @@ from pydicom.multival import MultiValue
 
 from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
-from deid.dicom_io import check_inflation, check_read, discover, read, sniff
+from deid.dicom_io import check_inflation, check_pixel_span, check_read, discover, read, sniff
 from deid.errors import InputFileError, UsageError
 from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
@@ -281,6 +281,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
         check_read(path, ds, kind, pixels_read=False)
+        check_pixel_span(path, ds, where, head)
     except InputFileError as exc:
         return ScanFileResult(label, "failed", without_values(str(exc)).removeprefix(f"{path}: "))
     except MemoryError:

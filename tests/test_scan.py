@@ -382,6 +382,7 @@ def _cut_files(folder: Path) -> None:
     huge = b"\x09\x00\x10\x00UN\x00\x00" + struct.pack("<I", 0xFFFFFFF0)
     (folder / "huge_length.dcm").write_bytes(data[:at] + huge + data[at:])
     (folder / "cut.dcm").write_bytes(data[:1000])
+    (folder / "short_pixels.dcm").write_bytes(data[:-500])  # a header-only read still parses
     (folder / "no_data_set.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\xff" * 64)
 
 
@@ -398,6 +399,8 @@ def test_a_file_cut_short_or_without_a_data_set_fails_as_in_a_run(tmp_path):
         reasons["huge_length.dcm"][0] == "failed" and "truncated" in reasons["huge_length.dcm"][1]
     )
     assert reasons["cut.dcm"][0] == "failed" and "truncated" in reasons["cut.dcm"][1]
+    short = reasons["short_pixels.dcm"]
+    assert short[0] == "failed" and "truncated" in short[1] and "(7FE0,0010)" in short[1]
     assert reasons["no_data_set.dcm"][0] == "failed"
 
 
@@ -457,3 +460,46 @@ def test_a_named_link_loop_is_a_failed_input_in_scan_and_run(tmp_path, env_key):
     ran = CliRunner().invoke(main, ["run", str(tmp_path / "a"), "-o", str(tmp_path / "out")])
     assert ran.exit_code == 3, ran.output
     assert ran.exception is None or isinstance(ran.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("marker", "dates", "age", "found"),
+    [
+        ("REMOVED", ("19610412", "20230405"), "093Y", {"PatientBirthDate", "StudyDate",
+                                                       "PatientAge"}),  # fmt: skip
+        ("REMOVED", ("19610101", "20230101"), "090Y", set()),  # as a year-reducing run writes
+        ("MODIFIED", ("19610412", "20230405"), "093Y", {"PatientAge"}),  # shifted dates: any
+    ],
+)
+def test_markers_vouch_only_for_what_they_say(tmp_path, marker, dates, age, found):
+    """A file marked de-identified whose dates were "REMOVED" still holding a
+    full date, or an age over 89 where Safe Harbor writes 090Y: findings,
+    not values the markers excuse."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientIdentityRemoved, ds.LongitudinalTemporalInformationModified = "YES", marker
+    ds.PatientBirthDate, ds.StudyDate = dates
+    ds.PatientAge = age
+    path = tmp_path / "marked.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    args = ["--profile", "hipaa-safe-harbor", "--no-dataset-risk", "--format", "json"]
+    report = json.loads(scan(str(path), *args).output)
+    locations = {f["location"] for f in report["files"][0]["findings"]}
+    watched = {"PatientBirthDate", "StudyDate", "PatientAge"}
+    assert locations & watched == found
+
+
+def test_writing_a_baseline_while_applying_one_is_refused(tmp_path):
+    """With --baseline, --write-baseline recorded only what the old baseline
+    did not accept: a baseline that then failed the data it came from."""
+    from pydicom.data import get_testdata_file
+
+    path = tmp_path / "a.dcm"
+    path.write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    old = tmp_path / "old.json"
+    assert scan(str(path), "--write-baseline", str(old)).exit_code == 0
+    new = tmp_path / "new.json"
+    result = scan(str(path), "--baseline", str(old), "--write-baseline", str(new))
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert not new.exists()

@@ -91,9 +91,11 @@ class ScanContext:
         return str(self.ds.get("PatientIdentityRemoved", "")).upper() == "YES"
 
     @property
-    def dates_marked_changed(self) -> bool:
+    def dates_marker(self) -> str:
+        """MODIFIED (shifted: any date may be one) or REMOVED (reduced to
+        the year: only 1 January can be one), when the file says so."""
         marker = str(self.ds.get("LongitudinalTemporalInformationModified", "")).upper()
-        return self.marked_deidentified and marker in ("MODIFIED", "REMOVED")
+        return marker if self.marked_deidentified else ""
 
 
 def elements(ds: Dataset, path: Path_ = (), seq: tuple[int, ...] = ()) -> Iterator[tuple]:
@@ -117,10 +119,20 @@ def _already_deidentified(ctx: ScanContext, elem: DataElement, value: str) -> bo
     if vr == "UI":
         return text.startswith("2.25.") or text in UID_dictionary
     if vr in ("DA", "DT", "TM"):
-        return ctx.dates_marked_changed
+        return ctx.dates_marker == "MODIFIED" or (
+            ctx.dates_marker == "REMOVED" and _REDUCED.fullmatch(text) is not None
+        )
     if ctx.marked_deidentified and _TOKEN.match(text):
         return True
+    if vr == "AS" and _OVER_89.fullmatch(text):
+        return False  # an age over 89 is shown as 090Y once de-identified
     return vr in ("AS", "DS", "IS") and ctx.marked_deidentified
+
+
+# A date (time) as a run that reduces dates to the year writes it, and ages
+# in years over 89, which Safe Harbor's runs write as 090Y.
+_REDUCED = re.compile(r"\d{4}0101(000000(\.0+)?)?|0{2,6}(\.0+)?")
+_OVER_89 = re.compile(r"(09[1-9]|[1-9]\d\d)Y")
 
 
 def _zip3_written(action: str, value: str) -> bool:
