@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 
 from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
-from deid.dicom_io import check_inflation, check_pixel_span, check_read, discover, read, sniff
+from deid.dicom_io import (
+    check_inflation,
+    check_pixel_span,
+    check_read,
+    discover,
+    read,
+    sniff,
+    transfer_syntax,
+)
 from deid.errors import InputFileError, UsageError
 from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
@@ -357,6 +365,11 @@ def examine_file(
     be decoded is a finding too (it was not checked)."""
     try:
         full = read(path)  # complete-file checks apply before pixels are trusted
+        meta = getattr(full, "file_meta", None)
+        if meta is None or "TransferSyntaxUID" not in meta:
+            # A headerless data set: decoded in the syntax it was read in, as run does.
+            full.file_meta = meta if meta is not None else FileMetaDataset()
+            full.file_meta.TransferSyntaxUID = transfer_syntax(full)
         return examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
         return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]

@@ -503,3 +503,46 @@ def test_writing_a_baseline_while_applying_one_is_refused(tmp_path):
     result = scan(str(path), "--baseline", str(old), "--write-baseline", str(new))
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert not new.exists()
+
+
+def test_a_headerless_data_set_has_its_pixels_examined(tmp_path):
+    """No file meta, so no Transfer Syntax UID: the pixels are decoded in the
+    syntax the data set was read in, as `deid run` does, not reported as
+    unchecked (a high finding for a clean file)."""
+    import numpy as np
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.uid import CTImageStorage
+
+    ds = pydicom.Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, "2.25.11"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "2.25.12", "2.25.13"
+    ds.PatientIdentityRemoved, ds.Modality = "YES", "CT"
+    ds.ImageType = ["DERIVED", "SECONDARY"]  # examined on its own
+    ds.Rows = ds.Columns = 64
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = (np.arange(64 * 64, dtype=np.uint16) % 4000).tobytes()
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, True
+    write_dataset(buffer, ds)
+    path = tmp_path / "headerless"
+    path.write_bytes(buffer.getvalue())
+    report = json.loads(scan(str(path), "--no-dataset-risk", "--format", "json").output)
+    (entry,) = report["files"] or [{"findings": []}]
+    assert "pixels.unchecked" not in {f["rule"] for f in entry["findings"]}
+
+
+def test_identifying_shapes_inside_private_attributes_are_reported_by_kind(tmp_path):
+    """A name, a date of birth or a record number in a private attribute is
+    reported as what it looks like (as in kept text), not only as a block."""
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    block = ds.private_block(0x0033, "ACME NOTES", create=True)
+    block.add_new(0x10, "LO", "reviewed by Dr. Sanson Carrasco")
+    path = tmp_path / "private.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    report = json.loads(scan(str(path), "--no-dataset-risk", "--format", "json").output)
+    rules = {(f["rule"], f["location"]) for f in report["files"][0]["findings"]}
+    assert any(rule == "private.name-pattern" and "(0033,1010)" in where for rule, where in rules)

@@ -206,7 +206,8 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
         key = (where, tag.group, tag.element >> 8)
         blocks[key] = (blocks.get(key, (0, ""))[0] + 1, creator)
         for value in string_values(elem, text_only=True):
-            own = [s for s in find.spans(value, ctx.terms) if s.own] if ctx.terms else []
+            found = find.spans(value, ctx.terms)
+            own = [s for s in found if s.own]
             if own:
                 yield Finding(
                     rule="private.identifier",
@@ -216,6 +217,17 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
                     location=path_text(path, int(tag)),
                     action="remove private attributes (default of every shipped profile)",
                     evidence=find.redact(value, own),
+                )
+                break
+            if found:  # a name, date or number of identifying shape, as in kept text
+                yield Finding(
+                    rule=f"private.{found[0].kind}-pattern",
+                    severity=Severity.MEDIUM,
+                    message=f"text that looks like a {found[0].kind} inside a private attribute",
+                    file=ctx.label,
+                    location=path_text(path, int(tag)),
+                    action="remove private attributes (default of every shipped profile)",
+                    evidence=find.redact(value, found),
                 )
                 break
     # The creator string is free text a device or a person wrote (it can hold
