@@ -209,27 +209,23 @@ def private_attributes(ctx: ScanContext) -> Iterator[Finding]:
             found = find.spans(value, ctx.terms)
             own = [s for s in found if s.own]
             if own:
-                yield Finding(
-                    rule="private.identifier",
-                    severity=Severity.HIGH,
-                    message=f"{own[0].kind} from {own[0].source} inside a private attribute",
-                    file=ctx.label,
-                    location=path_text(path, int(tag)),
-                    action="remove private attributes (default of every shipped profile)",
-                    evidence=find.redact(value, own),
-                )
-                break
-            if found:  # a name, date or number of identifying shape, as in kept text
-                yield Finding(
-                    rule=f"private.{found[0].kind}-pattern",
-                    severity=Severity.MEDIUM,
-                    message=f"text that looks like a {found[0].kind} inside a private attribute",
-                    file=ctx.label,
-                    location=path_text(path, int(tag)),
-                    action="remove private attributes (default of every shipped profile)",
-                    evidence=find.redact(value, found),
-                )
-                break
+                rule, severity = "private.identifier", Severity.HIGH
+                message = f"{own[0].kind} from {own[0].source} inside a private attribute"
+            elif found:  # a name, date or number of identifying shape, as in kept text
+                rule, severity = f"private.{found[0].kind}-pattern", Severity.MEDIUM
+                message = f"text that looks like a {found[0].kind} inside a private attribute"
+            else:
+                continue
+            yield Finding(
+                rule=rule,
+                severity=severity,
+                message=message,
+                file=ctx.label,
+                location=path_text(path, int(tag)),
+                action="remove private attributes (default of every shipped profile)",
+                evidence=find.redact(value, own or found),
+            )
+            break
     # The creator string is free text a device or a person wrote (it can hold
     # a name): it is evidence, redacted unless --show-values, never part of
     # the message or location. The block is named by its slot, (gggg,bbxx).
