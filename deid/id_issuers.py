@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import sqlite3
 
+from deid.first_seen import FirstSeen
 from deid.report.json_report import ReportBuilder
 from deid.results import FileResult
 from deid.risk.findings import Finding, Severity
@@ -32,8 +32,7 @@ class IdIssuers:
     def __init__(self, report: ReportBuilder) -> None:
         self.report = report
         self._key = os.urandom(32)
-        self._db = sqlite3.connect("")
-        self._db.execute("CREATE TABLE seen (id BLOB PRIMARY KEY, issuer BLOB, said INTEGER)")
+        self._seen = FirstSeen()
 
     def _digest(self, value: str) -> bytes:
         return hmac.new(
@@ -44,18 +43,14 @@ class IdIssuers:
         if result.patient is None or not result.issuer:
             return  # an ID without an issuer: nothing to tell apart
         ident, issuer = self._digest(result.patient[0]), self._digest(result.issuer)
-        row = self._db.execute("SELECT issuer, said FROM seen WHERE id = ?", (ident,)).fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO seen VALUES (?, ?, 0)", (ident, issuer))
-        elif row[0] != issuer and not row[1]:
-            self._db.execute("UPDATE seen SET said = 1 WHERE id = ?", (ident,))
+        if self._seen.differs(ident, issuer) is not None:
             self.report.add_dataset_finding(_finding(result.patient[1]))
 
     def finish(self) -> None:
         pass
 
     def close(self) -> None:
-        self._db.close()
+        self._seen.close()
 
 
 def _finding(pseudonym: str) -> Finding:

@@ -14,8 +14,7 @@ with the batch.
 
 from __future__ import annotations
 
-import sqlite3
-
+from deid.first_seen import FirstSeen
 from deid.report.json_report import ReportBuilder
 from deid.results import FileResult
 from deid.risk.findings import Finding, Severity
@@ -28,8 +27,7 @@ class StudyPatients:
 
     def __init__(self, report: ReportBuilder) -> None:
         self.report = report
-        self._db = sqlite3.connect("")
-        self._db.execute("CREATE TABLE seen (study TEXT PRIMARY KEY, patient TEXT, said INTEGER)")
+        self._seen = FirstSeen()
 
     def add(self, result: FileResult) -> None:
         if not result.status.produced:
@@ -37,19 +35,15 @@ class StudyPatients:
         study, patient = result.summary.get("study", ""), result.summary.get("patient", "")
         if not study or study == "no-study" or not patient:
             return
-        query = "SELECT patient, said FROM seen WHERE study = ?"
-        row = self._db.execute(query, (study,)).fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO seen VALUES (?, ?, 0)", (study, patient))
-        elif row[0] != patient and not row[1]:
-            self._db.execute("UPDATE seen SET said = 1 WHERE study = ?", (study,))
-            self.report.add_dataset_finding(_finding(study, row[0], patient))
+        first = self._seen.differs(study, patient)
+        if first is not None:
+            self.report.add_dataset_finding(_finding(study, str(first), patient))
 
     def finish(self) -> None:
         pass
 
     def close(self) -> None:
-        self._db.close()
+        self._seen.close()
 
 
 def _finding(study: str, first: str, other: str) -> Finding:

@@ -55,7 +55,7 @@ class ReportBuilder:
         self.worst = views.WorstFiles(on_drop=self.thumbnails.drop)
         self.reveal = settings.reveal_inputs
         self.face = SeriesResults(settings.report_dir)
-        self.dataset: list[Finding] = []  # about the batch, not one file (deid.id_issuers)
+        self.dataset: list[Finding] = []  # about the batch: deid.id_issuers, deid.study_patients
 
     def add_series(self, entry: dict[str, Any], finding: Finding) -> None:
         """One head series' face result and its finding."""
