@@ -28,10 +28,9 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.filereader import read_partial
 
 from deid.header_keys import top_level_values
-from deid.scrub import patient_key_of
+from deid.scrub import PATIENT_KEYWORDS, patient_key_of
 
-_KEYS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID",
-         "SeriesInstanceUID", "SOPInstanceUID")
+_KEYS = (*PATIENT_KEYWORDS, "SeriesInstanceUID", "SOPInstanceUID")
 _TAGS = tuple(int(tag_for_keyword(k)) for k in _KEYS)  # type: ignore[arg-type]
 _TAG_SET = frozenset(_TAGS)
 _SERIES_UID = 0x0020000E
@@ -85,9 +84,8 @@ class Claims:
         # The output's place: the patient as outputs are filed (the ID, else
         # name and birth date), then the UIDs. Two inputs that would write
         # one output are one claim, whatever else differs between them.
-        pid, name, birth, study, series, sop = values
-        who = patient_key_of(pid, name, birth, study)
-        message = "\x00".join([who, study, series, sop]).encode("utf-8", "surrogateescape")
+        who = patient_key_of(*values[: len(PATIENT_KEYWORDS)])
+        message = "\x00".join([who, *values[-3:]]).encode("utf-8", "surrogateescape")
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def close(self) -> None:

@@ -404,16 +404,14 @@ def _examined(decision: str) -> str | None:
 def _warm(path: Path, settings: Settings) -> None:
     """What examining a sample loads once (the detector, the profile's
     standard tables for this SOP class), loaded while the batch still runs:
-    this process mostly waits for its workers then."""
-    try:
-        from deid.pixels import detect
+    this process mostly waits for its workers then. Run by in_background,
+    which drops what fails: the samples load it themselves, and say why not."""
+    from deid.pixels import detect
 
-        state = FileState(path, FileResult(str(path), Status.FAILED))
-        read_input(state, settings)
-        decide(state, settings)
-        detect.warm(fast=True)
-    except Exception:  # noqa: BLE001 - the samples load it themselves, and say why not
-        return
+    state = FileState(path, FileResult(str(path), Status.FAILED))
+    read_input(state, settings)
+    decide(state, settings)
+    detect.warm(fast=True)
 
 
 def _here(paths: list[str], settings: Settings, threads: ThreadPoolExecutor) -> list[FileResult]:

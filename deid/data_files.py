@@ -17,6 +17,7 @@ from typing import Any
 from deid.errors import UsageError
 
 MIB = 1 << 20
+DATA_FILE_BYTES = 16 * MIB  # profiles, allow-lists, rules, thresholds: kilobytes
 
 
 class TooLarge(OSError):
@@ -43,7 +44,7 @@ def read_bounded(path: Path, limit: int) -> bytes:
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """The file's tables, or a UsageError naming the file and what it is."""
     try:
-        return tomllib.loads(read_bounded(Path(path), 16 * MIB).decode("utf-8"))
+        return tomllib.loads(read_bounded(Path(path), DATA_FILE_BYTES).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -21,13 +21,14 @@ from typing import BinaryIO
 import pydicom
 from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
 from deid.paths import resolved
 from deid.private_cut import Cut, without_private
+from deid.raw_walk import LONG_VRS, UNDEFINED
 from deid.safetext import without_values
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
@@ -343,12 +344,12 @@ def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
         return
     if implicit:
         size, header = struct.unpack_from(order + "L", head, 4)[0], 8
-    elif head[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"):
+    elif head[4:6] in LONG_VRS:
         size, header = struct.unpack_from(order + "L", head, 8)[0], 12
     else:
         size, header = struct.unpack_from(order + "H", head, 6)[0], 8
     available = os.stat(path).st_size - where - header
-    if size != 0xFFFFFFFF and size > available:
+    if size != UNDEFINED and size > available:
         raise InputFileError(
             f"{path}: truncated: element (7FE0,0010) declares {size} bytes, "
             f"the file holds {max(available, 0)}"
@@ -449,6 +450,17 @@ def transfer_syntax(ds: Dataset) -> UID:
     if implicit in (None, True):
         return pydicom.uid.ImplicitVRLittleEndian
     return pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+
+
+def with_transfer_syntax(ds: Dataset) -> UID:
+    """The syntax the data set was read in, also written into its meta where
+    the file had none (a headerless data set), so its pixels can be decoded."""
+    ts = transfer_syntax(ds)
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        ds.file_meta = meta if meta is not None else FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ts
+    return ts
 
 
 def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_uid: str) -> Path:

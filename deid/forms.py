@@ -39,12 +39,16 @@ def raw_has_form(vr: str, raw: bytes) -> bool:
     return form is not None and form.fullmatch(raw.rstrip(b" \x00")) is not None
 
 
+def _items(value: object) -> list:
+    """A decoded value's items (one value is one item)."""
+    return list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+
+
 def value_text(value: object) -> bytes | None:
     """A decoded string value as its bytes were (pydicom keeps a number's
     own string); None where it is not text or not ASCII."""
-    items = value if isinstance(value, MultiValue | list | tuple) else [value]
     parts = []
-    for item in items:
+    for item in _items(value):
         text = getattr(item, "original_string", None) or item
         if not isinstance(text, str):
             return None
@@ -70,8 +74,7 @@ def numeric_text(value: object) -> bool:
 def binary_bytes(vr: str, value: object) -> bytes | None:
     """Decoded binary numbers as little-endian bytes again (what a file held
     there, in the common byte order); None for anything else."""
-    code = _BINARY.get(vr)
-    items = value if isinstance(value, MultiValue | list | tuple) else [value]
+    code, items = _BINARY.get(vr), _items(value)
     if code is None or not all(isinstance(v, int | float) for v in items):
         return None
     try:
@@ -88,8 +91,7 @@ def binary_without_words(vr: str, value: object) -> bool:
     test for letters in their bytes dropped one direction in twelve); other
     numbers are text when their bytes hold three letters in a row."""
     if vr == "FD":
-        items = value if isinstance(value, MultiValue | list | tuple) else [value]
-        return all(isinstance(v, int | float) and _plain_double(v) for v in items)
+        return all(isinstance(v, int | float) and _plain_double(v) for v in _items(value))
     raw = binary_bytes(vr, value)
     return raw is not None and _WORD.search(raw) is None
 

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from deid import documents
 from deid.apply import FileContext
 from deid.decide import decider_for
-from deid.dicom_io import output_path, read, read_without_private, transfer_syntax
+from deid.dicom_io import output_path, read, read_without_private, with_transfer_syntax
 from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
@@ -92,11 +92,7 @@ def read_input(state: FileState, settings: Settings) -> None:
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
         if not str(ds.get(keyword, "") or "").strip():
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
-    state.ts = transfer_syntax(ds)
-    if meta is None or "TransferSyntaxUID" not in meta:
-        # The syntax it was read in, so its pixels can be decoded and checked.
-        ds.file_meta = meta if meta is not None else FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = state.ts
+    state.ts = with_transfer_syntax(ds)
 
 
 def decide(state: FileState, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
 from deid.apply import ACTIONS, PARAMETRISED
-from deid.data_files import MIB, read_bounded
+from deid.data_files import DATA_FILE_BYTES, read_bounded
 from deid.errors import DeidWarning, ProfileError
 from deid.options import Option
 
@@ -560,7 +560,7 @@ def _load_profile(
 
 def _read(path: Path) -> _Source:
     try:
-        text = read_bounded(path, 16 * MIB).decode("utf-8")
+        text = read_bounded(path, DATA_FILE_BYTES).decode("utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid.actions import parse_da, zip_code
@@ -28,7 +28,7 @@ from deid.dicom_io import (
     discover,
     read,
     sniff,
-    transfer_syntax,
+    with_transfer_syntax,
 )
 from deid.errors import InputFileError, UsageError
 from deid.executors import ExecutorSettings, Task, results
@@ -365,11 +365,7 @@ def examine_file(
     be decoded is a finding too (it was not checked)."""
     try:
         full = read(path)  # complete-file checks apply before pixels are trusted
-        meta = getattr(full, "file_meta", None)
-        if meta is None or "TransferSyntaxUID" not in meta:
-            # A headerless data set: decoded in the syntax it was read in, as run does.
-            full.file_meta = meta if meta is not None else FileMetaDataset()
-            full.file_meta.TransferSyntaxUID = transfer_syntax(full)
+        with_transfer_syntax(full)  # a headerless data set's pixels decode as in a run
         return examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
         return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]

@@ -338,13 +338,13 @@ def _drop_orphan_private_creators(ds: Dataset) -> None:
             del ds[t]
 
 
+PATIENT_KEYWORDS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID")
+
+
 def patient_key(ds: Dataset) -> str:
     """What makes two files the same patient: the ID, else name + birth date."""
     values = (str(ds.get(k, "") or "") for k in PATIENT_KEYWORDS)
     return patient_key_of(*values)
-
-
-PATIENT_KEYWORDS = ("PatientID", "PatientName", "PatientBirthDate", "StudyInstanceUID")
 
 
 def patient_key_of(pid: str, name: str, birth: str, study: str) -> str:

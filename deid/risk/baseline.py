@@ -24,6 +24,7 @@ OLD_FORMATS = ("deid-baseline/1",)
 # A fingerprint is ~60 bytes of JSON: millions of findings, and no device.
 BASELINE_BYTES = 1 << 30
 
+
 @dataclass(frozen=True)
 class Baseline:
     fingerprints: frozenset[str]

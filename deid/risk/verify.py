@@ -30,7 +30,7 @@ from pydicom.uid import (
 )
 from pydicom.values import convert_value
 
-from deid.actions import TEXT_VRS
+from deid.actions import NUMERIC_TEXT_VRS, TEXT_VRS
 from deid.elements import in_tag_order
 from deid.forms import BINARY_NUMBER_VRS, FORMS, binary_bytes, raw_has_form, value_text
 from deid.raw_walk import PREAMBLE, CannotTell, every_value, looks_explicit, meta
@@ -48,7 +48,6 @@ _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
 _BINARY_VRS = frozenset({"OW", "OF", "OD", "OL", "OV"}) | BINARY_NUMBER_VRS
 _READ_VRS = _SEARCHED_VRS | FORMS.keys() | _BINARY_VRS
 _LONG_NUMBER = re.compile(r"(?<![\d.])\d{6,}(?![\d.])")
-NUMBER_VRS = frozenset({"IS", "DS"})
 _MIN_IN_BINARY = 5  # characters of a hit in binary bytes: shorter ones come by chance
 # Free text searched for names: not PN (a profile decides those by rule, and
 # deid writes dummies and pseudonyms there), AE, URLs or codes.
@@ -102,7 +101,7 @@ def _text(tag: int, vr: str, value: object) -> str | None:
             # A date of its form is a date (dates are the profile's to
             # decide); a number is searched only when it is long.
             text = raw.decode("ascii")
-            long = vr in NUMBER_VRS and _LONG_NUMBER.search(text) is not None
+            long = vr in NUMERIC_TEXT_VRS and _LONG_NUMBER.search(text) is not None
             return text if long else None
         value = str(value)
     if (tag >> 16 & 0xFF00) in (0x6000, 0x5000) and vr in ("OB", "OW"):
