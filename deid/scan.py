@@ -631,16 +631,26 @@ def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResu
     return ScanFileResult(item[0], "failed", reason)
 
 
-def scope_of(path: str, roots: list[tuple[Path, bool]]) -> str:
-    """A file's position under the input it was found in (its name when the
-    file itself was named), the same however the input was typed."""
+def scope_of(path: str, roots: list[tuple[Path, bool]], here: Path | None) -> str:
+    """A file's place as a baseline knows it, the same however it is reached:
+    its path below the working folder `here` (pre-commit names staged files
+    so, from the repository's root, as a scan of a folder there finds them);
+    outside it, its position under the folder it was found in, or its full
+    path when named itself (never its bare name, which other folders share)."""
     where = resolved(path)  # a link loop: the file's read reports it
+    if here is not None and where.is_relative_to(here):
+        return where.relative_to(here).as_posix()
     for root, is_dir in roots:
         if is_dir and where.is_relative_to(root):
             return where.relative_to(root).as_posix()
-        if where == root:
-            return root.name
-    return where.name
+    return where.as_posix()
+
+
+def _working_folder() -> Path | None:
+    try:
+        return Path.cwd().resolve()
+    except OSError:  # removed while deid runs in it
+        return None
 
 
 class ScanFaceSeries:
@@ -678,10 +688,11 @@ def scan(
     data-set risk folds the patient rows as they pass."""
     inputs = list(inputs)
     roots = [(resolved(p), p.is_dir()) for p in inputs]
+    here = _working_folder()
     outcome = ScanOutcome(settings, workdir)
 
     def publish(result: ScanFileResult) -> None:
-        scope = scope_of(result.input, roots)
+        scope = scope_of(result.input, roots, here)
         result.findings = [replace(f, scope=scope) for f in result.findings]
         outcome.add(result)
 

@@ -281,11 +281,49 @@ def test_fingerprint_ignores_wording_and_evidence():
     )
 
 
-def test_old_baseline_format_is_refused_with_what_to_do(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_baseline_format_is_refused_with_what_to_do(tmp_path, version):
     old = tmp_path / "old.json"
-    old.write_text('{"format": "deid-baseline/1", "findings": []}')
+    old.write_text(f'{{"format": "deid-baseline/{version}", "findings": []}}')
     result = scan(str(tmp_path), "--baseline", str(old))
     assert result.exit_code == 2 and "--write-baseline" in result.output
+
+
+def _identified_copies(corpus: Path, root: Path, places: list[str]) -> list[str]:
+    """One identified file copied to each place (relative to root)."""
+    source = sorted((corpus / "input" / "identified").rglob("*.dcm"))[0]
+    for place in places:
+        (root / place).parent.mkdir(parents=True, exist_ok=True)
+        (root / place).write_bytes(source.read_bytes())
+    return places
+
+
+def test_baseline_of_a_named_file_does_not_accept_another_folders_file_of_that_name(
+    corpus, tmp_path, monkeypatch
+):
+    """A baseline knew a named file by its bare name: one written for
+    a/IMG0001 passed b/IMG0001, a new file with the same findings."""
+    monkeypatch.chdir(tmp_path)
+    _identified_copies(corpus, tmp_path, ["a/IMG0001", "b/IMG0001"])
+    assert scan("a/IMG0001", "--write-baseline", "b.json").exit_code == 0
+    assert scan("a/IMG0001", "--baseline", "b.json").exit_code == 0
+    other = scan("b/IMG0001", "--baseline", "b.json", "--format", "json")
+    assert other.exit_code == 1
+    assert json.loads(other.output)["files"][0]["findings"]
+
+
+def test_baseline_of_the_repository_matches_the_files_the_hook_names(
+    corpus, tmp_path, monkeypatch
+):
+    """pre-commit names staged files relative to the repository's root: a
+    baseline written for a folder there accepts them, and the other way round."""
+    monkeypatch.chdir(tmp_path)
+    named = _identified_copies(corpus, tmp_path, ["data/s1/IMG0001", "data/s2/IMG0002"])
+    assert scan("data", "--write-baseline", "folder.json").exit_code == 0
+    assert scan(*named, "--baseline", "folder.json").exit_code == 0
+    assert scan(*named, "--write-baseline", "named.json").exit_code == 0
+    assert scan(".", "--baseline", "named.json", "--ignore-non-dicom").exit_code == 0
+    assert scan(str((tmp_path / "data").resolve()), "--baseline", "named.json").exit_code == 0
 
 
 def ct_series(folder: Path, count: int) -> Path:

@@ -15,10 +15,15 @@ from deid.dicom_io import atomic_writer
 from deid.errors import UsageError
 from deid.risk.findings import Finding
 
-FORMAT = "deid-baseline/2"
-# Format 1 fingerprinted the message (which names the profile) and the path
-# as typed: its entries cannot be matched and are not guessed at.
-OLD_FORMATS = ("deid-baseline/1",)
+FORMAT = "deid-baseline/3"
+# Earlier formats' entries cannot be matched and are not guessed at.
+OLD_FORMATS = {
+    "deid-baseline/1": "its fingerprints named the profile and the path as typed",
+    "deid-baseline/2": (
+        "its fingerprints knew a file named on its own by its bare name, so it accepted "
+        "another folder's file of that name"
+    ),
+}
 
 
 # A fingerprint is ~60 bytes of JSON: millions of findings, and no device.
@@ -42,10 +47,11 @@ class Baseline:
             raise UsageError(f"{path}: baseline is not UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON") from None
-        if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+        old = data.get("format") if isinstance(data, dict) else None
+        if isinstance(old, str) and old in OLD_FORMATS:
             raise UsageError(
-                f"{path}: baseline format {data['format']} is no longer read (its fingerprints "
-                "named the profile and the path as typed): write it again with --write-baseline"
+                f"{path}: baseline format {old} is no longer read ({OLD_FORMATS[old]}): "
+                "write it again with --write-baseline"
             )
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"{path}: not a deid baseline (format {FORMAT} expected)")
