@@ -48,7 +48,21 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read {what}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
+        raise UsageError(f"{path}: not valid TOML for {what}: {exc}") from exc
+
+
+def only_keys(path: Path | str, what: str, table: Any, known: frozenset[str]) -> None:
+    """A key the file's reader does not know is refused: a misspelt one
+    (`[[rules]]`, `wordz`) would otherwise be a rule that silently does
+    nothing."""
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: malformed {what}: a table expected")
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key(s) in {what}: {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(sorted(known))})"
+        )
 
 
 @contextmanager

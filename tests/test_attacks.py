@@ -661,8 +661,10 @@ MALFORMED = {
                   b'action = "round:nan"\n',
                   b'[profile]\nname = "x"\nextends = "basic"\n[[rules]]\nmatch = "PatientAge"\n'
                   b'action = "round:inf"\n'],
-    "--pixel-allowlist": [b"\xff", b"words = 5\n"],
-    "--pixel-regions": [b"rule = 5\n", b"[[rule]]\nrects = [[1, 2]]\n"],
+    "--pixel-allowlist": [b"\xff", b"words = 5\n", b'wordz = ["ACME"]\n'],
+    "--pixel-regions": [b"rule = 5\n", b"[[rule]]\nrects = [[1, 2]]\n",
+                        b"[[rules]]\nrects = [[0, 0, 4, 4]]\n",
+                        b"[[rule]]\nrectz = [[0, 0, 4, 4]]\n", b"rule = [5]\n"],
     "--face-thresholds": [b'[gates]\nmin_slices = "many"\n', b"[gates]\nmodalities = 5\n"],
     "--baseline": [b"\xff\xfe", b'{"format": "deid-baseline/1", "findings": [{"x": 1}]}',
                    b'{"format": "deid-baseline/1", "findings": 5}'],

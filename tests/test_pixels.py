@@ -16,9 +16,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from deid.api import deidentify
+from deid.errors import UsageError
 from deid.pixels import frames
+from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import MARGIN_FRACTION, MIN_MARGIN, examine
 from deid.pixels.policy import Verdict, decide
+from deid.pixels.regions import load_rules
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Severity
 from deid.risk.identifiers import IdentifierSet
@@ -321,6 +324,25 @@ def test_bad_region_rules_and_missing_tesseract_are_one_line_errors(tmp_path: Pa
         [*base, "--pixels", "off"], capture_output=True, text=True, env=no_tesseract
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "named"),
+    [
+        ("regions", "[[rules]]\nrects = [[0, 0, 40, 10]]\n", "'rules'"),
+        ("regions", '[[rule]]\nmanufacturer = "X"\nrectz = [[0, 0, 40, 10]]\n', "'rectz'"),
+        ("allowlist", 'wordz = ["ACME"]\n', "'wordz'"),
+    ],
+)
+def test_misspelt_keys_in_pixel_rule_files_are_refused(tmp_path: Path, kind, text, named):
+    """A misspelt key was ignored: a redaction rule that silently did nothing."""
+    path = tmp_path / f"{kind}.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=f"unknown key.*{named}"):
+        if kind == "regions":
+            load_rules(path)
+        else:
+            load_allowlist(path)
 
 
 def test_scan_reports_burned_in_text_and_changes_nothing(labelled: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from difflib import SequenceMatcher
 from functools import cache
 from pathlib import Path
 
-from deid.data_files import malformed, read_toml
+from deid.data_files import malformed, only_keys, read_toml
 from deid.errors import UsageError
 from deid.risk.identifiers import IdentifierSet, date_forms
 from deid.text import names
@@ -73,8 +73,12 @@ class AllowList:
         return word in self.words or any(p.fullmatch(word) for p in self.patterns)
 
 
+ALLOWLIST_KEYS = frozenset({"words", "patterns"})
+
+
 def _load(path: Path) -> tuple[set[str], list[re.Pattern[str]]]:
     data = read_toml(path, "allow-list")
+    only_keys(path, "allow-list", data, ALLOWLIST_KEYS)
     words = {str(w).upper() for w in data.get("words", [])}
     patterns = []
     for raw in data.get("patterns", []):

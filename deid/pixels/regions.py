@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from deid.data_files import malformed, read_toml
+from deid.data_files import malformed, only_keys, read_toml
 from deid.errors import UsageError
 
 
@@ -40,8 +40,14 @@ class RegionRule:
         return self.columns is None or int(ds.get("Columns", 0) or 0) == self.columns
 
 
+RULE_KEYS = frozenset(
+    {"manufacturer", "model", "rows", "columns", "rects", "ultrasound_outside_regions"}
+)
+
+
 def _rule(path: Path, index: int, raw: dict) -> RegionRule:
     where = f"{path}: rule {index + 1}"
+    only_keys(path, f"rule {index + 1}", raw, RULE_KEYS)
     try:
         rects = tuple(tuple(int(v) for v in r) for r in raw.get("rects", []))
         if any(len(r) != 4 or r[2] <= 0 or r[3] <= 0 for r in rects):
@@ -64,6 +70,7 @@ def load_rules(*paths: Path) -> tuple[RegionRule, ...]:
     rules: list[RegionRule] = []
     for path in paths:
         data = read_toml(path, "region rules")
+        only_keys(path, "region rules", data, frozenset({"rule"}))
         with malformed(path, "region rules"):
             rules += [_rule(path, i, raw) for i, raw in enumerate(data.get("rule", []))]
     return tuple(rules)
