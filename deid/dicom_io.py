@@ -336,18 +336,24 @@ def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
     """A header read without its pixel data (a scan): the pixel data element
     that follows must fit in the file, as a run's full read requires."""
     implicit, little = ds.original_encoding
-    if implicit is None or len(head) < 12:
+    if implicit is None or len(head) < 4:
         return
     order = "<" if little else ">"
     group, element = struct.unpack_from(order + "HH", head)
     if (group, element) != (0x7FE0, 0x0010):
         return
-    if implicit:
-        size, header = struct.unpack_from(order + "L", head, 4)[0], 8
+    # No VR where one belongs: the data set is implicit VR whatever its
+    # transfer syntax says, and pydicom reads it so (it warns; the data set
+    # keeps the syntax's encoding as its own).
+    if implicit or not (head[4:6].isalpha() and head[4:6].isupper()):
+        form, at, header = "L", 4, 8
     elif head[4:6] in LONG_VRS:
-        size, header = struct.unpack_from(order + "L", head, 8)[0], 12
+        form, at, header = "L", 8, 12
     else:
-        size, header = struct.unpack_from(order + "H", head, 6)[0], 8
+        form, at, header = "H", 6, 8
+    if len(head) < header:
+        raise InputFileError(f"{path}: truncated: element (7FE0,0010) is cut short")
+    size = struct.unpack_from(order + form, head, at)[0]
     available = os.stat(path).st_size - where - header
     if size != UNDEFINED and size > available:
         raise InputFileError(

@@ -442,6 +442,29 @@ def test_a_file_cut_short_or_without_a_data_set_fails_as_in_a_run(tmp_path):
     assert reasons["no_data_set.dcm"][0] == "failed"
 
 
+def test_implicit_vr_data_under_an_explicit_syntax_is_scanned_as_a_run_reads_it(tmp_path):
+    """pydicom's SC_rgb_jpeg.dcm: an implicit VR data set under an explicit
+    VR syntax, which pydicom reads and `deid run` processes. The pixel-span
+    check read the length where an explicit VR's would be and failed it as
+    truncated; cut short, it still fails."""
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = Path(get_testdata_file("SC_rgb_jpeg.dcm")).read_bytes()
+    (folder / "whole.dcm").write_bytes(data)
+    pixels = data.rfind(b"\xe0\x7f\x10\x00")  # implicit VR: tag, then a 4-byte length
+    (folder / "cut.dcm").write_bytes(data[: pixels + 4] + b"\x00\x10\x00\x00")
+    result = scan(
+        str(folder), "--no-dataset-risk", "-j", "1", "--report-dir", str(tmp_path / "rep")
+    )
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
+    assert status["whole.dcm"][0] == "scanned", status
+    assert status["cut.dcm"][0] == "failed" and "truncated" in status["cut.dcm"][1], status
+    assert result.exit_code == 3
+
+
 def test_a_hipaa_output_rescanned_with_hipaa_is_clean(corpus, tmp_path, env_key):
     # The ZIP3 a Safe Harbor run writes was reported as an address left.
     out = tmp_path / "out"
