@@ -217,6 +217,8 @@ def mark(state: FileState, settings: Settings) -> None:
     cleaned = pixel.examined and pixel.complete and pixels.redacts and not pixels.unverified
     if cleaned:
         ds.BurnedInAnnotation = "NO"  # examined, every non-marker region redacted, re-checked
+    elif pixel.text_left:
+        ds.BurnedInAnnotation = "YES"  # seen and left (--redact none): the output says so
     mark_deidentified(
         ds, settings.profile, state.ctx, pixels_cleaned=cleaned,
         visual_features_clean=state.visual_clean,

@@ -275,7 +275,8 @@ def test_redact_none_reports_and_changes_nothing(labelled: Path, tmp_path: Path)
     _, before = _decoded(tmp_path / "in" / name)
     ds, after = _decoded(tmp_path / "out" / entry["output"])
     assert (before == after).all()
-    assert "BurnedInAnnotation" not in ds or ds.BurnedInAnnotation != "NO"
+    # Text seen and left: the output says so (it said nothing before).
+    assert ds.BurnedInAnnotation == "YES"
 
 
 def test_text_left_after_redaction_withholds_the_file(

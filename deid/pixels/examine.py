@@ -40,6 +40,7 @@ class PixelOutcome:
     frames_redacted: int = 0
     complete: bool = False  # examined, every non-marker region redacted, re-check clean
     residual: bool = False
+    text_left: bool = False  # text other than allow-listed markers found and not redacted
     pixels: frames.Pixels | None = None  # edited frames, when anything changed
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # redacted pixels per frame
 
@@ -279,6 +280,8 @@ def _examine_frame(run: _Examination, index: int) -> None:
             redact_it = run.redacting and (run.settings.redact == "all-text" or kind != "marker")
             if redact_it:
                 chosen.append(region.box)
+            elif kind != "marker":
+                run.outcome.text_left = True
             run.outcome.findings.append(_text_finding(run, index, region, redact_it))
     shape = run.pixels.frames.shape[1:3]
     mask = _mask_for(chosen, shape) if chosen else None
