@@ -45,9 +45,10 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _command(command: Callable) -> Callable:
-    """What `run` and `scan` share around their work: SIGTERM stops them
-    like Ctrl-C, and what settings warn about (a capped --jobs, a key file
-    others can read, an unencrypted scheduler) is printed as one line each."""
+    """What the commands share around their work: SIGTERM stops them like
+    Ctrl-C, and what settings warn about (a capped --jobs, a key file others
+    can read, an unencrypted scheduler, a profile rule that cannot apply) is
+    printed as one line each."""
 
     @functools.wraps(command)
     def wrapped(*args: object, **kwargs: object) -> object:
@@ -699,6 +700,7 @@ def profiles() -> None:
 
 
 @profiles.command("list")
+@_command
 def profiles_list() -> None:
     """Shipped profiles and what they are for."""
     from deid.profiles import load_profile, shipped_profiles
@@ -728,6 +730,7 @@ def profiles_list() -> None:
     metavar="NAME",
     help="Show the rules as resolved with this option added.",
 )
+@_command
 def profiles_show(name: str, options: tuple[str, ...]) -> None:
     """Every rule of profile NAME: match, PS3.15 code, action in force, and why;
     then how attributes no rule names are decided, and what each action does."""

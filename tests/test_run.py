@@ -594,6 +594,23 @@ def test_profiles_commands_show_codes_and_reasons():
     assert line.split()[1:3] == ["K", "keep"] and "Study Instance UID" in line
 
 
+def test_profiles_show_prints_a_profile_warning_as_one_line(tmp_path):
+    """It printed Python's warning: the module's path, line and source line."""
+    import sys
+
+    profile = tmp_path / "nest.toml"
+    profile.write_text(
+        '[profile]\nname = "nest"\nextends = "basic"\n[[rules]]\n'
+        'match = "RequestAttributesSequence/RequestedProcedureID"\naction = "keep"\n'
+    )
+    deid = str(Path(sys.executable).parent / "deid")
+    shown = subprocess.run([deid, "profiles", "show", str(profile)], capture_output=True, text=True)
+    assert shown.returncode == 0
+    lines = shown.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: nest.toml: "), shown.stderr
+    assert "does not apply" in lines[0] and ".py:" not in lines[0]
+
+
 def test_duplicate_sop_instance_never_replaces_another_inputs_output(
     corpus, manifest, tmp_path, env_key, monkeypatch
 ):
