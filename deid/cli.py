@@ -736,7 +736,7 @@ def profiles_show(name: str, options: tuple[str, ...]) -> None:
     then how attributes no rule names are decided, and what each action does."""
     from deid import api
     from deid.apply import TABLE as ACTION_TABLE
-    from deid.decide import UNLISTED_RULES
+    from deid.decide import UNLISTED_RULES, at_top_level
 
     try:
         resolved = api.resolve_profile(name, options)
@@ -754,6 +754,8 @@ def profiles_show(name: str, options: tuple[str, ...]) -> None:
     # Plain lines, one rule each, so the listing can be grepped and diffed.
     click.echo(f"{'match':<26} {'code':<7} {'action':<11} name -- why [from]")
     for rule, decision in resolved.listing:
+        if rule.match.kind == "tag":
+            decision = at_top_level(rule.match.tag, decision)
         click.echo(
             one_line(
                 f"{rule.match_text:<26} {decision.code:<7} {decision.action:<11} "

@@ -97,6 +97,20 @@ def _is_overlay(tag: BaseTag) -> bool:
 _UNKNOWN_IOD = "; SOP class not in the standard's IOD tables: safe default"
 
 
+def at_top_level(tag: int, rule: Decision, fitted: Decision | None = None) -> Decision:
+    """A top-level attribute's rule as every file has it, whatever its IOD
+    (`fitted`: the rule fitted to the file's IOD; `deid profiles show` has
+    no file and shows the rule). Shared by runs and the listing, so the
+    listing says what a run does."""
+    if tag == ENCAPSULATED_DOCUMENT and rule.action != "keep":
+        return DOCUMENT
+    decision = fitted or rule
+    if decision.action == "empty" and tag in DIRECTORY_KEYS:
+        why = f"{decision.why}; a dummy, not empty: DICOMDIR records need it (PS3.3 F.5)"
+        return replace(decision, action="dummy", why=why)
+    return decision
+
+
 class Decider:
     """The profile's answer for every element, cached per (IOD, tag, VR, place).
 
@@ -145,13 +159,8 @@ class Decider:
         if rule is not None:
             if int(tag) == _PATIENT_ID and rule.action == "dummy":
                 return rule
-            if int(tag) == ENCAPSULATED_DOCUMENT and not seq_tags and rule.action != "keep":
-                return DOCUMENT
-            decision = conform(rule, kind, vr, iod is not None)
-            if decision.action == "empty" and not seq_tags and int(tag) in DIRECTORY_KEYS:
-                why = f"{decision.why}; a dummy, not empty: DICOMDIR records need it (PS3.3 F.5)"
-                return replace(decision, action="dummy", why=why)
-            return decision
+            fitted = conform(rule, kind, vr, iod is not None)
+            return fitted if seq_tags else at_top_level(int(tag), rule, fitted)
         return self._unlisted(tag, vr, kind, iod)
 
     def _overlay(self) -> Decision | None:

@@ -592,6 +592,12 @@ def test_profiles_commands_show_codes_and_reasons():
     with_option = run_cli("profiles", "show", "basic", "--option", "retain-uids")
     line = next(ln for ln in with_option.output.splitlines() if ln.startswith("(0020,000d)"))
     assert line.split()[1:3] == ["K", "keep"] and "Study Instance UID" in line
+    # The action a run takes, not the rule's bare one: the listing said
+    # "empty" for Study Date and "dummy" for the document (a run writes a
+    # dummy date, and de-identifies the document).
+    actions = {ln.split()[0]: ln.split()[2] for ln in shown.output.splitlines() if ln[:1] == "("}
+    assert actions["(0008,0020)"] == "dummy" and actions["(0020,0010)"] == "dummy"
+    assert actions["(0042,0011)"] == "document"
 
 
 def test_profiles_show_prints_a_profile_warning_as_one_line(tmp_path):
