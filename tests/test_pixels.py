@@ -327,6 +327,29 @@ def test_bad_region_rules_and_missing_tesseract_are_one_line_errors(tmp_path: Pa
     assert done.returncode == 0, done.stderr
 
 
+def test_an_undecodable_image_says_why_each_decoder_failed(monkeypatch) -> None:
+    """pydicom names each plugin's reason on its own line after a first line
+    that says only that all failed; the reason kept only that first line."""
+    from pydicom.data import get_testdata_file
+
+    from deid.errors import InputFileError
+    from deid.pixels import examine as examine_module
+
+    def fails(ds):
+        raise RuntimeError(
+            "Unable to decode as exceptions were raised by all available plugins:\n"
+            "  gdcm: GDCM does not support 12-bit JPEG\n  pillow: Pillow cannot either"
+        )
+
+    monkeypatch.setattr(frames, "decode", fails)
+    ds = pydicom.dcmread(get_testdata_file("JPEG-lossy.dcm"))
+    with pytest.raises(InputFileError) as caught:
+        examine_module._decode(ds)
+    reason = str(caught.value)
+    assert "\n" not in reason and "JPEG Extended" in reason and "12 bits stored" in reason
+    assert "plugins: gdcm: GDCM does not support 12-bit JPEG; pillow: Pillow cannot" in reason
+
+
 @pytest.mark.parametrize(
     ("kind", "text", "named"),
     [

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from deid.errors import InputFileError
 from deid.pixels import classify, judge, regions
@@ -134,10 +135,23 @@ def _decode(ds: Dataset) -> frames.Pixels:
     try:
         return frames.decode(ds)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
+        # pydicom names each plugin's reason on a line of its own, after a
+        # first line that says only that all failed: the reasons are kept.
+        causes = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        causes = causes.replace(":; ", ": ")
         raise InputFileError(
-            f"cannot decode pixel data to check for burned-in text "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"cannot decode pixel data ({_encoding(ds)}) to check for burned-in text "
+            f"({type(exc).__name__}: {causes[:400]})"
         ) from None
+
+
+def _encoding(ds: Dataset) -> str:
+    """The transfer syntax by its standard name (a UID the standard does not
+    list could be anything, and is not quoted) and the bits stored."""
+    uid = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
+    name = uid.name if uid.is_transfer_syntax else "a transfer syntax deid does not know"
+    bits = ds.get("BitsStored")
+    return f"{name}, {bits} bits stored" if isinstance(bits, int) else name
 
 
 def examine(
