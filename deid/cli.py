@@ -519,8 +519,10 @@ def scan_cmd(
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid import api
+    from deid.settings import require_inputs
 
     try:
+        require_inputs(inputs)
         if report_dir is not None:
             refuse_inside_inputs(inputs, {"--report-dir": report_dir}, "deid scan")
             os.close(open_writable(report_dir))  # one line now, not a traceback after

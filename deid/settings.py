@@ -155,6 +155,14 @@ class FaceSettings:
         return cls(face == "auto", load_face_thresholds(*files), files, previews, deface)
 
 
+def require_inputs(inputs: Iterable[Path]) -> None:
+    """A named input that is not there is a usage error before any work, in
+    run and scan alike (a broken link is there: its read reports it)."""
+    for given in inputs:
+        if not given.exists() and not given.is_symlink():
+            raise UsageError(f"input {given} does not exist")
+
+
 @dataclass(frozen=True)
 class Destinations:
     """Where a run writes: outputs, the report and journal, the linkage tables."""
@@ -171,9 +179,9 @@ class Destinations:
         report_dir: Path | None = None,
         mapping_dir: Path | None = None,
     ) -> Destinations:
+        inputs = list(inputs)
+        require_inputs(inputs)
         for given in inputs:
-            if not given.exists() and not given.is_symlink():
-                raise UsageError(f"input {given} does not exist")
             if inside(output, given) and given.is_dir():
                 raise UsageError(f"output folder {output} is inside input {given}: choose another")
             if inside(given, output):

@@ -393,6 +393,13 @@ def test_unusable_report_paths_are_one_line_errors(tmp_path, monkeypatch, flags,
     assert "error:" in result.output and "Traceback" not in result.output
 
 
+def test_a_named_input_that_does_not_exist_is_a_usage_error(tmp_path):
+    """As in `deid run`: scan printed an empty report, then failed it (exit 3)."""
+    result = scan(str(_one_file(tmp_path / "in")), str(tmp_path / "nope"))
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: input {tmp_path / 'nope'} does not exist"
+
+
 def test_a_link_loop_in_the_input_is_a_failed_file(tmp_path):
     inputs = _one_file(tmp_path / "in")
     (inputs / "loop1").symlink_to("loop2")
