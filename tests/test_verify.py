@@ -340,12 +340,16 @@ def test_a_value_glued_to_its_neighbours_is_still_found(layout):
 def test_initials_alone_are_no_finding_in_a_code_but_a_word_of_the_name_is():
     # "Doe^M R" read as "MR" withheld every MR image of such a patient; a
     # surname alone in a code ("KOWALSKA" in ScanOptions) is still the name.
+    # pydicom's test-SR.dcm ("Test^S R", a placeholder and initials) was
+    # withheld for "SR" in its Modality.
     found = IdentifierSet()
     found.add("name", "Doe^M R", "PatientName")
+    found.add("name", "Test^S R", "ReferringPhysicianName")
+    found.add("name", "S R", "PerformingPhysicianName")
     found.add("name", "Kowalska^Anna", "OperatorsName")
     ds = Dataset()
     ds.Modality = "MR"
-    ds.StudyDescription = "MR BRAIN W/O"
+    ds.StudyDescription = "MR BRAIN W/O; SR follow-up"
     with pytest.MonkeyPatch.context() as mp:
         parse_always(mp)
         assert verify(_saved(ds), found, "f") == []

@@ -93,8 +93,10 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
         named = [c for c in components if any(_name_word(w) for w in c)]
         for component in named:
             out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
-            if len(named) > 1 and _initials(component):
-                continue  # "M R" alone reads as a code ("MR"): only with the rest of the name
+            if _initials(component):
+                # "M R" alone reads as a code ("MR"): only with the rest of the
+                # name, also where that rest is a placeholder ("Test^S R").
+                continue
             if len(component) > 1:
                 out.append(component)
                 joined = "".join(component)  # OBRIEN, VANDERBERG, GARCIALOPEZ
