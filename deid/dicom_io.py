@@ -207,7 +207,15 @@ def _read(path: Path, cut_private: bool) -> tuple[Dataset, int]:
     if not cut_private:
         return _parse(path, BytesIO(data)), 0
     cut = without_private(data)
-    ds = _parse(path, BytesIO(cut.data))
+    try:
+        ds = _parse(path, BytesIO(cut.data))
+    except NoDataSet:
+        if not cut.count:
+            raise
+        raise NoDataSet(
+            f"{path}: no data set but {cut.count} private element(s), which the profile "
+            "removes: no attribute left to write"
+        ) from None
     if cut.count:
         _offsets_in_file(ds, cut)
     return ds, cut.count
@@ -270,6 +278,10 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     return ds
 
 
+class NoDataSet(InputFileError):
+    """Nothing after the file meta (or nothing a run would keep)."""
+
+
 def check_read(path: Path, ds: Dataset, kind: str, pixels_read: bool = True) -> None:
     """What a read that did not fail still shows of a broken file: nothing
     read from a file without a header, an element or image cut short.
@@ -279,7 +291,7 @@ def check_read(path: Path, ds: Dataset, kind: str, pixels_read: bool = True) -> 
     if kind == "raw" and len(ds) == 0:
         raise InputFileError(f"{path}: not a DICOM file (no elements could be read)")
     if len(ds) == 0:
-        raise InputFileError(f"{path}: no data set: no element after the file meta could be read")
+        raise NoDataSet(f"{path}: no data set: no element after the file meta could be read")
     _check_complete(path, ds, pixels_read)
 
 

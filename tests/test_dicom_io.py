@@ -107,3 +107,14 @@ def test_exclusive_write_never_replaces_a_file(tmp_path, monkeypatch, hard_links
     assert [p.name for p in target.parent.iterdir()] == ["x.dcm"]
     atomic_write(target, b"resumed")  # not exclusive: a resumed file replaces its own
     assert target.read_bytes() == b"resumed"
+
+
+def test_a_data_set_of_private_elements_only_says_so():
+    """pydicom's priv_SQ.dcm holds one private block; removed unparsed, it
+    left nothing, and the reason said no element could be read at all."""
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file("priv_SQ.dcm"))
+    with pytest.raises(dicom_io.InputFileError, match=r"but 2 private element\(s\)"):
+        dicom_io.read_without_private(path)
+    assert len(dicom_io.read(path)) == 2  # read whole, the two are there
