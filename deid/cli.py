@@ -377,6 +377,9 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     for status, count in totals["by_status"].items():
         table.add_row(cell(status), cell(count))
     err.print(table)
+    if totals.get("resumed"):
+        say(err, f"resumed: {totals['resumed']} of them finished by an earlier run of this "
+                 "command (outputs kept, not processed again)")
     severities = Counter(totals["findings_by_severity"])
     if severities:
         say(err, "findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))

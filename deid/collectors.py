@@ -438,6 +438,7 @@ def _record(result: FileResult) -> dict:
         "findings": [f.to_dict() for f in result.findings],
         "counts": result.counts,
         "summary": result.summary,
+        "resumed": result.resumed,
     }
 
 

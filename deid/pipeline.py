@@ -327,6 +327,7 @@ def _todo(
             resumed = journal.finished(item.path, settings.output)
             if resumed is not None:
                 resumed.geometry = _geometry(item.path, settings)
+                resumed.resumed = True
                 yield _Known(resumed)
                 continue
             reason = journal.quarantined(item.path)

@@ -86,6 +86,9 @@ class FileResult:
     # Sampled series: where the output's raw pixels are (in memory only; a
     # resumed file's is found again from its output).
     pixel_layout: RawLayout | None = None
+    # Known from the journal of an earlier run of the same command: its output
+    # stands and it was not processed again (in memory only; counted).
+    resumed: bool = False
 
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,

@@ -340,6 +340,11 @@ def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, en
     assert untouched.stat().st_mtime_ns == mtime, "finished file was redone"
     report = json.loads((out / "report.json").read_text())
     assert report["totals"]["files"] == len(files)
+    # Said, not only seen in unchanged modification times: all but the two redone.
+    assert first_report["totals"]["resumed"] == 0
+    assert report["totals"]["resumed"] == len(files) - 2
+    said = run_cli("run", str(corpus / "input"), "-o", str(out), "-j", "1")
+    assert f"resumed: {len(files)} of them finished by an earlier run" in said.output
     # Resumed files come back from the journal exactly as first reported.
     assert report["files"] == first_report["files"]
     assert report["change_sets"] == first_report["change_sets"]

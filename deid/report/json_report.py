@@ -47,6 +47,7 @@ class ReportBuilder:
         SortedSpool.clear_stale(settings.report_dir)
         self.spool = SortedSpool(settings.report_dir)
         self.statuses: Counter[str] = Counter()
+        self.resumed = 0  # files an earlier run of the command finished
         self.pixels: Counter[str] = Counter()  # burned-in text: examined, sampled, not
         self.tally = views.Tally(settings.fail_on)
         self.change_sets: dict[str, list[dict[str, str]]] = {}
@@ -88,6 +89,7 @@ class ReportBuilder:
         }
         self.spool.add(r.input, entry)
         self.statuses[r.status] += 1
+        self.resumed += r.resumed
         verdict = Verdict.of(r.summary.get("pixels", ""))
         if verdict is not None and verdict is not Verdict.NO_IMAGE:
             self.pixels[str(verdict)] += 1
@@ -131,6 +133,7 @@ class ReportBuilder:
             "fail_on": str(settings.fail_on),
             "totals": {
                 **self.tally.totals(self.statuses, self.spool.count),
+                "resumed": self.resumed,
                 "pixels": dict(sorted(self.pixels.items())),
             },
             "exit_code": self.exit_code,
