@@ -631,18 +631,15 @@ def _unfinished(item: tuple[str, bool], reason: str, died: bool) -> ScanFileResu
     return ScanFileResult(item[0], "failed", reason)
 
 
-def scope_of(path: str, roots: list[tuple[Path, bool]], here: Path | None) -> str:
-    """A file's place as a baseline knows it, the same however it is reached:
-    its path below the working folder `here` (pre-commit names staged files
-    so, from the repository's root, as a scan of a folder there finds them);
-    outside it, its position under the folder it was found in, or its full
-    path when named itself (never its bare name, which other folders share)."""
+def scope_of(path: str, here: Path | None) -> str:
+    """A file's place as a baseline knows it, the same however it is reached
+    (links resolved): its path below the working folder `here` (pre-commit
+    names staged files so, from the repository's root, as a scan of a folder
+    there finds them), else its full path. Never a position under the folder
+    named, nor a bare name: another folder's files share those."""
     where = resolved(path)  # a link loop: the file's read reports it
     if here is not None and where.is_relative_to(here):
         return where.relative_to(here).as_posix()
-    for root, is_dir in roots:
-        if is_dir and where.is_relative_to(root):
-            return where.relative_to(root).as_posix()
     return where.as_posix()
 
 
@@ -687,12 +684,11 @@ def scan(
     default). Results stream through the outcome and the collectors; the
     data-set risk folds the patient rows as they pass."""
     inputs = list(inputs)
-    roots = [(resolved(p), p.is_dir()) for p in inputs]
     here = _working_folder()
     outcome = ScanOutcome(settings, workdir)
 
     def publish(result: ScanFileResult) -> None:
-        scope = scope_of(result.input, roots, here)
+        scope = scope_of(result.input, here)
         result.findings = [replace(f, scope=scope) for f in result.findings]
         outcome.add(result)
 

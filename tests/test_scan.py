@@ -312,6 +312,39 @@ def test_baseline_of_a_named_file_does_not_accept_another_folders_file_of_that_n
     assert json.loads(other.output)["files"][0]["findings"]
 
 
+def test_a_baseline_knows_files_outside_the_working_folder_by_their_full_path(
+    corpus, tmp_path, monkeypatch
+):
+    """Outside the working folder a file was known by its position under
+    the folder named: a baseline for ../siteA accepted ../siteB's IMG0001,
+    and run from data/s1 a new data/s1/IMG0001 took data/IMG0001's place."""
+    _identified_copies(corpus, tmp_path, ["siteA/IMG0001", "siteB/IMG0001", "data/IMG0001"])
+    (tmp_path / "wd").mkdir()
+    monkeypatch.chdir(tmp_path / "wd")
+    assert scan("../siteA", "--write-baseline", "b.json").exit_code == 0
+    assert scan(str(tmp_path / "siteA"), "--baseline", "b.json").exit_code == 0
+    assert scan("../siteB", "--baseline", "b.json").exit_code == 1
+    (tmp_path / "data" / "s1").mkdir()
+    monkeypatch.chdir(tmp_path / "data" / "s1")
+    data = str(tmp_path / "data")
+    assert scan(data, "--write-baseline", "b.json", "--ignore-non-dicom").exit_code == 0
+    _identified_copies(corpus, tmp_path, ["data/s1/IMG0001"])
+    assert scan(data, "--baseline", "b.json", "--ignore-non-dicom").exit_code == 1
+
+
+def test_a_baseline_matches_through_a_data_folder_linked_from_elsewhere(
+    corpus, tmp_path, monkeypatch
+):
+    """repo/data -> a store outside the repository: the folder's baseline
+    matches the files the hook names through the link."""
+    named = _identified_copies(corpus, tmp_path / "store", ["s1/IMG0001", "s2/IMG0002"])
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "data").symlink_to(tmp_path / "store")
+    monkeypatch.chdir(tmp_path / "repo")
+    assert scan("data", "--write-baseline", "b.json").exit_code == 0
+    assert scan(*(f"data/{n}" for n in named), "--baseline", "b.json").exit_code == 0
+
+
 def test_baseline_of_the_repository_matches_the_files_the_hook_names(
     corpus, tmp_path, monkeypatch
 ):

@@ -66,7 +66,7 @@ def _result(f: Finding, rules: dict[str, int]) -> dict[str, Any]:
         "ruleIndex": rules[f.rule],
         "level": LEVEL[f.severity],
         "message": {"text": f"{f.message}. {f.action}".strip(". ") + "."},
-        "partialFingerprints": {"deidFingerprint/v2": f.fingerprint},
+        "partialFingerprints": {"deidFingerprint/v3": f.fingerprint},
         "properties": {"severity": str(f.severity)},
     }
     location: dict[str, Any] = {}
