@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import deid.cv  # noqa: F401 - OpenCV's thread pool off before a fixture or test uses cv2
 from fixtures.build import build, build_bad, build_headerless
 
 KEY = "test-key-0123456789abcdef"

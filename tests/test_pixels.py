@@ -327,6 +327,21 @@ def test_bad_region_rules_and_missing_tesseract_are_one_line_errors(tmp_path: Pa
     assert done.returncode == 0, done.stderr
 
 
+def test_opencv_starts_no_thread_pool_a_forked_worker_could_inherit_locked() -> None:
+    """A scan's worker hung in its first OpenCV call: forked while an OpenCV
+    pool thread of the main process held the pool's lock."""
+    code = (
+        "import os\nimport numpy as np\nfrom deid.cv import cv2\n"
+        "before = len(os.listdir('/proc/self/task'))\n"
+        "a = np.random.default_rng(0).random((2000, 2000), dtype=np.float32)\n"
+        "cv2.GaussianBlur(a, (31, 31), 5); cv2.resize(a, (500, 500))\n"
+        "print(before, len(os.listdir('/proc/self/task')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    before, after = done.stdout.split()
+    assert after == before, done.stdout
+
+
 def test_an_undecodable_image_says_why_each_decoder_failed(monkeypatch) -> None:
     """pydicom names each plugin's reason on its own line after a first line
     that says only that all failed; the reason kept only that first line."""

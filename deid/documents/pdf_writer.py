@@ -15,8 +15,9 @@ from __future__ import annotations
 import struct
 import zlib
 
-import cv2
 import numpy as np
+
+from deid.cv import cv2
 
 GREY_TOLERANCE = 8  # channel spread below which a page is stored as grey
 

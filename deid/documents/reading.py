@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from deid.cv import cv2
 from deid.documents.patterns import document_kind
 from deid.pixels import classify, detect, ocr
 from deid.pixels.judge import few_characters, under_read

@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-import cv2
 import numpy as np
 
+from deid.cv import cv2
 from deid.face import evidence, gate, surface, volume
 from deid.face.detect import detect
 from deid.face.geometry import Layout, Series, extent, layout

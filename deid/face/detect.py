@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import threading
 
-import cv2
 import numpy as np
 
+from deid.cv import cv2
 from deid.face.relief import Relief, confirm
 from deid.face.thresholds import Thresholds
 

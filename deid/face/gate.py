@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
+from deid.cv import cv2
 from deid.face.thresholds import Thresholds
 from deid.face.volume import Grid
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from deid.cv import cv2
 from deid.face.surface import DepthMap
 from deid.face.thresholds import Thresholds
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from scipy import ndimage
 
+from deid.cv import cv2
 from deid.face.volume import Grid
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])  # LPS: y grows to the patient's back

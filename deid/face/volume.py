@@ -14,10 +14,10 @@ import os
 import warnings
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import pydicom
 
+from deid.cv import cv2
 from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from deid.cv import cv2
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 MODEL = MODELS / "ppocr-v4-det.onnx"

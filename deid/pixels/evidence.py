@@ -82,7 +82,7 @@ class Evidence:
 
 def measure(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> Evidence:
     """Evidence for the region (x, y, w, h) of an 8-bit RGB picture."""
-    import cv2
+    from deid.cv import cv2
 
     crop = np.ascontiguousarray(rgb[y : y + h, x : x + w]).astype(np.float32)
     h, w = crop.shape[:2]
@@ -125,7 +125,7 @@ def measure(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> Evidence:
 
 def _hue_range(colours: np.ndarray) -> float:
     """10-90% range of hue (OpenCV's 0-180), the shorter way round the circle."""
-    import cv2
+    from deid.cv import cv2
 
     if len(colours) < 8:
         return 0.0

@@ -381,8 +381,7 @@ def _around(rgb: np.ndarray, mask: np.ndarray) -> list[tuple[detect.Box, ocr.Rea
     """Text found near redacted areas: where a partly covered word would be.
     Text elsewhere was judged in the first pass; looking only here halves the
     cost of the re-check on large images."""
-    import cv2
-
+    from deid.cv import cv2
     from deid.pixels import detect, ocr
 
     reach = RECHECK_REACH

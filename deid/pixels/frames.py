@@ -112,7 +112,7 @@ def bright_views(pixels: Pixels, index: int, rgb: np.ndarray) -> list[tuple[int,
     """The brightest areas of a grayscale frame, each stretched between its
     own percentiles, as (x, y, 8-bit RGB crop): the whole-frame stretch
     saturates dense bone, and light text burned over it with it."""
-    import cv2
+    from deid.cv import cv2
 
     gray = rgb[..., 0]
     bright = gray >= BRIGHT if pixels.interpretation != "MONOCHROME1" else gray <= 255 - BRIGHT

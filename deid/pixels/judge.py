@@ -219,8 +219,7 @@ def _by_colour(rgb: np.ndarray, box: Box, ctx: Context) -> list[Region]:
     region's main colours is shown alone (white on black) to the detector
     and OCR. Only what reads as words comes back; flow alone reads as
     nothing."""
-    import cv2
-
+    from deid.cv import cv2
     from deid.pixels import detect, ocr
 
     crop = np.ascontiguousarray(rgb[box.y : box.y + box.h, box.x : box.x + box.w])

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from deid.cv import cv2
 from deid.errors import UsageError
 from deid.pixels.detect import Box
 from deid.pixels.settings import tesseract_available

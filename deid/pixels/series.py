@@ -208,7 +208,7 @@ def static_strokes(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
     alone: a value mostly in thick areas is background (padding outside the
     field of view), left out whole, gaps between letters included; of the
     others, the thin parts are ink. None when too little is left."""
-    import cv2
+    from deid.cv import cv2
 
     const = low == high
     if int(const.sum()) < MIN_STROKE_PIXELS:

@@ -51,7 +51,7 @@ def make(ds: Dataset, pixels: Pixels, masks: dict[int, np.ndarray], output: str)
 def _areas(masks: dict[int, np.ndarray]) -> list[tuple[int, tuple[int, int, int, int]]]:
     """(frame, box) of the PER_FILE largest distinct redacted areas, in
     reading order: frame, then top to bottom, left to right."""
-    import cv2
+    from deid.cv import cv2
 
     first: dict[tuple[int, int, int, int], tuple[int, int]] = {}
     for frame in sorted(masks):
@@ -68,7 +68,7 @@ def _areas(masks: dict[int, np.ndarray]) -> list[tuple[int, tuple[int, int, int,
 def _thumbnail(
     picture: np.ndarray, frame: int, box: tuple[int, int, int, int], output: str
 ) -> Thumbnail:
-    import cv2
+    from deid.cv import cv2
 
     x, y, w, h = box
     rows, cols = picture.shape[:2]
