@@ -460,7 +460,9 @@ class HeldSeries:
         done.update(_examine_many(rest, self.settings, TEXT_REASON))
         allow = load_allowlist(*self.settings.pixels.allowlists)
         for found in chunk:
-            finding = series_finding(found, why[found.key], found.samples()[0].source)
+            finding = series_finding(
+                found, why[found.key], found.samples()[0].source, where="its series"
+            )
             overlay = overlay_to_redact(found, allow, False) if why[found.key] else []
             for m in found.members:
                 item = m.item
@@ -654,13 +656,22 @@ class ScanFaceSeries:
     """Head series, judged once complete (as `deid run`'s FaceSeries, with
     nothing to rewrite): add() each file's result, finish() once."""
 
-    def __init__(self, settings: ScanSettings, outcome: ScanOutcome, workdir: Path | None) -> None:
-        self.settings, self.outcome = settings, outcome
+    def __init__(
+        self,
+        settings: ScanSettings,
+        outcome: ScanOutcome,
+        workdir: Path | None,
+        here: Path | None = None,
+    ) -> None:
+        self.settings, self.outcome, self.here = settings, outcome, here
         self.series = SeriesCollector(settings.face.thresholds, workdir)
 
     def add(self, result: ScanFileResult) -> None:
+        """A series is named by its first file's place (as baselines know
+        files), never by its Series Instance UID: a scan's is the original."""
         if self.settings.face.enabled and result.geometry is not None:
-            self.series.add(result.geometry)
+            label = f"of {scope_of(result.input, self.here)}"
+            self.series.add(result.geometry, label=label)
 
     def finish(self) -> None:
         if not self.settings.face.enabled:
@@ -693,7 +704,7 @@ def scan(
         outcome.add(result)
 
     held = HeldSeries(settings, publish, workdir)
-    collectors = [held, ScanFaceSeries(settings, outcome, workdir)]
+    collectors = [held, ScanFaceSeries(settings, outcome, workdir, here)]
 
     def fold() -> Iterator[tuple[str, dict[str, Value | str]]]:
         """Consume results once: record them, pass on the patient row."""

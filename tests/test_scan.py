@@ -385,6 +385,31 @@ def ct_series(folder: Path, count: int) -> Path:
     return folder
 
 
+def test_series_findings_name_no_original_series_uid(tmp_path, monkeypatch):
+    """A scan's series findings (face risk, a sampled series) were located
+    at "series <SeriesInstanceUID>": the original UID, in the committed
+    baseline and in every report, while the same scan redacts that UID as
+    an identifier."""
+    from fixtures.head_phantom import by_name, write_series
+
+    head = write_series(tmp_path / "data" / "head", by_name("ct-head"))
+    ct_series(tmp_path / "data" / "ct", 12)
+    folders = (head, tmp_path / "data" / "ct")
+    uids = {pydicom.dcmread(next(f.rglob("*.dcm"))).SeriesInstanceUID for f in folders}
+    monkeypatch.chdir(tmp_path)
+    assert scan("data", "--write-baseline", "b.json").exit_code == 0
+    result = scan("data", "--report-dir", "rep", "--format", "json")
+    report = json.loads(result.output)
+    rules = {f["rule"] for e in report["files"] for f in e["findings"]}
+    rules |= {f["rule"] for f in report.get("dataset_findings", [])}
+    assert {"face.reconstruction-risk", "pixels.series-sampled"} <= rules, rules
+    written = [result.output, (tmp_path / "b.json").read_text()]
+    written += [p.read_text() for p in (tmp_path / "rep").iterdir() if p.suffix != ".html"]
+    for uid in uids:
+        assert not any(uid in text for text in written), uid
+    assert scan("data", "--baseline", "b.json").exit_code == 0
+
+
 def test_a_sampled_series_is_reported_once_per_file(tmp_path):
     """Slices wait for their series to be judged, then each is reported once."""
     inputs = ct_series(tmp_path / "ct", 12)

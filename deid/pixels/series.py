@@ -459,13 +459,17 @@ def why_text(found: SampledSeries, hits: list[int]) -> str:
     return ""
 
 
-def series_finding(found: SampledSeries, why: str, file: str) -> Finding | None:
-    """What was done to a series, said once, on the entry of its file `file`."""
+def series_finding(
+    found: SampledSeries, why: str, file: str, where: str = ""
+) -> Finding | None:
+    """What was done to a series, said once, on the entry of its file `file`,
+    at `where` ("series <key>" unless given: a scan's key is the original
+    Series Instance UID, which its reports do not show)."""
     n = found.size
     sampled = len(found.samples())
     if sampled >= n:
         return None  # every slice was a sample: the files' own findings say it all
-    where = f"series {found.key}"
+    where = where or f"series {found.key}"
     if why and found.static_problem:  # text is there, and nothing shows all of it was found
         return Finding(
             "pixels.series-text",
