@@ -64,6 +64,8 @@ def folder_error(message: str, exc: OSError) -> DeidError:
     one) is the user's configuration (exit 2, as `-o` naming a file); a full
     disk or a permission is the output's (exit 3)."""
     text = f"{message}: {exc.strerror or exc}"
-    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+    if exc.errno == errno.EEXIST:  # "File exists" says the opposite of what is wrong
+        return UsageError(f"{message}: it exists and is not a folder")
+    if exc.errno == errno.ENOTDIR:
         return UsageError(text)
     return OutputError(text)

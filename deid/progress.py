@@ -85,7 +85,7 @@ class BatchProgress:
         self.done += 1
         now = time.monotonic()
         rate = self.done / (now - self.started) if now > self.started else 0.0
-        self._bar.update(self._task, advance=1, rate=f"{rate:.0f} files/s")
+        self._bar.update(self._task, advance=1, rate=_rate(rate))
         if self.plain and now - self._last_line >= PLAIN_EVERY:
             self._line(now)
 
@@ -98,7 +98,7 @@ class BatchProgress:
         eta = ""
         if self.total and rate > 0 and self.done < self.total:
             eta = f", about {(self.total - self.done) / rate:.0f} s left"
-        say(self.console, f"{self.label}: {self.done}{of} files, {rate:.0f} files/s{eta}")
+        say(self.console, f"{self.label}: {self.done}{of} files, {_rate(rate)}{eta}")
 
 
 def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> threading.Thread:
@@ -111,3 +111,12 @@ def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> thr
     thread = threading.Thread(target=count, daemon=True, name="deid-count")
     thread.start()
     return thread
+
+
+def _rate(per_second: float) -> str:
+    """Files a second; a slow run (a document, a head series) is not "0 files/s"."""
+    if per_second >= 10:
+        return f"{per_second:.0f} files/s"
+    if per_second >= 1:
+        return f"{per_second:.1f} files/s"
+    return f"{per_second * 60:.1f} files/min"

@@ -879,3 +879,21 @@ def test_a_study_split_between_two_pseudonyms_is_a_finding(tmp_path):
     run_cli("run", str(whole), "-o", str(tmp_path / "out2"), *args, env=env)
     report = json.loads((tmp_path / "out2" / "report.json").read_text())
     assert not [f for f in report["dataset_findings"] if f["rule"] == "study.patients"]
+
+
+def test_a_linkage_folder_that_is_a_file_says_so(corpus, tmp_path, env_key):
+    """It said "cannot write linkage tables in README.md: File exists"."""
+    taken = tmp_path / "notes.txt"
+    taken.write_text("x")
+    result = run_cli(
+        "run", str(corpus / "input"), "-o", str(tmp_path / "out"), "--mapping-dir", str(taken)
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(f"{taken}: it exists and is not a folder")
+
+
+def test_a_slow_run_shows_a_rate_that_is_not_zero():
+    from deid.progress import _rate
+
+    shown = [_rate(250.4), _rate(3.24), _rate(0.5)]
+    assert shown == ["250 files/s", "3.2 files/s", "30.0 files/min"]

@@ -672,3 +672,11 @@ def test_identifying_shapes_inside_private_attributes_are_reported_by_kind(tmp_p
     report = json.loads(scan(str(path), "--no-dataset-risk", "--format", "json").output)
     rules = {(f["rule"], f["location"]) for f in report["files"][0]["findings"]}
     assert any(rule == "private.name-pattern" and "(0033,1010)" in where for rule, where in rules)
+
+
+def test_a_finding_says_in_words_what_the_profile_would_do():
+    """It said "(profile basic would uid it)"."""
+    from deid.risk.detectors import _doing
+
+    assert _doing("uid") == "replace it with a new UID"
+    assert _doing("round:2") == "round it" and _doing("empty") == "empty it"

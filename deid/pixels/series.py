@@ -499,7 +499,8 @@ def series_finding(
         "pixels.series-sampled",
         Severity.INFO,
         f"series examined by samples: {sampled} of {n} slices examined and {static}; "
-        f"the other {n - sampled} slices were not examined one by one",
+        f"the other {n - sampled} "
+        f"{'slice was' if n - sampled == 1 else 'slices were'} not examined one by one",
         file=file,
         location=where,
         action="sampled slices examined; the others unchanged",

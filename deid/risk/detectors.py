@@ -145,6 +145,28 @@ def _zip3_written(action: str, value: str) -> bool:
     return text == "000" or text not in RESTRICTED_ZIP3
 
 
+# What a profile's action does to a value, said in words ("would uid it").
+_DOING = {
+    "uid": "replace it with a new UID",
+    "pseudonym": "replace it with a keyed pseudonym",
+    "dummy": "replace it with a dummy",
+    "replace": "replace it",
+    "shift-date": "shift it",
+    "year": "reduce it to its year",
+    "birth-year": "reduce it to its year",
+    "age-90": "cap it at 90",
+    "age-band-5": "put it in a 5-year band",
+    "zip3": "cut it to 3 digits",
+    "document": "de-identify the document",
+}
+
+
+def _doing(action: str) -> str:
+    if action.startswith("round:"):
+        return "round it"
+    return _DOING.get(action, f"{action} it")
+
+
 def _kinds(found: list[find.Span]) -> str:
     return ", ".join(dict.fromkeys(s.kind for s in found))
 
@@ -177,7 +199,8 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
             elif _already_deidentified(ctx, elem, value) or _zip3_written(decision.action, value):
                 continue
             else:
-                message = f"{kind} value in {where} (profile {profile} would {decision.action} it)"
+                doing = _doing(decision.action)
+                message = f"{kind} value in {where} (profile {profile} would {doing})"
                 evidence = value
             yield Finding(
                 rule=f"header.{kind}",
