@@ -488,6 +488,7 @@ def _pixel_line(counts: dict[str, int]) -> str:
 @PIXELS
 @FACE
 @STRICT
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines (findings still print).")
 @_command
 def scan_cmd(
     inputs: tuple[Path, ...],
@@ -519,6 +520,7 @@ def scan_cmd(
     executor: str,
     scheduler: str | None,
     strict: bool,
+    quiet: bool,
 ) -> None:
     """Report what still identifies a person in INPUTS; change nothing."""
     from deid import api
@@ -550,7 +552,7 @@ def scan_cmd(
             baseline=baseline,
             ignore_non_dicom=ignore_non_dicom,
         )
-        quiet = fmt != "table"  # machine output on stdout: no progress lines
+        quiet = quiet or fmt != "table"  # machine output on stdout: no progress lines
         with BatchProgress(err, "deid scan", list(inputs), quiet) as progress:
             outcome = api.scan(list(inputs), settings, progress.advance, workdir=report_dir)
     except DeidError as exc:

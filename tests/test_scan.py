@@ -680,3 +680,13 @@ def test_a_finding_says_in_words_what_the_profile_would_do():
 
     assert _doing("uid") == "replace it with a new UID"
     assert _doing("round:2") == "round it" and _doing("empty") == "empty it"
+
+
+def test_quiet_scan_prints_findings_without_progress_lines(tmp_path):
+    """`run` had -q; `scan -q` was "No such option"."""
+    inputs = str(_one_file(tmp_path / "in"))
+    loud = scan(inputs, "--no-dataset-risk")
+    quiet = scan(inputs, "--no-dataset-risk", "-q")
+    assert "deid scan: 1/1 files" in loud.output
+    assert quiet.exit_code == loud.exit_code and "deid scan:" not in quiet.output
+    assert "files: 1 (scanned 1)" in quiet.output
