@@ -897,3 +897,16 @@ def test_a_slow_run_shows_a_rate_that_is_not_zero():
 
     shown = [_rate(250.4), _rate(3.24), _rate(0.5)]
     assert shown == ["250 files/s", "3.2 files/s", "30.0 files/min"]
+
+
+@pytest.mark.parametrize("script", ["fixtures", "fixtures.head_phantom", "fixtures.documents"])
+def test_fixture_scripts_show_their_usage_not_a_folder_named_help(tmp_path, script):
+    """`python -m fixtures.head_phantom --help` built 81 MB into `--help/`."""
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", script, "--help"], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert done.returncode == 0 and done.stderr.startswith("usage: python -m ")
+    assert list(tmp_path.iterdir()) == []
