@@ -147,8 +147,10 @@ PIXELS = _together(
         "slices, which are examined per series: first, middle and last slices plus a "
         "check of pixels constant across all slices, and every slice when either finds "
         "text (captures, screen saves, DERIVED/SECONDARY, localizers, dose reports, "
-        "US/CR/DX and other text-carrying modalities, single-image series: one by one). "
-        "all: every image. off: none (a finding for each image left unexamined).",
+        "US/CR/DX and other text-carrying modalities, single-image series: one by one); "
+        "segmentations, parametric maps, RT dose (data, not pictures) and 1- and 32-bit "
+        "data are not examined. all: every image. off: none (a finding for each image "
+        "left unexamined).",
     ),
     click.option(
         "--trust-burned-in-annotation",
