@@ -620,7 +620,9 @@ def _scan_summary(outcome: api.ScanOutcome, report: dict) -> None:
         out.print(rules)
     worst = outcome.most_high.items()
     if worst:
-        files = Table("file", "high findings", title="worst files")
+        files = Table(title="worst files")
+        files.add_column("file", overflow="fold")  # a path cut short names no file
+        files.add_column("high findings", justify="right")
         for name, count in worst:
             files.add_row(cell(name), cell(count))
         out.print(files)
@@ -714,7 +716,8 @@ def profiles_list() -> None:
     """Shipped profiles and what they are for."""
     from deid.profiles import load_profile, shipped_profiles
 
-    table = Table("name", "description", "extends", "options")
+    table = Table("name", "description", "extends")
+    table.add_column("options", overflow="fold")  # option names are typed from here
     for name in shipped_profiles():
         try:
             p = load_profile(name)
