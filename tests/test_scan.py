@@ -254,6 +254,8 @@ def test_baseline_holds_however_the_folder_is_typed_and_flags_new_findings_in_kn
 
 
 def test_fingerprint_ignores_wording_and_evidence():
+    from dataclasses import replace
+
     from deid.risk.findings import Finding, Severity
 
     a = Finding(
@@ -275,6 +277,7 @@ def test_fingerprint_ignores_wording_and_evidence():
         scope="a.dcm",
     )
     assert a.fingerprint == b.fingerprint
+    assert a.fingerprint != replace(a, severity=Severity.LOW).fingerprint
     assert (
         a.fingerprint
         != Finding("header.name", Severity.HIGH, "", "", "PatientID", scope="a.dcm").fingerprint
@@ -410,6 +413,26 @@ def test_series_findings_name_no_original_series_uid(tmp_path, monkeypatch):
     assert scan("data", "--baseline", "b.json").exit_code == 0
 
 
+def test_a_baseline_does_not_accept_a_higher_risk_in_a_lower_ones_place(tmp_path, monkeypatch):
+    """A review: a baseline written for a defaced head series (face risk
+    low) accepted the intact series put at the same file names (high)."""
+    import shutil
+
+    from fixtures.head_phantom import by_name, write_series
+
+    defaced = write_series(tmp_path / "gen", by_name("ct-defaced"))
+    intact = write_series(tmp_path / "gen", by_name("ct-head"))
+    shutil.copytree(defaced, tmp_path / "repo" / "data" / "head")
+    monkeypatch.chdir(tmp_path / "repo")
+    assert scan("data", "--write-baseline", "b.json").exit_code == 0
+    assert scan("data", "--baseline", "b.json").exit_code == 0
+    shutil.rmtree(tmp_path / "repo" / "data" / "head")
+    shutil.copytree(intact, tmp_path / "repo" / "data" / "head")
+    result = scan("data", "--baseline", "b.json", "--format", "json")
+    assert result.exit_code == 1
+    assert {s["level"] for s in json.loads(result.output)["face"]["series"]} == {"high"}
+
+
 def test_a_sampled_series_is_reported_once_per_file(tmp_path):
     """Slices wait for their series to be judged, then each is reported once."""
     inputs = ct_series(tmp_path / "ct", 12)
@@ -507,6 +530,31 @@ def test_a_file_cut_short_or_without_a_data_set_fails_as_in_a_run(tmp_path):
     assert reasons["no_data_set.dcm"][0] == "failed"
 
 
+def _explicit_under_implicit(path: Path) -> None:
+    """The other way round (a review): an explicit VR data set under the
+    Implicit VR syntax, which pydicom reads as explicit."""
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    # Pixel data shorter than "OW\0\0" read as a length (22351 bytes).
+    ds.Rows = ds.Columns = 64
+    ds.PixelData = bytes(64 * 64 * 2)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    fp = DicomBytesIO()
+    fp.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(fp, meta)
+    fp.is_little_endian, fp.is_implicit_VR = True, False
+    write_dataset(fp, ds)
+    path.write_bytes(fp.getvalue())
+
+
 def test_implicit_vr_data_under_an_explicit_syntax_is_scanned_as_a_run_reads_it(tmp_path):
     """pydicom's SC_rgb_jpeg.dcm: an implicit VR data set under an explicit
     VR syntax, which pydicom reads and `deid run` processes. The pixel-span
@@ -520,12 +568,14 @@ def test_implicit_vr_data_under_an_explicit_syntax_is_scanned_as_a_run_reads_it(
     (folder / "whole.dcm").write_bytes(data)
     pixels = data.rfind(b"\xe0\x7f\x10\x00")  # implicit VR: tag, then a 4-byte length
     (folder / "cut.dcm").write_bytes(data[: pixels + 4] + b"\x00\x10\x00\x00")
+    _explicit_under_implicit(folder / "explicit_under_implicit.dcm")
     result = scan(
         str(folder), "--no-dataset-risk", "-j", "1", "--report-dir", str(tmp_path / "rep")
     )
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     status = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
     assert status["whole.dcm"][0] == "scanned", status
+    assert status["explicit_under_implicit.dcm"][0] == "scanned", status
     assert status["cut.dcm"][0] == "failed" and "truncated" in status["cut.dcm"][1], status
     assert result.exit_code == 3
 

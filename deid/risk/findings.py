@@ -39,17 +39,19 @@ class Finding:
     action: str = ""
     evidence: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
-    # The file's position under the folder that was scanned (its name when it
-    # was named itself): the same whether the folder is typed relative or
-    # absolute, so a baseline written once keeps matching.
+    # The file's place as a baseline knows it (deid.scan.scope_of: its path
+    # below the working folder, else its full path), the same however it
+    # was reached, so a baseline written once keeps matching.
     scope: str = ""
 
     @property
     def fingerprint(self) -> str:
-        """Same finding, same id: the rule, the file's position under the
-        scanned root and the location only, never the wording (which names
-        the profile) nor the evidence (which may be PHI)."""
-        raw = "\x1f".join((self.rule, self.scope or self.file, self.location))
+        """Same finding, same id: the rule, its severity, the file's place
+        and the location only, never the wording (which names the profile)
+        nor the evidence (which may be PHI). The severity is in it so that a
+        baseline that accepted a low finding does not accept a high one in
+        its place (a defaced series re-exported intact)."""
+        raw = "\x1f".join((self.rule, str(self.severity), self.scope or self.file, self.location))
         return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
