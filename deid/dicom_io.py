@@ -28,7 +28,7 @@ from pydicom.uid import UID
 from deid.errors import InputFileError
 from deid.paths import resolved
 from deid.private_cut import Cut, without_private
-from deid.raw_walk import LONG_VRS, UNDEFINED
+from deid.raw_walk import LONG_VRS, UNDEFINED, looks_explicit
 from deid.safetext import without_values
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
@@ -354,10 +354,10 @@ def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
     group, element = struct.unpack_from(order + "HH", head)
     if (group, element) != (0x7FE0, 0x0010):
         return
-    # No VR where one belongs: the data set is implicit VR whatever its
-    # transfer syntax says, and pydicom reads it so (it warns; the data set
-    # keeps the syntax's encoding as its own).
-    if implicit or not (head[4:6].isalpha() and head[4:6].isupper()):
+    # pydicom reads a data set as its first element's bytes say (a VR there
+    # or not), whatever its transfer syntax says, and warns; the data set
+    # keeps the syntax's encoding as its own. The same test on this element.
+    if not looks_explicit(head, 0):
         form, at, header = "L", 4, 8
     elif head[4:6] in LONG_VRS:
         form, at, header = "L", 8, 12
