@@ -353,6 +353,12 @@ def test_initials_alone_are_no_finding_in_a_code_but_a_word_of_the_name_is():
     with pytest.MonkeyPatch.context() as mp:
         parse_always(mp)
         assert verify(_saved(ds), found, "f") == []
+        # A name that is initials only is still searched for, spaced (a
+        # review: "J K" in a description was kept after the change above).
+        found.add("name", "J K", "OtherPatientNames")
+        ds.SeriesDescription = "HEAD J K FOLLOW-UP"
+        assert [f.location for f in verify(_saved(ds), found, "f")] == ["SeriesDescription"]
+        del ds.SeriesDescription
         ds.ScanOptions = "KOWALSKA"
         assert [f.location for f in verify(_saved(ds), found, "f")] == ["ScanOptions"]
 

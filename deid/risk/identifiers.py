@@ -94,8 +94,11 @@ def _name_phrases(value: str) -> list[tuple[str, ...]]:
         for component in named:
             out += [(w,) for w in component if _name_word(w) and _long_enough(w)]
             if _initials(component):
-                # "M R" alone reads as a code ("MR"): only with the rest of the
-                # name, also where that rest is a placeholder ("Test^S R").
+                # Joined, initials read as a code ("M R" as "MR", "S R" as the
+                # SR modality): never searched so. Spaced, they are searched
+                # where they are all the name there is ("J K", "Test^S R").
+                if len(named) == 1 and len(component) > 1:
+                    out.append(component)
                 continue
             if len(component) > 1:
                 out.append(component)
