@@ -307,7 +307,12 @@ class PixelSeries:
             return
         redacting = self.settings.pixels.redacts
         result.findings += overlay_findings(overlay, result.input, redacting)
-        if not redacting or result.status is not Status.WRITTEN:
+        if result.status is not Status.WRITTEN:
+            return
+        if not redacting:  # --redact none: the text stays, and the output says so
+            size = self.rewriter.edit(result.output, _declare_burned_in)
+            if size is not None:
+                result.output_size = size
             return
         boxes = [o.box for o in overlay]
 
@@ -440,6 +445,13 @@ def _record(result: FileResult) -> dict:
         "summary": result.summary,
         "resumed": result.resumed,
     }
+
+
+def _declare_burned_in(ds: Dataset) -> bool:
+    if ds.get("BurnedInAnnotation") == "YES":
+        return False
+    ds.BurnedInAnnotation = "YES"
+    return True
 
 
 def _carries_text(result: FileResult) -> bool:

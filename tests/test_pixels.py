@@ -686,6 +686,40 @@ def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:
     assert not [f for f in outcome.findings if f.extra.get("label") in ("phi", "pattern")]
 
 
+def test_redact_none_declares_text_the_static_overlay_check_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: with --redact none, text found only by the static-overlay
+    check was left in every slice under the input's BurnedInAnnotation NO.
+    A clean series under --redact none keeps its NO."""
+    from deid.pixels import examine as examine_module
+
+    labels: dict = {}
+    write_images(
+        tmp_path / "in" / "faint",
+        text_series("f", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1, "faint"),
+        labels,
+    )
+    write_images(
+        tmp_path / "in" / "clean", text_series("c", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1), labels
+    )
+    for path in (tmp_path / "in").rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        ds.BurnedInAnnotation = "NO"
+        ds.save_as(path)
+    # The faint banner shows in no slice's picture (the test above): the
+    # detector is made to see nothing, so only the static check finds it.
+    monkeypatch.setattr(examine_module, "_candidates", lambda run, index: [])
+    run = _run(tmp_path / "in", tmp_path, redact="none", face="off")
+    for name, entry in run["files"].items():
+        marker = pydicom.dcmread(run["out"] / entry["output"]).BurnedInAnnotation
+        rules = {f["rule"] for f in entry["findings"]}
+        if name.startswith("f-"):
+            assert "pixels.static-overlay" in rules and marker == "YES", (name, rules)
+        else:
+            assert "pixels.static-overlay" not in rules and marker == "NO", (name, rules)
+
+
 def test_a_resumed_run_finishes_a_series_cut_short_before_its_redaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
