@@ -381,7 +381,7 @@ def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     err.print(table)
     if totals.get("resumed"):
         say(err, f"resumed: {totals['resumed']} of them finished by an earlier run of this "
-                 "command (outputs kept, not processed again)")
+                 "command (not processed again)")
     severities = Counter(totals["findings_by_severity"])
     if severities:
         say(err, "findings: " + ", ".join(f"{k} {v}" for k, v in sorted(severities.items())))

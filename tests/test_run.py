@@ -345,6 +345,7 @@ def test_resume_skips_finished_files_and_cleans_temporaries(corpus, tmp_path, en
     assert report["totals"]["resumed"] == len(files) - 2
     said = run_cli("run", str(corpus / "input"), "-o", str(out), "-j", "1")
     assert f"resumed: {len(files)} of them finished by an earlier run" in said.output
+    assert "(not processed again)" in said.output
     # Resumed files come back from the journal exactly as first reported.
     assert report["files"] == first_report["files"]
     assert report["change_sets"] == first_report["change_sets"]
