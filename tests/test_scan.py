@@ -740,3 +740,19 @@ def test_quiet_scan_prints_findings_without_progress_lines(tmp_path):
     assert "deid scan: 1/1 files" in loud.output
     assert quiet.exit_code == loud.exit_code and "deid scan:" not in quiet.output
     assert "files: 1 (scanned 1)" in quiet.output
+
+
+def test_a_hook_scan_does_not_import_pandas(tmp_path):
+    """pandas (~0.15 s to import) only writes findings.csv: a scan without
+    --report-dir, as the pre-commit hook runs it, need not load it."""
+    import subprocess
+    import sys
+
+    path = str(_one_file(tmp_path / "in"))
+    code = (
+        "import sys\nfrom click.testing import CliRunner\nfrom deid.cli import main\n"
+        f"r = CliRunner().invoke(main, ['scan', {path!r}, '--no-dataset-risk', '-q'])\n"
+        "print(r.exit_code, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["1", "False"], done.stdout + done.stderr
