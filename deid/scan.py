@@ -667,17 +667,17 @@ class ScanFaceSeries:
         self.series = SeriesCollector(settings.face.thresholds, workdir)
 
     def add(self, result: ScanFileResult) -> None:
-        """A series is named by its first file's place (as baselines know
-        files), never by its Series Instance UID: a scan's is the original."""
         if self.settings.face.enabled and result.geometry is not None:
-            label = f"of {scope_of(result.input, self.here)}"
-            self.series.add(result.geometry, label=label)
+            self.series.add(result.geometry, label=result.input)
 
     def finish(self) -> None:
         if not self.settings.face.enabled:
             return
         previews = self.settings.face.previews
         for result, _ in self.series.assess(previews is not None, self.settings.jobs):
+            # Named by its first file's place (as baselines know files), never
+            # by its Series Instance UID: a scan's is the original.
+            result.series = f"of {scope_of(result.series, self.here)}"
             entry = face_report.entry(result, self.outcome.face.count, previews)
             self.outcome.add_series(entry, face_report.finding(entry))
 
