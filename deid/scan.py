@@ -677,9 +677,10 @@ class ScanFaceSeries:
         for result, _ in self.series.assess(previews is not None, self.settings.jobs):
             # Named by its first file's place (as baselines know files), never
             # by its Series Instance UID: a scan's is the original.
-            result.series = f"of {scope_of(result.series, self.here)}"
+            result.series = scope_of(result.series, self.here)
             entry = face_report.entry(result, self.outcome.face.count, previews)
-            self.outcome.add_series(entry, face_report.finding(entry))
+            where = f"series of {result.series}"
+            self.outcome.add_series(entry, face_report.finding(entry, where))
 
     def close(self) -> None:
         self.series.close()

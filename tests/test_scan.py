@@ -410,6 +410,14 @@ def test_series_findings_name_no_original_series_uid(tmp_path, monkeypatch):
     written += [p.read_text() for p in (tmp_path / "rep").iterdir() if p.suffix != ".html"]
     for uid in uids:
         assert not any(uid in text for text in written), uid
+    # The entry names the series' first file ("of …" read as a place in
+    # report.json and the HTML); the finding says it is a series of it.
+    (entry,) = report["face"]["series"]
+    first = min(head.iterdir()).relative_to(tmp_path).as_posix()
+    assert entry["series"] == first, entry
+    places = {f["location"] for e in report["files"] for f in e["findings"]}
+    places |= {f["location"] for f in report.get("dataset_findings", [])}
+    assert f"series of {entry['series']}" in places, places
     assert scan("data", "--baseline", "b.json").exit_code == 0
 
 

@@ -75,13 +75,15 @@ def _write_preview(folder: Path, index: int, ref: str, key: str, data: bytes) ->
     return path
 
 
-def finding(report_entry: dict[str, Any]) -> Finding:
+def finding(report_entry: dict[str, Any], location: str | None = None) -> Finding:
+    """`location`: where a scan's series is, by its first file (its entry's
+    `series` is that place); a run's is the series' keyed reference."""
     level = report_entry["level"]
     return Finding(
         "face.reconstruction-risk",
         SEVERITY[level],
         f"face-reconstruction risk {level}: {'; '.join(report_entry['reasons'])}",
-        location=f"series {report_entry['series']}",
+        location=location or f"series {report_entry['series']}",
         action=ADVICE[level],
         extra={
             k: report_entry[k]
