@@ -365,7 +365,8 @@ def _on_result(progress: BatchProgress) -> Callable[[FileResult], None]:
 
     def on_result(result: FileResult) -> None:
         if result.status.unprocessed or result.status is Status.WITHHELD:
-            say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}")
+            earlier = f" (the earlier input: {result.earlier})" if result.earlier else ""
+            say(err, (f"{result.status}:", "yellow"), f" {result.input}: {result.reason}{earlier}")
         progress.advance()
 
     return on_result

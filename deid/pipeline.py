@@ -321,7 +321,9 @@ def _todo(
         earlier = claims.earlier(item.path)
         if earlier is not None:
             identical, reason = verdict(item.path, earlier)
-            yield _Known(_failed(str(item.path), reason, SKIPPED if identical else FAILED))
+            known = _failed(str(item.path), reason, SKIPPED if identical else FAILED)
+            known.earlier = earlier
+            yield _Known(known)
             continue
         if journal is not None:
             resumed = journal.finished(item.path, settings.output)

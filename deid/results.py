@@ -89,6 +89,9 @@ class FileResult:
     # Known from the journal of an earlier run of the same command: its output
     # stands and it was not processed again (in memory only; counted).
     resumed: bool = False
+    # Another input holds the same object (deid.claims): the one written.
+    # Named in the report as inputs are (a keyed reference unless paths may show).
+    earlier: str = ""
 
     def record(self, label: str) -> dict[str, Any]:
         """What may be stored next to the outputs: no linkage, no PHI values,

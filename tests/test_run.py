@@ -815,6 +815,20 @@ def test_which_input_wins_a_clash_does_not_depend_on_timing_or_dry_run(corpus, t
     assert {seen[0][f"a/{i}.dcm"] for i in range(6)} == {"written"}
     assert {seen[0][f"b/{i}-changed.dcm"] for i in range(6)} == {"failed"}
     assert seen[0]["b/0-copy.dcm"] == "skipped"
+    # Each names the input that holds its object: by path where paths may
+    # show (the report outside OUT), by its keyed reference inside OUT.
+    report = json.loads((tmp_path / "rep0" / "report.json").read_text())
+    earlier = {Path(e["input"]).name: e.get("earlier") for e in report["files"]}
+    assert earlier["0-copy.dcm"] == earlier["0-changed.dcm"] == str(data / "a" / "0.dcm")
+    assert earlier["5-changed.dcm"] == str(data / "a" / "5.dcm")
+    assert earlier["5.dcm"] is None
+    result = run_cli("run", str(data), "-o", str(tmp_path / "inside"), env=env)
+    assert f"(the earlier input: {data / 'a' / '3.dcm'})" in result.stderr, result.stderr
+    report = json.loads((tmp_path / "inside" / "report.json").read_text())
+    by_label = {e["input"]: e for e in report["files"]}
+    named = [e["earlier"] for e in report["files"] if e.get("earlier")]
+    assert len(named) == 7 and all(by_label[n]["status"] == "written" for n in named)
+    assert str(data) not in (tmp_path / "inside" / "report.json").read_text()
 
 
 def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):

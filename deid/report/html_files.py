@@ -89,6 +89,9 @@ def _detail(entry: dict[str, Any]) -> str:
     parts = []
     if entry.get("reason"):
         parts.append(f'<p class="reason">{escape(entry["reason"])}</p>')
+    if entry.get("earlier"):
+        earlier = escape(entry["earlier"])
+        parts.append(f'<p class="reason">the earlier input: <code>{earlier}</code></p>')
     redacted = sum(1 for f in entry["findings"] if f["action"] == "redacted")
     pictures = entry.get("thumbnails") or []
     if pictures:

@@ -87,6 +87,8 @@ class ReportBuilder:
             "findings": [relabel(f, label).to_dict() for f in findings],
             "summary": r.summary,
         }
+        if r.earlier:
+            entry["earlier"] = r.earlier if self.reveal else settings.input_ref(r.earlier)
         self.spool.add(r.input, entry)
         self.statuses[r.status] += 1
         self.resumed += r.resumed
