@@ -19,6 +19,7 @@ import pydicom
 
 from deid.cv import cv2
 from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry
+from deid.native_quiet import native_messages_dropped
 
 
 @dataclass
@@ -101,7 +102,7 @@ class _Reader:
                 array = np.frombuffer(data, dtype).reshape(source.rows, source.columns)
                 return _bits(array, stored), source.slope, source.intercept
         if self._decoded is None or self._decoded[0] != source.path:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), native_messages_dropped():
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(source.path)
                 array = ds.pixel_array

@@ -15,6 +15,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
 
+from deid.native_quiet import native_messages_dropped
+
 COLOUR_INTERPRETATIONS = (
     "RGB",
     "YBR_FULL",
@@ -38,7 +40,7 @@ class Pixels:
 
 
 def decode(ds: Dataset) -> Pixels:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_messages_dropped():
         warnings.simplefilter("ignore")
         array = ds.pixel_array  # YBR is converted to RGB by pydicom
     interpretation = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
