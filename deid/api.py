@@ -16,14 +16,32 @@ from typing import Any
 
 from deid import pipeline, run_identity
 from deid.collectors import Collector, FaceSeries, Linkage, PixelSeries
-from deid.errors import OutputError
+from deid.errors import (
+    DeidError,
+    DeidWarning,
+    InputFileError,
+    KeyConfigError,
+    OutputError,
+    ProfileError,
+    UsageError,
+)
+from deid.host_state import while_deid_runs
 from deid.id_issuers import IdIssuers
 from deid.linkage import LinkageTables
 from deid.pixels.settings import PixelSettings
+from deid.profiles import shipped_profiles
 from deid.report import json_report, views
 from deid.report.streamed import without_streamed
-from deid.results import FileResult
-from deid.scan import RiskChoice, ScanOutcome, ScanSettings, build_scan_settings, scan
+from deid.results import FileResult, Status
+from deid.risk.findings import Finding, Severity
+from deid.scan import (
+    RiskChoice,
+    ScanFileResult,
+    ScanOutcome,
+    ScanSettings,
+    build_scan_settings,
+    scan,
+)
 from deid.settings import (
     Destinations,
     Execution,
@@ -60,10 +78,11 @@ def deidentify(
     into one of them is refused with one line; so is a run into an OUT made
     with another key, profile or options.
     """
-    inputs = list(inputs)
+    inputs = [Path(p) for p in inputs]
+    settings.destinations.check(inputs)  # pieces made directly were never checked
     if settings.mapping_dir is not None and not settings.dry_run:
         LinkageTables.prepare(settings.mapping_dir)
-    with exclusive(*written_folders(settings)):
+    with while_deid_runs(), exclusive(*written_folders(settings)):
         run_identity.claim(
             settings.output,
             settings.identity(),
@@ -137,20 +156,37 @@ def _report_error(settings: Settings, exc: OSError) -> OutputError:
 
 
 __all__ = [
+    # Settings, each piece checked as it is made
     "Destinations",
     "Execution",
     "FaceSettings",
     "KeyChoice",
-    "Outcome",
     "PixelSettings",
     "Reporting",
     "RiskChoice",
-    "resolve_profile",
-    "ScanOutcome",
     "ScanSettings",
     "Settings",
     "build_scan_settings",
     "build_settings",
+    "resolve_profile",
+    "shipped_profiles",
+    # Work
     "deidentify",
     "scan",
+    # What comes back: outcomes, per-file results (on_result), findings
+    "FileResult",
+    "Finding",
+    "Outcome",
+    "ScanFileResult",
+    "ScanOutcome",
+    "Severity",
+    "Status",
+    # Errors (each one line, with the CLI's exit code) and warnings
+    "DeidError",
+    "DeidWarning",
+    "InputFileError",
+    "KeyConfigError",
+    "OutputError",
+    "ProfileError",
+    "UsageError",
 ]

@@ -40,6 +40,7 @@ from typing import Any, Generic, TypeVar
 from deid.ahead import FORK_LOCK
 from deid.dicom_io import prefetch
 from deid.errors import DeidWarning, UsageError
+from deid.host_state import while_deid_runs
 from deid.limits import (
     available_cores,
     die_with_parent,
@@ -82,13 +83,21 @@ class ExecutorSettings:
 
 def results(work: Iterable[Any], task: Task, config: ExecutorSettings) -> Iterator[Any]:
     """Every result, in the order they are ready. Anything in `work` that is
-    not a `Work` tuple is a result already and passes through."""
+    not a `Work` tuple is a result already and passes through. Workers fork
+    with deid's process-wide settings in force (deid.host_state)."""
+    with while_deid_runs():
+        yield from _results(work, task, config)
+
+
+def _results(work: Iterable[Any], task: Task, config: ExecutorSettings) -> Iterator[Any]:
     if config.kind == "dask":
         from deid.dask_executor import DaskExecutor
 
         with DaskExecutor(config, task) as dask:
             yield from dask.run(work)
-    elif config.jobs <= 1:
+    elif config.jobs <= 1 or multiprocessing.current_process().daemon:
+        # A daemonic process (a multiprocessing.Pool worker, a data loader's)
+        # may not start processes: its work runs here, one file at a time.
         yield from _in_process(work, task)
     else:
         pool = LocalPool(config.jobs, task)
@@ -106,12 +115,14 @@ class _Unfinished:
 
 
 def run_items(run: Callable, items: Iterable[Work], settings: Any) -> Iterator[Any]:
-    """Each item's result, or an _Unfinished; shared by every executor."""
-    for path, flag in items:
-        try:
-            yield run(path, flag, settings)
-        except MemoryError:
-            yield _Unfinished(out_of_memory_reason())
+    """Each item's result, or an _Unfinished; shared by every executor (a
+    Dask worker's process gets deid's process-wide settings here)."""
+    with while_deid_runs():
+        for path, flag in items:
+            try:
+                yield run(path, flag, settings)
+            except MemoryError:
+                yield _Unfinished(out_of_memory_reason())
 
 
 def _in_process(work: Iterable[Any], task: Task) -> Iterator[Any]:

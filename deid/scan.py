@@ -35,6 +35,7 @@ from deid.executors import ExecutorSettings, Task, results
 from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
+from deid.host_state import while_deid_runs
 from deid.paths import resolved
 from deid.pipeline import redacted
 from deid.pixels.classify import load_allowlist
@@ -70,7 +71,7 @@ from deid.risk.quasi import QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
 from deid.safetext import without_values
 from deid.scrub import collect, patient_key
-from deid.settings import Execution, FaceSettings, Reporting
+from deid.settings import Execution, FaceSettings, Reporting, require_inputs
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -694,8 +695,20 @@ def scan(
 ) -> ScanOutcome:
     """Scan every input; `workdir` holds the outcome's spool (system temp by
     default). Results stream through the outcome and the collectors; the
-    data-set risk folds the patient rows as they pass."""
-    inputs = list(inputs)
+    data-set risk folds the patient rows as they pass. A named input that is
+    not there is a usage error before any work, as in `deidentify`."""
+    inputs = [Path(p) for p in inputs]
+    require_inputs(inputs)
+    with while_deid_runs():
+        return _scan(inputs, settings, on_result, workdir)
+
+
+def _scan(
+    inputs: list[Path],
+    settings: ScanSettings,
+    on_result: Callable[[ScanFileResult], None] | None,
+    workdir: Path | None,
+) -> ScanOutcome:
     here = _working_folder()
     outcome = ScanOutcome(settings, workdir)
 

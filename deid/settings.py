@@ -102,6 +102,13 @@ class Reporting:
     strict: bool = False  # non-DICOM files met inside folders count as failures
     thumbnails: bool = True  # crops of redacted areas beside report.html
 
+    def __post_init__(self) -> None:
+        # Built directly from Python, a level given as text ("high") would
+        # compare with findings only at the end of a run, after every output.
+        if not isinstance(self.fail_on, Severity):
+            object.__setattr__(self, "fail_on", _severity(self.fail_on))
+        _require_flags(self, "show_values", "strict", "thumbnails")
+
     @classmethod
     def build(
         cls,
@@ -110,10 +117,22 @@ class Reporting:
         strict: bool = False,
         thumbnails: bool = True,
     ) -> Reporting:
-        try:
-            return cls(Severity.parse(fail_on), show_values, strict, thumbnails)
-        except KeyError:
-            raise UsageError(f"--fail-on must be low, medium or high, not {fail_on!r}") from None
+        return cls(_severity(fail_on), show_values, strict, thumbnails)
+
+
+def _severity(value: object) -> Severity:
+    try:
+        return Severity.parse(value) if isinstance(value, str) else Severity(value)
+    except (KeyError, ValueError):
+        raise UsageError(f"--fail-on must be low, medium or high, not {value!r}") from None
+
+
+def _require_flags(piece: object, *names: str) -> None:
+    """Yes/no settings are bools: "no" is true, and would be taken so."""
+    for name in names:
+        value = getattr(piece, name)
+        if not isinstance(value, bool):
+            raise UsageError(f"{type(piece).__name__}.{name} must be True or False, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,9 @@ class FaceSettings:
     threshold_files: tuple[Path, ...] = ()
     previews: Path | None = None  # face renders are face images: only where asked
     deface: bool = False  # remove the face of medium/high head series from the outputs
+
+    def __post_init__(self) -> None:
+        _require_flags(self, "enabled", "deface")
 
     @classmethod
     def build(
@@ -171,6 +193,12 @@ class Destinations:
     report_dir: Path
     mapping_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("output", "report_dir", "mapping_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
     @classmethod
     def build(
         cls,
@@ -179,7 +207,20 @@ class Destinations:
         report_dir: Path | None = None,
         mapping_dir: Path | None = None,
     ) -> Destinations:
-        inputs = list(inputs)
+        output = Path(output)
+        report_dir = Path(report_dir) if report_dir is not None else None
+        mapping_dir = Path(mapping_dir) if mapping_dir is not None else None
+        built = cls(output, report_dir or output, mapping_dir)
+        built.check(inputs)
+        return built
+
+    def check(self, inputs: Iterable[Path]) -> None:
+        """Refused before anything is made: a missing input, an output in an
+        input or an input in it, linkage tables inside the shared output. Run
+        by `build`, and again by `deidentify` for pieces made directly."""
+        inputs = [Path(p) for p in inputs]
+        output, mapping_dir = self.output, self.mapping_dir
+        report_dir = self.report_dir if self.report_dir != output else None
         require_inputs(inputs)
         for given in inputs:
             if inside(output, given) and given.is_dir():
@@ -196,7 +237,6 @@ class Destinations:
                 f"--mapping-dir {mapping_dir} is inside the output folder: keep the linkage "
                 "tables apart from the data you share"
             )
-        return cls(output, report_dir or output, mapping_dir)
 
     @property
     def reveal_inputs(self) -> bool:

@@ -194,6 +194,23 @@ def open_writable(folder: Path) -> int:
         raise folder_error(f"cannot write into {folder}", exc) from None
 
 
+# Folder locks held now. A process forked meanwhile (a caller's own pool,
+# while deid runs in a thread) would inherit them and hold the lock after
+# the run ends: every child closes its copies as it starts. deid's own
+# workers close theirs too; the lock stays with the process that took it.
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_HELD_LOCKS):
+        with suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 @contextmanager
 def exclusive(*folders: Path) -> Iterator[None]:
     """Hold an exclusive lock on each folder for the block (flock on the
@@ -204,7 +221,8 @@ def exclusive(*folders: Path) -> Iterator[None]:
         seen: set[tuple[int, int]] = set()
         for folder in folders:
             fd = open_writable(folder)
-            stack.callback(os.close, fd)
+            _HELD_LOCKS.add(fd)
+            stack.callback(_release, fd)
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) in seen:
                 continue
@@ -219,6 +237,11 @@ def exclusive(*folders: Path) -> Iterator[None]:
             except OSError:
                 continue  # a file system without locks: nothing to hold
         yield
+
+
+def _release(fd: int) -> None:
+    _HELD_LOCKS.discard(fd)
+    os.close(fd)
 
 
 def refuse_inside_inputs(inputs: Iterable[Path], folders: dict[str, Path | None], who: str) -> None:

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import deid.cv  # noqa: F401 - OpenCV's thread pool off before a fixture or test uses cv2
+from deid.cv import cv2
 from fixtures.build import build, build_bad, build_headerless
+
+# This session is deid's host: fixtures draw with OpenCV before tests fork
+# workers, so its pool stays off for the whole session (deid.cv says why).
+cv2.setNumThreads(0)
 
 KEY = "test-key-0123456789abcdef"
 

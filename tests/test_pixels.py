@@ -331,15 +331,21 @@ def test_opencv_starts_no_thread_pool_a_forked_worker_could_inherit_locked() -> 
     """A scan's worker hung in its first OpenCV call: forked while an OpenCV
     pool thread of the main process held the pool's lock."""
     code = (
-        "import os\nimport numpy as np\nfrom deid.cv import cv2\n"
-        "before = len(os.listdir('/proc/self/task'))\n"
-        "a = np.random.default_rng(0).random((2000, 2000), dtype=np.float32)\n"
-        "cv2.GaussianBlur(a, (31, 31), 5); cv2.resize(a, (500, 500))\n"
-        "print(before, len(os.listdir('/proc/self/task')))\n"
+        "import os\nimport numpy as np\nimport cv2\n"
+        "from deid.host_state import while_deid_runs\n"
+        "cv2.setNumThreads(3)\n"
+        "with while_deid_runs():\n"
+        "    from deid.cv import cv2\n"
+        "    before = len(os.listdir('/proc/self/task'))\n"
+        "    a = np.random.default_rng(0).random((2000, 2000), dtype=np.float32)\n"
+        "    cv2.GaussianBlur(a, (31, 31), 5); cv2.resize(a, (500, 500))\n"
+        "    print(before, len(os.listdir('/proc/self/task')))\n"
+        "print(cv2.getNumThreads())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    before, after = done.stdout.split()
+    before, after, host = done.stdout.split()
     assert after == before, done.stdout
+    assert host == "3", "a library leaves the host's OpenCV threads as it found them"
 
 
 def test_an_undecodable_image_says_why_each_decoder_failed(monkeypatch) -> None:

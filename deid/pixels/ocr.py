@@ -91,7 +91,8 @@ def _api():  # noqa: ANN202 - tesserocr type, or None for the pytesseract fallba
 
 
 def _make_api():  # noqa: ANN202
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # workers already use every core
+    # One OpenMP thread (workers already use every core): deid.host_state
+    # sets OMP_THREAD_LIMIT while deid runs, before Tesseract loads.
     try:
         import tesserocr
     except ImportError:
