@@ -151,6 +151,30 @@ def _deidentify(
     return Outcome(without_streamed(header), path, builder.exit_code)
 
 
+def write_scan_reports(outcome: ScanOutcome, settings: ScanSettings, report_dir: Path) -> None:
+    """report.json, findings.csv, report.sarif and report.html of a scan, as
+    `deid scan --report-dir` writes them (each whole, or not at all). Keep
+    them out of the inputs: the next scan would read them as input."""
+    from deid.report import scan_report
+
+    try:
+        scan_report.write_files(Path(report_dir), outcome, settings)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise OutputError(f"cannot write the report in {report_dir}: {reason}") from None
+
+
+def write_baseline(path: Path, outcome: ScanOutcome) -> int:
+    """Every finding of a scan as a baseline (`deid scan --write-baseline`):
+    a later scan given it reports only what is new. Returns the count."""
+    from deid.risk import baseline
+
+    try:
+        return baseline.write(Path(path), outcome.findings())
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _report_error(settings: Settings, exc: OSError) -> OutputError:
     return OutputError(f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}")
 
@@ -173,6 +197,8 @@ __all__ = [
     # Work
     "deidentify",
     "scan",
+    "write_baseline",
+    "write_scan_reports",
     # What comes back: outcomes, per-file results (on_result), findings
     "FileResult",
     "Finding",

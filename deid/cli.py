@@ -576,22 +576,19 @@ def _scan_outputs(
     report_dir: Path | None,
 ) -> int:
     """Baseline, reports and summary, each streamed from the outcome's spool."""
+    from deid import api
     from deid.report import sarif, scan_report
-    from deid.risk import baseline as baseline_file
     from deid.scan import UNREADABLE
 
-    if write_baseline is not None:
-        try:
-            count = baseline_file.write(write_baseline, outcome.findings())
-        except OSError as exc:
-            _fail(OutputError(f"cannot write {write_baseline}: {exc.strerror or exc}"))
-        say(err, f"baseline: {count} finding(s) written to {write_baseline}")
-        return 0
-    if report_dir is not None:
-        try:
-            scan_report.write_files(report_dir, outcome, settings)
-        except OSError as exc:
-            _fail(OutputError(f"cannot write the report in {report_dir}: {exc.strerror or exc}"))
+    try:
+        if write_baseline is not None:
+            count = api.write_baseline(write_baseline, outcome)
+            say(err, f"baseline: {count} finding(s) written to {write_baseline}")
+            return 0
+        if report_dir is not None:
+            api.write_scan_reports(outcome, settings, report_dir)
+    except OutputError as exc:
+        _fail(exc)
     if fmt == "json":
         scan_report.write(sys.stdout, outcome, settings)
     elif fmt == "sarif":

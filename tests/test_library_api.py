@@ -82,6 +82,28 @@ def test_paths_may_be_given_as_text(tmp_path, monkeypatch):
         assert outcome.statuses["scanned"] == len(SOURCES)
 
 
+def test_a_scan_writes_its_reports_and_baseline_from_python(tmp_path):
+    """The reports and the baseline were the CLI's own code: not reachable
+    from the API."""
+    inputs = _inputs(tmp_path / "in")
+    settings = api.build_scan_settings(api.resolve_profile("basic"), execution=api.Execution(1))
+    with api.scan([inputs], settings) as outcome:
+        assert outcome.exit_code == 1  # pydicom's test files name people
+        api.write_scan_reports(outcome, settings, tmp_path / "rep")
+        count = api.write_baseline(tmp_path / "baseline.json", outcome)
+    names = {"report.json", "findings.csv", "report.sarif", "report.html"}
+    assert names <= {p.name for p in (tmp_path / "rep").iterdir()}
+    assert count > 0
+    accepted = api.build_scan_settings(
+        api.resolve_profile("basic"), execution=api.Execution(1),
+        baseline=tmp_path / "baseline.json",
+    )  # fmt: skip
+    with api.scan([inputs], accepted) as again:
+        assert again.exit_code == 0 and not list(again.findings())
+    with pytest.raises(api.OutputError, match="cannot write"):
+        api.write_baseline(tmp_path / "rep" / "report.json" / "x", again)
+
+
 def test_calls_from_two_threads_leave_the_hosts_warning_filters_alone(tmp_path):
     """Two overlapping calls left every warning ignored in the host for good
     (warnings.catch_warnings is not thread-safe)."""
