@@ -77,8 +77,8 @@ class Execution:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "executor", enum_value(ExecutorKind, self.executor, "--executor"))
-        if not isinstance(self.jobs, int) or self.jobs < 1:
-            raise UsageError("--jobs must be at least 1")
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 1:
+            raise UsageError(f"--jobs must be a whole number of at least 1, not {self.jobs!r}")
         if self.scheduler and self.executor is not ExecutorKind.DASK:
             raise UsageError("--scheduler needs --executor dask")
 

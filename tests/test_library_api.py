@@ -49,6 +49,8 @@ def test_pieces_made_directly_are_checked_as_built_ones_are(tmp_path):
         api.Reporting(fail_on="hgih")
     with pytest.raises(api.UsageError, match="enabled must be True or False"):
         api.FaceSettings(enabled="no")
+    with pytest.raises(api.UsageError, match="whole number of at least 1, not '2'"):
+        api.Execution("2")  # type: ignore[arg-type]
     inputs = _inputs(tmp_path / "in")
     settings = _settings(inputs, tmp_path / "out", reporting=api.Reporting(fail_on="high"))
     assert api.deidentify([inputs], settings).exit_code == 0
