@@ -48,6 +48,7 @@ from deid.limits import (
     out_of_memory_reason,
     set_memory_budget,
 )
+from deid.native_quiet import in_worker
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -163,6 +164,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     set_memory_budget(budget)
+    in_worker()  # native decoders' own messages stay off the terminal
     # What the main process built before the fork is never garbage here: a
     # collection that walks it costs time and copies its pages.
     gc.freeze()

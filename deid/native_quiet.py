@@ -7,9 +7,12 @@ and that reason is what the report and the terminal give. Python cannot
 catch a C library's writes, only point the file descriptor elsewhere while
 it runs.
 
-The descriptor belongs to the whole process: it is pointed away only while
-no other thread runs (a batch's workers), so no line of deid's own (a
-progress bar, another file's failure) can be lost in the window.
+The descriptor belongs to the whole process. In a batch's worker process
+nothing of deid's writes there (results go back through a pipe; its
+read-ahead threads print nothing), so it is pointed away whenever pixel
+data is decoded. Elsewhere (the main process, a library's host) only while
+no other thread runs, so that no line of deid's own (a progress bar, another
+file's failure) or of the host's can be lost in the window.
 """
 
 from __future__ import annotations
@@ -21,12 +24,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _STDERR = 2
+_in_worker = False
+
+
+def in_worker() -> None:
+    """This process is one of deid's workers: its fd 2 carries nothing of ours."""
+    global _in_worker
+    _in_worker = True
 
 
 @contextmanager
 def native_messages_dropped() -> Iterator[None]:
-    """Within the block, writes to fd 2 go nowhere, if no other thread runs."""
-    saved = _point_away() if threading.active_count() == 1 else None
+    """Within the block, writes to fd 2 go nowhere (see the module's note)."""
+    alone = _in_worker or threading.active_count() == 1
+    saved = _point_away() if alone else None
     try:
         yield
     finally:
