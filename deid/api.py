@@ -50,6 +50,7 @@ from deid.settings import (
     Reporting,
     Settings,
     build_settings,
+    refuse_previews_in,
     resolve_profile,
 )
 from deid.study_patients import StudyPatients
@@ -80,6 +81,7 @@ def deidentify(
     """
     inputs = [Path(p) for p in inputs]
     settings.destinations.check(inputs)  # pieces made directly were never checked
+    refuse_previews_in(settings.face.previews, [settings.output, *inputs])
     if settings.mapping_dir is not None and not settings.dry_run:
         LinkageTables.prepare(settings.mapping_dir)
     with while_deid_runs(), exclusive(*written_folders(settings)):

@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 from deid.ahead import FORK_LOCK
 from deid.dicom_io import prefetch
 from deid.errors import DeidWarning, UsageError
-from deid.host_state import while_deid_runs
+from deid.host_state import forking_worker, while_deid_runs
 from deid.limits import (
     available_cores,
     die_with_parent,
@@ -91,14 +91,17 @@ def results(work: Iterable[Any], task: Task, config: ExecutorSettings) -> Iterat
 
 
 def _results(work: Iterable[Any], task: Task, config: ExecutorSettings) -> Iterator[Any]:
-    if config.kind == "dask":
+    # A daemonic process (a multiprocessing.Pool worker, a data loader's)
+    # may not start processes, local workers or a LocalCluster's: its work
+    # runs here, one file at a time. An external scheduler's workers are
+    # not its children.
+    daemonic = multiprocessing.current_process().daemon
+    if config.kind == "dask" and (config.scheduler or not daemonic):
         from deid.dask_executor import DaskExecutor
 
         with DaskExecutor(config, task) as dask:
             yield from dask.run(work)
-    elif config.jobs <= 1 or multiprocessing.current_process().daemon:
-        # A daemonic process (a multiprocessing.Pool worker, a data loader's)
-        # may not start processes: its work runs here, one file at a time.
+    elif config.jobs <= 1 or daemonic:
         yield from _in_process(work, task)
     else:
         pool = LocalPool(config.jobs, task)
@@ -200,7 +203,8 @@ class _Worker:
             args=(child, task.run, task.settings, os.getpid(), budget),
             daemon=True,
         )
-        with FORK_LOCK:  # never while a background thread imports (deid.ahead)
+        # Never while a background thread imports (deid.ahead).
+        with FORK_LOCK, forking_worker():
             self.process.start()
         child.close()
         self.held: deque[Work] = deque()  # sent, no result yet: the first is in hand

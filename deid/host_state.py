@@ -27,6 +27,41 @@ _undo: list[Callable[[], None]] = []
 _cv2: Any = None
 
 
+_forking = threading.local()  # the forking thread is the child's only one
+
+
+@contextmanager
+def forking_worker() -> Iterator[None]:
+    """deid forks one of its workers: the child keeps deid's settings for its
+    whole life (it only ever runs deid's work) and touches no library at
+    the fork, OpenCV included, whose locks another thread may hold."""
+    _forking.worker = True
+    try:
+        yield
+    finally:
+        _forking.worker = False
+
+
+def _after_fork_in_child() -> None:
+    """Any child starts with the lock anew: a thread of the parent may have
+    held it, and the child's first call would wait for ever. A child the
+    host forked while deid ran in one of its threads starts with the host's
+    state put back, as a process of the host's own."""
+    global _lock, _depth
+    _lock = threading.Lock()
+    if getattr(_forking, "worker", False):
+        _forking.worker = False
+        return
+    if _depth:
+        for undo in reversed(_undo):
+            undo()
+    _undo.clear()
+    _depth = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @contextmanager
 def while_deid_runs() -> Iterator[None]:
     """Within the block (any number of them, nested or in threads), deid's

@@ -71,7 +71,13 @@ from deid.risk.quasi import QuasiIdentifier
 from deid.risk.quasi import plan as quasi_plan
 from deid.safetext import without_values
 from deid.scrub import collect, patient_key
-from deid.settings import Execution, FaceSettings, Reporting, require_inputs
+from deid.settings import (
+    Execution,
+    FaceSettings,
+    Reporting,
+    refuse_previews_in,
+    require_inputs,
+)
 from deid.spool import SortedSpool, TopN
 
 UNREADABLE = ("failed", "not-dicom")
@@ -699,6 +705,7 @@ def scan(
     not there is a usage error before any work, as in `deidentify`."""
     inputs = [Path(p) for p in inputs]
     require_inputs(inputs)
+    refuse_previews_in(settings.face.previews, inputs)
     with while_deid_runs():
         return _scan(inputs, settings, on_result, workdir)
 

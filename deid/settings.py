@@ -165,16 +165,24 @@ class FaceSettings:
         for path in files:
             if not path.is_file():
                 raise UsageError(f"{path}: no such file")
-        if previews is not None:
-            for folder in shared:
-                if inside(previews, folder):
-                    raise UsageError(
-                        f"--face-previews {previews} is inside {folder}: face renders are face "
-                        "images; keep them out of the data you share and the inputs"
-                    )
+        refuse_previews_in(previews, shared)
         if deface and face != "auto":
             raise UsageError("--deface needs --face auto: it removes the faces the check finds")
         return cls(face == "auto", load_face_thresholds(*files), files, previews, deface)
+
+
+def refuse_previews_in(previews: Path | None, shared: Iterable[Path]) -> None:
+    """Face renders are face images: never in the output or an input. Checked
+    by FaceSettings.build against what it is given, and again by deidentify
+    and scan against their own output and inputs (a piece made directly)."""
+    if previews is None:
+        return
+    for folder in shared:
+        if inside(previews, folder):
+            raise UsageError(
+                f"--face-previews {previews} is inside {folder}: face renders are face "
+                "images; keep them out of the data you share and the inputs"
+            )
 
 
 def require_inputs(inputs: Iterable[Path]) -> None:

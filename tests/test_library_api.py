@@ -10,9 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -221,3 +223,110 @@ def test_deid_sets_its_thread_limit_only_while_it_runs(monkeypatch):
 
 def test_the_package_says_it_is_typed():
     assert (Path(api.__file__).parent / "py.typed").is_file()
+
+
+def test_face_previews_made_directly_never_land_in_the_output_or_an_input(tmp_path):
+    """FaceSettings(previews=OUT/...) made directly wrote face renders into
+    the shared output: only the CLI checked where previews go."""
+    inputs = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    for previews in (out / "faces", inputs / "faces"):
+        face = api.FaceSettings(previews=previews)
+        with pytest.raises(api.UsageError, match="face renders are face images"):
+            api.deidentify([inputs], _settings(inputs, out, face=face))
+        settings = api.build_scan_settings(api.resolve_profile("basic"), face=face)
+        if previews.is_relative_to(inputs):
+            with pytest.raises(api.UsageError, match="face renders are face images"):
+                api.scan([inputs], settings)
+    assert not out.exists() and not (inputs / "faces").exists()
+
+
+def _fork_and_report(work) -> str:
+    """What `work` returns in a forked child, or "hung" after 20 s."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        try:
+            os.write(write, str(work()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    for _ in range(200):
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return "hung"
+    with os.fdopen(read, "rb") as fh:
+        return fh.read().decode()
+
+
+def test_a_child_forked_while_another_thread_enters_deid_does_not_hang():
+    """The host forked while a thread of it was entering or leaving a deid
+    call: the child inherited host_state's lock held and waited for ever in
+    its own first call (19 of 20 children hung)."""
+    from deid.host_state import while_deid_runs
+
+    stop = threading.Event()
+
+    def calls() -> None:
+        while not stop.is_set():
+            with while_deid_runs():
+                pass
+
+    thread = threading.Thread(target=calls)
+    thread.start()
+    try:
+        results = [_fork_and_report(lambda: while_deid_runs().__enter__()) for _ in range(10)]
+    finally:
+        stop.set()
+        thread.join()
+    assert "hung" not in results, results
+
+
+def test_a_child_the_host_forks_during_a_run_starts_as_the_host_was(monkeypatch):
+    """It inherited deid's settings (OpenCV's pool off, OMP_THREAD_LIMIT=1)
+    for its whole life; deid's own workers keep them."""
+    from deid import host_state
+    from deid.cv import cv2
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+
+    def state() -> str:
+        return f"{host_state._depth} {os.environ.get('OMP_THREAD_LIMIT')} {cv2.getNumThreads()}"
+
+    cv2.setNumThreads(3)
+    try:
+        with host_state.while_deid_runs():
+            assert state() == "1 1 1"  # getNumThreads says 1 with the pool off
+            hosts = _fork_and_report(state)
+            with host_state.forking_worker():
+                workers = _fork_and_report(state)
+    finally:
+        cv2.setNumThreads(0)  # as the test session keeps it (conftest)
+    assert hosts == "0 None 3"
+    assert workers == "1 1 1"
+
+
+def test_a_daemonic_caller_asking_for_dask_works_in_process(tmp_path):
+    """A LocalCluster cannot start in a daemonic process either."""
+    pytest.importorskip("distributed")
+    inputs = _inputs(tmp_path / "in")
+    context = multiprocessing.get_context("fork")
+    done = context.Queue()
+
+    def run() -> None:
+        try:
+            execution = api.Execution.build(2, "dask")
+            settings = _settings(inputs, tmp_path / "out", execution=execution)
+            done.put(api.deidentify([inputs], settings).exit_code)
+        except BaseException as exc:  # noqa: BLE001 - the test reports what came out
+            done.put(repr(exc))
+
+    worker = context.Process(target=run, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done.get(timeout=5) == 0
