@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
-from deid.errors import UsageError
+from deid.errors import UsageError, folder_error
+from deid.writing import atomic_write
 
 MARKER = ".deid-run.json"
 # What each part means to a person reading the refusal.
@@ -39,7 +41,7 @@ def claim(
     wanted = _shareable(identity)
     marker = out / MARKER
     try:
-        recorded = json.loads(marker.read_text(encoding="utf-8"))
+        recorded = json.loads(_read(marker))
     except FileNotFoundError:
         if _has_outputs(out):
             raise UsageError(
@@ -49,7 +51,7 @@ def claim(
         if record:
             _write(marker, wanted)
         return
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a link (ELOOP), not JSON, nested deep
         raise UsageError(f"{marker} is unreadable: choose a fresh output folder") from None
     differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
     if not differs:
@@ -73,8 +75,19 @@ def _has_outputs(out: Path) -> bool:
     return out.is_dir() and any(p.suffix == ".dcm" for p in out.rglob("*.dcm"))
 
 
+def _read(marker: Path) -> str:
+    """The marker itself, never what a link in its place points to."""
+    fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(1 << 16).decode("utf-8")
+
+
 def _write(marker: Path, identity: dict[str, str]) -> None:
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(identity, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(marker)
+    """Written as every output is (deid.writing): under a fresh temporary
+    name, never through a link planted in OUT (a planted `.deid-run.tmp`
+    once made this write replace any file, an input among them)."""
+    data = (json.dumps(identity, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        atomic_write(marker, data)
+    except OSError as exc:
+        raise folder_error(f"cannot write into {marker.parent}", exc) from None

@@ -279,6 +279,45 @@ def test_reports_and_linkage_tables_never_written_through_a_link(corpus, tmp_pat
     assert "symbolic link" in result.output
 
 
+def test_the_run_marker_is_never_written_or_read_through_a_link(corpus, tmp_path):
+    """A link planted at OUT/.deid-run.tmp made a first run replace its
+    target with the run marker: an input DICOM became 124 bytes of JSON
+    (exit 0). One planted at the marker itself is refused, not followed."""
+    data = tmp_path / "in"
+    shutil.copytree(corpus / "input" / "identified", data)
+    victim = sorted(data.rglob("*.dcm"))[0]
+    before = victim.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".deid-run.tmp").symlink_to(victim)
+    assert deid("run", data, "-o", out, "-j", "1", "-q", "--pixels", "off").exit_code == 0
+    assert victim.read_bytes() == before
+    assert not (out / ".deid-run.json").is_symlink()
+    other = tmp_path / "out2"
+    other.mkdir()
+    (other / ".deid-run.json").symlink_to(out / ".deid-run.json")
+    result = deid("run", data, "-o", other, "-q", "--pixels", "off")
+    assert result.exit_code == 2 and "is unreadable: choose a fresh output folder" in result.output
+    assert_one_line_each(result.output, "error: ", 1)
+
+
+def test_an_output_folder_that_refuses_writes_is_one_line(corpus, tmp_path, monkeypatch):
+    """-o /sys/kernel (root cannot write there either) gave a traceback from
+    the run marker's write; so would a read-only folder or a full disk."""
+    import errno
+
+    from deid import run_identity
+
+    def refuse(target, data, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(run_identity, "atomic_write", refuse)
+    result = deid("run", corpus / "input" / "identified", "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 3
+    assert_one_line_each(result.output, "error: ", 1)
+    assert "cannot write into" in result.output and "Permission denied" in result.output
+
+
 def test_temporary_names_cannot_be_predicted(tmp_path, monkeypatch):
     from deid import writing
 
