@@ -49,6 +49,8 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise UsageError(f"{path}: cannot read {what}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML for {what}: {exc}") from exc
+    except RecursionError:  # arrays or tables nested a thousand deep
+        raise UsageError(f"{path}: cannot read {what}: values nested too deep") from None
 
 
 def only_keys(path: Path | str, what: str, table: Any, known: frozenset[str]) -> None:

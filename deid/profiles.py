@@ -571,6 +571,8 @@ def _read(path: Path) -> _Source:
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else str(path)
         raise ProfileError(f"{where}: not valid TOML: {str(exc).split(' (at')[0]}") from None
+    except RecursionError:  # arrays or tables nested a thousand deep
+        raise ProfileError(f"{path}: not a profile (values nested too deep)") from None
     return _Source(path, data, _Located(path, text))
 
 

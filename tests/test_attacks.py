@@ -820,3 +820,21 @@ def test_hostile_text_through_run_and_scan(tmp_path, text):
         assert "\x1b" not in printed.output and "Traceback" not in printed.output
         if fmt != "table":
             json.loads(printed.stdout)
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["--profile", "--pixel-allowlist", "--pixel-regions", "--face-thresholds", "--baseline"],
+)
+def test_settings_files_nested_too_deep_are_one_line(corpus, tmp_path, option):
+    """tomllib and json raise RecursionError on arrays nested a thousand
+    deep: a traceback, exit 1."""
+    deep = tmp_path / ("deep.json" if option == "--baseline" else "deep.toml")
+    if option == "--baseline":
+        deep.write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        deep.write_text("x = " + "[" * 1000 + "]" * 1000 + "\n")
+    result = deid("scan", corpus / "input" / "identified", option, deep)
+    assert result.exit_code == 2, result.output
+    assert_one_line_each(result.output, "error: ", 1)
+    assert "nested too deep" in result.output

@@ -47,6 +47,8 @@ class Baseline:
             raise UsageError(f"{path}: baseline is not UTF-8 JSON") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}:{exc.lineno}: baseline is not valid JSON") from None
+        except RecursionError:  # arrays nested thousands deep
+            raise UsageError(f"{path}: not a deid baseline (values nested too deep)") from None
         old = data.get("format") if isinstance(data, dict) else None
         if isinstance(old, str) and old in OLD_FORMATS:
             raise UsageError(
