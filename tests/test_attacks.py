@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,9 +37,13 @@ def deid(*args: object, env: dict[str, str] | None = None):
     return result
 
 
+_C1 = re.compile("[\x7f-\x9f]")
+
+
 def assert_one_line_each(output: str, prefix: str, count: int) -> None:
     """`count` lines start with `prefix`, and nothing a terminal acts on got through."""
     assert "\x1b" not in output and "\u202e" not in output and "Traceback" not in output
+    assert not _C1.search(output), output
     assert sum(line.startswith(prefix) for line in output.splitlines()) == count, output
 
 
@@ -779,6 +784,7 @@ def check_reports(folder: Path) -> dict[str, str]:
     found = reports(folder)
     for name, text in found.items():
         assert "\x1b" not in text and "\u202e" not in text, name
+        assert not _C1.search(text), name
     no_formula(list(csv.reader(io.StringIO(found["findings.csv"]))))
     assert "<img" not in found["report.html"] and "<script" not in found["report.html"]
     for result in json.loads(found["report.sarif"])["runs"][0]["results"]:
@@ -818,6 +824,7 @@ def test_hostile_text_through_run_and_scan(tmp_path, text):
     for fmt in ("json", "sarif", "table"):
         printed = deid("scan", inp, "--format", fmt)
         assert "\x1b" not in printed.output and "Traceback" not in printed.output
+        assert not _C1.search(printed.output), fmt
         if fmt != "table":
             json.loads(printed.stdout)
 

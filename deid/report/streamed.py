@@ -54,10 +54,11 @@ def dumps(value: Any) -> str:
     (Linux names are bytes) reach reports as lone surrogates; they are
     written as `\\xNN`, as the terminal shows them. Characters a terminal
     or an editor would act on without showing them (bidirectional
-    overrides, line separators) are written as JSON escapes: the same
-    value for a JSON reader, visible to a person."""
+    overrides, line separators, C1 controls such as U+009B, which a
+    terminal takes for ESC [) are written as JSON escapes: the same value
+    for a JSON reader, visible to a person."""
     text = json.dumps(value, ensure_ascii=False)
-    if text.isascii():
+    if text.isascii() and "\x7f" not in text:
         return text
     try:
         text.encode("utf-8")
@@ -67,14 +68,15 @@ def dumps(value: Any) -> str:
 
 
 def _hidden_characters() -> re.Pattern[str]:
-    """Every format character and line or paragraph separator, from the
-    Unicode database Python ships (controls are escaped by json itself)."""
-    codes = (*range(0x80, 0x10000), *range(0xE0000, 0xE0080))  # the BMP and tag characters
+    """Every control json leaves as it is (DEL and C1: json escapes only
+    U+0000-U+001F), format character and line or paragraph separator, from
+    the Unicode database Python ships."""
+    codes = (*range(0x7F, 0x10000), *range(0xE0000, 0xE0080))  # the BMP and tag characters
     chars = (chr(c) for c in codes if unicodedata.category(chr(c)) in _CATEGORIES)
     return re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
 
 
-_CATEGORIES = ("Cf", "Zl", "Zp")
+_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
 _HIDDEN = _hidden_characters()
 
 
