@@ -845,3 +845,23 @@ def test_settings_files_nested_too_deep_are_one_line(corpus, tmp_path, option):
     assert result.exit_code == 2, result.output
     assert_one_line_each(result.output, "error: ", 1)
     assert "nested too deep" in result.output
+
+
+def test_one_long_word_in_a_text_value_does_not_stall_a_run(tmp_path):
+    """The e-mail pattern tried every position of a word, each try running
+    to its end: a 400 kB word took 344 s, two 100 MB ones never finished
+    (and SIGTERM could not stop the regex). Linear now: a 2 MB word runs
+    in a few seconds; the bound below is 60 s."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.TextValue = "A" * 2_000_000 + "@"  # UT: long values stay text
+    ds.save_as(folder / "long.dcm")
+    command = [sys.executable, "-m", "deid.cli", "run", str(folder), "-o", str(tmp_path / "out"),
+               "-q", "-j", "1", "--pixels", "off"]  # fmt: skip
+    environ = {**os.environ, **KEY}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environ)
+    assert done.returncode == 0, done.stderr

@@ -67,7 +67,11 @@ _LABELS = (
 )
 _LABEL = "|".join(re.escape(w) for w in sorted(_LABELS, key=len, reverse=True))
 LABELLED_FIELD = re.compile(rf"(?<![\w])(?:{_LABEL})[ \t]*(?:#|:|no\.)[ \t]*[^\s][^\r\n]*", re.I)
-_GENERIC_ANY_CASE = [(kind, re.compile(p.pattern, re.I)) for kind, p in GENERIC]
+# The e-mail finder is no compiled pattern (deid.text.patterns) and reads
+# any case already.
+_GENERIC_ANY_CASE = [
+    (kind, re.compile(p.pattern, re.I) if isinstance(p, re.Pattern) else p) for kind, p in GENERIC
+]
 
 
 def document_kind(text: str) -> str | None:
