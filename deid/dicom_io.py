@@ -26,7 +26,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
-from deid.paths import resolved
+from deid.paths import open_regular, resolved
 from deid.private_cut import Cut, without_private
 from deid.raw_walk import LONG_VRS, UNDEFINED, looks_explicit
 from deid.safetext import without_values
@@ -155,7 +155,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]], fence: _Fence) -> Iterator[D
 def sniff(path: Path) -> str:
     """'part10', 'raw' (headerless data set) or '' (not DICOM)."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             return _kind(fh.read(132))
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
@@ -198,7 +198,7 @@ def read_without_private(path: Path) -> tuple[Dataset, int]:
 
 def _read(path: Path, cut_private: bool) -> tuple[Dataset, int]:
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             if os.fstat(fh.fileno()).st_size > IN_MEMORY_BYTES:
                 return _parse(path, fh), 0
             data = fh.read()
@@ -304,7 +304,7 @@ DEFLATED_UID = pydicom.uid.DeflatedExplicitVRLittleEndian.encode("ascii")
 def check_inflation(path: Path) -> None:
     """Refuse deflated files that would inflate beyond MAX_INFLATED_BYTES,
     measuring in bounded chunks so the check itself stays small."""
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         _check_inflation(path, fh)
 
 

@@ -28,6 +28,7 @@ from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
+from deid.paths import open_regular
 from deid.process import process_file, warm
 from deid.results import (
     UNPROCESSED,
@@ -244,7 +245,8 @@ def _geometry(path: Path, settings: Settings) -> SliceGeometry | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            with open_regular(path) as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - it was read fine when it was processed
         return None
     if not relevant(ds, settings.face.thresholds):

@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from deid.dicom_io import atomic_write
 from deid.part10 import encode
+from deid.paths import open_regular
 from deid.pipeline import Journal
 from deid.results import FileResult, Status
 from deid.settings import Settings
@@ -56,7 +57,8 @@ class OutputRewriter:
             return None  # withdrawn by an earlier series step (text left after redaction)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path)
+            with open_regular(path) as fh:
+                ds = pydicom.dcmread(fh)
         if not edit(ds):
             return None
         data = encode(ds)

@@ -36,7 +36,7 @@ from deid.face import report as face_report
 from deid.face.collect import SeriesCollector, relevant
 from deid.face.geometry import SliceGeometry
 from deid.host_state import while_deid_runs
-from deid.paths import resolved
+from deid.paths import open_regular, resolved
 from deid.pipeline import redacted
 from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
@@ -292,7 +292,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             return ScanFileResult(label, "not-dicom" if named else "skipped", "not a DICOM file")
         if kind == "part10":
             check_inflation(path)
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
         check_read(path, ds, kind, pixels_read=False)
@@ -396,7 +396,8 @@ def examine_again(label: str, settings: ScanSettings) -> list[Finding]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            with open_regular(path) as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
     except Exception:  # noqa: BLE001 - examine_file says why it cannot be read
         return examine_file(path, IdentifierSet(), settings.pixels, label)
     return examine_file(path, _judged(ds, settings)[2], settings.pixels, label)

@@ -865,3 +865,47 @@ def test_one_long_word_in_a_text_value_does_not_stall_a_run(tmp_path):
     environ = {**os.environ, **KEY}
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environ)
     assert done.returncode == 0, done.stderr
+
+
+def _finishes(call, seconds: float = 20):
+    """What `call` returns, or fails the test if it blocks (a read waiting on
+    a pipe for a writer that never comes)."""
+    import threading
+
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(_outcome(call)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert box, f"{call} blocked"
+    return box[0]
+
+
+def _outcome(call):
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - what it raised is the outcome here
+        return exc
+
+
+def test_a_pipe_put_in_a_files_place_during_a_run_never_blocks_it(tmp_path):
+    """The walk refuses pipes, but the series steps and the claims read
+    inputs again later: an input replaced by a FIFO mid-run hung the run
+    for ever (a blocking open waiting for a writer)."""
+    from deid import claims, dicom_io
+    from deid.face.geometry import SliceGeometry
+    from deid.face.volume import _native
+    from deid.paths import open_regular
+
+    fifo = tmp_path / "f119.dcm"
+    os.mkfifo(fifo)
+    regular = tmp_path / "regular.dcm"
+    regular.write_bytes(b"\0" * 200)
+    for read in (dicom_io.sniff, dicom_io.read, dicom_io.check_inflation, open_regular):
+        outcome = _finishes(lambda read=read: read(fifo))
+        assert isinstance(outcome, Exception) and "not a regular file" in str(outcome), read
+    assert _finishes(lambda: claims.Claims(b"k" * 32).earlier(fifo)) is None
+    assert _finishes(lambda: claims.verdict(fifo, str(regular)))[0] is False
+    geometry = SliceGeometry(
+        str(fifo), "s", "CT", "HEAD", 1, 1, 1, None, None, None, pixels=(8, 2, "<u2", 16, 2)
+    )
+    assert _finishes(lambda: _native(geometry, 0)) is None

@@ -24,6 +24,7 @@ from deid.face.assess import Cut, FaceResult, assess
 from deid.face.geometry import Series, SliceGeometry
 from deid.face.thresholds import Thresholds
 from deid.part10 import encode
+from deid.paths import open_regular
 from deid.pixels.frames import decode
 from deid.pixels.redact import store
 from deid.safetext import without_values
@@ -60,7 +61,8 @@ def _fill(cut: Cut, g: SliceGeometry, dtype: np.dtype) -> int | float:
 def _deface_file(path: Path, cut: Cut, tally: _Tally, root: Path | None = None) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
+        with open_regular(path) as fh:
+            ds = pydicom.dcmread(fh)
     g = SliceGeometry.from_dataset(ds, str(path))
     positions = g.frame_positions or ((g.position,) if g.position else ())
     if g.orientation is None or g.spacing is None or not positions:

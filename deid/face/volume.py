@@ -20,6 +20,7 @@ import pydicom
 from deid.cv import cv2
 from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry
 from deid.native_quiet import native_messages_dropped
+from deid.paths import open_regular
 
 
 @dataclass
@@ -104,8 +105,9 @@ class _Reader:
         if self._decoded is None or self._decoded[0] != source.path:
             with warnings.catch_warnings(), native_messages_dropped():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(source.path)
-                array = ds.pixel_array
+                with open_regular(source.path) as fh:
+                    ds = pydicom.dcmread(fh)
+                    array = ds.pixel_array
             array = array if array.ndim == 3 else array[None]
             slope = float(ds.get("RescaleSlope", 1) or 1)
             intercept = float(ds.get("RescaleIntercept", 0) or 0)
@@ -120,16 +122,15 @@ def _native(source: SliceGeometry, frame: int) -> bytes | None:
     offset, length, dtype, _, declared = source.pixels
     size = length // max(source.frames, 1)
     try:
-        fd = os.open(source.path, os.O_RDONLY)
+        fh = open_regular(source.path)  # a pipe in its place would block
     except OSError:
         return None
-    try:
+    with fh:
+        fd = fh.fileno()
         if offset == ENDS_FILE:
             offset = os.fstat(fd).st_size - declared
         prefix = os.pread(fd, 4, offset - 4) if offset >= 4 else b""
         data = os.pread(fd, size, offset + frame * size)
-    finally:
-        os.close(fd)
     order = "big" if dtype[0] == ">" else "little"
     if len(prefix) != 4 or int.from_bytes(prefix, order) != declared or len(data) != size:
         return None

@@ -29,6 +29,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from deid.paths import open_regular
 from deid.pixels.classify import AllowList, label
 from deid.pixels.policy import SAMPLE_REASON, TEXT_REASON  # noqa: F401 - the series' reasons
 from deid.risk.findings import Finding, Severity
@@ -143,7 +144,7 @@ class RawLayout:
     def of_file(cls, path: Path) -> RawLayout | None:
         """The layout of any file, by parsing its header (slower: the fallback)."""
         try:
-            with path.open("rb") as fh, warnings.catch_warnings():
+            with open_regular(path) as fh, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(fh, stop_before_pixels=True)
                 where = fh.tell()

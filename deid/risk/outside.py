@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
+from deid.paths import open_regular
 from deid.raw_walk import ITEM, PREAMBLE, SEQUENCE_END, UNDEFINED
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier
@@ -58,7 +59,7 @@ def findings(
 def _texts(
     path: Path, kind: str, syntax: UID, pixel_at: int, head: bytes
 ) -> Iterator[tuple[str, str]]:
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         if kind == "part10":
             yield from _runs("preamble", fh.read(PREAMBLE))
         end = _pixel_data_end(fh, syntax, pixel_at, head)
