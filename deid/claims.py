@@ -20,6 +20,7 @@ import hmac
 import os
 import sqlite3
 import warnings
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 
@@ -46,10 +47,17 @@ CLASH = (
     "duplicate SOP Instance UID: an earlier input (first in input order) holds the same "
     "patient, study, series and instance UIDs with other content and is the one written"
 )
+_PENDING, _PRODUCED, _FAILED = 0, 1, 2
 
 
 class Claims:
-    """The first input seen for each object; later ones learn who came first."""
+    """The first input seen for each object; later ones learn who came first.
+
+    A later input with other content waits (`wait`) until the claimant's
+    outcome is known (`settle`): if the claimant cannot be written (cut
+    short, unreadable), the claim passes to the next in input order
+    (`passed_on`), so an intact copy is not lost to a broken one. Those
+    left once every claimant stands are refused (`refused`)."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
@@ -58,7 +66,11 @@ class Claims:
         # when deid is killed (a named file outlived `kill -9`).
         self._db = sqlite3.connect("")
         # Paths as bytes: a Linux file name need not be valid UTF-8.
-        self._db.execute("CREATE TABLE claim (object BLOB PRIMARY KEY, path BLOB)")
+        self._db.execute(
+            "CREATE TABLE claim (object BLOB PRIMARY KEY, path BLOB, state INTEGER DEFAULT 0)"
+        )
+        self._db.execute("CREATE INDEX claim_path ON claim (path)")
+        self._db.execute("CREATE TABLE waiting (n INTEGER PRIMARY KEY, object BLOB, path BLOB)")
 
     def earlier(self, path: Path) -> str | None:
         """The input that claimed this file's object first, or None (this one
@@ -69,8 +81,48 @@ class Claims:
         row = self._db.execute("SELECT path FROM claim WHERE object = ?", (ident,)).fetchone()
         if row is not None:
             return os.fsdecode(row[0])
-        self._db.execute("INSERT INTO claim VALUES (?, ?)", (ident, os.fsencode(path)))
+        self._db.execute("INSERT INTO claim VALUES (?, ?, ?)", (ident, os.fsencode(path), _PENDING))
         return None
+
+    def wait(self, path: Path, claimant: str) -> None:
+        """`path` holds the claimant's object with other content: it is
+        processed only if the claimant cannot be written."""
+        self._db.execute(
+            "INSERT INTO waiting (object, path) SELECT object, ? FROM claim WHERE path = ?",
+            (os.fsencode(path), os.fsencode(claimant)),
+        )
+
+    def settle(self, path: str, produced: bool) -> None:
+        """A claimant's outcome: written (or would be), or not."""
+        self._db.execute(
+            "UPDATE claim SET state = ? WHERE path = ? AND state = ?",
+            (_PRODUCED if produced else _FAILED, os.fsencode(path), _PENDING),
+        )
+
+    def passed_on(self) -> list[str]:
+        """The next waiting input of each object whose claimant failed; each
+        is its object's claimant now."""
+        rows = self._db.execute(
+            "SELECT w.n, w.object, w.path FROM waiting w JOIN claim c ON c.object = w.object "
+            "WHERE c.state = ? AND w.n = (SELECT MIN(n) FROM waiting WHERE object = w.object) "
+            "ORDER BY w.n",
+            (_FAILED,),
+        ).fetchall()
+        for n, ident, path in rows:
+            self._db.execute(
+                "UPDATE claim SET path = ?, state = ? WHERE object = ?", (path, _PENDING, ident)
+            )
+            self._db.execute("DELETE FROM waiting WHERE n = ?", (n,))
+        return [os.fsdecode(path) for _, _, path in rows]
+
+    def refused(self) -> Iterator[tuple[str, str]]:
+        """(input, the claimant written instead) for every input still
+        waiting, in input order."""
+        rows = self._db.execute(
+            "SELECT w.path, c.path FROM waiting w JOIN claim c ON c.object = w.object ORDER BY w.n"
+        )
+        for path, claimant in rows:
+            yield os.fsdecode(path), os.fsdecode(claimant)
 
     def _object(self, path: Path) -> bytes | None:
         try:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pydicom
 
-from deid.claims import Claims, verdict
+from deid.claims import CLASH, Claims, verdict
 from deid.dicom_io import Discovered, discover, remove_stale_temporaries
 from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
@@ -291,7 +291,8 @@ def run(
         execution = settings.execution
         config = ExecutorSettings(str(execution.executor), execution.jobs, execution.scheduler)
         named = {str(p) for p in inputs if not Path(p).is_dir()}
-        for result in results(work, task, config):
+
+        def deliver(result: FileResult | _Known) -> FileResult:
             known = isinstance(result, _Known)
             result = result.result if known else result
             if result.status is NOT_DICOM and not settings.strict and result.input not in named:
@@ -299,9 +300,24 @@ def run(
                 result.status, result.reason = SKIPPED, NOT_DICOM_SKIPPED
             if journal is not None and not known and result.status in (WRITTEN, SKIPPED):
                 journal.append(result)
+            claims.settle(result.input, result.status.produced)
             if on_result is not None:
                 on_result(result)
-            yield result
+            return result
+
+        for result in results(work, task, config):
+            yield deliver(result)
+        # Inputs that hold an object another input claimed first, with other
+        # content, wait for it: where it could not be written, the next one
+        # is processed in its place; the rest are refused, naming it.
+        while again := claims.passed_on():
+            retry = ((p, bool(journal and journal.seen(Path(p)))) for p in again)
+            for result in results(retry, task, config):
+                yield deliver(result)
+        for path, claimant in claims.refused():
+            refused = _failed(path, CLASH)
+            refused.earlier = claimant
+            yield deliver(_Known(refused))
     finally:
         claims.close()
         if journal is not None:
@@ -323,7 +339,10 @@ def _todo(
         earlier = claims.earlier(item.path)
         if earlier is not None:
             identical, reason = verdict(item.path, earlier)
-            known = _failed(str(item.path), reason, SKIPPED if identical else FAILED)
+            if not identical:
+                claims.wait(item.path, earlier)  # processed if `earlier` fails: see run()
+                continue
+            known = _failed(str(item.path), reason, SKIPPED)
             known.earlier = earlier
             yield _Known(known)
             continue

@@ -831,6 +831,36 @@ def test_which_input_wins_a_clash_does_not_depend_on_timing_or_dry_run(corpus, t
     assert str(data) not in (tmp_path / "inside" / "report.json").read_text()
 
 
+def test_an_intact_copy_is_written_when_the_first_copy_cannot_be(corpus, tmp_path):
+    """Which input holds an object is decided before any is read: a first
+    copy cut short failed, and the intact copy after it was failed as its
+    duplicate ("the one written"), so nothing was written. The claim now
+    passes to the next copy, in input order."""
+    source = sorted((corpus / "input" / "identified").rglob("*.dcm"))[0]
+    data = tmp_path / "data"
+    for n in range(1, 5):  # folders are walked in sorted order, files as listed
+        (data / str(n)).mkdir(parents=True)
+    whole = source.read_bytes()
+    (data / "1" / "a-cut.dcm").write_bytes(whole[: len(whole) // 2])
+    (data / "2" / "b-cut.dcm").write_bytes(whole[: len(whole) // 3])
+    ds = pydicom.dcmread(source)
+    ds.SeriesDescription = "another content"
+    ds.save_as(data / "3" / "c-whole.dcm")
+    shutil.copyfile(source, data / "4" / "d-whole.dcm")
+    env = {"DEID_KEY": "test-key-0123456789abcdef"}
+    for extra in (["-j", "1"], ["-j", "2"], ["--dry-run"]):
+        rep = tmp_path / f"rep{extra[-1]}"
+        result = run_cli("run", str(data), "-o", str(tmp_path / f"out{extra[-1]}"), "-q",
+                         "--report-dir", str(rep), *extra, env=env)  # fmt: skip
+        report = json.loads((rep / "report.json").read_text())
+        by_name = {Path(e["input"]).name: e for e in report["files"]}
+        assert by_name["a-cut.dcm"]["status"] == by_name["b-cut.dcm"]["status"] == "failed"
+        assert "duplicate" not in by_name["b-cut.dcm"]["reason"]  # its own reason
+        assert by_name["c-whole.dcm"]["status"] in ("written", "dry-run"), result.output
+        assert by_name["d-whole.dcm"]["status"] == "failed"
+        assert by_name["d-whole.dcm"]["earlier"] == str(data / "3" / "c-whole.dcm")
+
+
 def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):
     # Two sites issue MRN 12345 to two people: keyed by the ID, they share
     # one pseudonym. The run cannot tell them apart afterwards: it says so.
