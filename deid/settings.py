@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from deid.errors import UsageError, enum_value
+from deid.errors import KeyConfigError, UsageError, enum_value
 from deid.executors import check as check_executor
 from deid.executors import worker_count
 from deid.face.thresholds import Thresholds
@@ -24,7 +24,7 @@ from deid.options import Option
 from deid.paths import resolved
 from deid.pixels.settings import PixelSettings
 from deid.profiles import ResolvedProfile, load_profile
-from deid.pseudonyms import Pseudonymizer, load_key
+from deid.pseudonyms import MIN_KEY_BYTES, Pseudonymizer, load_key
 from deid.risk.findings import Severity
 from deid.writing import refuse_inside_inputs
 
@@ -307,13 +307,21 @@ class Settings:
 
 @dataclass(frozen=True)
 class KeyChoice:
-    """Where the pseudonym key comes from: a file, $DEID_KEY, or a throw-away key."""
+    """Where the pseudonym key comes from: a file, $DEID_KEY, a throw-away
+    key, or (from Python) the key's bytes, e.g. from a secrets manager."""
 
     key_file: Path | None = None
     random_key: bool = False
     environ: Mapping[str, str] | None = None
+    key: bytes | None = field(default=None, repr=False)  # never shown
 
     def load(self) -> tuple[bytes, str]:
+        if self.key is not None:
+            if self.key_file is not None or self.random_key:
+                raise KeyConfigError("a key given as bytes excludes a key file and a random key")
+            if not isinstance(self.key, bytes) or len(self.key.strip()) < MIN_KEY_BYTES:
+                raise KeyConfigError(f"the key given is not bytes of {MIN_KEY_BYTES} or more")
+            return self.key.strip(), "key given by the caller"
         environ = dict(self.environ) if self.environ is not None else None
         return load_key(self.key_file, self.random_key, environ)
 

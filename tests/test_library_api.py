@@ -330,3 +330,26 @@ def test_a_daemonic_caller_asking_for_dask_works_in_process(tmp_path):
     worker.start()
     worker.join(120)
     assert done.get(timeout=5) == 0
+
+
+def test_a_key_given_as_bytes_is_used_and_never_shown(tmp_path):
+    """From Python the key may come from a secrets manager: no file, no
+    environment variable."""
+    inputs = _inputs(tmp_path / "in")
+    secret = b"library-bytes-key-0123456789"
+    choice = api.KeyChoice(key=secret)
+    assert secret.decode() not in repr(choice)
+    made = []
+    for key in (choice, api.KeyChoice(environ={"DEID_KEY": secret.decode()})):
+        out = tmp_path / f"out{len(made)}"
+        settings = api.build_settings(
+            api.resolve_profile("basic"), api.Destinations.build([inputs], out), key=key,
+            execution=api.Execution(1), pixels=api.PixelSettings.build(mode="off"),
+            face=api.FaceSettings(enabled=False),
+        )  # fmt: skip
+        assert api.deidentify([inputs], settings).exit_code == 0
+        made.append(sorted(p.relative_to(out) for p in out.rglob("*.dcm")))
+    assert made[0] == made[1]  # the same key, the same pseudonyms and UIDs
+    for bad in (api.KeyChoice(key=b"short"), api.KeyChoice(key=secret, random_key=True)):
+        with pytest.raises(api.KeyConfigError):
+            bad.load()
