@@ -184,7 +184,7 @@ def test_claims_leave_no_file_behind_even_while_open(tmp_path, monkeypatch):
     table = claims.Claims(b"k" * 32)
     try:
         for i in range(30000):  # beyond SQLite's page cache: spilled to disk
-            table._db.execute("INSERT INTO claim VALUES (?, ?)", (b"%032d" % i, b"/in/Doe^Jane"))
+            table._db.execute("INSERT INTO claim VALUES (?, ?, 0)", (b"%032d" % i, b"/in/Doe^Jane"))
         assert table._db.execute("SELECT count(*) FROM claim").fetchone() == (30000,)
         assert list(tmp_path.iterdir()) == []
     finally:
