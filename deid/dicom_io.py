@@ -243,6 +243,10 @@ def _offsets_in_file(ds: Dataset, cut: Cut) -> None:
 DEFER_BYTES = 1 << 20
 
 
+def _reopen(name: str, mode: str = "rb") -> BinaryIO:
+    return open_regular(name)
+
+
 def _defer(source: BinaryIO) -> int | None:
     return DEFER_BYTES if not isinstance(source, BytesIO) else None
 
@@ -258,6 +262,10 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
+        if not isinstance(source, BytesIO):
+            # Values left on disk are read when used, by name: through
+            # open_regular too (a pipe put in the file's place would block).
+            ds.fileobj_type = _reopen
     except RecursionError:
         raise InputFileError(f"{path}: sequences nested too deeply to read safely") from None
     except (

@@ -909,3 +909,26 @@ def test_a_pipe_put_in_a_files_place_during_a_run_never_blocks_it(tmp_path):
         str(fifo), "s", "CT", "HEAD", 1, 1, 1, None, None, None, pixels=(8, 2, "<u2", 16, 2)
     )
     assert _finishes(lambda: _native(geometry, 0)) is None
+
+
+def test_a_value_left_on_disk_is_not_read_from_a_pipe_put_in_its_place(tmp_path, monkeypatch):
+    """A file too large to read whole keeps large values on disk, and
+    pydicom reopened it by name with a plain open when they were used: a
+    pipe swapped in meanwhile hung the run (the worker blocked in
+    read_deferred_data_element)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from deid import dicom_io
+
+    monkeypatch.setattr(dicom_io, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(dicom_io, "DEFER_BYTES", 64)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.ImageComments = "kept on disk " * 20
+    path = tmp_path / "big.dcm"
+    ds.save_as(path)
+    read = dicom_io.read(path)
+    path.rename(tmp_path / "moved.dcm")
+    os.mkfifo(path)
+    outcome = _finishes(lambda: read["ImageComments"].value)
+    assert isinstance(outcome, OSError) and "not a regular file" in str(outcome)
