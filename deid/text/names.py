@@ -18,7 +18,7 @@ Words of the DICOM standard (element names, concept meanings: "Bone",
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -144,6 +144,7 @@ ROLES = frozenset(
 # protocol"): the next word must be a known name or an initial, unless a
 # participle comes before "by" ("scanned by", "seen by").
 WEAK = frozenset(["by", "per", "with", "to"])
+_CUES = TITLES | ROLES | WEAK
 _PARTICIPLES = frozenset(
     ["read", "seen", "done", "made", "written", "drawn", "taken", "given", "kept", "sent"]
 )
@@ -261,7 +262,7 @@ def _extend(text: str, items: list[_Word], i: int, lex: Lexicon, strict: bool) -
             break
         if item.word in PARTICLES:
             k = j
-            while k < len(items) and items[k].word in PARTICLES:
+            while k < len(items) and k - i < _MAX_NAME_WORDS + 2 and items[k].word in PARTICLES:
                 k += 1
             if k < len(items) and _capitalised(items[k]) and k - i < _MAX_NAME_WORDS + 2:
                 j = k + 1  # "van der Berg", "de la Cruz"
@@ -309,10 +310,12 @@ def _participle_by(items: list[_Word], k: int) -> bool:
 def _by_context(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
     for k, item in enumerate(items):
         w = item.word
-        if w in TITLES or w in ROLES or w in WEAK:
+        if w in _CUES:
             i = k + 1
-            while i < len(items) and (items[i].word in TITLES | ROLES | WEAK):
-                i += 1  # "seen by Dr ...", "referring physician Dr ..."
+            # "seen by Dr ...", "referring physician Dr ...": three at most,
+            # so a long run of them is not walked from each of its words.
+            while i < len(items) and i - k <= 3 and items[i].word in _CUES:
+                i += 1
             if i >= len(items) or (i - k > 3):
                 continue
             while i + 1 < len(items) and items[i].word in PARTICLES:
@@ -370,10 +373,13 @@ def _caret_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
 def _gazetteer_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Span]:
     """Known given and family names next to each other, or a known given
     name before a capitalised word that is not a standard word."""
+    # Each found once for the whole text: asked from every word, a long run
+    # of particles or of hyphen-joined words was walked from each of them.
+    past_particles = _first_after(len(items), lambda m: items[m].word in PARTICLES)
+    chained = _first_after(len(items), lambda m: m > 0 and _hyphened(text, items, m))
     for k in range(len(items) - 1):
-        a, n = items[k], k + 1
-        while n + 1 < len(items) and items[n].word in PARTICLES:
-            n += 1  # "Roberto von Marquez", "Nuh al Ghurair"
+        a = items[k]
+        n = min(past_particles[k + 1], len(items) - 1)  # "Roberto von Marquez"
         b = items[n]
         if not (_capitalised(a) and _capitalised(b)) or not _joined(text, items[n - 1], b):
             continue
@@ -386,7 +392,7 @@ def _gazetteer_names(text: str, items: list[_Word], lex: Lexicon) -> Iterator[Sp
         given_first = a.word in lex.given and a.word not in lex.technical and _unknown(b, lex)
         family = b.word in lex.family or lex.family_shaped(b.word)
         family_second = family and _unknown(a, lex) and b.word not in lex.technical
-        if _term_follows(text, items, n, lex):
+        if _term_follows(items, chained[n + 1], lex):
             continue  # "Lown-Ganong-Levine syndrome", "Florida Cracker horse breed"
         if pair or given_first or (family_second and b.style == a.style != "upper"):
             end = _extend(text, items, n, lex, strict=True)
@@ -399,13 +405,24 @@ def _unknown(item: _Word, lex: Lexicon) -> bool:
     return _plain(item, lex) and len(item.word) >= 3 and item.word not in lex.vocabulary
 
 
-def _term_follows(text: str, items: list[_Word], n: int, lex: Lexicon) -> bool:
+def _first_after(size: int, skip: Callable[[int], bool]) -> list[int]:
+    """For each index m (and `size`), the first index from m on that `skip`
+    does not pass over (`size` if none)."""
+    first = [size] * (size + 1)
+    for m in range(size - 1, -1, -1):
+        first[m] = first[m + 1] if skip(m) else m
+    return first
+
+
+def _hyphened(text: str, items: list[_Word], m: int) -> bool:
+    return _gap(text, items[m - 1], items[m]) in ("-", "'", "’")
+
+
+def _term_follows(items: list[_Word], j: int, lex: Lexicon) -> bool:
     """Capitalised words before a lower-case standard word name a thing
     after a person (an eponym, a breed), not the person; before a company
-    form or a model number, a company or a product."""
-    j = n + 1
-    while j < len(items) and _gap(text, items[j - 1], items[j]) in ("-", "'", "’"):
-        j += 1
+    form or a model number, a company or a product. `j`: the first word
+    after the name's hyphen-joined words."""
     if j >= len(items):
         return False
     after = items[j]

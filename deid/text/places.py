@@ -9,6 +9,7 @@ A number and a capitalised word are not an address on their own ("Field 1",
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 
 from deid.text.lexicon import lexicon
@@ -175,8 +176,9 @@ def _find(text: str) -> tuple[Span, ...]:
             span = _around(text, tokens, i)
             if span:
                 spans.add(span)
+    starts = [t.start for t in tokens]
     for m in _CUE.finditer(text):
-        span = _after_cue(text, tokens, m.end())
+        span = _after_cue(text, tokens, bisect_left(starts, m.end()))
         if span:
             spans.add(span)
     return tuple(sorted(spans))
@@ -237,11 +239,11 @@ def _around(text: str, tokens: list[Token], i: int) -> Span | None:
     return (window[0].start, window[-1].end) if window else None
 
 
-def _after_cue(text: str, tokens: list[Token], at: int) -> Span | None:
-    following = [k for k, t in enumerate(tokens) if t.start >= at]
-    if not following:
+def _after_cue(text: str, tokens: list[Token], first: int) -> Span | None:
+    """The address after a cue; `first`: its first token's index (found by
+    bisection: listing the tokens after each cue made many cues quadratic)."""
+    if first >= len(tokens):
         return None
-    first = following[0]
     if not _part(text, tokens[first]):
         return None
     start, end = _window(text, tokens, first)

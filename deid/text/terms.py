@@ -97,22 +97,40 @@ class PhraseIndex(Generic[T]):
                         yield Hit(part.start, part.end, label)
 
     def _digit_hits(self, text: str, tokens: list[Token]) -> Iterator[Hit[T]]:
+        """Numbers written in groups, leading zeros allowed. A group of zeros
+        only is a leading zero of the groups after it: their hits are found
+        once from the first group that is not, and once more from the first
+        zero before it (the widest; the hits from the zeros between lie
+        inside it). Asked from every zero, a run of "0 0 0 ..." took time
+        cubic in its length."""
         longest = max(len(d) for d, _, _ in self._digits) + _MAX_PREFIX_DIGITS
         for run in _number_runs(text, tokens):
-            for i in range(len(run)):
-                joined = ""
-                for j in range(i, len(run)):
-                    joined += run[j].text
-                    if len(joined) > longest + len(joined) - len(joined.lstrip("0")):
-                        break
-                    core = joined.lstrip("0")
-                    for digits, with_prefix, label in self._digits:
-                        if core == digits or (
-                            with_prefix
-                            and core.endswith(digits)
-                            and len(core) - len(digits) <= _MAX_PREFIX_DIGITS
-                        ):
-                            yield Hit(run[i].start, run[j].end, label)
+            zeros_from: int | None = None
+            for i, token in enumerate(run):
+                if not token.text.strip("0"):
+                    zeros_from = i if zeros_from is None else zeros_from
+                    continue
+                for j, label in self._matches_from(run, i, longest):
+                    yield Hit(token.start, run[j].end, label)
+                    if zeros_from is not None:
+                        yield Hit(run[zeros_from].start, run[j].end, label)
+                zeros_from = None
+
+    def _matches_from(self, run: list[Token], i: int, longest: int) -> Iterator[tuple[int, T]]:
+        """(last group, label) of each digit string the groups from `i` on
+        spell (run[i] is not zeros only, so the digits grow with each group)."""
+        core = ""
+        for j in range(i, len(run)):
+            core = core + run[j].text if core else run[j].text.lstrip("0")
+            if len(core) > longest:
+                return
+            for digits, with_prefix, label in self._digits:
+                if core == digits or (
+                    with_prefix
+                    and core.endswith(digits)
+                    and len(core) - len(digits) <= _MAX_PREFIX_DIGITS
+                ):
+                    yield j, label
 
     def may_match(self, text: str) -> bool:
         """A cheap test that rules a text out: False only when no phrase and
