@@ -22,7 +22,7 @@ from typing import Any
 
 import pydicom
 
-from deid.claims import CLASH, Claims, verdict
+from deid.claims import Claims, verdict
 from deid.dicom_io import Discovered, discover, remove_stale_temporaries
 from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
@@ -311,11 +311,12 @@ def run(
         # content, wait for it: where it could not be written, the next one
         # is processed in its place; the rest are refused, naming it.
         while again := claims.passed_on():
-            retry = ((p, bool(journal and journal.seen(Path(p)))) for p in again)
+            retry = (_item(Path(p), settings, journal) for p in again)
             for result in results(retry, task, config):
                 yield deliver(result)
         for path, claimant in claims.refused():
-            refused = _failed(path, CLASH)
+            identical, reason = verdict(Path(path), claimant)
+            refused = _failed(path, reason, SKIPPED if identical else FAILED)
             refused.earlier = claimant
             yield deliver(_Known(refused))
     finally:
@@ -346,18 +347,22 @@ def _todo(
             known.earlier = earlier
             yield _Known(known)
             continue
-        if journal is not None:
-            resumed = journal.finished(item.path, settings.output)
-            if resumed is not None:
-                resumed.geometry = _geometry(item.path, settings)
-                resumed.resumed = True
-                yield _Known(resumed)
-                continue
-            reason = journal.quarantined(item.path)
-            if reason is not None:
-                yield _Known(FileResult(str(item.path), FAILED, reason=reason))
-                continue
-        yield (str(item.path), bool(journal and journal.seen(item.path)))
+        yield _item(item.path, settings, journal)
+
+
+def _item(path: Path, settings: Settings, journal: Journal | None) -> _Known | tuple[str, bool]:
+    """Work for `path`, or its result as an earlier run of the same command
+    left it (finished: resumed; it killed a worker: quarantined)."""
+    if journal is not None:
+        resumed = journal.finished(path, settings.output)
+        if resumed is not None:
+            resumed.geometry = _geometry(path, settings)
+            resumed.resumed = True
+            return _Known(resumed)
+        reason = journal.quarantined(path)
+        if reason is not None:
+            return _Known(FileResult(str(path), FAILED, reason=reason))
+    return (str(path), bool(journal and journal.seen(path)))
 
 
 def again(paths: list[str], settings: Settings) -> Iterator[FileResult]:

@@ -838,7 +838,7 @@ def test_an_intact_copy_is_written_when_the_first_copy_cannot_be(corpus, tmp_pat
     passes to the next copy, in input order."""
     source = sorted((corpus / "input" / "identified").rglob("*.dcm"))[0]
     data = tmp_path / "data"
-    for n in range(1, 5):  # folders are walked in sorted order, files as listed
+    for n in range(1, 6):  # folders are walked in sorted order, files as listed
         (data / str(n)).mkdir(parents=True)
     whole = source.read_bytes()
     (data / "1" / "a-cut.dcm").write_bytes(whole[: len(whole) // 2])
@@ -847,6 +847,7 @@ def test_an_intact_copy_is_written_when_the_first_copy_cannot_be(corpus, tmp_pat
     ds.SeriesDescription = "another content"
     ds.save_as(data / "3" / "c-whole.dcm")
     shutil.copyfile(source, data / "4" / "d-whole.dcm")
+    shutil.copyfile(data / "3" / "c-whole.dcm", data / "5" / "e-same.dcm")  # c's bytes
     env = {"DEID_KEY": "test-key-0123456789abcdef"}
     for extra in (["-j", "1"], ["-j", "2"], ["--dry-run"]):
         rep = tmp_path / f"rep{extra[-1]}"
@@ -859,6 +860,15 @@ def test_an_intact_copy_is_written_when_the_first_copy_cannot_be(corpus, tmp_pat
         assert by_name["c-whole.dcm"]["status"] in ("written", "dry-run"), result.output
         assert by_name["d-whole.dcm"]["status"] == "failed"
         assert by_name["d-whole.dcm"]["earlier"] == str(data / "3" / "c-whole.dcm")
+        # A copy of the input written in the first's place is skipped as one
+        # (it was compared with the first only, and failed as "other content").
+        assert by_name["e-same.dcm"]["status"] == "skipped"
+        assert by_name["e-same.dcm"]["earlier"] == str(data / "3" / "c-whole.dcm")
+    # The input written in the first's place is resumed like any other.
+    again = run_cli("run", str(data), "-o", str(tmp_path / "out1"), "-q",
+                    "--report-dir", str(tmp_path / "rep1"), "-j", "1", env=env)  # fmt: skip
+    report = json.loads((tmp_path / "rep1" / "report.json").read_text())
+    assert report["totals"]["resumed"] == 1, again.output
 
 
 def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):
