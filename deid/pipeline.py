@@ -300,7 +300,8 @@ def run(
                 result.status, result.reason = SKIPPED, NOT_DICOM_SKIPPED
             if journal is not None and not known and result.status in (WRITTEN, SKIPPED):
                 journal.append(result)
-            claims.settle(result.input, result.status.produced)
+            if not result.earlier:  # a copy's own result says nothing of its claimant
+                claims.settle(result.input, result.status.produced)
             if on_result is not None:
                 on_result(result)
             return result

@@ -871,6 +871,31 @@ def test_an_intact_copy_is_written_when_the_first_copy_cannot_be(corpus, tmp_pat
     assert report["totals"]["resumed"] == 1, again.output
 
 
+def test_an_input_named_twice_does_not_pass_its_claim_on(corpus, tmp_path):
+    """The second mention of an input is an identical copy of the first,
+    skipped at once; with two workers that skip arrived before the first's
+    own result and was taken for its outcome ("not written"), so a copy
+    with other content was processed too, into the same output."""
+    source = sorted((corpus / "input" / "identified").rglob("*.dcm"))[0]
+    data = tmp_path / "d"
+    data.mkdir()
+    shutil.copyfile(source, data / "a.dcm")
+    ds = pydicom.dcmread(source)
+    ds.SeriesDescription = "another content"
+    ds.save_as(data / "b.dcm")
+    env = {"DEID_KEY": "test-key-0123456789abcdef"}
+    a, b = str(data / "a.dcm"), str(data / "b.dcm")
+    for extra in (["-j", "2"], ["-j", "2", "--dry-run"], ["-j", "1"]):
+        name = "".join(extra)
+        result = run_cli("run", a, a, b, "-o", str(tmp_path / f"out{name}"), "-q",
+                         "--report-dir", str(tmp_path / f"rep{name}"), *extra, env=env)  # fmt: skip
+        assert result.exit_code == 3, result.output
+        report = json.loads((tmp_path / f"rep{name}" / "report.json").read_text())
+        statuses = sorted((e["status"], e.get("earlier") or "") for e in report["files"])
+        done = "dry-run" if "--dry-run" in extra else "written"
+        assert statuses == sorted([(done, ""), ("failed", a), ("skipped", a)]), statuses
+
+
 def test_one_patient_id_from_two_issuers_is_a_finding(tmp_path):
     # Two sites issue MRN 12345 to two people: keyed by the ID, they share
     # one pseudonym. The run cannot tell them apart afterwards: it says so.
