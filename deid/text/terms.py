@@ -45,8 +45,17 @@ class Hit(Generic[T]):
 class PhraseIndex(Generic[T]):
     """Phrases and digit strings to look for, each with a label."""
 
-    _first: dict[str, list[tuple[tuple[str, ...], T]]] = field(default_factory=dict)
+    # First word -> length -> phrase -> (order added, label): a text's words
+    # are looked up, not compared with every phrase that starts alike (a
+    # value holding thousands of e-mail addresses "john@hN.org" made one
+    # list of thousands, walked at every "john" of the text).
+    _first: dict[str, dict[int, dict[tuple[str, ...], list[tuple[int, T]]]]] = field(
+        default_factory=dict
+    )
+    _added: int = 0
     _digits: list[tuple[str, bool, T]] = field(default_factory=list)
+    # Digits -> (order added, with_prefix, label): likewise, looked up.
+    _by_digits: dict[str, list[tuple[int, bool, T]]] = field(default_factory=dict)
     _word_literals: set[tuple[str, ...]] = field(default_factory=set)
     _digit_literals: set[str] = field(default_factory=set)
     _unfilterable: bool = False
@@ -54,7 +63,9 @@ class PhraseIndex(Generic[T]):
     def add(self, phrase: tuple[str, ...], label: T) -> None:
         if not phrase:
             return
-        self._first.setdefault(phrase[0], []).append((phrase, label))
+        sizes = self._first.setdefault(phrase[0], {})
+        sizes.setdefault(len(phrase), {}).setdefault(phrase, []).append((self._added, label))
+        self._added += 1
         if "".join(phrase).isascii():
             self._word_literals.add(phrase)
         else:
@@ -65,6 +76,7 @@ class PhraseIndex(Generic[T]):
         three digits before them (a country code)."""
         digits = digits.lstrip("0")
         if digits:
+            self._by_digits.setdefault(digits, []).append((len(self._digits), with_prefix, label))
             self._digits.append((digits, with_prefix, label))
             self._digit_literals.add(digits)
 
@@ -81,10 +93,11 @@ class PhraseIndex(Generic[T]):
     def _phrase_hits(self, text: str, tokens: list[Token]) -> Iterator[Hit[T]]:
         norms = [t.norm for t in tokens]
         for i, norm in enumerate(norms):
-            for phrase, label in self._first.get(norm, ()):
-                size = len(phrase)
-                if size > 1 and tuple(norms[i : i + size]) != phrase:
-                    continue
+            found = []
+            for size, phrases in self._first.get(norm, {}).items():
+                for order, label in phrases.get(tuple(norms[i : i + size]), ()):
+                    found.append((order, size, label))
+            for _, size, label in sorted(found, key=lambda f: f[0]):  # in the order added
                 first, last = tokens[i], tokens[i + size - 1]
                 if first.is_number and _cut_before(text, first.start, size):
                     continue
@@ -92,9 +105,9 @@ class PhraseIndex(Generic[T]):
                     continue
                 yield Hit(first.start, last.end, label)
             for part in camel_parts(tokens[i]):
-                for phrase, label in self._first.get(part.norm, ()):
-                    if len(phrase) == 1:
-                        yield Hit(part.start, part.end, label)
+                single = self._first.get(part.norm, {}).get(1, {})
+                for _, label in single.get((part.norm,), ()):
+                    yield Hit(part.start, part.end, label)
 
     def _digit_hits(self, text: str, tokens: list[Token]) -> Iterator[Hit[T]]:
         """Numbers written in groups, leading zeros allowed. A group of zeros
@@ -124,13 +137,12 @@ class PhraseIndex(Generic[T]):
             core = core + run[j].text if core else run[j].text.lstrip("0")
             if len(core) > longest:
                 return
-            for digits, with_prefix, label in self._digits:
-                if core == digits or (
-                    with_prefix
-                    and core.endswith(digits)
-                    and len(core) - len(digits) <= _MAX_PREFIX_DIGITS
-                ):
-                    yield j, label
+            # The digits themselves, or (with_prefix) after up to three more.
+            found = list(self._by_digits.get(core, ()))
+            for cut in range(1, min(_MAX_PREFIX_DIGITS, len(core) - 1) + 1):
+                found += [f for f in self._by_digits.get(core[cut:], ()) if f[1]]
+            for _, _, label in sorted(found, key=lambda f: f[0]):  # in the order added
+                yield j, label
 
     def may_match(self, text: str) -> bool:
         """A cheap test that rules a text out: False only when no phrase and
