@@ -53,11 +53,9 @@ class PhraseIndex(Generic[T]):
         default_factory=dict
     )
     _added: int = 0
-    _digits: list[tuple[str, bool, T]] = field(default_factory=list)
     # Digits -> (order added, with_prefix, label): likewise, looked up.
     _by_digits: dict[str, list[tuple[int, bool, T]]] = field(default_factory=dict)
     _word_literals: set[tuple[str, ...]] = field(default_factory=set)
-    _digit_literals: set[str] = field(default_factory=set)
     _unfilterable: bool = False
 
     def add(self, phrase: tuple[str, ...], label: T) -> None:
@@ -76,17 +74,16 @@ class PhraseIndex(Generic[T]):
         three digits before them (a country code)."""
         digits = digits.lstrip("0")
         if digits:
-            self._by_digits.setdefault(digits, []).append((len(self._digits), with_prefix, label))
-            self._digits.append((digits, with_prefix, label))
-            self._digit_literals.add(digits)
+            self._by_digits.setdefault(digits, []).append((self._added, with_prefix, label))
+            self._added += 1
 
     def __bool__(self) -> bool:
-        return bool(self._first or self._digits)
+        return bool(self._first or self._by_digits)
 
     def find(self, text: str) -> list[Hit[T]]:
         tokens = tokenize(text)
         hits = list(self._phrase_hits(text, tokens))
-        if self._digits:
+        if self._by_digits:
             hits += self._digit_hits(text, tokens)
         return hits
 
@@ -116,7 +113,7 @@ class PhraseIndex(Generic[T]):
         zero before it (the widest; the hits from the zeros between lie
         inside it). Asked from every zero, a run of "0 0 0 ..." took time
         cubic in its length."""
-        longest = max(len(d) for d, _, _ in self._digits) + _MAX_PREFIX_DIGITS
+        longest = max(map(len, self._by_digits)) + _MAX_PREFIX_DIGITS
         for run in _number_runs(text, tokens):
             zeros_from: int | None = None
             for i, token in enumerate(run):
@@ -159,10 +156,10 @@ class PhraseIndex(Generic[T]):
             # separators (or leading zeros) between them.
             if present.issuperset(phrase) and _loose(phrase).search(folded):
                 return True
-        if not self._digit_literals:
+        if not self._by_digits:
             return False
         digits = "".join(_DIGITS.findall(text))
-        return any(d in digits for d in self._digit_literals)
+        return any(d in digits for d in self._by_digits)
 
 
 _OTHER_DIGIT = re.compile(r"(?![0-9])\d")
