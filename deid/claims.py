@@ -70,7 +70,10 @@ class Claims:
             "CREATE TABLE claim (object BLOB PRIMARY KEY, path BLOB, state INTEGER DEFAULT 0)"
         )
         self._db.execute("CREATE INDEX claim_path ON claim (path)")
-        self._db.execute("CREATE TABLE waiting (n INTEGER PRIMARY KEY, object BLOB, path BLOB)")
+        # `compared`: the claimant the input was found to differ from.
+        self._db.execute(
+            "CREATE TABLE waiting (n INTEGER PRIMARY KEY, object BLOB, path BLOB, compared BLOB)"
+        )
 
     def earlier(self, path: Path) -> str | None:
         """The input that claimed this file's object first, or None (this one
@@ -88,7 +91,8 @@ class Claims:
         """`path` holds the claimant's object with other content: it is
         processed only if the claimant cannot be written."""
         self._db.execute(
-            "INSERT INTO waiting (object, path) SELECT object, ? FROM claim WHERE path = ?",
+            "INSERT INTO waiting (object, path, compared) SELECT object, ?, path FROM claim "
+            "WHERE path = ?",
             (os.fsencode(path), os.fsencode(claimant)),
         )
 
@@ -115,14 +119,16 @@ class Claims:
             self._db.execute("DELETE FROM waiting WHERE n = ?", (n,))
         return [os.fsdecode(path) for _, _, path in rows]
 
-    def refused(self) -> Iterator[tuple[str, str]]:
-        """(input, the claimant written instead) for every input still
-        waiting, in input order."""
+    def refused(self) -> Iterator[tuple[str, str, bool]]:
+        """(input, the claimant written instead, whether the input was
+        compared with that claimant already) for every input still waiting,
+        in input order."""
         rows = self._db.execute(
-            "SELECT w.path, c.path FROM waiting w JOIN claim c ON c.object = w.object ORDER BY w.n"
+            "SELECT w.path, c.path, w.compared = c.path FROM waiting w "
+            "JOIN claim c ON c.object = w.object ORDER BY w.n"
         )
-        for path, claimant in rows:
-            yield os.fsdecode(path), os.fsdecode(claimant)
+        for path, claimant, compared in rows:
+            yield os.fsdecode(path), os.fsdecode(claimant), bool(compared)
 
     def _object(self, path: Path) -> bytes | None:
         try:

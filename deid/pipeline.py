@@ -22,7 +22,7 @@ from typing import Any
 
 import pydicom
 
-from deid.claims import Claims, verdict
+from deid.claims import CLASH, Claims, verdict
 from deid.dicom_io import Discovered, discover, remove_stale_temporaries
 from deid.errors import OutputError
 from deid.executors import ExecutorSettings, Task, results
@@ -315,8 +315,10 @@ def run(
             retry = (_item(Path(p), settings, journal) for p in again)
             for result in results(retry, task, config):
                 yield deliver(result)
-        for path, claimant in claims.refused():
-            identical, reason = verdict(Path(path), claimant)
+        for path, claimant, compared in claims.refused():
+            # Found to differ from that claimant already, or from another
+            # before the claim passed on: then read both again.
+            identical, reason = (False, CLASH) if compared else verdict(Path(path), claimant)
             refused = _failed(path, reason, SKIPPED if identical else FAILED)
             refused.earlier = claimant
             yield deliver(_Known(refused))
