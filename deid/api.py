@@ -113,7 +113,7 @@ def _deidentify(
     try:
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
-        raise _report_error(settings, exc) from None
+        raise _report_error(settings.report_dir, exc) from None
     # Sampled series are judged (and their outputs replaced) before the face
     # step marks the same outputs; their files reach the report when judged.
     series = PixelSeries(settings, builder)
@@ -145,7 +145,7 @@ def _deidentify(
                 settings.report_dir, header, builder.entries, builder.worst, "deid run report"
             )
         except OSError as exc:
-            raise _report_error(settings, exc) from None
+            raise _report_error(settings.report_dir, exc) from None
     finally:
         for collector in collectors:
             collector.close()
@@ -162,8 +162,7 @@ def write_scan_reports(outcome: ScanOutcome, settings: ScanSettings, report_dir:
     try:
         scan_report.write_files(Path(report_dir), outcome, settings)
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise OutputError(f"cannot write the report in {report_dir}: {reason}") from None
+        raise _report_error(report_dir, exc) from None
 
 
 def write_baseline(path: Path, outcome: ScanOutcome) -> int:
@@ -177,8 +176,8 @@ def write_baseline(path: Path, outcome: ScanOutcome) -> int:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _report_error(settings: Settings, exc: OSError) -> OutputError:
-    return OutputError(f"cannot write the report in {settings.report_dir}: {exc.strerror or exc}")
+def _report_error(folder: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write the report in {folder}: {exc.strerror or exc}")
 
 
 __all__ = [

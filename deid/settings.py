@@ -215,10 +215,7 @@ class Destinations:
         report_dir: Path | None = None,
         mapping_dir: Path | None = None,
     ) -> Destinations:
-        output = Path(output)
-        report_dir = Path(report_dir) if report_dir is not None else None
-        mapping_dir = Path(mapping_dir) if mapping_dir is not None else None
-        built = cls(output, report_dir or output, mapping_dir)
+        built = cls(output, report_dir or output, mapping_dir)  # paths as Path: __post_init__
         built.check(inputs)
         return built
 
