@@ -36,13 +36,26 @@ def test_institution_inside_a_kept_manufacturer_is_cleaned_not_withheld(tmp_path
 
 def test_a_required_code_that_cleaning_would_empty_is_still_withheld(tmp_path):
     # One word of a name in a code is still a finding: "KOWALSKA" alone in a
-    # kept CS value is the name, and deid cannot tell a code word from it.
+    # kept CS value is the name. Only a whole value that is a word of the
+    # standard is a code (below); "MONOCHROME" is part of one here.
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.PatientName = "MONOCHROME^QUIXOTE"  # part of PhotometricInterpretation, Type 1
     result, _ = _run(ds, tmp_path)
     assert result.status == "withheld"
     where = {f.location for f in result.findings if f.rule == "verify.residual-phi"}
     assert "PhotometricInterpretation" in where
+
+
+def test_mr_heads_head_ct_is_written_with_its_body_part(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientName = "Head^Perfusion"
+    ds.BodyPartExamined = "HEAD"
+    ds.ImageType = ["DERIVED", "PRIMARY", "PERFUSION"]
+    result, out = _run(ds, tmp_path)
+    assert result.status == "written", result.reason
+    written = pydicom.dcmread(out / result.output)
+    assert (written.BodyPartExamined, written.ImageType[2]) == ("HEAD", "PERFUSION")
+    assert "Head" not in str(written.PatientName)
 
 
 def test_locate_follows_sequence_paths():

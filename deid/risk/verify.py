@@ -38,6 +38,7 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
 from deid.text import find, names
+from deid.text.lexicon import lexicon
 from deid.text.terms import PhraseIndex
 
 _SEARCHED_VRS = TEXT_VRS | {"CS", "UI", "UN", "OB"}
@@ -69,6 +70,9 @@ _WORDISH = re.compile(r"[^\W\d_]{2}")
 _BULK_LIMIT = 65536
 _BULK_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010, 0x00420011}
 _MULTI_BYTE = {"shift_jis", "GB18030", "GBK", "GB2312", "euc_kr"}
+# A code string's value as the standard defines them: one word of capitals,
+# digits and underscores, at most 16 characters (PS3.5 6.2).
+_ONE_CODE = re.compile(r"[A-Z0-9_]{1,16}")
 
 
 def _texts(ds: Dataset, prefix: str = ""):
@@ -84,7 +88,8 @@ def _texts(ds: Dataset, prefix: str = ""):
             continue
         text = _text(int(tag), elem.VR, elem.value)
         if text is not None:
-            yield f"{prefix}{tag_name(int(tag))}", elem.VR, _named(int(tag), elem.VR), text
+            where = f"{prefix}{tag_name(int(tag))}"
+            yield where, elem.VR, _named(int(tag), elem.VR), _coded(int(tag), elem.VR), text
 
 
 def _text(tag: int, vr: str, value: object) -> str | None:
@@ -123,6 +128,29 @@ def _named(tag: int, vr: str) -> bool:
     """Free text searched for names too; a private creator (a vendor's block
     name) is not a person."""
     return vr in _NAMED_VRS and not (tag >> 16 & 1 and 0x10 <= tag & 0xFFFF < 0x100)
+
+
+def _coded(tag: int, vr: str) -> bool:
+    """A standard attribute whose values are codes (CS): BodyPartExamined,
+    ImageType, Modality."""
+    return vr == "CS" and not tag >> 16 & 1
+
+
+def _a_code(text: str, start: int, end: int) -> bool:
+    """A hit that is one whole value of a code string, and that value one
+    word of the standard's own vocabulary (deid/text/data/vocabulary.txt):
+    Mr Head's BodyPartExamined HEAD, the ImageType PERFUSION of a phantom
+    named "Perfusion". Such a code names a body part or a kind of image,
+    never the person: withholding for it lost every such file. A surname
+    typed into a code ("KOWALSKA" in ScanOptions), a name written whole
+    ("HEAD THOMAS") or not as a code ("Head") is still the name."""
+    left = text.rfind("\\", 0, start) + 1
+    right = text.find("\\", end)
+    right = len(text) if right < 0 else right
+    if text[left:start].strip(" ") or text[end:right].strip(" "):
+        return False
+    code = text[start:end]
+    return _ONE_CODE.fullmatch(code) is not None and code.lower() in lexicon().vocabulary
 
 
 def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
@@ -301,7 +329,8 @@ def _holds_identifier(
         return False
     marker = not is_meta and not depth and tag == DEIDENTIFICATION_METHOD
     where = "DeidentificationMethod" if marker else ""
-    return _check(text, vr, _named(tag, vr), where, terms, "") is not None
+    named, coded = _named(tag, vr), _coded(tag, vr)
+    return _check(text, vr, named, coded, where, terms, "") is not None
 
 
 def verify(
@@ -332,24 +361,34 @@ def verify(
     if getattr(ds, "file_meta", None) is not None:
         sources.append(("FileMeta.", ds.file_meta))
     for prefix, source in sources:
-        for where, vr, named, text in _texts(source, prefix):
+        for where, vr, named, coded, text in _texts(source, prefix):
             if where in _DEID_CONSTANTS:
                 continue
-            finding = _check(text, vr, named, where, terms, file_label)
+            finding = _check(text, vr, named, coded, where, terms, file_label)
             if finding is not None:
                 findings.append(finding)
     return findings
 
 
 def _check(
-    text: str, vr: str, named: bool, where: str, terms: PhraseIndex[Identifier], file_label: str
+    text: str,
+    vr: str,
+    named: bool,
+    coded: bool,
+    where: str,
+    terms: PhraseIndex[Identifier],
+    file_label: str,
 ) -> Finding | None:
     """`named`: free text searched for names too (not codes, UIDs, PN or
-    private creators: a vendor's block name is not a person)."""
+    private creators: a vendor's block name is not a person). `coded`: a
+    standard code string, where a name word that is a whole code is the
+    vocabulary's, not the person's."""
     for hit in terms.find(text) if terms else ():
         ident = hit.label
         if vr == "UI" and ident.kind != "id":
             continue  # UIDs are digits and dots: only IDs can hide there
+        if coded and ident.kind == "name" and _a_code(text, hit.start, hit.end):
+            continue
         if vr in _BINARY_VRS and hit.end - hit.start < _MIN_IN_BINARY:
             continue
         return Finding(
