@@ -369,6 +369,23 @@ def test_an_undecodable_image_says_why_each_decoder_failed(monkeypatch) -> None:
     reason = str(caught.value)
     assert "\n" not in reason and "JPEG Extended" in reason and "12 bits stored" in reason
     assert "plugins: gdcm: GDCM does not support 12-bit JPEG; pillow: Pillow cannot" in reason
+    # What to do about it, on the same line: the one decoder of 12-bit JPEG
+    # (where it is not installed), or writing the file unexamined.
+    assert reason.endswith(
+        "; installing pylibjpeg-libjpeg (GPL-3.0) decodes it"
+        "; --pixels off writes it unexamined, reported as not examined"
+    ), reason
+    monkeypatch.setattr(examine_module, "_libjpeg", lambda: True)
+    with pytest.raises(InputFileError) as caught:
+        examine_module._decode(ds)
+    assert "pylibjpeg-libjpeg" not in str(caught.value)
+    unexamined = "; --pixels off writes it unexamined, reported as not examined"
+    assert str(caught.value).endswith(unexamined)
+    ds.BitsStored = 8  # 8-bit JPEG Extended: other plugins decode it
+    monkeypatch.setattr(examine_module, "_libjpeg", lambda: False)
+    with pytest.raises(InputFileError) as caught:
+        examine_module._decode(ds)
+    assert "pylibjpeg-libjpeg" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

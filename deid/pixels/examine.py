@@ -141,8 +141,30 @@ def _decode(ds: Dataset) -> frames.Pixels:
         causes = causes.replace(":; ", ": ")
         raise InputFileError(
             f"cannot decode pixel data ({_encoding(ds)}) to check for burned-in text "
-            f"({type(exc).__name__}: {causes[:400]})"
+            f"({type(exc).__name__}: {causes[:400]}){_remedy(ds)}"
         ) from None
+
+
+# 12-bit JPEG (Extended, Process 2 and 4: older CT and MR archives) only
+# pylibjpeg-libjpeg decodes among pydicom's plugins. It is GPL-3.0, deid
+# MIT: an extra a user chooses (`deid-dicom[jpeg12]`), never a dependency.
+_TWELVE_BIT_JPEG = "1.2.840.10008.1.2.4.51"
+
+
+def _remedy(ds: Dataset) -> str:
+    """What the user can do about it, said where the failure is read."""
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    bits = ds.get("BitsStored")
+    hint = "; --pixels off writes it unexamined, reported as not examined"
+    if ts == _TWELVE_BIT_JPEG and isinstance(bits, int) and bits > 8 and not _libjpeg():
+        hint = "; installing pylibjpeg-libjpeg (GPL-3.0) decodes it" + hint
+    return hint
+
+
+def _libjpeg() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("libjpeg") is not None
 
 
 def _encoding(ds: Dataset) -> str:
