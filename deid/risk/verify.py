@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
+from pydicom.datadict import dictionary_has_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -131,26 +132,32 @@ def _named(tag: int, vr: str) -> bool:
 
 
 def _coded(tag: int, vr: str) -> bool:
-    """A standard attribute whose values are codes (CS): BodyPartExamined,
-    ImageType, Modality."""
-    return vr == "CS" and not tag >> 16 & 1
+    """An attribute of the standard whose values are codes (CS):
+    BodyPartExamined, ImageType, Modality. A tag the dictionary does not
+    know is no attribute of the standard, even in an even group."""
+    return vr == "CS" and not tag >> 16 & 1 and dictionary_has_tag(tag)
 
 
 def _a_code(text: str, start: int, end: int) -> bool:
-    """A hit that is one whole value of a code string, and that value one
-    word of the standard's own vocabulary (deid/text/data/vocabulary.txt):
-    Mr Head's BodyPartExamined HEAD, the ImageType PERFUSION of a phantom
-    named "Perfusion". Such a code names a body part or a kind of image,
-    never the person: withholding for it lost every such file. A surname
-    typed into a code ("KOWALSKA" in ScanOptions), a name written whole
-    ("HEAD THOMAS") or not as a code ("Head") is still the name."""
+    """A hit that is one whole value of a code string, and that value a
+    technical word of the standard (deid/text/data/vocabulary.txt: in three
+    entries or more) that no name list knows as a name: Mr Head's
+    BodyPartExamined HEAD, the ImageType PERFUSION of a phantom named
+    "Perfusion". Such a code names a body part or a kind of image, never the
+    person: withholding for it lost every such file. A word that is also a
+    known name stays a leak (WILLIAMS, BROWN and TAYLOR are words of the
+    standard too), as does a surname typed into a code (KOWALSKA), the name
+    written whole (HEAD THOMAS) or not as a code (Head)."""
     left = text.rfind("\\", 0, start) + 1
     right = text.find("\\", end)
     right = len(text) if right < 0 else right
     if text[left:start].strip(" ") or text[end:right].strip(" "):
         return False
     code = text[start:end]
-    return _ONE_CODE.fullmatch(code) is not None and code.lower() in lexicon().vocabulary
+    if _ONE_CODE.fullmatch(code) is None:
+        return False
+    word, lex = code.lower(), lexicon()
+    return word in lex.technical and not lex.is_name(word)
 
 
 def _header_bytes(data: bytes, pixel_data: bytes | None) -> bytes:
