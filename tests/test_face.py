@@ -84,6 +84,94 @@ def test_levels(phantoms: Path, variant: str, level: str) -> None:
     assert result.reasons and result.seconds >= 0
 
 
+def test_an_enhanced_ct_head_is_found_with_its_rescale_in_the_functional_groups(tmp_path):
+    # Read at the top level only, the rescale was missing: air counted as
+    # 0 HU, the whole field of view as body, and the head was rated low when
+    # named (none unnamed), its outputs marked RecognizableVisualFeatures NO.
+    variant = replace(unnamed(by_name("ct-head")), name="ct-enhanced", enhanced=True)
+    folder = write_series(tmp_path / "in", variant)
+    header = pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True)
+    assert header.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2.1" and "RescaleIntercept" not in header
+    assert _assess(folder).level == "high"
+    code, report = _run(folder, tmp_path)
+    assert code == 1 and [entry["level"] for entry in report["face"]["series"]] == ["high"]
+    assert {ds.RecognizableVisualFeatures for ds in _read_all(tmp_path / "out")} == {"YES"}
+    # Compressed, its frames are decoded rather than read in place: the
+    # rescale comes with them from the same place.
+    path = next(folder.glob("*.dcm"))
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless, generate_instance_uid=False)
+    ds.save_as(path, enforce_file_format=True)
+    assert _assess(folder).level == "high"
+
+
+@pytest.mark.parametrize(
+    ("body_part", "description", "head"),
+    [
+        ("SCHAEDEL", "", True),
+        ("", "Schädel nativ", True),  # UTF-8 bytes read as Latin-1 first
+        ("KOPF", "", True),
+        ("", "CCT Kopf nativ", True),
+        ("CRANE", "", True),
+        ("", "TÊTE SANS INJECTION", True),
+        ("CABEZA", "", True),
+        ("", "CRÁNEO SIMPLE", True),
+        ("TESTA", "", True),
+        ("HOOFD", "", True),
+        ("", "NNH axial", True),
+        ("HALS", "", True),
+        ("", "MASTOIDS", True),
+        ("CHEST", "CCTA coronary", False),
+        ("ABDOMEN", "Leber dynamisch", False),
+        ("KNEE", "TESTICULAR", False),
+    ],
+)
+def test_head_words_in_other_languages_name_the_head(body_part, description, head):
+    # A German or French site's head series was assessed as unnamed: a head
+    # its images did not show whole then went unreported, marked NO.
+    ds = pydicom.Dataset()
+    ds.BodyPartExamined = body_part
+    raw = description.encode("utf-8")  # as a UTF-8 file stores it, read raw
+    ds[0x0008103E] = pydicom.dataelem.RawDataElement(
+        pydicom.tag.Tag(0x0008103E), "LO", len(raw), raw, 0, False, True
+    )
+    assert load().names_head(descriptive_words(ds)) is head
+
+
+def test_nineteen_slices_covering_the_face_are_judged(tmp_path):
+    # Every third slice from chin to brow of a series named BRAIN: 19 at
+    # 7.5 mm, 135 mm, which the coverage and spacing gates pass. The count
+    # gate (20) rated it none and its outputs NO; one slice more was medium.
+    folder = write_series(tmp_path, by_name("mr-head"))
+    for i, path in enumerate(sorted(folder.glob("*.dcm"))):
+        if not (i % 3 == 1 and 4 <= i <= 58):
+            path.unlink()
+    assert len(list(folder.glob("*.dcm"))) == 19
+    result = _assess(folder)
+    assert result.level in ("medium", "high"), result.reasons
+
+
+@pytest.mark.parametrize("named", ["first", "last"])
+def test_a_head_named_on_one_file_only_marks_every_file(tmp_path, named):
+    # Each file is marked at first from its own words; the series counted
+    # as named from its first file, and with it the check for outputs to
+    # mark again: a high head kept NO on 99 of its 100 files.
+    folder = write_series(tmp_path / "in", unnamed(by_name("mr-head")))
+    paths = sorted(folder.glob("*.dcm"))
+    path = paths[0] if named == "first" else paths[-1]
+    ds = pydicom.dcmread(path)
+    ds.BodyPartExamined = "HEAD"
+    ds.save_as(path, enforce_file_format=True)
+    code, report = _run(folder, tmp_path)
+    assert code == 1 and [entry["level"] for entry in report["face"]["series"]] == ["high"]
+    marks = [ds.RecognizableVisualFeatures for ds in _read_all(tmp_path / "out")]
+    assert len(marks) == len(paths) and set(marks) == {"YES"}
+
+
+def _read_all(folder: Path) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(p, stop_before_pixels=True) for p in folder.rglob("*.dcm")]
+
+
 @pytest.mark.parametrize("variant", [v.name for v in HEADS])
 def test_heads_are_found_whatever_the_header_says(phantoms: Path, variant: str) -> None:
     """Sequence names only, no body part, in every plane: rated as with a

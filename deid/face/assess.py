@@ -60,6 +60,7 @@ class FaceResult:
     after: dict = field(default_factory=dict)  # what --deface did, and the re-assessment
     preview_after: bytes | None = None
     named: bool = False  # the header names the head (its outputs were written YES at first)
+    mixed: bool = False  # its files' headers disagree on that (written YES and NO at first)
 
 
 def gates(series: Series, lay: Layout, t: Thresholds, named: bool) -> list[str]:

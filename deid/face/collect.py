@@ -145,7 +145,10 @@ class SeriesCollector:
             # By path: the same slices in the same order on every run.
             records = sorted((record for _, record in group), key=lambda r: r[2][0])
             slices = [SliceGeometry.from_record(r[2]) for r in records]
-            series = Series(key, slices[0].modality, slices[0].words, slices)
+            # Every file's words: one file of a series naming the head (its
+            # body part filled on one slice) makes it a head series.
+            words = " ".join(dict.fromkeys(s.words for s in slices))
+            series = Series(key, slices[0].modality, words, slices)
             if candidate(series, self.thresholds):
                 yield key, records, series
 
@@ -154,6 +157,11 @@ class SeriesCollector:
     ) -> tuple[FaceResult, list[tuple[str, str]]]:
         result.series = records[0][0]
         result.ref = file_ref(self._name_key, key)
+        # Each file was marked at first from its own words: where they
+        # disagree, some outputs hold the other value whatever the level.
+        words = {SliceGeometry.from_record(r[2]).words for r in records}
+        named = {self.thresholds.names_head(w) for w in words}
+        result.mixed = len(named) > 1
         return result, [tuple(r[1]) for r in records if r[1]]
 
     def close(self) -> None:

@@ -8,6 +8,8 @@ metadata gates, and then only at the resolution the check needs.
 
 from __future__ import annotations
 
+import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,13 +24,26 @@ Pixels = tuple[int, int, str, int, int]
 PIXEL_DATA = 0x7FE00010
 ENDS_FILE = -1  # pixel data offset: the element's value ends the file
 PER_FRAME = 0x52009230  # PerFrameFunctionalGroupsSequence
+SHARED = 0x52009229  # SharedFunctionalGroupsSequence
 NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
 
 def descriptive_words(ds: Dataset) -> str:
-    """Body part and descriptions, upper case: where a series says what it shows."""
-    return " ".join(header.text(ds, k) for k in DESCRIPTIVE).upper()
+    """Body part and descriptions, upper case and without accents (SCHÄDEL
+    as SCHADEL, TÊTE as TETE): where a series says what it shows."""
+    return _folded(" ".join(header.text(ds, k) for k in DESCRIPTIVE)).upper()
+
+
+def _folded(text: str) -> str:
+    """Letters without their accents. Raw values are read as Latin-1: UTF-8
+    bytes among them are read as what they are first."""
+    if not text.isascii():
+        with suppress(UnicodeError):
+            text = text.encode("latin-1").decode("utf-8")
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return text
 
 
 def _floats(value: object, count: int) -> tuple[float, ...] | None:
@@ -78,6 +93,31 @@ def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
         return None
     kind = "i" if signed else "u"
     return int(tell), length, f"{order if bits > 8 else '|'}{kind}{bits // 8}", stored, declared
+
+
+def rescale(ds: Dataset) -> tuple[float, float]:
+    """(slope, intercept): stored values to units (HU on CT). An enhanced
+    image keeps them in its functional groups (Pixel Value Transformation),
+    shared or per frame: read at the top level only, a CT's air was taken
+    for 0 HU, the whole field of view for body, and a head for no head."""
+    groups = [ds]
+    if PER_FRAME in ds or SHARED in ds:
+        for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+            items = _items(ds, keyword)
+            transform = _items(items[0], "PixelValueTransformationSequence") if items else []
+            groups += transform[:1]
+    for group in groups:
+        if header.TAGS["RescaleIntercept"] in group:
+            slope = header.number(group, "RescaleSlope", 1.0) or 1.0
+            return slope, header.number(group, "RescaleIntercept", 0.0)
+    return 1.0, 0.0
+
+
+def _items(ds: Dataset, keyword: str) -> list[Dataset]:
+    try:
+        return list(ds.get(keyword) or [])
+    except Exception:  # noqa: BLE001 - an unreadable sequence is an absent one here
+        return []
 
 
 def _enhanced(
@@ -150,8 +190,7 @@ class SliceGeometry:
             spacing,
             tuple(frame_positions),
             pixel_location(ds, frames),
-            header.number(ds, "RescaleSlope", 1.0) or 1.0,
-            header.number(ds, "RescaleIntercept", 0.0),
+            *rescale(ds),
         )
 
     def to_record(self) -> list[Any]:

@@ -70,8 +70,10 @@ def set_markers(ds: Dataset, level: str, option_chosen: bool) -> bool:
 
 
 def stale(result: FaceResult) -> bool:
-    """Whether the markers the per-file step wrote (YES where the header
-    names the head, NO elsewhere) may differ from the series result: only
-    then are its outputs read again. Pixels --deface rewrote keep the
+    """Whether the markers the per-file step wrote (YES where the file's
+    header names the head, NO elsewhere) may differ from the series result:
+    only then are its outputs read again. Pixels --deface rewrote keep the
     markers they were written with."""
-    return result.level == "unjudged" or (result.level in ("none", "low")) == result.named
+    if result.level == "unjudged" or result.mixed:
+        return True
+    return (result.level in ("none", "low")) == result.named

@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 
 from deid.cv import cv2
-from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry
+from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry, rescale
 from deid.native_quiet import native_messages_dropped
 from deid.paths import open_regular
 
@@ -109,9 +109,7 @@ class _Reader:
                     ds = pydicom.dcmread(fh)
                     array = ds.pixel_array
             array = array if array.ndim == 3 else array[None]
-            slope = float(ds.get("RescaleSlope", 1) or 1)
-            intercept = float(ds.get("RescaleIntercept", 0) or 0)
-            self._decoded = (source.path, array, slope, intercept)
+            self._decoded = (source.path, array, *rescale(ds))
         return self._decoded[1][frame], self._decoded[2], self._decoded[3]
 
 
