@@ -151,6 +151,24 @@ def test_nineteen_slices_covering_the_face_are_judged(tmp_path):
     assert result.level in ("medium", "high"), result.reasons
 
 
+@pytest.mark.parametrize(("lost", "level"), [((40,), "high"), ((30, 31, 60), "high"),
+                                            (tuple(range(40, 50)), "unjudged")])
+def test_a_head_missing_a_few_slices_is_judged(tmp_path, lost, level):
+    # One slice lost in transfer made a gap the layout refused: a high head
+    # became unjudged (a low finding, exit 0). A few missing slices are
+    # stood in for by a neighbour; a gap of ten is two slabs, not judged.
+    folder = write_series(tmp_path, unnamed(by_name("mr-head")))
+    paths = sorted(folder.glob("*.dcm"))
+    for i in lost:
+        paths[i].unlink()
+    result = _assess(folder)
+    assert result.level == level, result.reasons
+    if level == "high":
+        assert result.measured["slices_missing"] == len(lost)
+        assert result.measured["slices"] == len(paths) - len(lost)
+        assert f"{len(lost)} missing slice(s)" in result.reasons[-1]
+
+
 @pytest.mark.parametrize("named", ["first", "last"])
 def test_a_head_named_on_one_file_only_marks_every_file(tmp_path, named):
     # Each file is marked at first from its own words; the series counted

@@ -79,7 +79,7 @@ def gates(series: Series, lay: Layout, t: Thresholds, named: bool) -> list[str]:
             ]
         return []  # the caller reports the geometry problem
     reasons = []
-    count = len(lay.order)
+    count = len(lay.order) - lay.filled
     if count < t.min_slices:
         reasons.append(f"{count} slices (< {t.min_slices})")
     if lay.slice_spacing > t.max_slice_spacing_mm:
@@ -319,7 +319,8 @@ def assess(
         )
     found = head_gate(lay, series.modality, t)
     base = {
-        "slices": len(lay.order),
+        "slices": len(lay.order) - lay.filled,
+        "slices_missing": lay.filled,
         "slice_spacing_mm": round(lay.slice_spacing, 2),
         "header_names_head": named,
         "gate": {"head": found.head, **found.values},
@@ -333,5 +334,9 @@ def assess(
     result.measured = {**base, **result.measured}
     if not found.head:
         result.reasons.append(f"checked because the header names the head ({found.describe()})")
+    if lay.filled:
+        result.reasons.append(
+            f"{lay.filled} missing slice(s) stood in for by their neighbours"
+        )
     result.seconds = round(time.perf_counter() - start, 3)
     return result

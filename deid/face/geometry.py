@@ -239,6 +239,7 @@ class Layout:
     slice_spacing: float = 0.0
     rows: int = 0
     columns: int = 0
+    filled: int = 0  # missing slices stood in for by a neighbour
 
 
 def layout(series: Series) -> Layout:
@@ -285,10 +286,16 @@ def layout(series: Series) -> Layout:
         items, positions, distances = [items[i] for i in kept], positions[kept], distances[kept]
         steps = np.diff(distances)
     step = float(np.median(steps))
+    filled = 0
     if steps.max() > 1.5 * step + 0.1:
-        return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
+        stood_in = _stand_ins(items, positions, steps, step)
+        if stood_in is None:
+            return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
+        items, positions = stood_in
+        filled = len(items) - len(steps) - 1
     return Layout(
         True,
+        filled=filled,
         order=tuple((s.path, f) for s, f, _ in items),
         sources=tuple(s for s, _, _ in items),
         positions=positions,
@@ -300,6 +307,37 @@ def layout(series: Series) -> Layout:
         rows=rows,
         columns=columns,
     )
+
+
+# Slices missing from a series (lost in transfer, left out by a viewer's
+# export): a few in a gap are stood in for by their nearer neighbour, at the
+# position they would have had. At the 1 mm render a repeated slice of a few
+# mm does not change the surface; a series that cannot be judged for one
+# lost slice left a head unjudged. Larger gaps are two series, or a slab.
+_MAX_MISSING_IN_A_GAP = 3
+_MAX_MISSING_SHARE = 0.1
+
+
+def _stand_ins(
+    items: list, positions: np.ndarray, steps: np.ndarray, step: float
+) -> tuple[list, np.ndarray] | None:
+    """The order with each missing slice's nearer neighbour in its place, or
+    None where the gaps are not whole missing slices, or too many."""
+    out_items, out_positions, missing = [items[0]], [positions[0]], 0
+    for i, gap in enumerate(steps):
+        lost = int(round(gap / step)) - 1
+        if abs(gap - (lost + 1) * step) > 0.25 * step or lost > _MAX_MISSING_IN_A_GAP:
+            return None
+        for k in range(1, lost + 1):
+            near = items[i] if k <= lost / 2 else items[i + 1]
+            out_items.append(near)
+            out_positions.append(positions[i] + (positions[i + 1] - positions[i]) * k / (lost + 1))
+        missing += lost
+        out_items.append(items[i + 1])
+        out_positions.append(positions[i + 1])
+    if missing > max(_MAX_MISSING_IN_A_GAP, _MAX_MISSING_SHARE * len(items)):
+        return None
+    return out_items, np.array(out_positions)
 
 
 def _one_per_position(steps: np.ndarray) -> list[int] | None:
