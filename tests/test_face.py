@@ -169,6 +169,75 @@ def test_a_head_missing_a_few_slices_is_judged(tmp_path, lost, level):
         assert f"{len(lost)} missing slice(s)" in result.reasons[-1]
 
 
+def _slice(z: float, y: float = 0.0, iop: tuple = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)) -> SliceGeometry:
+    return SliceGeometry(f"{z}", "s", "MR", "", 8, 8, 1, iop, (0.0, y, z), (1.0, 1.0))
+
+
+def test_layout_refuses_what_it_cannot_order_without_failing():
+    # A review: one position far out along an oblique normal overflowed the
+    # gap arithmetic (a traceback, no report); near-duplicate slices beside
+    # gaps took slices off the count of missing ones.
+    oblique = (1.0, 0.0, 0.0, 0.0, 0.6, -0.8)
+    far = [_slice(z, 0.0, oblique) for z in range(0, 40, 2)] + [_slice(1.7e308, 1.7e308, oblique)]
+    lay = layout(Series("s", "MR", "", far))
+    assert not lay.ok and "gap" in lay.problem and len(lay.problem) < 80
+    gaps = [_slice(float(z)) for z in range(0, 200, 2) if z not in (20, 22, 24, 60, 62, 64)]
+    assert layout(Series("s", "MR", "", gaps)).filled == 6
+    crowded = gaps + [_slice(z + 0.2) for z in (30, 40, 50, 70)]
+    assert not layout(Series("s", "MR", "", crowded)).ok
+
+
+def _enhanced_ct(top: object = None, shared: tuple | None = None, frames: list | None = None):
+    ds = pydicom.Dataset()
+    if top is not None:
+        ds.RescaleIntercept = top
+
+    def group(scale: tuple | None) -> pydicom.Dataset:
+        item = pydicom.Dataset()
+        if scale is not None:
+            transform = pydicom.Dataset()
+            transform.RescaleSlope, transform.RescaleIntercept = scale
+            item.PixelValueTransformationSequence = [transform]
+        return item
+
+    ds.SharedFunctionalGroupsSequence = [group(shared)]
+    ds.PerFrameFunctionalGroupsSequence = [group(f) for f in frames or [None, None]]
+    return ds
+
+
+def test_rescale_comes_from_where_the_file_keeps_it():
+    from deid.face.geometry import frame_rescales, rescale
+
+    # An empty top-level value hid the functional groups' rescale (a review:
+    # a head CT rated none, marked NO).
+    assert rescale(_enhanced_ct("", shared=(1, -1024))) == (1.0, -1024.0)
+    assert rescale(_enhanced_ct(None, frames=[None, (1, -1024)])) == (1.0, 0.0)
+    # Frames rescaled differently (usual in Enhanced PET) each their own.
+    varied = _enhanced_ct(None, shared=(1, -1024), frames=[None, (10, 0)])
+    assert frame_rescales(varied, 2) == [(1.0, -1024.0), (10.0, 0.0)]
+    unreadable = _enhanced_ct(None, frames=[(2, 7), None])
+    unreadable[0x00281052] = pydicom.dataelem.RawDataElement(
+        pydicom.tag.Tag(0x00281052), "DS", 2, b"x ", 0, False, True
+    )
+    assert rescale(unreadable) == (2.0, 7.0)
+
+
+def test_header_words_are_read_in_bounded_time():
+    # A review: a megabyte of U+FDFA in three descriptions of each slice
+    # (NFKD makes each 18 characters) took 86 s and 1.65 GB for 20 files.
+    import time
+
+    ds = pydicom.Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.StudyDescription = ds.SeriesDescription = ds.ProtocolName = "\ufdfa" * 350_000
+    start = time.perf_counter()
+    words = descriptive_words(ds)
+    assert time.perf_counter() - start < 0.5 and len(words) <= 4096
+    undecoded = pydicom.Dataset()  # a long description kept as UN bytes
+    undecoded.add(pydicom.DataElement(0x0008103E, "UN", b"CT HEAD "))
+    assert descriptive_words(undecoded).strip() == "CT HEAD"
+
+
 @pytest.mark.parametrize("named", ["first", "last"])
 def test_a_head_named_on_one_file_only_marks_every_file(tmp_path, named):
     # Each file is marked at first from its own words; the series counted

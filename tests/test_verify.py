@@ -456,6 +456,8 @@ def _coded_output(place: str, value: object) -> bytes:
         ds.private_block(0x0029, "ACME 1.0", create=True).add_new(0x10, "CS", value)
     elif place == "unknown":
         ds.add_new(0x0018FFF0, "CS", value)  # an even group, no attribute of the standard
+    elif place == "text-as-code":
+        ds.add_new(0x00081030, "CS", value)  # StudyDescription (LO) written as CS
     elif place == "item":
         item = Dataset()
         item.AcquisitionType = value
@@ -499,6 +501,7 @@ def test_a_code_that_is_a_word_of_the_name_is_kept(name, place, value):
         ("Head^Thomas", "ImageType", ["DERIVED", "PRIMARY", "HEADX", "HEAD THOMAS"]),
         ("Head^Thomas", "private", "HEAD"),
         ("Head^Thomas", "unknown", "HEAD"),
+        ("Head^Thomas", "text-as-code", "HEAD"),
         ("Head^Thomas", "StudyDescription", "HEAD"),
         # Words of the standard that are names too (a review: 620 of them,
         # 19 of the 50 commonest US surnames), at the top and in an item.

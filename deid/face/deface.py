@@ -50,8 +50,9 @@ def _coordinates(g: SliceGeometry, position: tuple[float, ...]) -> tuple[np.ndar
     return tuple(position[k] + c * row_dir[k] + r * col_dir[k] for k in range(3))
 
 
-def _fill(cut: Cut, g: SliceGeometry, dtype: np.dtype) -> int | float:
-    raw = (cut.fill - g.intercept) / (g.slope or 1.0)
+def _fill(cut: Cut, scale: tuple[float, float], dtype: np.dtype) -> int | float:
+    slope, intercept = scale
+    raw = (cut.fill - intercept) / (slope or 1.0)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         return int(np.clip(round(raw), info.min, info.max))
@@ -73,8 +74,8 @@ def _deface_file(path: Path, cut: Cut, tally: _Tally, root: Path | None = None) 
         tally.geometry.append(g)
         return
     pixels = decode(ds)
-    fill = _fill(cut, g, pixels.frames.dtype)
-    for frame, mask in zip(pixels.frames, masks, strict=True):
+    for index, (frame, mask) in enumerate(zip(pixels.frames, masks, strict=True)):
+        fill = _fill(cut, g.scale(index), pixels.frames.dtype)
         tally.removed += int(mask.sum())
         tally.changed += int((frame[mask] != fill).sum())
         frame[mask] = fill

@@ -29,10 +29,16 @@ NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBi
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
 
+# Of each value, the start: LO holds 64 characters, and a megabyte of text
+# (kept for every slice of a series, folded) cost a run seconds and memory.
+_WORDS_KEPT = 1024
+
+
 def descriptive_words(ds: Dataset) -> str:
     """Body part and descriptions, upper case and without accents (SCHÄDEL
     as SCHADEL, TÊTE as TETE): where a series says what it shows."""
-    return _folded(" ".join(header.text(ds, k) for k in DESCRIPTIVE)).upper()
+    values = (header.text(ds, k)[:_WORDS_KEPT] for k in DESCRIPTIVE)
+    return _folded(" ".join(values))[: 4 * _WORDS_KEPT].upper()
 
 
 def _folded(text: str) -> str:
@@ -96,21 +102,42 @@ def pixel_location(ds: Dataset, frames: int) -> Pixels | None:
 
 
 def rescale(ds: Dataset) -> tuple[float, float]:
-    """(slope, intercept): stored values to units (HU on CT). An enhanced
-    image keeps them in its functional groups (Pixel Value Transformation),
-    shared or per frame: read at the top level only, a CT's air was taken
-    for 0 HU, the whole field of view for body, and a head for no head."""
-    groups = [ds]
-    if PER_FRAME in ds or SHARED in ds:
-        for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-            items = _items(ds, keyword)
-            transform = _items(items[0], "PixelValueTransformationSequence") if items else []
-            groups += transform[:1]
-    for group in groups:
-        if header.TAGS["RescaleIntercept"] in group:
-            slope = header.number(group, "RescaleSlope", 1.0) or 1.0
-            return slope, header.number(group, "RescaleIntercept", 0.0)
-    return 1.0, 0.0
+    """(slope, intercept) of the first frame: stored values to units (HU on
+    CT). An enhanced image keeps them in its functional groups (Pixel Value
+    Transformation), per frame or shared: read at the top level only, a
+    CT's air was taken for 0 HU, the whole field of view for body, and a
+    head for no head. An empty or unreadable value is no value."""
+    return frame_rescales(ds, 1)[0]
+
+
+def frame_rescales(ds: Dataset, frames: int) -> list[tuple[float, float]]:
+    """(slope, intercept) of each frame: its own group's, else the shared
+    group's, else the top level's, else (1, 0)."""
+    shared = _transform(_first(_items(ds, "SharedFunctionalGroupsSequence")))
+    fallback = shared or _scale(ds) or (1.0, 0.0)
+    per_frame = _items(ds, "PerFrameFunctionalGroupsSequence")[:frames] if PER_FRAME in ds else []
+    own = [_transform(item) for item in per_frame]
+    return [own[i] if i < len(own) and own[i] else fallback for i in range(frames)]
+
+
+def _first(items: list[Dataset]) -> Dataset | None:
+    return items[0] if items else None
+
+
+def _transform(group: Dataset | None) -> tuple[float, float] | None:
+    if group is None:
+        return None
+    return _scale(_first(_items(group, "PixelValueTransformationSequence")))
+
+
+def _scale(group: Dataset | None) -> tuple[float, float] | None:
+    if group is None:
+        return None
+    intercept = header.floats(group, "RescaleIntercept", 1)
+    if intercept is None:
+        return None
+    slope = header.floats(group, "RescaleSlope", 1)
+    return (slope[0] if slope and slope[0] else 1.0), intercept[0]
 
 
 def _items(ds: Dataset, keyword: str) -> list[Dataset]:
@@ -166,6 +193,8 @@ class SliceGeometry:
     pixels: Pixels | None = None  # where uncompressed pixel data sits in the file
     slope: float = 1.0  # RescaleSlope / Intercept: stored value -> HU on CT
     intercept: float = 0.0
+    # Enhanced multi-frame whose frames rescale differently: (slope, intercept) each
+    frame_scales: tuple[tuple[float, float], ...] = ()
 
     @classmethod
     def from_dataset(cls, ds: Dataset, path: str) -> SliceGeometry:
@@ -177,6 +206,7 @@ class SliceGeometry:
         if PER_FRAME in ds:
             orientation, spacing = _enhanced(ds, orientation, spacing, frame_positions)
         frames = max(1, header.integer(ds, "NumberOfFrames", 1))
+        scales = frame_rescales(ds, frames) if PER_FRAME in ds else [rescale(ds)]
         return cls(
             path,
             header.text(ds, "SeriesInstanceUID"),
@@ -190,8 +220,15 @@ class SliceGeometry:
             spacing,
             tuple(frame_positions),
             pixel_location(ds, frames),
-            *rescale(ds),
+            *scales[0],
+            tuple(scales) if len(set(scales)) > 1 else (),
         )
+
+    def scale(self, frame: int) -> tuple[float, float]:
+        """(slope, intercept) of one frame."""
+        if frame < len(self.frame_scales):
+            return self.frame_scales[frame]
+        return self.slope, self.intercept
 
     def to_record(self) -> list[Any]:
         """Plain JSON values, for the on-disk series spool."""
@@ -204,6 +241,7 @@ class SliceGeometry:
             if values[name] is not None:
                 values[name] = tuple(values[name])
         values["frame_positions"] = tuple(tuple(p) for p in values["frame_positions"])
+        values["frame_scales"] = tuple(tuple(p) for p in values["frame_scales"])
         if values["pixels"] is not None:
             values["pixels"] = tuple(values["pixels"])
         return cls(**values)
@@ -273,7 +311,8 @@ def layout(series: Series) -> Layout:
     if np.linalg.norm(normal) < 0.5:
         return Layout(False, "ImageOrientationPatient is not two perpendicular directions")
     normal /= np.linalg.norm(normal)
-    distances = np.array([t[2] for t in items]) @ normal
+    with np.errstate(over="ignore", invalid="ignore"):  # a position far out: refused below
+        distances = np.array([t[2] for t in items]) @ normal
     ranked = np.argsort(distances, kind="stable")
     items = [items[i] for i in ranked]
     positions = np.array([t[2] for t in items])
@@ -290,7 +329,7 @@ def layout(series: Series) -> Layout:
     if steps.max() > 1.5 * step + 0.1:
         stood_in = _stand_ins(items, positions, steps, step)
         if stood_in is None:
-            return Layout(False, f"gap in the series (largest step {steps.max():.1f} mm)")
+            return Layout(False, f"gap in the series (largest step {steps.max():.4g} mm)")
         items, positions = stood_in
         filled = len(items) - len(steps) - 1
     return Layout(
@@ -323,11 +362,13 @@ def _stand_ins(
 ) -> tuple[list, np.ndarray] | None:
     """The order with each missing slice's nearer neighbour in its place, or
     None where the gaps are not whole missing slices, or too many."""
+    if not (np.isfinite(steps).all() and np.isfinite(step) and step > 0):
+        return None  # a position far out (1e308 along an oblique normal): no order
     out_items, out_positions, missing = [items[0]], [positions[0]], 0
     for i, gap in enumerate(steps):
         lost = int(round(gap / step)) - 1
-        if abs(gap - (lost + 1) * step) > 0.25 * step or lost > _MAX_MISSING_IN_A_GAP:
-            return None
+        if lost < 0 or lost > _MAX_MISSING_IN_A_GAP or abs(gap - (lost + 1) * step) > step / 4:
+            return None  # near-duplicate slices beside a gap, or not whole slices
         for k in range(1, lost + 1):
             near = items[i] if k <= lost / 2 else items[i + 1]
             out_items.append(near)

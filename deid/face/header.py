@@ -54,6 +54,8 @@ def text(ds: Dataset, keyword: str) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if isinstance(value, bytes):  # a value kept undecoded (UN): its text, not its byte numbers
+        return value.decode("latin-1").strip(" \x00")
     try:
         return "\\".join(str(v) for v in value)  # type: ignore[union-attr]
     except TypeError:

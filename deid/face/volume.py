@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 
 from deid.cv import cv2
-from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry, rescale
+from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry, frame_rescales
 from deid.native_quiet import native_messages_dropped
 from deid.paths import open_regular
 
@@ -92,7 +92,7 @@ class _Reader:
     """Frames of one file after another; one decoded file in memory at most."""
 
     def __init__(self) -> None:
-        self._decoded: tuple[str, np.ndarray, float, float] | None = None
+        self._decoded: tuple[str, np.ndarray, list[tuple[float, float]]] | None = None
 
     def frame(self, source: SliceGeometry, frame: int) -> tuple[np.ndarray, float, float]:
         """(stored values, slope, intercept) of one frame."""
@@ -101,7 +101,7 @@ class _Reader:
             if data is not None:
                 offset, length, dtype, stored, _ = source.pixels
                 array = np.frombuffer(data, dtype).reshape(source.rows, source.columns)
-                return _bits(array, stored), source.slope, source.intercept
+                return _bits(array, stored), *source.scale(frame)
         if self._decoded is None or self._decoded[0] != source.path:
             with warnings.catch_warnings(), native_messages_dropped():
                 warnings.simplefilter("ignore")
@@ -109,8 +109,8 @@ class _Reader:
                     ds = pydicom.dcmread(fh)
                     array = ds.pixel_array
             array = array if array.ndim == 3 else array[None]
-            self._decoded = (source.path, array, *rescale(ds))
-        return self._decoded[1][frame], self._decoded[2], self._decoded[3]
+            self._decoded = (source.path, array, frame_rescales(ds, len(array)))
+        return self._decoded[1][frame], *self._decoded[2][frame]
 
 
 def _native(source: SliceGeometry, frame: int) -> bytes | None:

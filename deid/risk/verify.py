@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pydicom
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
-from pydicom.datadict import dictionary_has_tag
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -133,9 +133,11 @@ def _named(tag: int, vr: str) -> bool:
 
 def _coded(tag: int, vr: str) -> bool:
     """An attribute of the standard whose values are codes (CS):
-    BodyPartExamined, ImageType, Modality. A tag the dictionary does not
-    know is no attribute of the standard, even in an even group."""
-    return vr == "CS" and not tag >> 16 & 1 and dictionary_has_tag(tag)
+    BodyPartExamined, ImageType, Modality. By the dictionary, not the file:
+    a tag it does not know, or free text written as CS, holds no codes."""
+    if vr != "CS" or tag >> 16 & 1 or not dictionary_has_tag(tag):
+        return False
+    return dictionary_VR(tag) == "CS"
 
 
 def _a_code(text: str, start: int, end: int) -> bool:
