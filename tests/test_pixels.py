@@ -182,6 +182,7 @@ def _header(**values: object) -> Dataset:
     ds = Dataset()
     ds.Rows, ds.Columns, ds.BitsAllocated = 64, 64, 8
     ds.PixelData = b"\0" * 4096
+    ds.SeriesInstanceUID = "1.2.3.4"
     for keyword, value in values.items():
         setattr(ds, keyword, value)
     return ds
@@ -212,7 +213,14 @@ EXAMINE, SERIES, SKIP = Verdict.EXAMINE, Verdict.SERIES, Verdict.SKIP
         ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "auto", SKIP),
         ({"Modality": "CT"}, "all", EXAMINE),
         ({"Modality": "US"}, "off", SKIP),
-        ({"Modality": "SEG", "BitsAllocated": 1}, "all", SKIP),
+        ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "all", SKIP),
+        # 1- and 32-bit pictures are examined (they were skipped silently).
+        ({"Modality": "OT", "BitsAllocated": 1}, "auto", EXAMINE),
+        ({"Modality": "OT", "BitsAllocated": 32}, "auto", EXAMINE),
+        ({"Modality": "OT", "BitsAllocated": 64}, "auto", SKIP),
+        # An ORIGINAL slice with no series to sample is examined on its own.
+        ({"Modality": "CT", "ImageType": ["ORIGINAL", "PRIMARY"], "SeriesInstanceUID": ""},
+         "auto", EXAMINE),
     ],
 )
 def test_which_files_are_examined(values: dict, mode: str, expected: Verdict) -> None:
@@ -234,6 +242,10 @@ def test_which_files_are_examined(values: dict, mode: str, expected: Verdict) ->
         ({"Modality": "MR", "BurnedInAnnotation": "YES"}, "off", Severity.HIGH),
         ({"Modality": "US", "BurnedInAnnotation": "NO"}, "trust", Severity.LOW),
         ({"Modality": "SEG", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.66.4"}, "off", None),
+        # A bit depth deid cannot read: it was skipped with no finding.
+        ({"Modality": "OT", "BitsAllocated": 64}, "auto", Severity.MEDIUM),
+        ({"Modality": "OT", "BitsAllocated": 64, "BurnedInAnnotation": "YES"}, "auto",
+         Severity.HIGH),
     ],
 )
 def test_an_image_left_unexamined_is_a_finding(
@@ -676,6 +688,79 @@ def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path)
         env=env,
     )
     assert "burned-in text: examined 0, sampled by series 0, not examined 4" in done.stderr
+
+
+@pytest.mark.parametrize("bits", [1, 32])
+def test_one_and_thirty_two_bit_pictures_are_examined_and_stay_valid(tmp_path, bits):
+    # They were skipped with no finding, even declaring their text. A 1-bit
+    # picture's redacted pixels must be packed again, eight to a byte.
+    from pydicom.pixels import pack_bits
+
+    from fixtures.burned_in import image_dataset
+    from fixtures.scenes import stamp
+
+    image = np.zeros((128, 384), np.uint8 if bits == 1 else np.uint32)
+    stamp(image, "CERVANTES, MIGUEL", 10, 10, 14, 1 if bits == 1 else 60000)
+    ds = image_dataset(image, "OT")
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelData = pack_bits(image) if bits == 1 else image.tobytes()
+    ds.BurnedInAnnotation = "YES"
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "a.dcm", enforce_file_format=True)
+    run = _run(tmp_path / "in", tmp_path)
+    entry = run["files"]["a.dcm"]
+    assert entry["status"] == "written" and entry["summary"]["pixels"].startswith("examined")
+    out = pydicom.dcmread(run["out"] / entry["output"])
+    assert len(out.PixelData) == len(ds.PixelData)
+    assert out.pixel_array.max() == 0 < image.max()  # every stroke redacted
+    assert out.BurnedInAnnotation == "NO"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_series_sampled_without_the_constant_pixel_check_is_a_finding(tmp_path, compressed):
+    # Stored compressed, a series' constant pixels cannot be read: faint
+    # text on every slice that the samples' detector misses stays, and that
+    # was said as information only.
+    from pydicom.uid import RLELossless
+
+    labels: dict = {}
+    folder = tmp_path / "in"
+    write_images(folder, text_series("c", "J2K_pixelrep_mismatch.dcm", "CT", 8, 1), labels)
+    if compressed:
+        for path in folder.glob("*.dcm"):
+            ds = pydicom.dcmread(path)
+            ds.compress(RLELossless, generate_instance_uid=False)
+            ds.save_as(path, enforce_file_format=True)
+    run = _run(folder, tmp_path)
+    notes = [f for e in run["files"].values() for f in e["findings"]
+             if f["rule"] == "pixels.series-sampled"]  # fmt: skip
+    assert len(notes) == 1
+    assert notes[0]["severity"] == ("low" if compressed else "info"), notes
+    assert ("no check of constant pixels" in notes[0]["message"]) is compressed
+
+
+def test_small_print_on_a_large_image_is_found_at_its_own_size(tmp_path):
+    # Over 2048 px an image was shrunk to fit the detector: a mammogram's
+    # 7-9 px name fell below what it sees and was written back legible.
+    from fixtures.burned_in import image_dataset
+    from fixtures.scenes import stamp
+
+    rng = np.random.default_rng(0)
+    image = (300 + rng.random((600, 4096)) * 2700).astype(np.uint16)
+    image[:, :1000] = 50
+    for k, size in enumerate((7, 9)):
+        stamp(image, "CERVANTES, MIGUEL", 40, 40 + k * 60, size, 1500)
+    ink = np.zeros(image.shape, bool)
+    ink[:200, :400] = image[:200, :400] == 1500
+    (tmp_path / "in").mkdir()
+    image_dataset(image, "MG", sop="1.2.840.10008.5.1.4.1.1.1.2").save_as(
+        tmp_path / "in" / "a.dcm", enforce_file_format=True
+    )
+    run = _run(tmp_path / "in", tmp_path, face="off")
+    entry = run["files"]["a.dcm"]
+    out = pydicom.dcmread(run["out"] / entry["output"]).pixel_array
+    assert ink.sum() > 50 and not (out[ink] == 1500).any()
 
 
 def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:

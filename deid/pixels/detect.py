@@ -28,7 +28,9 @@ PIXEL_THRESHOLD = 0.3  # probability that a pixel belongs to text
 BOX_THRESHOLD = 0.5  # mean probability inside a kept region
 UNCLIP = 1.6  # DB shrinks text regions by this ratio in training; grow back
 SMALL_IMAGE = 512  # images with a shorter side are upscaled: small text
-MAX_SIDE = 2048  # beyond this, tiles would be needed; downscale instead
+MAX_SIDE = 2048  # larger images are read in tiles, at their own size
+TILE = 1024  # a 2048 px tile's network held 1.8 GB for one mammogram
+TILE_OVERLAP = 128  # a line cut by one tile's edge lies whole in its neighbour
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,39 @@ def network_input(rgb: np.ndarray, scale: float | None = None) -> np.ndarray:
 
 
 def probability(rgb: np.ndarray, scale: float | None = None, fast: bool = False) -> np.ndarray:
-    """Per-pixel text probability at the image's own size."""
+    """Per-pixel text probability at the image's own size. An image larger
+    than MAX_SIDE is read in overlapping tiles at its own size: shrunk to
+    fit, a mammogram's 7-9 px print fell below what the detector sees, and
+    its name was written back legible."""
     height, width = rgb.shape[:2]
+    if scale is None and max(height, width) > MAX_SIDE:
+        return _tiled(rgb, fast)
     blob = network_input(rgb, scale)
     session = _session(fast and fast_allowed(), _threads())
     prob = session.run(None, {session.get_inputs()[0].name: blob})[0][0, 0]
     if prob.shape != (height, width):
         prob = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
     return prob
+
+
+def _tiled(rgb: np.ndarray, fast: bool) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    prob = np.zeros((height, width), np.float32)
+    for y0 in _tile_starts(height):
+        for x0 in _tile_starts(width):
+            tile = np.ascontiguousarray(rgb[y0 : y0 + TILE, x0 : x0 + TILE])
+            part = probability(tile, 1.0, fast)
+            view = prob[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]]
+            np.maximum(view, part, out=view)
+    return prob
+
+
+def _tile_starts(size: int) -> list[int]:
+    """Tile origins covering 0..size, the last tile ending at the edge."""
+    if size <= TILE:
+        return [0]
+    starts = list(range(0, size - TILE, TILE - TILE_OVERLAP))
+    return starts + [size - TILE]
 
 
 def find_text(rgb: np.ndarray, scale: float | None = None, fast: bool = False) -> list[Box]:

@@ -154,15 +154,27 @@ def _has_pixels(ds: Dataset, header_only: bool) -> bool:
     return "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
 
 
+# Bits allocated the examination reads and writes back (1-bit packed).
+EXAMINED_BITS = (1, 8, 16, 32)
+
+
 def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> Decision:
     """Whether to look at this file's pixels, and why (the reason is reported).
     header_only: ds was read without its pixel data; judge by Rows instead."""
     if not _has_pixels(ds, header_only):
         return Decision(Verdict.NO_IMAGE, "no pixel data")
     bits = int(ds.get("BitsAllocated", 0) or 0)
-    if bits not in (8, 16):
-        return Decision(Verdict.SKIP, f"{bits}-bit pixel data is not an image that carries text")
+    if bits not in EXAMINED_BITS:
+        # Not examined, and said so: 1- and 32-bit images were skipped here
+        # without a finding (a 32-bit Secondary Capture declaring its text).
+        declared = _text(ds, "BurnedInAnnotation")
+        why = f"{bits}-bit pixel data: deid cannot examine it"
+        return Decision(Verdict.SKIP, why, Severity.HIGH if declared == "YES" else Severity.MEDIUM)
     verdict, why = kind(ds)
+    if verdict is Verdict.SERIES and not str(ds.get("SeriesInstanceUID", "") or "").strip():
+        # No series to sample: such files were pooled as one "series" across
+        # patients, and a slice with text between the samples kept it.
+        verdict, why = Verdict.EXAMINE, why.split(":")[0] + " without a SeriesInstanceUID"
     found = _decide(verdict, why, _text(ds, "BurnedInAnnotation"), settings)
     if verdict is Verdict.SERIES:
         # Samples are examined by the series step, in one process, after the
@@ -176,10 +188,12 @@ TRUSTED = "BurnedInAnnotation NO trusted (--trust-burned-in-annotation)"
 
 
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:
+    if verdict is Verdict.SKIP and declared != "YES":
+        # Data, not a picture (a segmentation, a dose): never redacted, even
+        # under --pixels all, which examines every picture.
+        return Decision(Verdict.SKIP, why)
     if settings.mode is PixelMode.ALL:
         return Decision(Verdict.EXAMINE, settings.forced or "--pixels all")
-    if verdict is Verdict.SKIP and declared != "YES":
-        return Decision(Verdict.SKIP, why)
     if settings.mode is PixelMode.OFF:
         off = f"--pixels off (by default: {why})"
         return Decision(Verdict.SKIP, off, _unexamined(verdict, declared))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.pixels import pack_bits
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -83,7 +84,7 @@ def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
             note = f"{ts.name} re-encode failed ({type(exc).__name__}); written uncompressed"
             return _uncompressed(ds, array), note
     if ts in UNCOMPRESSED:
-        ds.PixelData = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        ds.PixelData = _native(ds, array)
         if ts != ExplicitVRBigEndian:
             return ts, ""
         swap_words_to_little(ds)
@@ -111,8 +112,17 @@ def swap_words_to_little(ds: Dataset) -> None:
                 elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
 
+def _native(ds: Dataset, array: np.ndarray) -> bytes:
+    """The frames as native pixel data: little endian, and a 1-bit image's
+    pixels packed eight to a byte (written a byte each, its pixel data was
+    eight times the length its header declares: invalid)."""
+    if int(ds.get("BitsAllocated", 0) or 0) == 1:
+        return pack_bits(array.astype(np.uint8))
+    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+
+
 def _uncompressed(ds: Dataset, array: np.ndarray) -> UID:
-    ds.PixelData = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+    ds.PixelData = _native(ds, array)
     ds["PixelData"].VR = "OB" if array.dtype.itemsize == 1 else "OW"
     ds["PixelData"].is_undefined_length = False
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
