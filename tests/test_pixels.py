@@ -690,6 +690,26 @@ def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path)
     assert "burned-in text: examined 0, sampled by series 0, not examined 4" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("12 03 1962", "pattern"),
+        ("DOB 1962 03 12", "pattern"),
+        ("3 12 2024", "pattern"),
+        ("W 400 L 40", "marker"),
+        ("10 20 30", "marker"),
+        ("5 CM", "marker"),
+    ],
+)
+def test_a_spaced_date_is_a_date_not_three_numbers(text, kind):
+    # Each group alone is a number the allow-list keeps: a date of birth
+    # written with spaces was kept as an annotation.
+    from deid.pixels.classify import label
+
+    allow = load_allowlist(Path(__file__).parent.parent / "profiles" / "pixels" / "allowlist.toml")
+    assert label(text, IdentifierSet(), allow).kind == kind
+
+
 @pytest.mark.parametrize("bits", [1, 32])
 def test_one_and_thirty_two_bit_pictures_are_examined_and_stay_valid(tmp_path, bits):
     # They were skipped with no finding, even declaring their text. A 1-bit
