@@ -178,13 +178,33 @@ def test_layout_refuses_what_it_cannot_order_without_failing():
     # gap arithmetic (a traceback, no report); near-duplicate slices beside
     # gaps took slices off the count of missing ones.
     oblique = (1.0, 0.0, 0.0, 0.0, 0.6, -0.8)
-    far = [_slice(z, 0.0, oblique) for z in range(0, 40, 2)] + [_slice(1.7e308, 1.7e308, oblique)]
-    lay = layout(Series("s", "MR", "", far))
-    assert not lay.ok and "gap" in lay.problem and len(lay.problem) < 80
+    near = [_slice(z, 0.0, oblique) for z in range(0, 40, 2)]
+    for count in (1, 2):  # two far out made a NaN spacing, and a traceback later
+        far = near + [_slice(1.7e308, 1.7e308 - i, oblique) for i in range(count)]
+        lay = layout(Series("s", "MR", "", far))
+        assert not lay.ok and len(lay.problem) < 80, lay
     gaps = [_slice(float(z)) for z in range(0, 200, 2) if z not in (20, 22, 24, 60, 62, 64)]
-    assert layout(Series("s", "MR", "", gaps)).filled == 6
+    lay = layout(Series("s", "MR", "", gaps))
+    assert lay.filled == 6
+    # Each stand-in is its nearer neighbour, at its own position.
+    at = {round(float(p[2])): path for p, (path, _) in zip(lay.positions, lay.order, strict=True)}
+    assert (at[20], at[22], at[24]) == ("18.0", "26.0", "26.0")
     crowded = gaps + [_slice(z + 0.2) for z in (30, 40, 50, 70)]
     assert not layout(Series("s", "MR", "", crowded)).ok
+    # At 8 mm a missing slice is a 16 mm hole: through a nose, not stood in for.
+    thick = [_slice(float(z)) for z in range(0, 200, 8) if z != 96]
+    assert not layout(Series("s", "MR", "", thick)).ok
+
+
+def test_the_count_gate_counts_slices_there_are(tmp_path):
+    # 15 slices and one stood in for are 15 slices, under the gate's 16.
+    from deid.face.assess import gates
+
+    slices = [_slice(float(z)) for z in range(0, 64, 4) if z != 32]
+    series = Series("s", "MR", "HEAD", slices)
+    lay = layout(series)
+    assert lay.ok and lay.filled == 1
+    assert "15 slices (< 16)" in gates(series, lay, load(), True)
 
 
 def _enhanced_ct(top: object = None, shared: tuple | None = None, frames: list | None = None):
@@ -215,6 +235,11 @@ def test_rescale_comes_from_where_the_file_keeps_it():
     # Frames rescaled differently (usual in Enhanced PET) each their own.
     varied = _enhanced_ct(None, shared=(1, -1024), frames=[None, (10, 0)])
     assert frame_rescales(varied, 2) == [(1.0, -1024.0), (10.0, 0.0)]
+    # A NumberOfFrames the file merely claims builds no list that long.
+    from deid.face.geometry import scale_of
+
+    claimed = frame_rescales(varied, 2**31 - 1)
+    assert len(claimed) == 3 and scale_of(claimed, 10**9) == (1.0, -1024.0)
     unreadable = _enhanced_ct(None, frames=[(2, 7), None])
     unreadable[0x00281052] = pydicom.dataelem.RawDataElement(
         pydicom.tag.Tag(0x00281052), "DS", 2, b"x ", 0, False, True
@@ -236,6 +261,20 @@ def test_header_words_are_read_in_bounded_time():
     undecoded = pydicom.Dataset()  # a long description kept as UN bytes
     undecoded.add(pydicom.DataElement(0x0008103E, "UN", b"CT HEAD "))
     assert descriptive_words(undecoded).strip() == "CT HEAD"
+
+
+def test_a_series_is_named_by_any_of_its_files(tmp_path):
+    # Ten slices: a candidate only when named. Named on its last file, the
+    # series was not (its first file's words stood for all of them).
+    folder = write_series(tmp_path, unnamed(by_name("mr-head")))
+    paths = sorted(folder.glob("*.dcm"))
+    for path in paths[10:]:
+        path.unlink()
+    ds = pydicom.dcmread(paths[9])
+    ds.BodyPartExamined = "HEAD"
+    ds.save_as(paths[9], enforce_file_format=True)
+    result = _assess(folder)
+    assert result.level == "none" and result.named and "10 slices" in result.reasons[0]
 
 
 @pytest.mark.parametrize("named", ["first", "last"])

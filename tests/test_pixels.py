@@ -698,6 +698,7 @@ def test_pixels_off_leaves_a_finding_on_every_image(mixed: dict, tmp_path: Path)
         ("3 12 2024", "pattern"),
         ("W 400 L 40", "marker"),
         ("10 20 30", "marker"),
+        ("25 30 2000", "marker"),  # no month among its first two numbers
         ("5 CM", "marker"),
     ],
 )
@@ -708,6 +709,48 @@ def test_a_spaced_date_is_a_date_not_three_numbers(text, kind):
 
     allow = load_allowlist(Path(__file__).parent.parent / "profiles" / "pixels" / "allowlist.toml")
     assert label(text, IdentifierSet(), allow).kind == kind
+
+
+def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():
+    # Float pixel data (BitsAllocated 32) was examined, its redaction
+    # written into a new PixelData beside the unredacted original.
+    picture = _header(Modality="OT", BitsAllocated=32)
+    del picture.PixelData
+    picture.FloatPixelData = b"\0" * 4 * 64 * 64
+    found = decide(picture, PixelSettings(mode="auto"))
+    assert found.verdict is SKIP and found.unexamined is Severity.MEDIUM
+    assert "float pixel data" in found.reason
+    # A parametric map is data, whatever its depth: no finding.
+    data = _header(Modality="OT", BitsAllocated=64, SOPClassUID="1.2.840.10008.5.1.4.1.1.30")
+    assert decide(data, PixelSettings(mode="auto")).unexamined is None
+
+
+def test_tiles_cover_every_size_with_overlap():
+    from deid.pixels.detect import TILE, TILE_OVERLAP, _tile_starts
+
+    for size in (1, 1023, 1024, 1025, 2047, 2049, 3000, 4096, 10_000):
+        starts = _tile_starts(size)
+        assert starts[0] == 0 and starts[-1] + min(TILE, size) == size
+        for a, b in zip(starts, starts[1:], strict=False):
+            assert 0 < b - a <= TILE - TILE_OVERLAP
+
+
+def test_one_bit_frames_are_packed_back_whatever_their_size():
+    from pydicom.uid import ExplicitVRLittleEndian as LE
+
+    from deid.pixels.frames import Pixels
+    from deid.pixels.redact import store
+
+    rng = np.random.default_rng(1)
+    frames_ = (rng.random((3, 13, 17)) > 0.5).astype(np.uint8)  # 663 bits: not whole bytes
+    ds = _header(Rows=13, Columns=17, BitsAllocated=1, BitsStored=1, HighBit=0,
+                 SamplesPerPixel=1, PixelRepresentation=0, NumberOfFrames=3,
+                 PhotometricInterpretation="MONOCHROME2")  # fmt: skip
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = LE
+    store(ds, Pixels(frames_, "MONOCHROME2"), LE)
+    assert len(ds.PixelData) in (83, 84)  # ceil(663 / 8), padded to even when written
+    assert (ds.pixel_array == frames_).all()
 
 
 @pytest.mark.parametrize("bits", [1, 32])
@@ -768,11 +811,13 @@ def test_small_print_on_a_large_image_is_found_at_its_own_size(tmp_path):
 
     rng = np.random.default_rng(0)
     image = (300 + rng.random((600, 4096)) * 2700).astype(np.uint16)
-    image[:, :1000] = 50
-    for k, size in enumerate((7, 9)):
-        stamp(image, "CERVANTES, MIGUEL", 40, 40 + k * 60, size, 1500)
+    image[:200] = 50
+    # At the left, across the first tiles' seam (896-1024) and at the right edge.
+    for x in (40, 930, 3950):
+        for k, size in enumerate((7, 9)):
+            stamp(image, "CERVANTES, MIGUEL", x, 40 + k * 60, size, 1500)
     ink = np.zeros(image.shape, bool)
-    ink[:200, :400] = image[:200, :400] == 1500
+    ink[:200] = image[:200] == 1500
     (tmp_path / "in").mkdir()
     image_dataset(image, "MG", sop="1.2.840.10008.5.1.4.1.1.1.2").save_as(
         tmp_path / "in" / "a.dcm", enforce_file_format=True

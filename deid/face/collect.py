@@ -58,6 +58,10 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z.-]", "_", text)[:64]
 
 
+# A series' words, every file's distinct ones joined: bounded like each file's.
+_SERIES_WORDS = 16384
+
+
 class SeriesCollector:
     """Head series by UID, each with the name it is reported under and the
     (input, output) pairs written for it.
@@ -147,7 +151,7 @@ class SeriesCollector:
             slices = [SliceGeometry.from_record(r[2]) for r in records]
             # Every file's words: one file of a series naming the head (its
             # body part filled on one slice) makes it a head series.
-            words = " ".join(dict.fromkeys(s.words for s in slices))
+            words = " ".join(dict.fromkeys(s.words for s in slices))[:_SERIES_WORDS]
             series = Series(key, slices[0].modality, words, slices)
             if candidate(series, self.thresholds):
                 yield key, records, series

@@ -111,13 +111,19 @@ def rescale(ds: Dataset) -> tuple[float, float]:
 
 
 def frame_rescales(ds: Dataset, frames: int) -> list[tuple[float, float]]:
-    """(slope, intercept) of each frame: its own group's, else the shared
-    group's, else the top level's, else (1, 0)."""
+    """(slope, intercept) of each frame that has a per-frame item (its own
+    group's, else the shared group's, else the top level's, else (1, 0)),
+    then the fallback once for frames beyond them: never a list as long as
+    a NumberOfFrames the file merely claims. Look up with `scale_of`."""
     shared = _transform(_first(_items(ds, "SharedFunctionalGroupsSequence")))
     fallback = shared or _scale(ds) or (1.0, 0.0)
     per_frame = _items(ds, "PerFrameFunctionalGroupsSequence")[:frames] if PER_FRAME in ds else []
-    own = [_transform(item) for item in per_frame]
-    return [own[i] if i < len(own) and own[i] else fallback for i in range(frames)]
+    scales = [_transform(item) or fallback for item in per_frame]
+    return scales if len(scales) >= frames else [*scales, fallback]
+
+
+def scale_of(scales: list[tuple[float, float]] | tuple, frame: int) -> tuple[float, float]:
+    return scales[min(frame, len(scales) - 1)]
 
 
 def _first(items: list[Dataset]) -> Dataset | None:
@@ -226,8 +232,8 @@ class SliceGeometry:
 
     def scale(self, frame: int) -> tuple[float, float]:
         """(slope, intercept) of one frame."""
-        if frame < len(self.frame_scales):
-            return self.frame_scales[frame]
+        if self.frame_scales:
+            return scale_of(self.frame_scales, frame)
         return self.slope, self.intercept
 
     def to_record(self) -> list[Any]:
@@ -311,8 +317,10 @@ def layout(series: Series) -> Layout:
     if np.linalg.norm(normal) < 0.5:
         return Layout(False, "ImageOrientationPatient is not two perpendicular directions")
     normal /= np.linalg.norm(normal)
-    with np.errstate(over="ignore", invalid="ignore"):  # a position far out: refused below
+    with np.errstate(over="ignore", invalid="ignore"):
         distances = np.array([t[2] for t in items]) @ normal
+    if not np.isfinite(distances).all():
+        return Layout(False, "slice positions too far out to put in order")
     ranked = np.argsort(distances, kind="stable")
     items = [items[i] for i in ranked]
     positions = np.array([t[2] for t in items])
@@ -355,6 +363,7 @@ def layout(series: Series) -> Layout:
 # lost slice left a head unjudged. Larger gaps are two series, or a slab.
 _MAX_MISSING_IN_A_GAP = 3
 _MAX_MISSING_SHARE = 0.1
+_MAX_HOLE_MM = 10.0  # at 8 mm spacing three missing slices were a 32 mm hole
 
 
 def _stand_ins(
@@ -369,6 +378,8 @@ def _stand_ins(
         lost = int(round(gap / step)) - 1
         if lost < 0 or lost > _MAX_MISSING_IN_A_GAP or abs(gap - (lost + 1) * step) > step / 4:
             return None  # near-duplicate slices beside a gap, or not whole slices
+        if lost and gap > _MAX_HOLE_MM:
+            return None  # a hole wide enough to take a nose or an eye out of the face
         for k in range(1, lost + 1):
             near = items[i] if k <= lost / 2 else items[i + 1]
             out_items.append(near)

@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 
 from deid.cv import cv2
-from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry, frame_rescales
+from deid.face.geometry import ENDS_FILE, Layout, SliceGeometry, frame_rescales, scale_of
 from deid.native_quiet import native_messages_dropped
 from deid.paths import open_regular
 
@@ -110,7 +110,7 @@ class _Reader:
                     array = ds.pixel_array
             array = array if array.ndim == 3 else array[None]
             self._decoded = (source.path, array, frame_rescales(ds, len(array)))
-        return self._decoded[1][frame], *self._decoded[2][frame]
+        return self._decoded[1][frame], *scale_of(self._decoded[2], frame)
 
 
 def _native(source: SliceGeometry, frame: int) -> bytes | None:

@@ -48,7 +48,13 @@ GENERIC = [
     ("date", re.compile(r"\b(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b")),
     # Spaced ("12 03 1962", "1962 03 12"): each group alone is a number the
     # allow-list keeps, and a date of birth was kept as a marker.
-    ("date", re.compile(r"\b(0?[1-9]|[12]\d|3[01]) (0?[1-9]|[12]\d|3[01]) (19|20)\d{2}\b")),
+    (
+        "date",
+        re.compile(
+            r"\b(?:(?:0?[1-9]|[12]\d|3[01]) (?:0?[1-9]|1[0-2])"
+            r"|(?:0?[1-9]|1[0-2]) (?:0?[1-9]|[12]\d|3[01])) (?:19|20)\d{2}\b"
+        ),
+    ),
     ("date", re.compile(r"\b(19|20)\d{2} (0?[1-9]|1[0-2]) (0?[1-9]|[12]\d|3[01])\b")),
     # Five digits or more: a record, accession or study number. A measurement
     # that long comes with its read-out label (W:40000) or unit (12345MM),

@@ -154,7 +154,8 @@ def _has_pixels(ds: Dataset, header_only: bool) -> bool:
     return "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
 
 
-# Bits allocated the examination reads and writes back (1-bit packed).
+# Bits allocated of integer pixel data the examination reads and writes
+# back (1-bit packed); float pixel data it does not.
 EXAMINED_BITS = (1, 8, 16, 32)
 
 
@@ -163,19 +164,23 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
     header_only: ds was read without its pixel data; judge by Rows instead."""
     if not _has_pixels(ds, header_only):
         return Decision(Verdict.NO_IMAGE, "no pixel data")
+    verdict, why = kind(ds)
+    declared = _text(ds, "BurnedInAnnotation")
+    if verdict is Verdict.SKIP and declared != "YES":
+        return Decision(Verdict.SKIP, why)  # data, not a picture: whatever its depth
     bits = int(ds.get("BitsAllocated", 0) or 0)
-    if bits not in EXAMINED_BITS:
+    floats = not header_only and "PixelData" not in ds
+    if bits not in EXAMINED_BITS or floats:
         # Not examined, and said so: 1- and 32-bit images were skipped here
         # without a finding (a 32-bit Secondary Capture declaring its text).
-        declared = _text(ds, "BurnedInAnnotation")
-        why = f"{bits}-bit pixel data: deid cannot examine it"
+        what = "float pixel data" if floats else f"{bits}-bit pixel data"
+        why = f"{what}: deid cannot examine it"
         return Decision(Verdict.SKIP, why, Severity.HIGH if declared == "YES" else Severity.MEDIUM)
-    verdict, why = kind(ds)
     if verdict is Verdict.SERIES and not str(ds.get("SeriesInstanceUID", "") or "").strip():
         # No series to sample: such files were pooled as one "series" across
         # patients, and a slice with text between the samples kept it.
         verdict, why = Verdict.EXAMINE, why.split(":")[0] + " without a SeriesInstanceUID"
-    found = _decide(verdict, why, _text(ds, "BurnedInAnnotation"), settings)
+    found = _decide(verdict, why, declared, settings)
     if verdict is Verdict.SERIES:
         # Samples are examined by the series step, in one process, after the
         # batch: a worker examining the first slice itself would load the
