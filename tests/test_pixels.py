@@ -720,9 +720,15 @@ def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():
     found = decide(picture, PixelSettings(mode="auto"))
     assert found.verdict is SKIP and found.unexamined is Severity.MEDIUM
     assert "float pixel data" in found.reason
-    # A parametric map is data, whatever its depth: no finding.
+    # A parametric map is data, whatever its depth: no finding; declaring
+    # text, a high one, and never redacted (an RT dose lost its hot spots).
     data = _header(Modality="OT", BitsAllocated=64, SOPClassUID="1.2.840.10008.5.1.4.1.1.30")
     assert decide(data, PixelSettings(mode="auto")).unexamined is None
+    dose = _header(Modality="RTDOSE", BitsAllocated=32, SOPClassUID="1.2.840.10008.5.1.4.1.1.481.2",
+                   BurnedInAnnotation="YES")  # fmt: skip
+    for mode in ("auto", "all"):
+        found = decide(dose, PixelSettings(mode=mode))
+        assert found.verdict is SKIP and found.unexamined is Severity.HIGH, mode
 
 
 def test_tiles_cover_every_size_with_overlap():

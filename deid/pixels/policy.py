@@ -166,8 +166,14 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
         return Decision(Verdict.NO_IMAGE, "no pixel data")
     verdict, why = kind(ds)
     declared = _text(ds, "BurnedInAnnotation")
-    if verdict is Verdict.SKIP and declared != "YES":
-        return Decision(Verdict.SKIP, why)  # data, not a picture: whatever its depth
+    if verdict is Verdict.SKIP:
+        # Data, not a picture, whatever its depth or mode: never redacted (an
+        # RT dose declaring YES lost its hot spots as "text"). One declaring
+        # text is a high finding for a person to review.
+        if declared == "YES":
+            why += "; it declares burned-in text, and data is not redacted"
+            return Decision(Verdict.SKIP, why, Severity.HIGH)
+        return Decision(Verdict.SKIP, why)
     bits = int(ds.get("BitsAllocated", 0) or 0)
     floats = not header_only and "PixelData" not in ds
     if bits not in EXAMINED_BITS or floats:
