@@ -110,8 +110,8 @@ class SeriesCollector:
 
         threads = min(threads, available_cores())  # --jobs may count a cluster's workers
         if threads <= 1:
-            for key, records, series in self._candidates():
-                yield self._judged(assess(series, self.thresholds, previews), key, records)
+            for records, series in self._candidates():
+                yield self._judged(assess(series, self.thresholds, previews), records, series)
             return
         # Reading frames may silence pydicom's warnings (catch_warnings): the
         # process-wide filter list is not thread safe, so the threads' changes
@@ -130,19 +130,19 @@ class SeriesCollector:
         pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deid-face")
         try:
             waiting: deque = deque()
-            for key, records, series in self._candidates():
+            for records, series in self._candidates():
                 future = pool.submit(assess, series, self.thresholds, previews)
-                waiting.append((future, key, records))
+                waiting.append((future, records, series))
                 if len(waiting) > 2 * threads:
-                    future, key, records = waiting.popleft()
-                    yield self._judged(future.result(), key, records)
+                    future, records, series = waiting.popleft()
+                    yield self._judged(future.result(), records, series)
             while waiting:
-                future, key, records = waiting.popleft()
-                yield self._judged(future.result(), key, records)
+                future, records, series = waiting.popleft()
+                yield self._judged(future.result(), records, series)
         finally:  # stopped early (interrupted): series not yet started are dropped
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _candidates(self) -> Iterator[tuple[str, list, Series]]:
+    def _candidates(self) -> Iterator[tuple[list, Series]]:
         from deid.face.assess import candidate
 
         for key, group in groupby(self._spool, key=itemgetter(0)):
@@ -154,18 +154,17 @@ class SeriesCollector:
             words = " ".join(dict.fromkeys(s.words for s in slices))[:_SERIES_WORDS]
             series = Series(key, slices[0].modality, words, slices)
             if candidate(series, self.thresholds):
-                yield key, records, series
+                yield records, series
 
     def _judged(
-        self, result: FaceResult, key: str, records: list
+        self, result: FaceResult, records: list, series: Series
     ) -> tuple[FaceResult, list[tuple[str, str]]]:
         result.series = records[0][0]
-        result.ref = file_ref(self._name_key, key)
+        result.ref = file_ref(self._name_key, series.uid)
         # Each file was marked at first from its own words: where they
         # disagree, some outputs hold the other value whatever the level.
-        words = {SliceGeometry.from_record(r[2]).words for r in records}
-        named = {self.thresholds.names_head(w) for w in words}
-        result.mixed = len(named) > 1
+        words = {s.words for s in series.slices}
+        result.mixed = len({self.thresholds.names_head(w) for w in words}) > 1
         return result, [tuple(r[1]) for r in records if r[1]]
 
     def close(self) -> None:

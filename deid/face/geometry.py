@@ -24,7 +24,6 @@ Pixels = tuple[int, int, str, int, int]
 PIXEL_DATA = 0x7FE00010
 ENDS_FILE = -1  # pixel data offset: the element's value ends the file
 PER_FRAME = 0x52009230  # PerFrameFunctionalGroupsSequence
-SHARED = 0x52009229  # SharedFunctionalGroupsSequence
 NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 DESCRIPTIVE = ("BodyPartExamined", "StudyDescription", "SeriesDescription", "ProtocolName")
 
@@ -212,7 +211,7 @@ class SliceGeometry:
         if PER_FRAME in ds:
             orientation, spacing = _enhanced(ds, orientation, spacing, frame_positions)
         frames = max(1, header.integer(ds, "NumberOfFrames", 1))
-        scales = frame_rescales(ds, frames) if PER_FRAME in ds else [rescale(ds)]
+        scales = frame_rescales(ds, frames)
         return cls(
             path,
             header.text(ds, "SeriesInstanceUID"),
@@ -371,8 +370,6 @@ def _stand_ins(
 ) -> tuple[list, np.ndarray] | None:
     """The order with each missing slice's nearer neighbour in its place, or
     None where the gaps are not whole missing slices, or too many."""
-    if not (np.isfinite(steps).all() and np.isfinite(step) and step > 0):
-        return None  # a position far out (1e308 along an oblique normal): no order
     out_items, out_positions, missing = [items[0]], [positions[0]], 0
     for i, gap in enumerate(steps):
         lost = int(round(gap / step)) - 1

@@ -199,10 +199,7 @@ TRUSTED = "BurnedInAnnotation NO trusted (--trust-burned-in-annotation)"
 
 
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:
-    if verdict is Verdict.SKIP and declared != "YES":
-        # Data, not a picture (a segmentation, a dose): never redacted, even
-        # under --pixels all, which examines every picture.
-        return Decision(Verdict.SKIP, why)
+    """For pictures (`decide` has answered for data, which is never examined)."""
     if settings.mode is PixelMode.ALL:
         return Decision(Verdict.EXAMINE, settings.forced or "--pixels all")
     if settings.mode is PixelMode.OFF:
