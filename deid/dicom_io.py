@@ -9,6 +9,7 @@ through a symbolic link.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -489,11 +490,15 @@ def with_transfer_syntax(ds: Dataset) -> UID:
     return ts
 
 
+# Letters and digits (str.isalnum, any script), "_", "." and "-".
+_NAME_PART = re.compile(r"[\w.-]+")
+
+
 def output_path(out: Path, patient: str, study_uid: str, series_uid: str, sop_uid: str) -> Path:
     """<out>/<patient pseudonym>/<study>/<series>/<sop>.dcm, from pseudonyms only."""
     parts = [patient, study_uid, series_uid, sop_uid]
     for part in parts:
-        if not part or not all(c.isalnum() or c in ".-_" for c in part) or part in (".", ".."):
+        if _NAME_PART.fullmatch(part) is None or part in (".", ".."):
             raise InputFileError(f"cannot name output from value {part!r}")
     return out.joinpath(*parts[:3], parts[3] + ".dcm")
 

@@ -3,11 +3,13 @@
 pydicom's writer builds two buffer objects and runs its type dispatch for every
 element; at a few hundred elements per CT slice that was a third of deid's time
 per file. Most of what deid writes is simple: elements kept undecoded (copied
-as read: tag, VR, length, value bytes) and decoded values that are ASCII
-strings, single integers or bytes. Those are written here; everything else
-(person names, numbers as strings, floats, sequences, undefined lengths, values
-too long for their VR, data sets whose encoding or character set changes) goes
-through pydicom's own element writer. The bytes are pydicom's either way
+as read: tag, VR, length, value bytes), decoded values that are ASCII strings,
+single integers or bytes, and sequences of items in the file's own encoding
+(the items' elements written the same way; pydicom wrote them at about a
+millisecond a real CT header). Those are written here; everything else
+(person names, numbers as strings, floats, values too long for their VR, data
+sets or items whose encoding or character set changes) goes through
+pydicom's own element and data set writers. The bytes are pydicom's either way
 (tests/test_part10.py compares them with dcmwrite).
 """
 
@@ -21,9 +23,10 @@ from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.filewriter import write_data_element, write_dataset, write_sequence_item
 from pydicom.multival import MultiValue
-from pydicom.tag import tag_in_exception
+from pydicom.sequence import Sequence
+from pydicom.tag import ItemDelimiterTag, ItemTag, SequenceDelimiterTag, tag_in_exception
 from pydicom.uid import UID
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
@@ -112,7 +115,50 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> 
                 write(value)
                 continue
         with tag_in_exception(tag):
-            write_data_element(fp, elem, charset)
+            if elem.VR == "SQ" and not elem.is_raw and isinstance(elem.value, Sequence):
+                _write_sequence(fp, elem, charset)
+            else:
+                write_data_element(fp, elem, charset)
+
+
+def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str]) -> None:
+    """pydicom's write_data_element for a decoded sequence: its items in
+    this module's writer where they are in the file's encoding."""
+    order = "<" if fp.is_little_endian else ">"
+    value = DicomBytesIO()
+    value.is_implicit_VR, value.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
+    for item in elem.value:
+        _write_item(value, item, charset)
+    undefined = elem.is_undefined_length
+    size = UNDEFINED_LENGTH if undefined else value.tell()
+    if fp.is_implicit_VR:
+        fp.write(struct.pack(order + "HHL", elem.tag >> 16, elem.tag & 0xFFFF, size))
+    else:
+        fp.write(struct.pack(order + "HH2s2xL", elem.tag >> 16, elem.tag & 0xFFFF, b"SQ", size))
+    fp.write(value.getvalue())
+    if undefined:
+        fp.write(struct.pack(order + "HHL", SequenceDelimiterTag >> 16, 0xE0DD, 0))
+
+
+def _write_item(fp: DicomBytesIO, item: Dataset, charset: str | list[str]) -> None:
+    """pydicom's write_sequence_item; an item read in another encoding or
+    character set (or made by deid: no encoding read) is left to pydicom,
+    which resolves ambiguous VRs and re-encodes its text."""
+    encoding = (fp.is_implicit_VR, fp.is_little_endian)
+    if encoding != item.original_encoding or item.original_character_set != item._character_set:
+        write_sequence_item(fp, item, charset)  # type: ignore[arg-type]
+        return
+    order = "<" if fp.is_little_endian else ">"
+    start = fp.tell()
+    fp.write(struct.pack(order + "HHL", ItemTag >> 16, ItemTag & 0xFFFF, UNDEFINED_LENGTH))
+    _write_elements(fp, item, item.get("SpecificCharacterSet", charset))
+    if getattr(item, "is_undefined_length_sequence_item", False):
+        fp.write(struct.pack(order + "HHL", ItemDelimiterTag >> 16, ItemDelimiterTag & 0xFFFF, 0))
+        return
+    end = fp.tell()
+    fp.seek(start + 4)
+    fp.write(struct.pack(order + "L", end - start - 8))
+    fp.seek(end)
 
 
 def _simple_value(elem: DataElement | RawDataElement, order: str) -> bytes | None:
