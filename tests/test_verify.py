@@ -192,6 +192,24 @@ def test_no_pass_clears_a_value_the_full_check_finds(pieces, place, charset, syn
     assert bool(values) == bool(full), (text, full)
 
 
+def test_an_escape_byte_in_binary_values_costs_no_second_pass(monkeypatch):
+    # A palette's or an overlay's bytes nearly always hold an escape byte
+    # (pydicom-data's eCT_Supplemental.dcm): every such output was walked
+    # value by value, or parsed. Binary values are never decoded as text.
+    data = _with(
+        StudyDescription="Bone scan",
+        RedPaletteColorLookupTableData=b"\x1b$B" * 8 + b"\x00\x00",
+        x60003000=("OW", b"\x1b" * 64),  # OverlayData
+    )
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the raw pass did not clear the output")
+
+    monkeypatch.setattr(verify_module, "_values_clear", no_second_pass)
+    monkeypatch.setattr(pydicom, "dcmread", no_second_pass)
+    assert verify(data, identifiers(), "f") == []
+
+
 def test_a_placeholder_serial_number_costs_no_second_parse(monkeypatch):
     # A DeviceSerialNumber "00000" (pydicom-data's MR2 files) matched every
     # time written "000000.00", and each such output was parsed again.
@@ -314,6 +332,9 @@ GLUED = {
     "Arabic-Indic digits": lambda: _with(charset="ISO_IR 192", StudyDescription="born 1965-٠٤-١٢"),
     "Thai digits": lambda: _with(charset="ISO_IR 166", StudyDescription="born 1965-๐๔-๑๒"),
     "an escape sequence inside a word": lambda: _with(StudyDescription=b"GAR\x1b(BCIA"),
+    "an escape byte in a lookup table beside the value": lambda: _with(
+        ImageID="whole body e", RedPaletteColorLookupTableData=b"\x1b(B" * 8 + b"\x00"
+    ),
     "a control byte between title and name": lambda: _with(StudyComments="Dr\x0bLind"),
     "a digit of group 0038 after a name": lambda: _with(
         ImplicitVRLittleEndian, StudyComments="Anna Lind", CurrentPatientLocation="Ward 3"

@@ -208,13 +208,14 @@ def _data_set(data: bytes) -> Searched | None:
 
 
 def _readings(
-    header: bytes, syntax: str, character_set: str | list[str] | None
+    header: bytes, syntax: str, character_set: str | list[str] | None, escapes: bool
 ) -> list[str] | None:
     """The header as text in every way the check reads a value of it: Latin-1
     (bytes values) and the data set's character set. None where the raw
-    bytes cannot stand for the text (code extensions, multi-byte sets other
-    than UTF-8, a character set inside a sequence item): the file is parsed."""
-    if b"\x1b" in header:
+    bytes cannot stand for the text (`escapes`: an escape byte in a value
+    pydicom decodes as text; multi-byte sets other than UTF-8, a character
+    set inside a sequence item): the file is parsed."""
+    if escapes:
         return None  # pydicom drops escape sequences inside any value it decodes
     terms = [character_set] if isinstance(character_set, str) else list(character_set or [])
     declared = header.count(b"\x08\x00\x05\x00")
@@ -233,6 +234,37 @@ def _readings(
         return [latin, header.decode(codec, "replace")]
     except LookupError:
         return None
+
+
+# Values pydicom never decodes as text: an escape byte there changes no
+# reading (a lookup table or an overlay of a kilobyte or more nearly always
+# holds one, and sent every such output to the slower passes).
+_ESCAPE_FREE_VRS = frozenset(
+    {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"US", b"SS", b"UL", b"SL", b"FL", b"FD",
+     b"SV", b"UV", b"AT"}
+)  # fmt: skip
+
+
+def _escape_in_text(searched: Searched) -> bool:
+    """Whether an escape byte may sit in a value decoded as text; True where
+    the walk cannot tell (the caller then parses the file)."""
+    data, syntax, meta_end = searched
+    if syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
+        return True
+    try:
+        if not looks_explicit(data, meta_end):
+            return True
+        values = (
+            *every_value(data, PREAMBLE + 4, meta_end),
+            *every_value(data, meta_end, len(data)),
+        )
+    except (CannotTell, struct.error):
+        return True
+    return any(
+        data.find(b"\x1b", start, start + length) >= 0
+        for _, vr, start, length, _ in values
+        if vr not in _ESCAPE_FREE_VRS
+    )
 
 
 def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
@@ -359,7 +391,8 @@ def verify(
     searched = _data_set(data)
     if searched is not None:
         header = _header_bytes(searched.data, pixel_data)
-        texts = _readings(header, searched.syntax, character_set)
+        escapes = b"\x1b" in header and _escape_in_text(searched)
+        texts = _readings(header, searched.syntax, character_set, escapes)
         if texts is not None and not _may_leak(texts, terms):
             return []
         if _values_clear(searched, terms):
