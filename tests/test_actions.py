@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
+
 from deid import actions
 from deid.risk.identifiers import Identifier, IdentifierSet, date_forms
 
@@ -61,8 +63,21 @@ def test_clean_text_keeps_clinical_words_and_drops_identifiers():
 
 def test_date_forms_cover_common_writing():
     forms = date_forms("19650412")
-    for written in ("1965-04-12", "04/12/1965", "12.04.1965", "April 12, 1965", "12 apr 1965"):
+    for written in ("1965-04-12", "04/12/1965", "12.04.1965", "April 12, 1965", "12 apr 1965",
+                    "12/04/65", "04/12/65", "12.04.65", "12-04-65"):  # fmt: skip
         assert any(re.fullmatch(re.escape(f), written, re.I) for f in forms), written
+
+
+@pytest.mark.parametrize("written", ["DOB 29 09 47", "born 29.09.47", "geb. 29/9/47", "09-29-47"])
+def test_a_birth_date_with_a_two_digit_year_is_cleaned(written):
+    # Two-digit years were no form of the day: "29 09 47" was kept, in a
+    # description as in burned-in text, even as the patient's own birth date.
+    birth = Identifier("date", "19470929", "PatientBirthDate")
+    cleaned = actions.clean_text(f"CT HEAD {written} follow-up", _terms(birth))
+    assert "47" not in cleaned and "29" not in cleaned, cleaned
+    assert cleaned.startswith("CT HEAD") and cleaned.endswith("follow-up")
+    other = actions.clean_text("CT HEAD 29 09 48 follow-up", _terms(birth))
+    assert other == "CT HEAD 29 09 48 follow-up"  # another day: kept
 
 
 def test_names_in_every_pn_group_are_identifiers():

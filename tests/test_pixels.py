@@ -711,6 +711,19 @@ def test_a_spaced_date_is_a_date_not_three_numbers(text, kind):
     assert label(text, IdentifierSet(), allow).kind == kind
 
 
+def test_the_patients_own_date_with_a_two_digit_year_is_identifying():
+    # "29 09 47" is three numbers the allow-list keeps, and no form of the
+    # birth date had a two-digit year: it was kept as an annotation.
+    from deid.pixels.classify import Label, label
+
+    allow = load_allowlist(Path(__file__).parent.parent / "profiles" / "pixels" / "allowlist.toml")
+    own = IdentifierSet()
+    own.add("date", "19470929", "PatientBirthDate")
+    for text in ("29 09 47", "DOB 29.09.47", "09/29/47"):
+        assert label(text, own, allow) == Label("phi", "date"), text
+    assert label("29 09 48", own, allow).kind == "marker"
+
+
 def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():
     # Float pixel data (BitsAllocated 32) was examined, its redaction
     # written into a new PixelData beside the unredacted original.
@@ -720,6 +733,14 @@ def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():
     found = decide(picture, PixelSettings(mode="auto"))
     assert found.verdict is SKIP and found.unexamined is Severity.MEDIUM
     assert "float pixel data" in found.reason
+    # Its finding names no --pixels mode: none examines float data.
+    from deid.pixels.examine import not_examined
+
+    for mode in ("auto", "all"):
+        finding = not_examined("f", decide(picture, PixelSettings(mode=mode)), "")
+        assert "--pixels" not in finding.action and "review" in finding.action, finding.action
+    unread = not_examined("f", decide(_header(Modality="OT"), PixelSettings(mode="off")), "")
+    assert "--pixels auto or all" in unread.action  # what would have examined it
     # A parametric map is data, whatever its depth: no finding; declaring
     # text, a high one, and never redacted (an RT dose lost its hot spots).
     data = _header(Modality="OT", BitsAllocated=64, SOPClassUID="1.2.840.10008.5.1.4.1.1.30")

@@ -17,7 +17,7 @@ from pydicom.uid import UID
 
 from deid.errors import InputFileError
 from deid.pixels import classify, judge, regions
-from deid.pixels.policy import TRUSTED, Decision, Verdict, decide, kind
+from deid.pixels.policy import CANNOT_EXAMINE, TRUSTED, Decision, Verdict, decide, kind
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
@@ -72,11 +72,18 @@ def not_examined(label: str, decision: Decision, declared: str) -> Finding:
         "pixels.not-examined",
         decision.unexamined,
         f"pixel data not examined for burned-in text: {decision.reason}",
-        action="pixel data unchanged; "
-        + ("run without --trust-burned-in-annotation" if decision.reason.startswith(TRUSTED)
-           else "examine (--pixels auto or all)")
-        + " or review before sharing",
+        action=f"pixel data unchanged; {_way_on(decision.reason)}review before sharing",
     )
+
+
+def _way_on(reason: str) -> str:
+    """What would have examined it: nothing, for pixel data deid cannot read
+    (float, other depths), where naming --pixels all misled."""
+    if reason.startswith(TRUSTED):
+        return "run without --trust-burned-in-annotation or "
+    if reason.endswith(CANNOT_EXAMINE):
+        return ""
+    return "examine (--pixels auto or all) or "
 
 
 def _mask_for(boxes: list[detect.Box], shape: tuple[int, int]) -> np.ndarray:

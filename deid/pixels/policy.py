@@ -180,7 +180,7 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
         # Not examined, and said so: 1- and 32-bit images were skipped here
         # without a finding (a 32-bit Secondary Capture declaring its text).
         what = "float pixel data" if floats else f"{bits}-bit pixel data"
-        why = f"{what}: deid cannot examine it"
+        why = f"{what}: {CANNOT_EXAMINE}"
         return Decision(Verdict.SKIP, why, Severity.HIGH if declared == "YES" else Severity.MEDIUM)
     if verdict is Verdict.SERIES and not str(ds.get("SeriesInstanceUID", "") or "").strip():
         # No series to sample: such files were pooled as one "series" across
@@ -196,6 +196,7 @@ def decide(ds: Dataset, settings: PixelSettings, header_only: bool = False) -> D
 
 
 TRUSTED = "BurnedInAnnotation NO trusted (--trust-burned-in-annotation)"
+CANNOT_EXAMINE = "deid cannot examine it"  # under any --pixels mode
 
 
 def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) -> Decision:

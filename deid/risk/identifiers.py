@@ -167,12 +167,13 @@ def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
 
 
 def date_forms(value: str) -> list[str]:
-    """DA and the common ways people write the same day."""
+    """DA and the common ways people write the same day, two-digit years
+    among them (a birth date burned in as "29 09 47")."""
     parsed = parse_da(value[:8])
     if parsed is None:
         return []
     y, m, d = parsed.year, parsed.month, parsed.day
-    month = MONTHS[m - 1]
+    yy, month = y % 100, MONTHS[m - 1]
     forms = {
         f"{y:04d}{m:02d}{d:02d}",
         f"{y:04d}-{m:02d}-{d:02d}",
@@ -191,6 +192,10 @@ def date_forms(value: str) -> list[str]:
         f"{month[:3]} {d}, {y}",
         f"{month} {d} {y}",
         f"{d:02d}-{month[:3]}-{y:04d}",
+        f"{d:02d}/{m:02d}/{yy:02d}",
+        f"{m:02d}/{d:02d}/{yy:02d}",
+        f"{d:02d}.{m:02d}.{yy:02d}",
+        f"{d:02d}-{m:02d}-{yy:02d}",
     }
     return sorted(forms)
 
