@@ -152,7 +152,7 @@ def _place(ds: Dataset, place: str, text: str) -> None:
 def parse_always(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the element-by-element check on the parsed output decides."""
     past_raw_pass(monkeypatch)
-    monkeypatch.setattr(verify_module, "_values_clear", lambda searched, terms: False)
+    monkeypatch.setattr(verify_module, "_values_clear", lambda *args: False)
 
 
 def past_raw_pass(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,7 +128,8 @@ def test_the_values_pass_clears_no_layout_the_parse_stops(layout):
         full = _full(data)
         assert full, "the layout must carry a value the parse stops"
         searched = verify_module._data_set(data)
-        assert not verify_module._values_clear(searched, identifiers().terms())
+        walked = verify_module._walk(searched)
+        assert not verify_module._values_clear(searched, identifiers().terms(), walked)
         assert verify(data, identifiers(), "f")
 
 

@@ -34,7 +34,7 @@ from pydicom.values import convert_value
 from deid.actions import NUMERIC_TEXT_VRS, TEXT_VRS
 from deid.elements import in_tag_order
 from deid.forms import BINARY_NUMBER_VRS, FORMS, binary_bytes, raw_has_form, value_text
-from deid.raw_walk import PREAMBLE, CannotTell, every_value, looks_explicit, meta
+from deid.raw_walk import PREAMBLE, CannotTell, Value, every_value, looks_explicit, meta
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import Identifier, IdentifierSet
 from deid.scrub import tag_name
@@ -245,24 +245,36 @@ _ESCAPE_FREE_VRS = frozenset(
 )  # fmt: skip
 
 
-def _escape_in_text(searched: Searched) -> bool:
-    """Whether an escape byte may sit in a value decoded as text; True where
-    the walk cannot tell (the caller then parses the file)."""
+class Walked(NamedTuple):
+    """Every value of the meta group and of the data set, at every depth."""
+
+    meta: list[Value]
+    data_set: list[Value]
+
+
+def _walk(searched: Searched) -> Walked | None:
+    """The output's values as the second pass reads them; None where the
+    walk cannot read the file as pydicom would (implicit VR, big endian)."""
     data, syntax, meta_end = searched
     if syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
-        return True
+        return None
     try:
         if not looks_explicit(data, meta_end):
-            return True
-        values = (
-            *every_value(data, PREAMBLE + 4, meta_end),
-            *every_value(data, meta_end, len(data)),
-        )
+            return None
+        in_meta = list(every_value(data, PREAMBLE + 4, meta_end))
+        return Walked(in_meta, list(every_value(data, meta_end, len(data))))
     except (CannotTell, struct.error):
+        return None
+
+
+def _escape_in_text(data: bytes, walked: Walked | None) -> bool:
+    """Whether an escape byte may sit in a value decoded as text; True where
+    the walk cannot tell (the file is parsed then)."""
+    if walked is None:
         return True
     return any(
         data.find(b"\x1b", start, start + length) >= 0
-        for _, vr, start, length, _ in values
+        for _, vr, start, length, _ in (*walked.meta, *walked.data_set)
         if vr not in _ESCAPE_FREE_VRS
     )
 
@@ -292,29 +304,25 @@ def _may_leak(texts: list[str], terms: PhraseIndex[Identifier]) -> bool:
     return False
 
 
-def _values_clear(searched: Searched, terms: PhraseIndex[Identifier]) -> bool:
+def _values_clear(
+    searched: Searched, terms: PhraseIndex[Identifier], walked: Walked | None
+) -> bool:
     """The second pass, for a file the raw bytes did not clear: each text
     value read from its own bytes and decoded by pydicom's own converter, as
     the parse decodes it, then checked as the parse checks it. Values apart,
     a name cannot run into a neighbour's bytes, nor a phrase across two
     elements. True only when every value was read so and none holds an
     identifier; where the walk cannot read the file as pydicom would
-    (implicit VR, big endian, UN values, a character set in an item), the
-    file is parsed."""
-    data, syntax, meta_end = searched
-    if syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian):
-        return False
+    (`walked` None; UN values, a character set in an item), the file is
+    parsed."""
+    if walked is None or any(value[0] == CHARACTER_SET for value in walked.meta):
+        return False  # an item of the meta decoded in its own set
+    data = searched.data
     try:
-        if not looks_explicit(data, meta_end):
-            return False
-        in_meta = list(every_value(data, PREAMBLE + 4, meta_end))
-        if any(value[0] == CHARACTER_SET for value in in_meta):
-            return False  # an item of the meta decoded in its own set
-        in_data_set = list(every_value(data, meta_end, len(data)))
-        encodings = _encodings(data, in_data_set)
+        encodings = _encodings(data, walked.data_set)
         for values, coding, is_meta in (
-            (in_meta, default_encoding, True),
-            (in_data_set, encodings, False),
+            (walked.meta, default_encoding, True),
+            (walked.data_set, encodings, False),
         ):
             for tag, vr, start, length, depth in values:
                 if _holds_identifier(
@@ -391,11 +399,17 @@ def verify(
     searched = _data_set(data)
     if searched is not None:
         header = _header_bytes(searched.data, pixel_data)
-        escapes = b"\x1b" in header and _escape_in_text(searched)
+        walked: Walked | None | bool = False  # not walked yet: most files never are
+        escapes = b"\x1b" in header
+        if escapes:
+            walked = _walk(searched)
+            escapes = _escape_in_text(searched.data, walked)
         texts = _readings(header, searched.syntax, character_set, escapes)
         if texts is not None and not _may_leak(texts, terms):
             return []
-        if _values_clear(searched, terms):
+        if walked is False:
+            walked = _walk(searched)
+        if _values_clear(searched, terms, walked):
             return []
     ds = pydicom.dcmread(BytesIO(data))
     findings: list[Finding] = []
