@@ -148,9 +148,10 @@ PIXELS = _together(
         "check of pixels constant across all slices, and every slice when either finds "
         "text (captures, screen saves, DERIVED/SECONDARY, localizers, dose reports, "
         "US/CR/DX and other text-carrying modalities, single-image series: one by one); "
-        "segmentations, parametric maps, RT dose (data, not pictures) and 1- and 32-bit "
-        "data are not examined. all: every image. off: none (a finding for each image "
-        "left unexamined).",
+        "segmentations, parametric maps and RT dose (data, not pictures) are not "
+        "examined. all: every picture. off: none. Float pixel data and bit depths other "
+        "than 1, 8, 16 and 32 are examined in no mode. Each image left unexamined is a "
+        "finding.",
     ),
     click.option(
         "--trust-burned-in-annotation",

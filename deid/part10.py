@@ -19,7 +19,7 @@ import struct
 from io import BytesIO
 
 import pydicom
-from pydicom.charset import default_encoding
+from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
@@ -127,8 +127,11 @@ def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str
     order = "<" if fp.is_little_endian else ">"
     value = DicomBytesIO()
     value.is_implicit_VR, value.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
+    # As pydicom hands them down: Python codec names, converted once more in
+    # each item (which turns a GBK data set's text to "?": pydicom's bytes).
+    encodings = convert_encodings(charset or [default_encoding])
     for item in elem.value:
-        _write_item(value, item, charset)
+        _write_item(value, item, encodings)
     undefined = elem.is_undefined_length
     size = UNDEFINED_LENGTH if undefined else value.tell()
     if fp.is_implicit_VR:

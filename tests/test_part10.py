@@ -117,3 +117,26 @@ def test_an_item_read_with_its_own_character_set_keeps_it():
     read.save_as(expected, enforce_file_format=True, implicit_vr=False, little_endian=True)
     assert written == expected.getvalue()
     assert "Ærø^Item".encode() in written
+
+
+def test_items_get_the_character_sets_as_pydicom_hands_them_down():
+    # pydicom passes items its codec names, not the data set's terms, and
+    # converts them again there: a GBK data set's new item text is written
+    # as "?" by pydicom, and deid wrote it in GBK (a review).
+    ds = pydicom.Dataset()
+    ds.SpecificCharacterSet = ["", "ISO 2022 GBK"]
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4"
+    item = pydicom.Dataset()
+    item.add_new(0x00080104, "LO", "中文".encode("gbk"))
+    ds.ContentSequence = pydicom.Sequence([item])
+    buffer = BytesIO()
+    ds.save_as(buffer, implicit_vr=False, little_endian=True)
+    read = pydicom.dcmread(BytesIO(buffer.getvalue()), force=True)
+    read.ContentSequence[0].CodeMeaning = "中文"
+    ts = pydicom.uid.ExplicitVRLittleEndian
+    read.file_meta = clean_file_meta(read, ts, FileContext("", "", 0, date(2000, 1, 1), None, None))
+    written = part10.encode(copy.deepcopy(read))
+    expected = BytesIO()
+    read.preamble = b"\x00" * 128
+    read.save_as(expected, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    assert written == expected.getvalue()

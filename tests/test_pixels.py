@@ -722,6 +722,9 @@ def test_the_patients_own_date_with_a_two_digit_year_is_identifying():
     for text in ("29 09 47", "DOB 29.09.47", "09/29/47"):
         assert label(text, own, allow) == Label("phi", "date"), text
     assert label("29 09 48", own, allow).kind == "marker"
+    study = IdentifierSet()  # another date's three numbers are no form of it
+    study.add("date", "20210305", "StudyDate")
+    assert label("3 5 21 cm", study, allow).kind == "marker"
 
 
 def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():

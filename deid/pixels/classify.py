@@ -131,7 +131,7 @@ def _identifier_terms(identifiers: IdentifierSet) -> list[tuple[str, str]]:
                 if len(phrase) == 1 and len(phrase[0]) >= shortest:
                     terms.append((item.kind, phrase[0]))
         elif item.kind == "date":
-            for form in date_forms(item.value):
+            for form in date_forms(item.value, item.is_birth_date):
                 terms.append(("date", fold(form)))
         elif item.kind in ("id", "phone"):
             terms.append((item.kind, item.value.upper().translate(_DIGITISH)))

@@ -53,7 +53,14 @@ class Identifier:
 
     def phrases(self) -> tuple[tuple[str, ...], ...]:
         """Token sequences (see deid.text.tokens) that are this identifier."""
-        return _phrases(self.kind, self.value.strip())
+        return _phrases(self.kind, self.value.strip(), self.is_birth_date)
+
+    @property
+    def is_birth_date(self) -> bool:
+        """A birth date is also looked for with a two-digit year ("29 09 47",
+        as forms and screens print it). Other dates are not: any three small
+        numbers ("3.4.5", a software version) would be 2005-04-03."""
+        return self.kind == "date" and self.where.endswith("PatientBirthDate")
 
     def digits(self) -> tuple[str, ...]:
         """Digit strings matched however they are grouped: phone numbers and
@@ -132,7 +139,7 @@ def _address_phrases(value: str) -> list[tuple[str, ...]]:
 # The files of one series, study or site share most identifying values; their
 # phrases are built once per worker (the last 512 values).
 @lru_cache(maxsize=512)
-def _phrases(kind: str, value: str) -> tuple[tuple[str, ...], ...]:
+def _phrases(kind: str, value: str, short_years: bool = False) -> tuple[tuple[str, ...], ...]:
     if not value:
         return ()
     if kind == "name":
@@ -144,7 +151,7 @@ def _phrases(kind: str, value: str) -> tuple[tuple[str, ...], ...]:
             return ()  # "00000", "XXXXX": a placeholder, not anyone's number
         found = [tuple(words(value))]
     elif kind == "date":
-        found = [tuple(words(f)) for f in date_forms(value)]
+        found = [tuple(words(f)) for f in date_forms(value, short_years)]
     elif kind in ("address", "institution"):
         found = _address_phrases(value)
     elif kind == "email":
@@ -166,9 +173,9 @@ def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
     return ()
 
 
-def date_forms(value: str) -> list[str]:
-    """DA and the common ways people write the same day, two-digit years
-    among them (a birth date burned in as "29 09 47")."""
+def date_forms(value: str, short_years: bool = False) -> list[str]:
+    """DA and the common ways people write the same day; with `short_years`
+    also with a two-digit year (a birth date burned in as "29 09 47")."""
     parsed = parse_da(value[:8])
     if parsed is None:
         return []
@@ -192,11 +199,14 @@ def date_forms(value: str) -> list[str]:
         f"{month[:3]} {d}, {y}",
         f"{month} {d} {y}",
         f"{d:02d}-{month[:3]}-{y:04d}",
-        f"{d:02d}/{m:02d}/{yy:02d}",
-        f"{m:02d}/{d:02d}/{yy:02d}",
-        f"{d:02d}.{m:02d}.{yy:02d}",
-        f"{d:02d}-{m:02d}-{yy:02d}",
     }
+    if short_years:
+        forms |= {
+            f"{d:02d}/{m:02d}/{yy:02d}",
+            f"{m:02d}/{d:02d}/{yy:02d}",
+            f"{d:02d}.{m:02d}.{yy:02d}",
+            f"{d:02d}-{m:02d}-{yy:02d}",
+        }
     return sorted(forms)
 
 
