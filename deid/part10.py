@@ -16,6 +16,7 @@ pydicom's own element and data set writers. The bytes are pydicom's either way
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from io import BytesIO
 
 import pydicom
@@ -129,7 +130,7 @@ def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str
     value.is_implicit_VR, value.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
     # As pydicom hands them down: Python codec names, converted once more in
     # each item (which turns a GBK data set's text to "?": pydicom's bytes).
-    encodings = convert_encodings(charset or [default_encoding])
+    encodings = _python_encodings(charset)
     for item in elem.value:
         _write_item(value, item, encodings)
     undefined = elem.is_undefined_length
@@ -141,6 +142,23 @@ def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str
     fp.write(value.getvalue())
     if undefined:
         fp.write(struct.pack(order + "HHL", SequenceDelimiterTag >> 16, 0xE0DD, 0))
+
+
+def _python_encodings(charset: str | list[str] | None) -> list[str]:
+    """pydicom's convert_encodings, once per character set a worker meets
+    (it was asked again for every sequence of every file)."""
+    if not charset:
+        terms: tuple[str, ...] = (default_encoding,)
+    elif isinstance(charset, str):
+        terms = (charset,)
+    else:
+        terms = tuple(charset)
+    return list(_converted(terms))
+
+
+@lru_cache(maxsize=64)
+def _converted(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(convert_encodings(list(terms)))
 
 
 def _write_item(fp: DicomBytesIO, item: Dataset, charset: str | list[str]) -> None:
