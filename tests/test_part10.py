@@ -105,18 +105,9 @@ def test_an_item_read_with_its_own_character_set_keeps_it():
     item.SpecificCharacterSet = "ISO_IR 192"
     item.PersonName = "Ærø^Item"
     ds.ContentSequence = pydicom.Sequence([item])
-    buffer = BytesIO()
-    ds.save_as(buffer, implicit_vr=False, little_endian=True)
-    read = pydicom.dcmread(BytesIO(buffer.getvalue()), force=True)
+    read = _read_back(ds)
     assert str(read.ContentSequence[0].PersonName) == "Ærø^Item"  # decoded, as a scrub reads it
-    ts = pydicom.uid.ExplicitVRLittleEndian
-    read.file_meta = clean_file_meta(read, ts, FileContext("", "", 0, date(2000, 1, 1), None, None))
-    written = part10.encode(copy.deepcopy(read))
-    expected = BytesIO()
-    read.preamble = b"\x00" * 128
-    read.save_as(expected, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    assert written == expected.getvalue()
-    assert "Ærø^Item".encode() in written
+    assert "Ærø^Item".encode() in _written_as_pydicom_writes(read)
 
 
 def test_items_get_the_character_sets_as_pydicom_hands_them_down():
@@ -129,14 +120,25 @@ def test_items_get_the_character_sets_as_pydicom_hands_them_down():
     item = pydicom.Dataset()
     item.add_new(0x00080104, "LO", "中文".encode("gbk"))
     ds.ContentSequence = pydicom.Sequence([item])
+    read = _read_back(ds)
+    read.ContentSequence[0].CodeMeaning = "中文"
+    _written_as_pydicom_writes(read)
+
+
+def _read_back(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """The data set as read from a file (items with the encoding read)."""
     buffer = BytesIO()
     ds.save_as(buffer, implicit_vr=False, little_endian=True)
-    read = pydicom.dcmread(BytesIO(buffer.getvalue()), force=True)
-    read.ContentSequence[0].CodeMeaning = "中文"
+    return pydicom.dcmread(BytesIO(buffer.getvalue()), force=True)
+
+
+def _written_as_pydicom_writes(ds: pydicom.Dataset) -> bytes:
+    """deid's encoding of `ds` (explicit VR little endian), checked against dcmwrite's."""
     ts = pydicom.uid.ExplicitVRLittleEndian
-    read.file_meta = clean_file_meta(read, ts, FileContext("", "", 0, date(2000, 1, 1), None, None))
-    written = part10.encode(copy.deepcopy(read))
+    ds.file_meta = clean_file_meta(ds, ts, FileContext("", "", 0, date(2000, 1, 1), None, None))
+    written = part10.encode(copy.deepcopy(ds))
     expected = BytesIO()
-    read.preamble = b"\x00" * 128
-    read.save_as(expected, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    ds.preamble = b"\x00" * 128
+    ds.save_as(expected, enforce_file_format=True, implicit_vr=False, little_endian=True)
     assert written == expected.getvalue()
+    return written
