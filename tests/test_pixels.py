@@ -744,6 +744,10 @@ def test_pixel_data_deid_cannot_read_back_is_a_finding_and_data_is_not():
         assert "--pixels" not in finding.action and "review" in finding.action, finding.action
     unread = not_examined("f", decide(_header(Modality="OT"), PixelSettings(mode="off")), "")
     assert "--pixels auto or all" in unread.action  # what would have examined it
+    trusted = _header(Modality="OT", BurnedInAnnotation="NO")  # auto would trust it too
+    off = PixelSettings(mode="off", trust_declared=True)
+    advice = not_examined("f", decide(trusted, off), "NO").action
+    assert "--pixels all, or auto without --trust-burned-in-annotation" in advice, advice
     # A parametric map is data, whatever its depth: no finding; declaring
     # text, a high one, and never redacted (an RT dose lost its hot spots).
     data = _header(Modality="OT", BitsAllocated=64, SOPClassUID="1.2.840.10008.5.1.4.1.1.30")

@@ -83,6 +83,8 @@ def _way_on(reason: str) -> str:
         return "run without --trust-burned-in-annotation or "
     if reason.endswith(CANNOT_EXAMINE):
         return ""
+    if TRUSTED in reason:  # --pixels off, and auto would trust its NO
+        return "examine (--pixels all, or auto without --trust-burned-in-annotation) or "
     return "examine (--pixels auto or all) or "
 
 

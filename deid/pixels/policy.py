@@ -204,6 +204,8 @@ def _decide(verdict: Verdict, why: str, declared: str, settings: PixelSettings) 
     if settings.mode is PixelMode.ALL:
         return Decision(Verdict.EXAMINE, settings.forced or "--pixels all")
     if settings.mode is PixelMode.OFF:
+        if declared == "NO" and settings.trust_declared:
+            why = f"{TRUSTED}; {why}"  # auto would not examine it either
         off = f"--pixels off (by default: {why})"
         return Decision(Verdict.SKIP, off, _unexamined(verdict, declared))
     if declared == "YES":
