@@ -399,15 +399,13 @@ def verify(
     searched = _data_set(data)
     if searched is not None:
         header = _header_bytes(searched.data, pixel_data)
-        walked: Walked | None | bool = False  # not walked yet: most files never are
-        escapes = b"\x1b" in header
-        if escapes:
-            walked = _walk(searched)
-            escapes = _escape_in_text(searched.data, walked)
+        escapes = b"\x1b" in header  # most outputs hold none, and are never walked
+        walked = _walk(searched) if escapes else None
+        escapes = escapes and _escape_in_text(searched.data, walked)
         texts = _readings(header, searched.syntax, character_set, escapes)
         if texts is not None and not _may_leak(texts, terms):
             return []
-        if walked is False:
+        if walked is None:  # not walked yet (or it could not be: then again, briefly)
             walked = _walk(searched)
         if _values_clear(searched, terms, walked):
             return []
