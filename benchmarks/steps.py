@@ -50,7 +50,10 @@ def main() -> None:
           f"{1000 * sum(system.values()) / n:7.2f}")  # fmt: skip
 
 
-def _run(files: list[Path], out: Path, args: argparse.Namespace) -> tuple:
+Spent = collections.Counter[str]
+
+
+def _run(files: list[Path], out: Path, args: argparse.Namespace) -> tuple[Spent, Spent]:
     settings = api.build_settings(
         api.resolve_profile(args.profile),
         api.Destinations.build([args.folder], out),
@@ -59,8 +62,8 @@ def _run(files: list[Path], out: Path, args: argparse.Namespace) -> tuple:
         face=api.FaceSettings(enabled=False),
     )
     process.warm()
-    user: collections.Counter[str] = collections.Counter()
-    system: collections.Counter[str] = collections.Counter()
+    user: Spent = collections.Counter()
+    system: Spent = collections.Counter()
     warnings.simplefilter("ignore")  # as process_file: the report says what was odd
     for path in files:
         st = path.stat()
@@ -71,7 +74,7 @@ def _run(files: list[Path], out: Path, args: argparse.Namespace) -> tuple:
             try:
                 step(state, settings)
             except Exception as exc:  # noqa: BLE001 - a file deid refuses: say so, go on
-                print(f"{path.name}: {step.__name__}: {type(exc).__name__}")
+                print(f"{path.name!r}: {step.__name__}: {type(exc).__name__}")  # a name: repr
                 break
             finally:
                 u1, s1 = _times()
