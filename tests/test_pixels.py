@@ -1068,3 +1068,54 @@ def test_over_read_spares_lines_of_narrow_characters() -> None:
     assert over_read(Box(0, 0, 311, 294, 0.96, "detector"), "roy kod")
     assert not over_read(Box(0, 0, 32, 20, 0.9, "detector"), "IIIIIIII")  # 0.2 h each
     assert not over_read(Box(0, 0, 200, 20, 0.9, "detector"), "DOE^JOHN 12345")
+
+
+def _merge_lines_reference(boxes: list) -> list:
+    """merge_lines as first written: each box against every box kept so far."""
+    from deid.pixels.detect import Box
+
+    merged = sorted(boxes, key=lambda b: (b.y, b.x))
+    changed = True
+    while changed:
+        changed = False
+        out: list = []
+        for box in merged:
+            for i, other in enumerate(out):
+                overlap = min(box.y + box.h, other.y + other.h) - max(box.y, other.y)
+                gap = max(box.x, other.x) - min(box.x + box.w, other.x + other.w)
+                short = min(box.h, other.h)
+                alike = max(box.h, other.h) < 1.8 * short
+                if overlap > 0.6 * short and gap < 0.8 * short and alike:
+                    x0, y0 = min(box.x, other.x), min(box.y, other.y)
+                    x1 = max(box.x + box.w, other.x + other.w)
+                    y1 = max(box.y + box.h, other.y + other.h)
+                    out[i] = Box(x0, y0, x1 - x0, y1 - y0, max(box.score, other.score))
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
+
+
+def test_merging_line_pieces_looks_only_at_boxes_sharing_rows():
+    # A page of 12 000 small numbers (none joining) took over a minute: each
+    # box was compared with every box kept. The result must not change.
+    import random
+    import threading
+
+    from deid.pixels.detect import Box, merge_lines
+
+    rng = random.Random(7)
+    for _ in range(2_000):
+        size = rng.choice([40, 200, 1000])
+        boxes = [
+            Box(rng.randint(0, size), rng.randint(0, size), rng.randint(0, 60),
+                rng.randint(0, 40), round(rng.random(), 2))  # fmt: skip
+            for _ in range(rng.randint(0, 40))
+        ]
+        assert merge_lines(boxes) == _merge_lines_reference(boxes)
+    page = [Box(10 + 40 * (i % 100), 10 + 20 * (i // 100), 15, 10, 0.9) for i in range(12_000)]
+    done = threading.Event()
+    threading.Thread(target=lambda: (merge_lines(page), done.set()), daemon=True).start()
+    assert done.wait(15)
