@@ -41,6 +41,18 @@ STRING_VRS = frozenset(
 )
 INTEGER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l"}
 BYTES_VRS = frozenset({"OB", "OW"})
+# Element headers by byte order: explicit VR with a 2-byte length, with a
+# 4-byte length (after two reserved bytes), implicit VR (also items and
+# delimiters), and a length alone (an item's, filled in once written).
+_HEADERS = {
+    order: (
+        struct.Struct(order + "HH2sH"),
+        struct.Struct(order + "HH2s2xL"),
+        struct.Struct(order + "HHL"),
+        struct.Struct(order + "L"),
+    )
+    for order in "<>"
+}
 
 
 def encode(ds: Dataset) -> bytes:
@@ -85,11 +97,9 @@ def _file_meta(meta: FileMetaDataset) -> bytes:
 
 def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> None:
     """pydicom's write_dataset for a data set already in fp's encoding."""
-    little, implicit = fp.is_little_endian, fp.is_implicit_VR
-    order = "<" if little else ">"
-    short_header = struct.Struct(order + "HH2sH")
-    long_header = struct.Struct(order + "HH2s2xL")
-    implicit_header = struct.Struct(order + "HHL")
+    implicit = fp.is_implicit_VR
+    order = "<" if fp.is_little_endian else ">"
+    short_header, long_header, implicit_header, _ = _HEADERS[order]
     write = fp.write
     for tag, elem in in_tag_order(ds):
         if not tag & 0xFFFF and tag >> 16 > 6:
@@ -125,7 +135,7 @@ def _write_elements(fp: DicomBytesIO, ds: Dataset, charset: str | list[str]) -> 
 def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str]) -> None:
     """pydicom's write_data_element for a decoded sequence: its items in
     this module's writer where they are in the file's encoding."""
-    order = "<" if fp.is_little_endian else ">"
+    _, long_header, implicit_header, _ = _HEADERS["<" if fp.is_little_endian else ">"]
     value = DicomBytesIO()
     value.is_implicit_VR, value.is_little_endian = fp.is_implicit_VR, fp.is_little_endian
     # As pydicom hands them down: Python codec names, converted once more in
@@ -135,13 +145,14 @@ def _write_sequence(fp: DicomBytesIO, elem: DataElement, charset: str | list[str
         _write_item(value, item, encodings)
     undefined = elem.is_undefined_length
     size = UNDEFINED_LENGTH if undefined else value.tell()
+    group, element = elem.tag >> 16, elem.tag & 0xFFFF
     if fp.is_implicit_VR:
-        fp.write(struct.pack(order + "HHL", elem.tag >> 16, elem.tag & 0xFFFF, size))
+        fp.write(implicit_header.pack(group, element, size))
     else:
-        fp.write(struct.pack(order + "HH2s2xL", elem.tag >> 16, elem.tag & 0xFFFF, b"SQ", size))
+        fp.write(long_header.pack(group, element, b"SQ", size))
     fp.write(value.getvalue())
     if undefined:
-        fp.write(struct.pack(order + "HHL", SequenceDelimiterTag >> 16, 0xE0DD, 0))
+        fp.write(implicit_header.pack(*_split(SequenceDelimiterTag), 0))
 
 
 def _python_encodings(charset: str | list[str] | None) -> list[str]:
@@ -169,17 +180,21 @@ def _write_item(fp: DicomBytesIO, item: Dataset, charset: str | list[str]) -> No
     if encoding != item.original_encoding or item.original_character_set != item._character_set:
         write_sequence_item(fp, item, charset)  # type: ignore[arg-type]
         return
-    order = "<" if fp.is_little_endian else ">"
+    _, _, implicit_header, length = _HEADERS["<" if fp.is_little_endian else ">"]
     start = fp.tell()
-    fp.write(struct.pack(order + "HHL", ItemTag >> 16, ItemTag & 0xFFFF, UNDEFINED_LENGTH))
+    fp.write(implicit_header.pack(*_split(ItemTag), UNDEFINED_LENGTH))
     _write_elements(fp, item, item.get("SpecificCharacterSet", charset))
     if getattr(item, "is_undefined_length_sequence_item", False):
-        fp.write(struct.pack(order + "HHL", ItemDelimiterTag >> 16, ItemDelimiterTag & 0xFFFF, 0))
+        fp.write(implicit_header.pack(*_split(ItemDelimiterTag), 0))
         return
     end = fp.tell()
     fp.seek(start + 4)
-    fp.write(struct.pack(order + "L", end - start - 8))
+    fp.write(length.pack(end - start - 8))
     fp.seek(end)
+
+
+def _split(tag: int) -> tuple[int, int]:
+    return tag >> 16, tag & 0xFFFF
 
 
 def _simple_value(elem: DataElement | RawDataElement, order: str) -> bytes | None:
