@@ -30,6 +30,7 @@ from fixtures.head_phantom import (
     DEFACED,
     HEADS,
     NOT_HEADS,
+    PARTS,
     SMOOTHED,
     VARIANTS,
     by_name,
@@ -51,6 +52,9 @@ EXPECTED = {
     "mr-brain-only": "low",
     "mr-top-only": "none",
     "ct-thick": "none",
+    "mr-sagittal-slab": "medium",
+    "mr-chin-to-brow": "medium",
+    "mr-chin-to-brow-defaced": "none",
 }
 
 
@@ -320,6 +324,22 @@ def test_bodies_that_are_not_heads_are_never_gated_in(phantoms: Path, variant: s
     assert result.level == "none"
     assert result.measured["gate"]["head"] is False
     assert "not a head by its images" in result.reasons[0]
+
+
+@pytest.mark.parametrize("variant", [v.name for v in PARTS])
+def test_part_of_a_head_is_judged_by_the_face_its_render_shows(phantoms: Path, variant: str):
+    """A sagittal slab narrower than the head, or chin to brow, unnamed: not
+    a whole head to the gate, so they were rated none (and written NO) with
+    their faces in them. Now the render decides: a face where a nose stands
+    out, none where it was taken away."""
+    result = _assess(phantoms / variant)
+    assert result.measured["gate"]["head"] is False
+    assert result.measured["gate"]["part_run_mm"] >= 60
+    assert result.reasons[0].startswith("may be part of a head by its images")
+    defaced = variant.endswith("defaced")
+    assert (result.level == "none") is defaced, result.reasons
+    assert ("no face in its render" in result.reasons[0]) is defaced
+    assert (result.cut is None) is defaced  # what --deface would remove
 
 
 def test_header_only_reading_gives_the_same_answer(phantoms: Path) -> None:

@@ -286,6 +286,25 @@ def judge(grid: volume.Grid, modality: str, t: Thresholds, preview: bool) -> Fac
     return result
 
 
+def _settle_part(result: FaceResult, found: gate.GateResult, t: Thresholds) -> None:
+    """Part of a head the header does not name (its top or sides outside the
+    images: a sagittal slab, chin to brow): a face only where the render
+    shows one, a nose standing out or a detection confirmed by relief.
+    Rated `none` on the gate alone, such series were written NO with their
+    faces in them."""
+    nose = float(result.measured.get("nose_mm") or 0.0)
+    part = (
+        f"may be part of a head by its images (cross-sections of a head's size and shape over "
+        f"{found.values.get('part_run_mm', 0):.0f} mm, counting those the images cut off at "
+        f"the sides; as a whole head: {found.describe()}); the header does not name one"
+    )
+    if result.level == "high" or (result.level == "medium" and nose >= t.nose_relief_mm):
+        result.reasons.insert(0, f"{part}; its render shows a face")
+        return
+    result.level, result.cut = "none", None
+    result.reasons = [f"{part}; no face in its render (nose {nose:.0f} mm in front of the cheeks)"]
+
+
 def head_gate(lay: Layout, modality: str, t: Thresholds) -> gate.GateResult:
     """A quick look at a dozen slices, then, for what may be a head, the
     full gate on a few dozen."""
@@ -325,14 +344,16 @@ def assess(
         "header_names_head": named,
         "gate": {"head": found.head, **found.values},
     }
-    if not found.head and not named:
+    if not found.head and not named and not found.partial:
         reason = f"not a head by its images ({found.describe()}); the header does not name one"
         return FaceResult(series.uid, "none", [reason], base, time.perf_counter() - start)
     result = judge(volume.read(lay, t.render_mm), series.modality, t, want_preview)
     result.series = series.uid
     result.named = named
     result.measured = {**base, **result.measured}
-    if not found.head:
+    if not found.head and not named:
+        _settle_part(result, found, t)
+    elif not found.head:
         result.reasons.append(f"checked because the header names the head ({found.describe()})")
     if lay.filled:
         result.reasons.append(

@@ -27,6 +27,10 @@ from deid.face.volume import Grid
 class GateResult:
     head: bool
     values: dict[str, float | int | str | bool] = field(default_factory=dict)
+    # Not a whole head, but a run of cross-sections that may be part of one
+    # (the top of the head or its sides outside the images): only the face
+    # itself can settle it.
+    partial: bool = False
 
     def describe(self) -> str:
         v = self.values
@@ -108,13 +112,18 @@ def _band(
     hull = cv2.contourArea(cv2.convexHull(points)) + 0.5 * len(cv2.convexHull(points))
     convexity = min(1.0, ys.size / max(hull, 1.0))
     # Touching the edge of what was imaged: the body goes on beyond the images.
-    edge = ndimage.binary_dilation(mask) & ~seen
-    border = mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+    # Only beyond its left or right extreme (a sagittal slab narrower than
+    # the head) leaves the front, where a face would be, in the images.
+    edge_y, edge_x = np.nonzero(ndimage.binary_dilation(mask) & ~seen)
+    beside = (edge_x < xs.min()) | (edge_x > xs.max())
+    front_back = bool(mask[0].any() or mask[-1].any() or (~beside).any())
+    sides = bool(mask[:, 0].any() or mask[:, -1].any() or beside.any())
     out = {
         "width": float(width),
         "depth": float(depth),
         "convexity": float(convexity),
-        "cut": float(bool(edge.any() or border)),
+        "cut": float(front_back or sides),
+        "cut_front_back": float(front_back),
     }
     if bone is not None:
         ring = mask & ~ndimage.binary_erosion(mask, iterations=3)
@@ -142,14 +151,16 @@ def _longest_run(like: list[bool]) -> tuple[int, int]:
     return best[0], -best[1]
 
 
-def _head_like(b: dict[str, float], t: Thresholds) -> bool:
+def _head_like(b: dict[str, float], t: Thresholds, cut_sides: bool = False) -> bool:
+    """`cut_sides`: a cross-section the images cut off at the left or right
+    (its front inside them) may still be part of a head."""
     ratio = b["depth"] / max(b["width"], 1e-6)
     return (
         t.head_width_mm[0] <= b["width"] <= t.head_width_mm[1]
         and t.head_depth_mm[0] <= b["depth"] <= t.head_depth_mm[1]
         and t.head_depth_ratio[0] <= ratio <= t.head_depth_ratio[1]
         and b["convexity"] >= t.head_convexity
-        and not b["cut"]
+        and not b["cut_front_back" if cut_sides else "cut"]
     )
 
 
@@ -220,15 +231,7 @@ def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
     run, first = _longest_run(like)
     heads = [bands[i] for i in range(first, first + run) if like[i]]
     top = filled[0]
-    # The vertex is inside the images (empty, imaged layers above the body's
-    # top) and head-like cross-sections start soon below it.
-    starts = [i for i, ok in enumerate(like) if ok]
-    dome = (
-        top > 0
-        and bool(seen[top - 1].any())
-        and bool(starts)
-        and starts[0] - top <= t.dome_gap_mm / mm
-    )
+    dome = _dome(like, top, seen, t)
     values_out: dict[str, float | int | str | bool] = {
         "run_mm": round(run * mm, 1),
         "width_mm": round(float(np.median([b["width"] for b in heads])) if heads else 0.0, 1),
@@ -242,4 +245,23 @@ def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
         values_out["skull_ring_bands"] = count
         ringed = count >= t.skull_ring_bands
     head = run * mm >= t.head_run_mm and (dome or ringed)
-    return GateResult(head, values_out)
+    # Part of a head: a head's run with its top outside the images (chin to
+    # brow), or under a top inside them, cut off at the sides (a sagittal
+    # slab narrower than the head). A torso cut so has no top.
+    sides = [b is not None and _head_like(b, t, cut_sides=True) for b in bands]
+    part, _ = _longest_run(sides)
+    values_out["part_run_mm"] = round(part * mm, 1)
+    partial = run * mm >= t.head_run_mm or (part * mm >= t.head_run_mm and _dome(sides, top, seen, t))
+    return GateResult(head, values_out, partial=not head and partial)
+
+
+def _dome(like: list[bool], top: int, seen: np.ndarray, t: Thresholds) -> bool:
+    """The vertex is inside the images (empty, imaged layers above the body's
+    top) and head-like cross-sections start soon below it."""
+    starts = [i for i, ok in enumerate(like) if ok]
+    return (
+        top > 0
+        and bool(seen[top - 1].any())
+        and bool(starts)
+        and starts[0] - top <= t.dome_gap_mm / t.gate_mm
+    )
