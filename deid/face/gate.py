@@ -251,7 +251,8 @@ def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
     sides = [b is not None and _head_like(b, t, cut_sides=True) for b in bands]
     part, _ = _longest_run(sides)
     values_out["part_run_mm"] = round(part * mm, 1)
-    partial = run * mm >= t.head_run_mm or (part * mm >= t.head_run_mm and _dome(sides, top, seen, t))
+    cut_part = part * mm >= t.head_run_mm and _dome(sides, top, seen, t)
+    partial = run * mm >= t.head_run_mm or cut_part
     return GateResult(head, values_out, partial=not head and partial)
 
 
