@@ -284,6 +284,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         reason = without_values(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise InputFileError(f"{path}: unreadable DICOM: {reason}") from None
     check_read(path, ds, kind)
+    check_tail(path, ds, source)
     return ds
 
 
@@ -380,6 +381,40 @@ def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
         raise InputFileError(
             f"{path}: truncated: element (7FE0,0010) declares {size} bytes, "
             f"the file holds {max(available, 0)}"
+        )
+
+
+HEADER_BYTES = 8  # the shortest element header
+
+
+def check_tail(path: Path, ds: Dataset, source: BinaryIO) -> None:
+    """The reader ends a data set without a word where fewer bytes than an
+    element header are left. A file cut there passed as whole, without the
+    elements after the cut (an SR lost its content), and as the same
+    instance it then refused the intact copy. Bytes left after the last
+    element that start a tag in order after it are such a cut. Bytes after
+    the pixel data are not: a run writes nothing after it, a scan reports
+    their text (deid.risk.outside)."""
+    last = next(reversed(ds.keys()), None)
+    if last is None or last in _BULK or transfer_syntax(ds) == DEFLATED_UID.decode():
+        return
+    raw = ds.get_item(last, keep_deferred=True)
+    tell, length = getattr(raw, "value_tell", None), getattr(raw, "length", None)
+    if tell is None or length is None or length == UNDEFINED:
+        return
+    source.seek(tell + length)
+    tail = source.read(HEADER_BYTES)
+    if not 2 <= len(tail) < HEADER_BYTES:
+        return
+    order = "<" if ds.original_encoding[1] is not False else ">"
+    group = struct.unpack_from(order + "H", tail)[0]
+    after = group >= last.group  # two bytes: the same group is the likely next element
+    if len(tail) >= 4 and group == last.group:
+        after = struct.unpack_from(order + "H", tail, 2)[0] > last.element
+    if after:
+        raise InputFileError(
+            f"{path}: truncated: the file ends {len(tail)} bytes into the header of the "
+            f"element after ({last.group:04X},{last.element:04X})"
         )
 
 

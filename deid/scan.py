@@ -25,6 +25,7 @@ from deid.dicom_io import (
     check_inflation,
     check_pixel_span,
     check_read,
+    check_tail,
     discover,
     read,
     sniff,
@@ -295,6 +296,8 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         with open_regular(path) as fh:
             ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
+            if not head:  # read to the end: no pixel data
+                check_tail(path, ds, fh)
         check_read(path, ds, kind, pixels_read=False)
         check_pixel_span(path, ds, where, head)
     except InputFileError as exc:

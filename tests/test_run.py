@@ -990,3 +990,56 @@ def test_fixture_scripts_show_their_usage_not_a_folder_named_help(tmp_path, scri
     )
     assert done.returncode == 0 and done.stderr.startswith("usage: python -m ")
     assert list(tmp_path.iterdir()) == []
+
+
+def _text_sr(path: Path) -> bytes:
+    """A Basic Text SR whose SeriesNumber (0020,0011) follows its study
+    UIDs: cut inside that element's header, pydicom reads the rest as whole."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = "Doe^Jane", "MRN4711", "SR"
+    item = Dataset()
+    item.RelationshipType, item.ValueType, item.TextValue = "CONTAINS", "TEXT", "no change"
+    ds.ContentSequence = [item]
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, 1
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("into", [2, 4, 6])
+def test_a_file_cut_inside_an_element_header_fails_and_never_replaces_the_whole_one(
+    tmp_path, env_key, into
+):
+    """pydicom stops without a word when fewer bytes than a header are left:
+    the cut SR was written without its last elements, and the intact copy,
+    the same instance, was then refused as a duplicate."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    whole = _text_sr(folder / "b_whole.dcm")
+    at = whole.find(b"\x20\x00\x11\x00IS")
+    (folder / "a_cut.dcm").write_bytes(whole[: at + into])
+    out, private = tmp_path / "out", tmp_path / "private"
+    args = ("-j", "1", "-q", "--report-dir", str(private))
+    result = run_cli("run", str(folder), "-o", str(out), *args)
+    assert result.exit_code == 3, result.output
+    report = json.loads((private / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
+    assert status["a_cut.dcm"][0] == "failed"  # cut short, or not the instance written
+    assert status["b_whole.dcm"][0] == "written", status
+    written = pydicom.dcmread(outputs(out)[0])
+    assert str(written.SeriesNumber) == "1" and written.ContentSequence[0].ValueType == "TEXT"
+    alone = run_cli("run", str(folder / "a_cut.dcm"), "-o", str(tmp_path / "o2"), "-j", "1")
+    assert alone.exit_code == 3 and "truncated" in alone.output and "(0020,0010)" in alone.output
+    scanned = run_cli("scan", str(folder), "-j", "1", "-q", "--report-dir", str(tmp_path / "s"))
+    assert scanned.exit_code == 3, scanned.output
+    report = json.loads((tmp_path / "s" / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
+    assert status["a_cut.dcm"][0] == "failed" and "truncated" in status["a_cut.dcm"][1]
+    assert status["b_whole.dcm"][0] == "scanned"
