@@ -354,16 +354,20 @@ def _check_inflation(path: Path, fh: BinaryIO) -> None:
             break
 
 
-def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
+def check_pixel_span(
+    path: Path, ds: Dataset, where: int, head: bytes
+) -> tuple[int, int] | None:
     """A header read without its pixel data (a scan): the pixel data element
-    that follows must fit in the file, as a run's full read requires."""
+    that follows must fit in the file, as a run's full read requires. Where
+    its value starts in the file and its declared length (None: no pixel
+    data element follows)."""
     implicit, little = ds.original_encoding
     if implicit is None or len(head) < 4:
-        return
+        return None
     order = "<" if little else ">"
     group, element = struct.unpack_from(order + "HH", head)
     if (group, element) != (0x7FE0, 0x0010):
-        return
+        return None
     # pydicom reads a data set as its first element's bytes say (a VR there
     # or not), whatever its transfer syntax says, and warns; the data set
     # keeps the syntax's encoding as its own. The same test on this element.
@@ -382,6 +386,7 @@ def check_pixel_span(path: Path, ds: Dataset, where: int, head: bytes) -> None:
             f"{path}: truncated: element (7FE0,0010) declares {size} bytes, "
             f"the file holds {max(available, 0)}"
         )
+    return where + header, size
 
 
 HEADER_BYTES = 8  # the shortest element header
@@ -448,19 +453,9 @@ def _check_complete(path: Path, ds: Dataset, pixels_read: bool = True) -> None:
     if not pixels_read:
         return  # a scan reads headers: one without an image's pixels is still read
     _check_image(path, ds)
-    ts = transfer_syntax(ds)
-    if "PixelData" not in ds or ts.is_compressed:
+    expected = native_pixel_bytes(ds) if "PixelData" in ds else None
+    if expected is None:
         return
-    try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        bits = int(ds.BitsAllocated)
-        spp = int(ds.get("SamplesPerPixel", 1) or 1)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
-        return
-    if str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
-        spp = 2  # chroma shared by two pixels: two samples per pixel on average
-    expected = (rows * cols * spp * frames * bits + 7) // 8
     actual = len(ds.PixelData or b"")
     if actual < expected:
         raise InputFileError(
@@ -487,6 +482,47 @@ def is_image_storage(sop_class: str) -> bool:
     generated table): "CT Image Storage", "Enhanced MR Image Storage"..."""
     uid = UID(sop_class)
     return uid.type == "SOP Class" and "Image Storage" in uid.name
+
+
+def native_pixel_bytes(ds: Dataset) -> int | None:
+    """The bytes native (not encapsulated) PixelData holds by the image's
+    attributes, its padding byte not counted; None where they cannot tell.
+    The header alone answers (a scan reads no pixel data)."""
+    if transfer_syntax(ds).is_compressed:
+        return None
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        bits = int(ds.BitsAllocated)
+        spp = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if min(rows, cols, bits, spp, frames) < 1:
+        return None
+    if str(ds.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        spp = 2  # chroma shared by two pixels: two samples per pixel on average
+    return (rows * cols * spp * frames * bits + 7) // 8
+
+
+def surplus_pixel_bytes(ds: Dataset, length: int) -> int:
+    """How many of native PixelData's `length` bytes lie after its last
+    frame (beyond the one byte that pads an odd length): no part of the
+    image, never examined as one, and a place to hide a name."""
+    expected = native_pixel_bytes(ds)
+    if expected is None or length == UNDEFINED:
+        return 0
+    return max(0, length - expected - expected % 2)
+
+
+def drop_pixel_surplus(ds: Dataset) -> int:
+    """Remove what native PixelData holds after its last frame; how many
+    bytes that was. Decoding read frames from them (a frame's worth put a
+    strip where the image was, and its burned-in name went unseen)."""
+    surplus = surplus_pixel_bytes(ds, len(ds.PixelData or b"")) if "PixelData" in ds else 0
+    if surplus:
+        image = native_pixel_bytes(ds) or 0
+        ds.PixelData = ds.PixelData[:image] + b"\0" * (image % 2)
+    return surplus
 
 
 def _check_image(path: Path, ds: Dataset) -> None:

@@ -20,7 +20,13 @@ from pydicom.uid import UID, MediaStorageDirectoryStorage
 from deid import documents
 from deid.apply import FileContext
 from deid.decide import decider_for
-from deid.dicom_io import output_path, read, read_without_private, with_transfer_syntax
+from deid.dicom_io import (
+    drop_pixel_surplus,
+    output_path,
+    read,
+    read_without_private,
+    with_transfer_syntax,
+)
 from deid.errors import InputFileError
 from deid.face.collect import relevant
 from deid.face.geometry import SliceGeometry
@@ -93,6 +99,26 @@ def read_input(state: FileState, settings: Settings) -> None:
         if not str(ds.get(keyword, "") or "").strip():
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     state.ts = with_transfer_syntax(ds)
+    _drop_pixel_surplus(state)
+
+
+def _drop_pixel_surplus(state: FileState) -> None:
+    """Bytes native pixel data holds after its last frame are no part of the
+    image: the examination read the wrong picture from them (a frame's worth
+    hid the real frame's burned-in name), and they went to the output as
+    read, whatever they held. They are removed, and the report says so."""
+    surplus = drop_pixel_surplus(state.ds)
+    if not surplus:
+        return
+    state.result.findings.append(
+        Finding(
+            "pixels.surplus-bytes", Severity.LOW,
+            f"PixelData held {surplus} bytes after its last frame (more than Rows, Columns, "
+            "NumberOfFrames and BitsAllocated describe): no part of the image, never examined",
+            file=state.result.input, location="PixelData",
+            action="removed from the output; if the image looks cut, check those attributes",
+        )
+    )  # fmt: skip
 
 
 def decide(state: FileState, settings: Settings) -> None:

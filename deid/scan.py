@@ -18,6 +18,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
@@ -299,7 +300,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
             if not head:  # read to the end: no pixel data
                 check_tail(path, ds, fh)
         check_read(path, ds, kind, pixels_read=False)
-        check_pixel_span(path, ds, where, head)
+        span = check_pixel_span(path, ds, where, head)
     except InputFileError as exc:
         return ScanFileResult(label, "failed", without_values(str(exc)).removeprefix(f"{path}: "))
     except MemoryError:
@@ -315,6 +316,8 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     findings.extend(
         outside.findings(path, kind, _syntax(ds), where, head, identifiers.terms(), label)
     )
+    if span is not None and _syntax(ds) != DeflatedExplicitVRLittleEndian:
+        findings.extend(outside.surplus_findings(path, ds, span, identifiers.terms(), label))
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
     decision = decide_pixels(ds, settings.pixels, header_only=True)

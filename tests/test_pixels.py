@@ -1119,3 +1119,64 @@ def test_merging_line_pieces_looks_only_at_boxes_sharing_rows():
     done = threading.Event()
     threading.Thread(target=lambda: (merge_lines(page), done.set()), daemon=True).start()
     assert done.wait(15)
+
+
+def _capture_with_surplus(path: Path, surplus: bytes, text: str) -> int:
+    """A Secondary Capture showing `text`, PixelData followed by `surplus`;
+    how many pixels the text lit."""
+    import cv2
+
+    image = np.zeros((96, 480), np.uint8)
+    cv2.putText(image, text, (10, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 255, 2)
+    from pydicom.uid import generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = SECONDARY_CAPTURE, generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.ConversionType = "OT", "WSD"
+    ds.PatientName, ds.PatientID = "SMITHERS^WAYLON", "998877"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = image.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = image.tobytes() + surplus
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    return int((image > 0).sum())
+
+
+@pytest.mark.parametrize("kind", ["a frame", "a name"])
+def test_bytes_after_the_last_frame_are_removed_and_hide_nothing(tmp_path: Path, kind: str):
+    """A frame's worth of bytes after the image made decoding read a 2-row
+    strip where the picture was: its burned-in name went unseen and the file
+    was marked BurnedInAnnotation NO. Text there went out as read (behind
+    an image without text, whose pixel data is written as read)."""
+    surplus = bytes(96 * 480) if kind == "a frame" else b"SMITHERS^WAYLON PID998877 " * 4
+    text = "SMITHERS WAYLON 998877" if kind == "a frame" else ""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lit = _capture_with_surplus(folder / "capture.dcm", surplus, text)
+    run = _run(folder, tmp_path)
+    entry = run["files"]["capture.dcm"]
+    rules = {f["rule"]: f for f in entry["findings"]}
+    assert "removed" in rules["pixels.surplus-bytes"]["action"]
+    assert str(len(surplus)) in rules["pixels.surplus-bytes"]["message"]
+    (written,) = [p for p in run["out"].rglob("*.dcm")]
+    data = written.read_bytes()
+    assert b"SMITHERS" not in data and b"998877" not in data
+    ds = pydicom.dcmread(written)
+    assert len(ds.PixelData) == 96 * 480
+    assert int((ds.pixel_array > 0).sum()) <= lit // 10, "the burned-in name was redacted"
+    deid = str(Path(sys.executable).parent / "deid")
+    scanned = subprocess.run(
+        [deid, "scan", str(folder), "--format", "json", "--no-dataset-risk"],
+        capture_output=True,
+        text=True,
+    )
+    found = {f["rule"]: f for f in json.loads(scanned.stdout)["files"][0]["findings"]}
+    assert found["pixels.surplus-bytes"]["severity"] == "medium"
+    assert ("pixels.burned-in-text" in found) is (kind == "a frame")  # the image, not a strip
+    hidden = found.get("header.outside-elements")
+    assert (hidden is not None) is (kind == "a name")
+    if hidden:
+        assert hidden["severity"] == "high" and "after its last frame" in hidden["location"]

@@ -15,6 +15,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
 
+from deid.dicom_io import drop_pixel_surplus
 from deid.native_quiet import native_messages_dropped
 
 COLOUR_INTERPRETATIONS = (
@@ -40,6 +41,8 @@ class Pixels:
 
 
 def decode(ds: Dataset) -> Pixels:
+    """The frames; bytes after the last one are removed from `ds` first."""
+    drop_pixel_surplus(ds)
     with warnings.catch_warnings(), native_messages_dropped():
         warnings.simplefilter("ignore")
         array = ds.pixel_array  # YBR is converted to RGB by pydicom

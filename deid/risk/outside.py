@@ -14,8 +14,10 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
+from deid.dicom_io import surplus_pixel_bytes
 from deid.paths import open_regular
 from deid.raw_walk import ITEM, PREAMBLE, SEQUENCE_END, UNDEFINED
 from deid.risk.findings import Finding, Severity
@@ -38,21 +40,62 @@ def findings(
     first 12 bytes (the scan's read stops there)."""
     found = []
     for place, text in _texts(path, kind, syntax, pixel_at, head):
-        spans = find.spans(text, terms)
-        if spans:
-            found.append(
-                Finding(
-                    rule="header.outside-elements",
-                    severity=Severity.HIGH,
-                    message=f"{', '.join(dict.fromkeys(s.kind for s in spans))} in the {place}, "
-                    "outside any element",
-                    file=label,
-                    location=place,
-                    action="de-identify with `deid run` (a zero preamble, nothing after the "
-                    "data set)",
-                    evidence=find.redact(text, spans),
-                )
-            )
+        found.extend(_identifying(place, text, terms, label, "outside any element", _OUTSIDE))
+    return found
+
+
+_OUTSIDE = "de-identify with `deid run` (a zero preamble, nothing after the data set)"
+_SURPLUS = "de-identify with `deid run` (it removes them)"
+
+
+def _identifying(
+    place: str, text: str, terms: PhraseIndex[Identifier], label: str, where: str, action: str
+) -> list[Finding]:
+    spans = find.spans(text, terms)
+    if not spans:
+        return []
+    kinds = ", ".join(dict.fromkeys(s.kind for s in spans))
+    return [
+        Finding(
+            rule="header.outside-elements",
+            severity=Severity.HIGH,
+            message=f"{kinds} in the {place}, {where}",
+            file=label,
+            location=place,
+            action=action,
+            evidence=find.redact(text, spans),
+        )
+    ]
+
+
+def surplus_findings(
+    path: Path, ds: Dataset, span: tuple[int, int], terms: PhraseIndex[Identifier], label: str
+) -> list[Finding]:
+    """Bytes native pixel data holds after its last frame: no part of the
+    image, never examined as one (`deid run` removes them). Their text is
+    read as the bytes after the pixel data are."""
+    start, length = span
+    surplus = surplus_pixel_bytes(ds, length)
+    if not surplus:
+        return []
+    found = [
+        Finding(
+            rule="pixels.surplus-bytes",
+            severity=Severity.MEDIUM,
+            message=f"PixelData holds {surplus} bytes after its last frame (more than Rows, "
+            "Columns, NumberOfFrames and BitsAllocated describe): no part of the image, never "
+            "examined",
+            file=label,
+            location="PixelData",
+            action=_SURPLUS,
+        )
+    ]
+    with open_regular(path) as fh:
+        fh.seek(start + length - surplus)
+        tail = fh.read(min(surplus, TAIL_LIMIT))
+    place = "pixel data after its last frame"
+    for _, text in _runs(place, tail):
+        found.extend(_identifying(place, text, terms, label, "no part of the image", _SURPLUS))
     return found
 
 
