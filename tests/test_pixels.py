@@ -339,6 +339,29 @@ def test_bad_region_rules_and_missing_tesseract_are_one_line_errors(tmp_path: Pa
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("rects = [[0, 0, 1e309, 5]]", "rects"),  # infinity: a traceback
+        ("rows = 1e309", "rows"),
+        ("columns = nan", "columns"),
+        ("rects = [[0, 0, true, 5]]", "rects"),
+        ('ultrasound_outside_regions = "no"', "ultrasound_outside_regions"),  # read as true
+    ],
+)
+def test_region_rule_numbers_and_switches_are_checked(tmp_path: Path, text: str, named: str):
+    rules = tmp_path / "regions.toml"
+    rules.write_text(f"[[rule]]\n{text}\n")
+    with pytest.raises(UsageError, match=f"rule 1: {named}"):
+        load_rules(rules)
+
+
+def test_whole_float_pixel_numbers_are_read_as_pixels(tmp_path: Path) -> None:
+    rules = tmp_path / "regions.toml"
+    rules.write_text("[[rule]]\nrows = 512.0\nrects = [[0, 0, 10, 5]]\n")
+    assert load_rules(rules)[0].rows == 512
+
+
 def test_opencv_starts_no_thread_pool_a_forked_worker_could_inherit_locked() -> None:
     """A scan's worker hung in its first OpenCV call: forked while an OpenCV
     pool thread of the main process held the pool's lock."""

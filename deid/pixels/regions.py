@@ -49,20 +49,35 @@ def _rule(path: Path, index: int, raw: dict) -> RegionRule:
     where = f"{path}: rule {index + 1}"
     only_keys(path, f"rule {index + 1}", raw, RULE_KEYS)
     try:
-        rects = tuple(tuple(int(v) for v in r) for r in raw.get("rects", []))
+        rects = tuple(tuple(_pixels(v, "rects") for v in r) for r in raw.get("rects", []))
         if any(len(r) != 4 or r[2] <= 0 or r[3] <= 0 for r in rects):
             raise ValueError("each rect is [x, y, width, height] with positive size")
+        outside = raw.get("ultrasound_outside_regions", False)
+        if not isinstance(outside, bool):  # "no" was read as true
+            raise ValueError("ultrasound_outside_regions must be true or false")
         return RegionRule(
             re.compile(str(raw.get("manufacturer", "")), re.IGNORECASE),
             re.compile(str(raw.get("model", "")), re.IGNORECASE),
-            int(raw["rows"]) if "rows" in raw else None,
-            int(raw["columns"]) if "columns" in raw else None,
+            _pixels(raw["rows"], "rows") if "rows" in raw else None,
+            _pixels(raw["columns"], "columns") if "columns" in raw else None,
             rects,  # type: ignore[arg-type]
-            bool(raw.get("ultrasound_outside_regions", False)),
+            outside,
             where,
         )
     except (TypeError, ValueError, re.error) as exc:
         raise UsageError(f"{where}: {exc}") from exc
+
+
+def _pixels(value: object, name: str) -> int:
+    """A whole number of pixels: 1e309 (infinity) ended in a traceback."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PIXELS:
+        raise ValueError(f"{name}: whole numbers of pixels only (at most {MAX_PIXELS})")
+    return value
+
+
+MAX_PIXELS = 1 << 31
 
 
 @cache
