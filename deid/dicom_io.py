@@ -260,9 +260,10 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         _check_inflation(path, source)
     source.seek(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
+        _check_delimited(path, said)
         if not isinstance(source, BytesIO):
             # Values left on disk are read when used, by name: through
             # open_regular too (a pipe put in the file's place would block).
@@ -286,6 +287,18 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     check_read(path, ds, kind)
     check_tail(path, ds, source)
     return ds
+
+
+def _check_delimited(path: Path, said: list[warnings.WarningMessage]) -> None:
+    """The reader warns, and returns what it has (nothing at all, for a file
+    without a preamble), when the file ends inside an undefined-length
+    sequence or encapsulated pixel data: such a file was skipped as "not
+    DICOM" in a folder, exit code 0."""
+    if any(str(w.message).startswith("End of file reached before delimiter") for w in said):
+        raise InputFileError(
+            f"{path}: truncated: the file ends inside a sequence or encapsulated pixel data "
+            "(no delimiter)"
+        )
 
 
 class NoDataSet(InputFileError):

@@ -1043,3 +1043,29 @@ def test_a_file_cut_inside_an_element_header_fails_and_never_replaces_the_whole_
     status = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
     assert status["a_cut.dcm"][0] == "failed" and "truncated" in status["a_cut.dcm"][1]
     assert status["b_whole.dcm"][0] == "scanned"
+
+
+@pytest.mark.parametrize("preamble", [False, True])
+def test_a_file_ending_inside_encapsulated_pixel_data_fails_as_truncated(
+    tmp_path, env_key, preamble
+):
+    """Without its sequence delimiter, pydicom read nothing from a file with
+    no preamble: in a folder it was skipped as not DICOM, exit 0 (with a
+    preamble: "no data set"), while `deid scan` read its header's names."""
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    whole = Path(get_testdata_file("MR_small_RLE.dcm")).read_bytes()
+    end = whole.rfind(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")  # the pixel data's delimiter
+    (folder / "cut.dcm").write_bytes(whole[0 if preamble else 132 : end])
+    shutil.copy(get_testdata_file("CT_small.dcm"), folder / "whole.dcm")
+    private = tmp_path / "private"
+    result = run_cli("run", str(folder), "-o", str(tmp_path / "out"), "-j", "1", "-q",
+                     "--report-dir", str(private))  # fmt: skip
+    assert result.exit_code == 3, result.output
+    report = json.loads((private / "report.json").read_text())
+    status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
+    assert status["cut.dcm"][0] == "failed"
+    assert "truncated" in status["cut.dcm"][1] and "no delimiter" in status["cut.dcm"][1]
+    assert status["whole.dcm"][0] == "written"
