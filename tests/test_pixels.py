@@ -1203,3 +1203,24 @@ def test_bytes_after_the_last_frame_are_removed_and_hide_nothing(tmp_path: Path,
     assert (hidden is not None) is (kind == "a name")
     if hidden:
         assert hidden["severity"] == "high" and "after its last frame" in hidden["location"]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "vr", "value", "named"),
+    [
+        ("Rows", "LO", "abc", "Rows (LO)"),
+        ("NumberOfFrames", "IS", "1\\2", "NumberOfFrames (IS)"),
+    ],
+)
+def test_pixel_attributes_that_are_not_numbers_are_named(tmp_path, keyword, vr, value, named):
+    """The decoder's own words named no attribute: "TypeError: '…' not
+    supported between instances of '…' and '…'" once values were blanked."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _capture_with_surplus(folder / "capture.dcm", b"", "")
+    ds = pydicom.dcmread(folder / "capture.dcm")
+    ds.add_new(keyword, vr, value)
+    ds.save_as(folder / "capture.dcm")
+    entry = _run(folder, tmp_path)["files"]["capture.dcm"]
+    assert entry["status"] == "failed"
+    assert f"{named} not a whole number" in entry["reason"], entry["reason"]

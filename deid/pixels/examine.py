@@ -141,6 +141,12 @@ class _Examination:
 def _decode(ds: Dataset) -> frames.Pixels:
     from deid.pixels import frames
 
+    unusable = _not_whole_numbers(ds)
+    if unusable:  # the decoder's own words named none of them
+        raise InputFileError(
+            f"cannot decode pixel data to check for burned-in text: {', '.join(unusable)} "
+            f"not a whole number{_remedy(ds)}"
+        )
     try:
         return frames.decode(ds)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
@@ -152,6 +158,36 @@ def _decode(ds: Dataset) -> frames.Pixels:
             f"cannot decode pixel data ({_encoding(ds)}) to check for burned-in text "
             f"({type(exc).__name__}: {causes[:400]}){_remedy(ds)}"
         ) from None
+
+
+# The Image Pixel attributes the decoder computes with.
+_WHOLE_NUMBERS = (
+    "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames",
+)  # fmt: skip
+
+
+def _not_whole_numbers(ds: Dataset) -> list[str]:
+    """Image Pixel attributes present with something else than one whole
+    number (Rows written as LO text, NumberOfFrames `1\\2`), by name and VR."""
+    return [
+        f"{keyword} ({ds[keyword].VR})"
+        for keyword in _WHOLE_NUMBERS
+        if keyword in ds and not _whole(ds[keyword].value, keyword == "NumberOfFrames")
+    ]
+
+
+def _whole(value: object, text_allowed: bool) -> bool:
+    """One integer (IS values are ints); NumberOfFrames may be its text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    if not text_allowed or not isinstance(value, str | bytes):
+        return False
+    try:
+        int(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 # 12-bit JPEG (Extended, Process 2 and 4: older CT and MR archives) only
