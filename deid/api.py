@@ -9,7 +9,7 @@ outcome = deidentify(inputs, settings)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,20 +114,18 @@ def _deidentify(
         builder = json_report.ReportBuilder(settings)
     except OSError as exc:
         raise _report_error(settings.report_dir, exc) from None
-    # Sampled series are judged (and their outputs replaced) before the face
-    # step marks the same outputs; their files reach the report when judged.
-    series = PixelSeries(settings, builder)
-    faces = FaceSeries(settings, builder)
-    collectors: list[Collector] = [
-        Linkage(settings),
-        series,
-        faces,
-        IdIssuers(builder),
-        StudyPatients(builder),
-    ]
+    collectors: list[Collector] = []
     refuse = [settings.output, settings.report_dir]
     refuse += [p for p in (settings.mapping_dir, settings.face.previews) if p is not None]
     try:
+        collectors.append(Linkage(settings))  # refused here: a link where a table belongs
+        # Sampled series are judged (and their outputs replaced) before the face
+        # step marks the same outputs; their files reach the report when judged.
+        series = PixelSeries(settings, builder)
+        collectors.append(series)
+        faces = FaceSeries(settings, builder)
+        collectors.append(faces)
+        collectors += [IdIssuers(builder), StudyPatients(builder)]
         with closing(pipeline.run(inputs, settings, on_result, refuse)) as results:
             for result in results:
                 for collector in collectors:
@@ -147,10 +145,16 @@ def _deidentify(
         except OSError as exc:
             raise _report_error(settings.report_dir, exc) from None
     finally:
-        for collector in collectors:
-            collector.close()
-        builder.close()
+        close_all([collector.close for collector in collectors] + [builder.close])
     return Outcome(without_streamed(header), path, builder.exit_code)
+
+
+def close_all(closers: list[Callable[[], None]]) -> None:
+    """Each in turn, every one even when one fails: a report spool was left
+    in the report folder when the linkage tables were refused."""
+    with ExitStack() as stack:
+        for close in reversed(closers):  # an ExitStack runs the last pushed first
+            stack.callback(close)
 
 
 def write_scan_reports(outcome: ScanOutcome, settings: ScanSettings, report_dir: Path) -> None:

@@ -277,11 +277,14 @@ def test_reports_and_linkage_tables_never_written_through_a_link(corpus, tmp_pat
             "--profile", "gdpr-pseudonymise", "--report-dir", rep)  # fmt: skip
     assert deid(*args).exit_code == 0
     assert victim.read_text() == "precious\n" and not (rep / "report.json").is_symlink()
+    kept_reports = [p.name for p in rep.iterdir()]
     (maps / "patid_mapping.csv").symlink_to(victim)  # would receive every original ID
     result = deid(*args, "--mapping-dir", maps)
     assert result.exit_code == 3 and victim.read_text() == "precious\n"
     assert_one_line_each(result.output, "error: ", 1)
     assert "symbolic link" in result.output
+    # Refused before any work, and nothing of the run left in the report folder.
+    assert sorted(p.name for p in rep.iterdir()) == sorted(kept_reports), "a spool was left"
 
 
 def test_the_run_marker_is_never_written_or_read_through_a_link(corpus, tmp_path):
