@@ -65,21 +65,25 @@ def dummy(vr: str) -> object:
 # --------------------------------------------------------------------------
 # Dates
 
-_DA = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# YYYYMMDD; also YYYY.MM.DD (ACR-NEMA, still in old files) and YYYY-MM-DD
+# (seen in non-conformant ones), one separator throughout: a study dated the
+# second way lost its date while its series, dated the first, was shifted.
+_DA = re.compile(r"^(\d{4})([.-]?)(\d{2})\2(\d{2})$")
 
 
 def parse_da(value: str) -> date | None:
-    value = value.strip()
-    m = _DA.match(value)
-    if not m:
-        # ACR-NEMA style YYYY.MM.DD still appears in old files.
-        m = re.match(r"^(\d{4})\.(\d{2})\.(\d{2})$", value)
+    m = _DA.match(value.strip())
     if not m:
         return None
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
     except ValueError:
         return None
+
+
+def da(day: date) -> str:
+    """A DA value: eight digits (strftime writes year 990 as three)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def shift_da(value: str, days: int) -> str:
@@ -88,7 +92,7 @@ def shift_da(value: str, days: int) -> str:
     if parsed is None:
         return "" if not value.strip() else str(DUMMY_BY_VR["DA"])
     try:
-        return (parsed + timedelta(days=days)).strftime("%Y%m%d")
+        return da(parsed + timedelta(days=days))
     except OverflowError:
         return str(DUMMY_BY_VR["DA"])
 

@@ -17,6 +17,25 @@ def test_dates_shift_and_reduce():
     assert actions.year_dt("20230314102130") == "2023"
 
 
+def test_a_date_shifted_before_year_1000_is_still_eight_digits():
+    """strftime wrote year 990 as three digits: "9901118", invalid DA (and DT)."""
+    assert actions.shift_da("10000201", -3362) == "09901118"
+    assert actions.shift_dt("10000201101500", -3362) == "09901118101500"
+
+
+@pytest.mark.parametrize("written", ["2024-03-15", "2024.03.15", "20240315"])
+def test_separated_dates_shift_alike(written):
+    """A StudyDate written 2024-03-15 became the dummy while its SeriesDate,
+    written 2024.03.15, was shifted: the study no longer matched its series."""
+    assert actions.shift_da(written, 10) == "20240325"
+    assert "20240315" in date_forms(written)
+
+
+@pytest.mark.parametrize("written", ["2024-03.15", "2024/03/15", "24-03-15", "2024-3-15"])
+def test_other_date_shapes_are_not_guessed(written):
+    assert actions.shift_da(written, 10) == "19000101"
+
+
 def test_birth_year_removed_when_it_implies_over_89():
     assert actions.birth_year("19650412", date(2023, 3, 14)) == "19650101"
     assert actions.birth_year("19300102", date(2023, 3, 14)) == ""

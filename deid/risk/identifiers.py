@@ -176,7 +176,7 @@ def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
 def date_forms(value: str, short_years: bool = False) -> list[str]:
     """DA and the common ways people write the same day; with `short_years`
     also with a two-digit year (a birth date burned in as "29 09 47")."""
-    parsed = parse_da(value[:8])
+    parsed = parse_da(value[:10]) or parse_da(value[:8])  # a DT's date, or a separated DA
     if parsed is None:
         return []
     y, m, d = parsed.year, parsed.month, parsed.day
