@@ -441,3 +441,24 @@ def test_deid_run_writes_the_document_deidentified_and_scan_agrees(
     for value in fx.planted():
         assert value.upper() not in text, value
     assert scan_rules(written) == {"content.document-examined": "info"}
+
+
+def test_a_withheld_document_never_exits_zero(tmp_path: Path) -> None:
+    """Under --pixels off a PDF cannot be checked: withheld (nothing written)
+    with a medium finding, which the default --fail-on high let exit 0 — a
+    pipeline checking the exit code never learnt an output was missing."""
+    source = tmp_path / "in" / "doc.dcm"
+    source.parent.mkdir()
+    fx.encapsulated(fx.chart_pdf(), PDF).save_as(source, enforce_file_format=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(source.parent), "-o", str(out), "-q", "--random-key", "--pixels", "off",
+               "--report-dir", str(tmp_path / "r")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert not list(out.rglob("*.dcm"))
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["files"][0]["status"] == "withheld"
+    assert report["totals"]["at_or_above_fail_on"] == 0  # the withheld output alone sets it
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "Exit code 1: 1 output withheld." in page

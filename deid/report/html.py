@@ -157,6 +157,8 @@ def _exit_reason(header: dict[str, Any]) -> str:
         return text
     if code == 1:
         reasons = [reached] if alarms else []
+        if statuses.get("withheld"):
+            reasons.append(f"{plural(statuses['withheld'], 'output')} withheld")
         if gate:
             reasons.append(f"the data-set risk gate failed ({gate})")
         return "Exit code 1: " + "; ".join(reasons or ["findings at or above --fail-on"]) + "."

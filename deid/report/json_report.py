@@ -97,6 +97,7 @@ class ReportBuilder:
             self.pixels[str(verdict)] += 1
         self.tally.add(r.findings)
         self.tally.unprocessed = self.tally.unprocessed or r.status in UNPROCESSED
+        self.tally.withheld = self.tally.withheld or r.status is Status.WITHHELD
         written = r.status is Status.WRITTEN
         self.worst.add(entry, lambda: self.thumbnails.put(r.thumbnails) if written else [])
 

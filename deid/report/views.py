@@ -41,6 +41,7 @@ class Tally:
         self.rules: Counter[str] = Counter()
         self.at_fail_on = 0
         self.unprocessed = False
+        self.withheld = False  # an output not written: never exit 0, whatever its findings
         self._review: dict[tuple[int, str], dict[str, Any]] = {}  # a few per rule at most
 
     def add(self, findings: Iterable[Finding], alarm: bool = True) -> None:
@@ -78,8 +79,10 @@ class Tally:
 
     @property
     def exit_code(self) -> int:
-        """3: an input could not be processed; 1: a finding at --fail-on or above."""
-        return 3 if self.unprocessed else 1 if self.alarm else 0
+        """3: an input could not be processed; 1: a finding at --fail-on or
+        above, or an output withheld (a PDF deid cannot check under --pixels
+        off left its output missing with exit code 0)."""
+        return 3 if self.unprocessed else 1 if self.alarm or self.withheld else 0
 
 
 # Statuses a person must act on, whatever the findings.
