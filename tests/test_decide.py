@@ -113,12 +113,32 @@ def basic() -> Decider:
         ("ScatterCorrectionMethod", "LO", None, (), "keep"),
         ("ImagedNucleus", "SH", None, (), "keep"),
         ("MultiplexGroupLabel", "SH", None, ("WaveformSequence",), "keep"),
+        # Software's words, never the patient's: kept (they were removed).
+        ("DimensionDescriptionLabel", "LO", None, ("DimensionIndexSequence",), "keep"),
+        ("CodingSchemeName", "ST", None, ("CodingSchemeIdentificationSequence",), "keep"),
+        ("SegmentDescription", "ST", SEG, ("SegmentSequence",), "remove"),  # typed by people
     ],
 )
 def test_basic_profile_decisions(basic, keyword, vr, iod, parents, action):
     seq = tuple(T(k) for k in parents)
     decided = basic.standard(Tag(T(keyword)), vr, seq, iod)
     assert decided.action == action, decided.why
+
+
+@pytest.mark.parametrize(
+    ("keyword", "parents"),
+    [
+        ("SegmentDescription", ("SegmentSequence",)),
+        ("GraphicLayerDescription", ("GraphicLayerSequence",)),
+    ],
+)
+def test_descriptions_the_table_does_not_list_are_cleaned_under_clean_descriptors(
+    keyword, parents
+):
+    """They were removed even under the option: 'Liver segment' was lost."""
+    cleaning = Decider(resolve_profile("basic", ["clean-descriptors"]))
+    seq = tuple(T(k) for k in parents)
+    assert cleaning.standard(Tag(T(keyword)), "ST", seq, None).action == "clean"
 
 
 def test_stack_id_is_kept_when_the_iod_requires_it(basic):
