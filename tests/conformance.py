@@ -21,7 +21,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from deid.dicom_io import sniff
+from deid.dicom_io import drop_pixel_surplus, sniff
 
 # Values an imaging scientist needs unchanged, wherever they sit.
 SCIENCE = frozenset(
@@ -157,5 +157,6 @@ class Comparison:
         lost = science(src) - science(out)
         if lost:
             self.science_lost[name] = sorted(f"{k}={v[:60]}" for k, v in lost)
+        drop_pixel_surplus(src)  # bytes after the last frame are no part of the image
         if not redacted and src.get("PixelData") != out.get("PixelData"):
             self.pixels_changed.append(name)
