@@ -108,17 +108,21 @@ def _drop_pixel_surplus(state: FileState) -> None:
     hid the real frame's burned-in name), and they went to the output as
     read, whatever they held. They are removed, and the report says so."""
     surplus = drop_pixel_surplus(state.ds)
-    if not surplus:
-        return
-    state.result.findings.append(
-        Finding(
-            "pixels.surplus-bytes", Severity.LOW,
+    if surplus:
+        _found(
+            state, "pixels.surplus-bytes", Severity.LOW,
             f"PixelData held {surplus} bytes after its last frame (more than Rows, Columns, "
             "NumberOfFrames and BitsAllocated describe): no part of the image, never examined",
-            file=state.result.input, location="PixelData",
-            action="removed from the output; if the image looks cut, check those attributes",
-        )
-    )  # fmt: skip
+            "PixelData", "removed from the output; if the image looks cut, check those attributes",
+        )  # fmt: skip
+
+
+def _found(
+    state: FileState, rule: str, severity: Severity, message: str, location: str, action: str
+) -> None:
+    state.result.findings.append(
+        Finding(rule, severity, message, file=state.result.input, location=location, action=action)
+    )
 
 
 def decide(state: FileState, settings: Settings) -> None:
@@ -128,15 +132,12 @@ def decide(state: FileState, settings: Settings) -> None:
     state.plan = plan(decider_for(settings, settings.profile), ds, state.private_cut)
     if state.plan.iod is None:
         sop_class = str(ds.get("SOPClassUID", "") or "")
-        state.result.findings.append(
-            Finding(
-                "standard.unknown-sop-class", Severity.INFO,
-                f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
-                "decided without their types (safe defaults: D over Z over X)",
-                file=state.result.input, location="SOPClassUID",
-                action="check the output's validity with the vendor's definition",
-            )
-        )
+        _found(
+            state, "standard.unknown-sop-class", Severity.INFO,
+            f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
+            "decided without their types (safe defaults: D over Z over X)",
+            "SOPClassUID", "check the output's validity with the vendor's definition",
+        )  # fmt: skip
     identifiers = collect(state.plan.steps)
     key = patient_key(ds)
     state.ctx = FileContext(
