@@ -53,6 +53,7 @@ class PageResult:
     redacted: int = 0  # regions
     kept: int = 0  # lines read and kept
     residual: bool = False
+    lines: list[tuple[str, detect.Box]] = field(default_factory=list)  # kept, as last read
 
 
 def _overlaps(a: detect.Box, b: detect.Box) -> bool:
@@ -170,4 +171,9 @@ def redact_page(
             result.residual = True
             break
         _apply(result, mask, new, label, page.number)  # the last round: unreadable ones only
+    result.lines = [
+        (r.text, r.box)
+        for r in regions
+        if not r.redact and r.text.strip() and not _covered(mask, r.box)
+    ]
     return result

@@ -1,7 +1,9 @@
 """PDF documents: every page redrawn as a redacted, checked picture.
 
-The output is a new PDF built from those pictures alone (pdf_writer), so
-nothing of the source file survives but what its pages show once redacted.
+The output is a new PDF built from those pictures (pdf_writer) and an
+invisible text layer of the lines read on them and kept, so nothing of the
+source file survives but what its pages show once redacted, and the
+document can still be searched.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from deid.documents.pages import redact_page
 from deid.documents.patterns import text_patterns
 from deid.documents.pdf_source import Parts, PdfSource, PdfUnreadable, opened
 from deid.documents.pdf_writer import ImagePdf
-from deid.pixels import classify
+from deid.pixels import classify, detect
 from deid.pixels.settings import PixelSettings
 from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 from deid.safetext import without_values
+from deid.text import find
 
 MAX_PAGES = 200  # ~15 min of checking and ~60 MB of pictures; longer ones are withheld
 
@@ -74,10 +77,22 @@ def _pages(
                 Severity.HIGH,
                 tuple(findings),
             )
-        writer.add_page(result.picture, page.width_pt, page.height_pt)
+        lines = _searchable(result.lines, identifiers)
+        writer.add_page(result.picture, page.width_pt, page.height_pt, lines)
         redacted, kept = redacted + result.redacted, kept + result.kept
         dpi, annotations = min(dpi, page.dpi), annotations + page.annotations
     return writer, redacted, kept, dpi, annotations
+
+
+def _searchable(
+    lines: list[tuple[str, detect.Box]], identifiers: IdentifierSet
+) -> list[tuple[str, detect.Box]]:
+    """The kept lines, as read from the redacted page, for its invisible
+    text layer (without one, a report could no longer be searched or
+    mined). A line in which the free-text check finds anything (a name, a
+    date, a number) is left out of it, whatever the page shows."""
+    terms = identifiers.terms()
+    return [(text, box) for text, box in lines if not find.spans(text, terms)]
 
 
 def deidentify_pdf(
@@ -100,11 +115,13 @@ def deidentify_pdf(
     if isinstance(done, DocumentOutcome):
         return done
     writer, redacted, kept, dpi, annotations = done
+    layered = writer.lines
     if (extra := _parts_finding(label, parts, annotations)) is not None:
         findings.append(extra)
     description = (
-        f"PDF redrawn as {count} image-only page(s) at {dpi:.0f} dpi: {redacted} text "
-        f"region(s) redacted, {kept} line(s) read and kept; no text layer, metadata, "
-        "attachments, scripts or annotations written"
+        f"PDF redrawn as {count} page picture(s) at {dpi:.0f} dpi: {redacted} text "
+        f"region(s) redacted, {kept} line(s) read and kept, an invisible text layer of "
+        f"{layered} of them as read; no source text layer, metadata, attachments, scripts or "
+        "annotations written"
     )
     return deidentified(label, writer.finish(), description, tuple(findings))

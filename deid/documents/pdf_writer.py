@@ -1,9 +1,12 @@
-"""Write a new PDF that holds nothing but one picture per page.
+"""Write a new PDF that holds one picture per page and the text read on it.
 
 Nothing of the source document is copied: no text layer, no document
 information dictionary, no XMP, no attachments, no JavaScript, no
 annotations or forms, no outlines, no object numbers. What is left to
-leak is what the pictures show, and those were redacted and checked.
+leak is what the pictures show, and those were redacted and checked. Each
+page gets an invisible text layer (render mode 3, as OCR tools write) of
+the lines read on its redacted picture and kept, placed over them, so the
+document can be searched and its text copied as before.
 
 Pages are stored losslessly as Flate-compressed image XObjects with PNG
 row predictors (the PDF filter accepts a PNG's IDAT data as is), so
@@ -12,12 +15,18 @@ OpenCV's PNG encoder does the compression; grey pages are stored as grey.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deid.cv import cv2
+
+if TYPE_CHECKING:
+    from deid.pixels.detect import Box
 
 GREY_TOLERANCE = 8  # channel spread below which a page is stored as grey
 
@@ -54,6 +63,28 @@ def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
+AVERAGE_WIDTH = 0.5  # Helvetica's mean glyph width, in ems: stretches a line over its box
+_UNSAFE = re.compile(r"[^\x20-\x7e\xa0-\xff]")  # what WinAnsi text may hold, roughly
+
+
+def _invisible(text: str, box: Box, scale: tuple[float, float], height_pt: float) -> bytes:
+    """One line of invisible text over the box it was read in: PDF user
+    space runs up from the bottom left, the picture's rows down from the
+    top. Characters WinAnsi cannot write are left out."""
+    text = _UNSAFE.sub("", " ".join(text.split()))
+    if not text:
+        return b""
+    sx, sy = scale
+    size = max(box.h * sy * 0.8, 1.0)
+    stretch = min(max(100 * box.w * sx / (AVERAGE_WIDTH * size * len(text)), 10.0), 1000.0)
+    x, y = box.x * sx, height_pt - (box.y + box.h * 0.85) * sy
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return (
+        f"\nBT 3 Tr /F1 {_number(size)} Tf {_number(stretch)} Tz "
+        f"1 0 0 1 {_number(x)} {_number(y)} Tm ("
+    ).encode() + escaped.encode("cp1252", "replace") + b") Tj ET"
+
+
 class ImagePdf:
     """Pages are added one at a time and only their compressed bytes are
     kept, so a long document never holds more than one page's picture."""
@@ -61,14 +92,23 @@ class ImagePdf:
     def __init__(self) -> None:
         self._objects: list[bytes] = [b"", b""]  # catalog and page tree, written last
         self._pages: list[int] = []
+        self._font = 0  # one Helvetica for every page's text layer, added when first used
+        self.lines = 0  # lines written to text layers
 
     def _add(self, body: bytes) -> int:
         self._objects.append(body)
         return len(self._objects)
 
-    def add_page(self, picture: np.ndarray, width_pt: float, height_pt: float) -> None:
+    def add_page(
+        self,
+        picture: np.ndarray,
+        width_pt: float,
+        height_pt: float,
+        lines: Sequence[tuple[str, Box]] = (),
+    ) -> None:
         """picture: (rows, cols, 3) RGB or (rows, cols) grey, uint8; the page
-        is width_pt x height_pt points and the picture fills it."""
+        is width_pt x height_pt points and the picture fills it. lines: text
+        and where it was read (picture pixels), written invisibly over it."""
         data, colours = _png_parts(picture)
         rows, cols = picture.shape[:2]
         space = "/DeviceGray" if colours == 1 else "/DeviceRGB"
@@ -83,7 +123,13 @@ class ImagePdf:
             + b"\nendstream"
         )
         width, height = _number(width_pt), _number(height_pt)
-        content = zlib.compress(f"q {width} 0 0 {height} 0 0 cm /Im0 Do Q".encode())
+        scale = (width_pt / cols, height_pt / rows)
+        layer = [_invisible(text, box, scale, height_pt) for text, box in lines]
+        layer = [line for line in layer if line]
+        self.lines += len(layer)
+        content = zlib.compress(
+            f"q {width} 0 0 {height} 0 0 cm /Im0 Do Q".encode() + b"".join(layer)
+        )
         stream = self._add(
             f"<< /Filter /FlateDecode /Length {len(content)} >>\nstream\n".encode()
             + content
@@ -93,10 +139,21 @@ class ImagePdf:
             self._add(
                 (
                     f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
-                    f"/Resources << /XObject << /Im0 {image} 0 R >> >> /Contents {stream} 0 R >>"
+                    f"/Resources << /XObject << /Im0 {image} 0 R >>{self._fonts(layer)} >> "
+                    f"/Contents {stream} 0 R >>"
                 ).encode()
             )
         )
+
+    def _fonts(self, layer: list[bytes]) -> str:
+        if not layer:
+            return ""
+        if not self._font:
+            self._font = self._add(
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
+                b"/Encoding /WinAnsiEncoding >>"
+            )
+        return f" /Font << /F1 {self._font} 0 R >>"
 
     @property
     def page_count(self) -> int:
