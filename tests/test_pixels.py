@@ -1224,3 +1224,18 @@ def test_pixel_attributes_that_are_not_numbers_are_named(tmp_path, keyword, vr, 
     entry = _run(folder, tmp_path)["files"]["capture.dcm"]
     assert entry["status"] == "failed"
     assert f"{named} not a whole number" in entry["reason"], entry["reason"]
+
+
+@pytest.mark.parametrize("keyword", ["NumberOfFrames", "PlanarConfiguration"])
+def test_an_empty_pixel_attribute_is_as_if_absent(tmp_path, keyword):
+    """The check that names non-numbers failed images with an empty
+    NumberOfFrames or PlanarConfiguration, which the decoder reads as absent
+    (a review of this change)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _capture_with_surplus(folder / "capture.dcm", b"", "")
+    ds = pydicom.dcmread(folder / "capture.dcm")
+    setattr(ds, keyword, None)
+    ds.save_as(folder / "capture.dcm")
+    entry = _run(folder, tmp_path)["files"]["capture.dcm"]
+    assert entry["status"] == "written", entry["reason"]

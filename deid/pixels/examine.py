@@ -178,8 +178,9 @@ def _not_whole_numbers(ds: Dataset) -> list[str]:
 
 
 def _whole(value: object, text_allowed: bool) -> bool:
-    """One integer (IS values are ints); NumberOfFrames may be its text."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """One integer (IS values are ints); NumberOfFrames may be its text. An
+    empty value is as if absent (the decoder reads it so)."""
+    if value is None or value == "" or (isinstance(value, int) and not isinstance(value, bool)):
         return True
     if not text_allowed or not isinstance(value, str | bytes):
         return False
