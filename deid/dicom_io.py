@@ -24,12 +24,13 @@ from pydicom import config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
 from deid.paths import open_regular, resolved
 from deid.private_cut import Cut, without_private
-from deid.raw_walk import LONG_VRS, UNDEFINED, looks_explicit
+from deid.raw_walk import LONG_VRS, UNDEFINED, CannotTell, looks_explicit, skip_sequence
 from deid.safetext import without_values
 from deid.writing import (  # noqa: F401 - where callers have always found them
     TMP_SUFFIX,
@@ -403,6 +404,9 @@ def check_pixel_span(
 
 
 HEADER_BYTES = 8  # the shortest element header
+# What a text-mode copy or a padder leaves after a data set: one kind only,
+# since a cut two bytes into group 0020 reads b" \0".
+_PADDING = (frozenset(b" "), frozenset(b"\r\n"), frozenset(b"\0"), frozenset(b"\t"))
 
 
 def check_tail(path: Path, ds: Dataset, source: BinaryIO) -> None:
@@ -410,21 +414,22 @@ def check_tail(path: Path, ds: Dataset, source: BinaryIO) -> None:
     element header are left. A file cut there passed as whole, without the
     elements after the cut (an SR lost its content), and as the same
     instance it then refused the intact copy. Bytes left after the last
-    element that start a tag in order after it are such a cut. Bytes after
-    the pixel data are not: a run writes nothing after it, a scan reports
-    their text (deid.risk.outside)."""
+    element that start a tag in order after it are such a cut, and so is a
+    last sequence without its delimiter. Padding is not (spaces, line ends,
+    zeros), nor are bytes after the pixel data: a run writes nothing after
+    it, a scan reports their text (deid.risk.outside)."""
     last = next(reversed(ds.keys()), None)
     if last is None or last in _BULK or transfer_syntax(ds) == DEFLATED_UID.decode():
         return
-    raw = ds.get_item(last, keep_deferred=True)
-    tell, length = getattr(raw, "value_tell", None), getattr(raw, "length", None)
-    if tell is None or length is None or length == UNDEFINED:
-        return
-    source.seek(tell + length)
-    tail = source.read(HEADER_BYTES)
-    if not 2 <= len(tail) < HEADER_BYTES:
-        return
     order = "<" if ds.original_encoding[1] is not False else ">"
+    implicit = ds.original_encoding[0] is not False
+    end = _end_of(path, ds.get_item(last, keep_deferred=True), source, (order, implicit), last)
+    if end is None:
+        return
+    source.seek(end)
+    tail = source.read(HEADER_BYTES)
+    if not 2 <= len(tail) < HEADER_BYTES or any(set(tail) <= kind for kind in _PADDING):
+        return  # whole, or padding appended (spaces, line ends, zeros)
     group = struct.unpack_from(order + "H", tail)[0]
     after = group >= last.group  # two bytes: the same group is the likely next element
     if len(tail) >= 4 and group == last.group:
@@ -434,6 +439,36 @@ def check_tail(path: Path, ds: Dataset, source: BinaryIO) -> None:
             f"{path}: truncated: the file ends {len(tail)} bytes into the header of the "
             f"element after ({last.group:04X},{last.element:04X})"
         )
+
+
+def _end_of(
+    path: Path, elem: object, source: BinaryIO, encoding: tuple[str, bool], tag: BaseTag
+) -> int | None:
+    """Where the last element ends in `source`; None where it cannot be told.
+    A sequence of undefined length ends past its delimiter: one read as raw
+    bytes must have it there; one the reader parsed (as it does those) is
+    stepped over again (little endian, in a file small enough to read whole)."""
+    order, implicit = encoding
+    tell, length = getattr(elem, "value_tell", None), getattr(elem, "length", None)
+    if tell is not None and length is not None and length != UNDEFINED:
+        return tell + length
+    value = getattr(elem, "value", None)
+    if tell is not None and isinstance(value, bytes):
+        source.seek(tell + len(value))
+        if source.read(HEADER_BYTES) != struct.pack(order + "HHL", 0xFFFE, 0xE0DD, 0):
+            raise InputFileError(
+                f"{path}: truncated: the file ends inside ({tag.group:04X},{tag.element:04X}) "
+                "(no delimiter)"
+            )
+        return tell + len(value) + HEADER_BYTES
+    start = getattr(elem, "file_tell", None)
+    if start is None or order != "<" or source.seek(0, os.SEEK_END) > IN_MEMORY_BYTES:
+        return None
+    source.seek(0)
+    try:
+        return skip_sequence(source.read(), start, implicit)
+    except (CannotTell, struct.error):
+        return None
 
 
 def _check_complete(path: Path, ds: Dataset, pixels_read: bool = True) -> None:

@@ -1007,6 +1007,10 @@ def _text_sr(path: Path) -> bytes:
     item.RelationshipType, item.ValueType, item.TextValue = "CONTAINS", "TEXT", "no change"
     ds.ContentSequence = [item]
     ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, 1
+    template = Dataset()
+    template.MappingResource, template.TemplateIdentifier = "DCMR", "2000"
+    ds.ContentTemplateSequence = [template]  # (0040,A504), before ContentSequence
+    ds["ContentTemplateSequence"].is_undefined_length = True  # parsed, not left raw
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.save_as(path, enforce_file_format=True)
@@ -1014,8 +1018,12 @@ def _text_sr(path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("into", [2, 4, 6])
+@pytest.mark.parametrize(
+    ("at", "before"),
+    [(b"\x20\x00\x11\x00IS", "(0020,0010)"), (b"\x40\x00\x30\xa7SQ", "(0040,A504)")],
+)
 def test_a_file_cut_inside_an_element_header_fails_and_never_replaces_the_whole_one(
-    tmp_path, env_key, into
+    tmp_path, env_key, into, at, before
 ):
     """pydicom stops without a word when fewer bytes than a header are left:
     the cut SR was written without its last elements, and the intact copy,
@@ -1023,8 +1031,7 @@ def test_a_file_cut_inside_an_element_header_fails_and_never_replaces_the_whole_
     folder = tmp_path / "in"
     folder.mkdir()
     whole = _text_sr(folder / "b_whole.dcm")
-    at = whole.find(b"\x20\x00\x11\x00IS")
-    (folder / "a_cut.dcm").write_bytes(whole[: at + into])
+    (folder / "a_cut.dcm").write_bytes(whole[: whole.find(at) + into])
     out, private = tmp_path / "out", tmp_path / "private"
     args = ("-j", "1", "-q", "--report-dir", str(private))
     result = run_cli("run", str(folder), "-o", str(out), *args)
@@ -1036,13 +1043,23 @@ def test_a_file_cut_inside_an_element_header_fails_and_never_replaces_the_whole_
     written = pydicom.dcmread(outputs(out)[0])
     assert str(written.SeriesNumber) == "1" and written.ContentSequence[0].ValueType == "TEXT"
     alone = run_cli("run", str(folder / "a_cut.dcm"), "-o", str(tmp_path / "o2"), "-j", "1")
-    assert alone.exit_code == 3 and "truncated" in alone.output and "(0020,0010)" in alone.output
+    assert alone.exit_code == 3 and "truncated" in alone.output and before in alone.output
     scanned = run_cli("scan", str(folder), "-j", "1", "-q", "--report-dir", str(tmp_path / "s"))
     assert scanned.exit_code == 3, scanned.output
     report = json.loads((tmp_path / "s" / "report.json").read_text())
     status = {Path(f["input"]).name: (f["status"], f.get("reason", "")) for f in report["files"]}
     assert status["a_cut.dcm"][0] == "failed" and "truncated" in status["a_cut.dcm"][1]
     assert status["b_whole.dcm"][0] == "scanned"
+
+
+@pytest.mark.parametrize("padding", [b"\r\n", b"    ", b"\0\0\0\0"])
+def test_padding_after_the_last_element_is_not_a_cut(tmp_path, padding):
+    """Line ends a text-mode copy left failed as "truncated" (a review)."""
+    from deid.dicom_io import read
+
+    whole = _text_sr(tmp_path / "whole.dcm")
+    (tmp_path / "padded.dcm").write_bytes(whole + padding)
+    assert str(read(tmp_path / "padded.dcm").SeriesNumber) == "1"
 
 
 @pytest.mark.parametrize("preamble", [False, True])
