@@ -246,13 +246,16 @@ def decide(grid: Grid, modality: str, t: Thresholds) -> GateResult:
         ringed = count >= t.skull_ring_bands
     head = run * mm >= t.head_run_mm and (dome or ringed)
     # Part of a head: a head's run with its top outside the images (chin to
-    # brow), or under a top inside them, cut off at the sides (a sagittal
-    # slab narrower than the head). A torso cut so has no top.
+    # brow: the run starts at the top of the images, and is no longer than a
+    # head below its brow; a thigh's runs on), or under a top inside them,
+    # cut off at the sides (a sagittal slab narrower than the head; a torso
+    # cut so has no top).
     sides = [b is not None and _head_like(b, t, cut_sides=True) for b in bands]
     part, _ = _longest_run(sides)
     values_out["part_run_mm"] = round(part * mm, 1)
     cut_part = part * mm >= t.head_run_mm and _dome(sides, top, seen, t)
-    partial = run * mm >= t.head_run_mm or cut_part
+    no_top = first - top <= 1 and t.head_run_mm <= run * mm <= t.part_run_max_mm
+    partial = no_top or cut_part
     return GateResult(head, values_out, partial=not head and partial)
 
 

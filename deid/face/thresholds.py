@@ -38,6 +38,7 @@ class Thresholds:
     head_depth_ratio: Range
     head_convexity: float
     head_run_mm: float
+    part_run_max_mm: float
     dome_gap_mm: float
     skull_ring_share: float
     skull_ring_bands: int
