@@ -495,3 +495,22 @@ def test_a_withheld_document_never_exits_zero(tmp_path: Path) -> None:
     assert report["totals"]["at_or_above_fail_on"] == 0  # the withheld output alone sets it
     page = (tmp_path / "r" / "report.html").read_text()
     assert "Exit code 1: 1 output withheld." in page
+
+
+@pytest.mark.parametrize(
+    ("read", "extracted"),
+    [
+        ("Café – “quoted” €5 ½", "Café – “quoted” €5 ½"),  # WinAnsi's 0x80-0x9F too
+        ("ﬁnal résumé", "final résumé"),  # a ligature split, not dropped
+        ("a\\b (c) d)", "a\\b (c) d)"),  # escaped, not read as PDF syntax
+        ("日本 ok", " ok"),  # what WinAnsi cannot write is left out
+    ],
+)
+def test_the_text_layer_writes_what_was_read(read: str, extracted: str) -> None:
+    from deid.documents.pdf_writer import ImagePdf
+    from deid.pixels.detect import Box
+
+    writer = ImagePdf()
+    page = np.full((200, 400), 255, np.uint8)
+    writer.add_page(page, 400.0, 200.0, [(read, Box(10, 20, 300, 30))])
+    assert text_layer(writer.finish()).strip() == extracted.strip()

@@ -15,10 +15,11 @@ OpenCV's PNG encoder does the compression; grey pages are stored as grey.
 
 from __future__ import annotations
 
-import re
 import struct
+import unicodedata
 import zlib
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -64,25 +65,38 @@ def _number(value: float) -> str:
 
 
 AVERAGE_WIDTH = 0.5  # Helvetica's mean glyph width, in ems: stretches a line over its box
-_UNSAFE = re.compile(r"[^\x20-\x7e\xa0-\xff]")  # what WinAnsi text may hold, roughly
+
+
+def _winansi(text: str) -> bytes:
+    """The text in WinAnsiEncoding (cp1252: dashes, quotes and the euro
+    sign too; ligatures split first); what it cannot write is left out."""
+    out = bytearray()
+    for char in " ".join(text.split()):
+        if not char.isprintable():
+            continue
+        for form in (char, unicodedata.normalize("NFKC", char)):
+            with suppress(UnicodeEncodeError):
+                out += form.encode("cp1252")
+                break
+    return bytes(out)
 
 
 def _invisible(text: str, box: Box, scale: tuple[float, float], height_pt: float) -> bytes:
     """One line of invisible text over the box it was read in: PDF user
     space runs up from the bottom left, the picture's rows down from the
     top. Characters WinAnsi cannot write are left out."""
-    text = _UNSAFE.sub("", " ".join(text.split()))
-    if not text:
+    data = _winansi(text)
+    if not data.strip():
         return b""
     sx, sy = scale
     size = max(box.h * sy * 0.8, 1.0)
-    stretch = min(max(100 * box.w * sx / (AVERAGE_WIDTH * size * len(text)), 10.0), 1000.0)
+    stretch = min(max(100 * box.w * sx / (AVERAGE_WIDTH * size * len(data)), 10.0), 1000.0)
     x, y = box.x * sx, height_pt - (box.y + box.h * 0.85) * sy
-    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    escaped = data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
     return (
         f"\nBT 3 Tr /F1 {_number(size)} Tf {_number(stretch)} Tz "
         f"1 0 0 1 {_number(x)} {_number(y)} Tm ("
-    ).encode() + escaped.encode("cp1252", "replace") + b") Tj ET"
+    ).encode() + escaped + b") Tj ET"
 
 
 class ImagePdf:
