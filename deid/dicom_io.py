@@ -264,7 +264,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
-        _check_delimited(path, said)
+        _check_delimited(path, said, ds)
         if not isinstance(source, BytesIO):
             # Values left on disk are read when used, by name: through
             # open_regular too (a pipe put in the file's place would block).
@@ -290,16 +290,25 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     return ds
 
 
-def _check_delimited(path: Path, said: list[warnings.WarningMessage]) -> None:
+def _check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Dataset) -> None:
     """The reader warns, and returns what it has (nothing at all, for a file
     without a preamble), when the file ends inside an undefined-length
     sequence or encapsulated pixel data: such a file was skipped as "not
-    DICOM" in a folder, exit code 0."""
-    if any(str(w.message).startswith("End of file reached before delimiter") for w in said):
-        raise InputFileError(
-            f"{path}: truncated: the file ends inside a sequence or encapsulated pixel data "
-            "(no delimiter)"
-        )
+    DICOM" in a folder, exit code 0. Recording warnings is not thread-safe
+    (a run reads in threads too), so the warning counts only where it can
+    be this file's: nothing read, or a last element of undefined length."""
+    if not any(str(w.message).startswith("End of file reached before delimiter") for w in said):
+        return
+    last = next(reversed(ds.keys()), None)
+    if last is not None:
+        elem = ds.get_item(last, keep_deferred=True)
+        undefined = getattr(elem, "length", None) == UNDEFINED
+        if not (undefined or getattr(elem, "is_undefined_length", False)):
+            return
+    raise InputFileError(
+        f"{path}: truncated: the file ends inside a sequence or encapsulated pixel data "
+        "(no delimiter)"
+    )
 
 
 class NoDataSet(InputFileError):

@@ -118,3 +118,23 @@ def test_a_data_set_of_private_elements_only_says_so():
     with pytest.raises(dicom_io.InputFileError, match=r"but 2 private element\(s\)"):
         dicom_io.read_without_private(path)
     assert len(dicom_io.read(path)) == 2  # read whole, the two are there
+
+
+def test_another_threads_delimiter_warning_does_not_fail_a_whole_file(monkeypatch) -> None:
+    """Warnings are recorded process-wide: a warning another thread's cut
+    file raised, met while this file was read, must not fail it."""
+    import warnings as _warnings
+
+    from pydicom.data import get_testdata_file
+
+    from deid import dicom_io
+
+    real = dicom_io.pydicom.dcmread
+
+    def reading_beside_a_cut_file(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        _warnings.warn("End of file reached before delimiter (FFFE,E0DD) found", stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dicom_io.pydicom, "dcmread", reading_beside_a_cut_file)
+    ds = dicom_io.read(Path(get_testdata_file("CT_small.dcm")))
+    assert "PixelData" in ds
