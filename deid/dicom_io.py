@@ -305,9 +305,9 @@ def _check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Datase
         undefined = getattr(elem, "length", None) == UNDEFINED
         if not (undefined or getattr(elem, "is_undefined_length", False)):
             return
-    raise InputFileError(
-        f"{path}: truncated: the file ends inside a sequence or encapsulated pixel data "
-        "(no delimiter)"
+    raise InputFileError(  # a real file's pixel data cut short, or bytes that are not DICOM
+        f"{path}: truncated or damaged: the file ends inside a value of undefined length "
+        "(a sequence or encapsulated pixel data without its delimiter)"
     )
 
 

@@ -1084,5 +1084,5 @@ def test_a_file_ending_inside_encapsulated_pixel_data_fails_as_truncated(
     report = json.loads((private / "report.json").read_text())
     status = {Path(f["input"]).name: (f["status"], f["reason"]) for f in report["files"]}
     assert status["cut.dcm"][0] == "failed"
-    assert "truncated" in status["cut.dcm"][1] and "no delimiter" in status["cut.dcm"][1]
+    assert "truncated" in status["cut.dcm"][1] and "without its delimiter" in status["cut.dcm"][1]
     assert status["whole.dcm"][0] == "written"
