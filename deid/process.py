@@ -41,6 +41,7 @@ from deid.repair import repair
 from deid.report import thumbnails
 from deid.results import FileResult, Status
 from deid.risk.findings import Finding, Severity
+from deid.risk.outside import surplus_finding
 from deid.risk.verify import verify
 from deid.safetext import without_values
 from deid.scrub import Plan, collect, patient_key, plan, reference_date, scrub
@@ -109,20 +110,12 @@ def _drop_pixel_surplus(state: FileState) -> None:
     read, whatever they held. They are removed, and the report says so."""
     surplus = drop_pixel_surplus(state.ds)
     if surplus:
-        _found(
-            state, "pixels.surplus-bytes", Severity.LOW,
-            f"PixelData held {surplus} bytes after its last frame (more than Rows, Columns, "
-            "NumberOfFrames and BitsAllocated describe): no part of the image, never examined",
-            "PixelData", "removed from the output; if the image looks cut, check those attributes",
+        state.result.findings.append(
+            surplus_finding(
+                surplus, state.result.input, Severity.LOW,
+                "removed from the output; if the image looks cut, check those attributes",
+            )
         )  # fmt: skip
-
-
-def _found(
-    state: FileState, rule: str, severity: Severity, message: str, location: str, action: str
-) -> None:
-    state.result.findings.append(
-        Finding(rule, severity, message, file=state.result.input, location=location, action=action)
-    )
 
 
 def decide(state: FileState, settings: Settings) -> None:
@@ -132,11 +125,14 @@ def decide(state: FileState, settings: Settings) -> None:
     state.plan = plan(decider_for(settings, settings.profile), ds, state.private_cut)
     if state.plan.iod is None:
         sop_class = str(ds.get("SOPClassUID", "") or "")
-        _found(
-            state, "standard.unknown-sop-class", Severity.INFO,
-            f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
-            "decided without their types (safe defaults: D over Z over X)",
-            "SOPClassUID", "check the output's validity with the vendor's definition",
+        state.result.findings.append(
+            Finding(
+                "standard.unknown-sop-class", Severity.INFO,
+                f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
+                "decided without their types (safe defaults: D over Z over X)",
+                file=state.result.input, location="SOPClassUID",
+                action="check the output's validity with the vendor's definition",
+            )
         )  # fmt: skip
     identifiers = collect(state.plan.steps)
     key = patient_key(ds)

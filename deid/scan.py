@@ -18,7 +18,6 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
@@ -316,8 +315,10 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
     findings.extend(
         outside.findings(path, kind, _syntax(ds), where, head, identifiers.terms(), label)
     )
-    if span is not None and _syntax(ds) != DeflatedExplicitVRLittleEndian:
-        findings.extend(outside.surplus_findings(path, ds, span, identifiers.terms(), label))
+    if span is not None:
+        findings.extend(
+            outside.surplus_findings(path, _syntax(ds), ds, span, identifiers.terms(), label)
+        )
     high = any(f.severity >= Severity.HIGH for f in findings)
     findings.extend(detectors.markers(ctx, high))
     decision = decide_pixels(ds, settings.pixels, header_only=True)

@@ -68,28 +68,39 @@ def _identifying(
     ]
 
 
+def surplus_finding(surplus: int, label: str, severity: Severity, action: str) -> Finding:
+    """Bytes native pixel data holds after its last frame, as a scan reports
+    them and a run says it removed them."""
+    return Finding(
+        rule="pixels.surplus-bytes",
+        severity=severity,
+        message=f"PixelData holds {surplus} bytes after its last frame (more than Rows, "
+        "Columns, NumberOfFrames and BitsAllocated describe): no part of the image, never "
+        "examined",
+        file=label,
+        location="PixelData",
+        action=action,
+    )
+
+
 def surplus_findings(
-    path: Path, ds: Dataset, span: tuple[int, int], terms: PhraseIndex[Identifier], label: str
+    path: Path,
+    syntax: UID,
+    ds: Dataset,
+    span: tuple[int, int],
+    terms: PhraseIndex[Identifier],
+    label: str,
 ) -> list[Finding]:
     """Bytes native pixel data holds after its last frame: no part of the
     image, never examined as one (`deid run` removes them). Their text is
-    read as the bytes after the pixel data are."""
+    read as the bytes after the pixel data are. `span`: where the pixel data
+    value starts in the file and its declared length (not known in a
+    deflated file's bytes)."""
     start, length = span
     surplus = surplus_pixel_bytes(ds, length)
-    if not surplus:
+    if not surplus or syntax == DeflatedExplicitVRLittleEndian:
         return []
-    found = [
-        Finding(
-            rule="pixels.surplus-bytes",
-            severity=Severity.MEDIUM,
-            message=f"PixelData holds {surplus} bytes after its last frame (more than Rows, "
-            "Columns, NumberOfFrames and BitsAllocated describe): no part of the image, never "
-            "examined",
-            file=label,
-            location="PixelData",
-            action=_SURPLUS,
-        )
-    ]
+    found = [surplus_finding(surplus, label, Severity.MEDIUM, _SURPLUS)]
     with open_regular(path) as fh:
         fh.seek(start + length - surplus)
         tail = fh.read(min(surplus, TAIL_LIMIT))
