@@ -10,6 +10,10 @@ series head CT phantoms with faces (--heads; fixtures/head_phantom.py), once,
 reused on later runs; then times, in the same run and on the same files:
   cp -r            the I/O floor
   dicognito        python -m dicognito -o OUT IN (single process)
+  pydicom r+w      benchmarks/pydicom_floor.py: every file read by pydicom and
+                   written again by save_as, no de-identification, all
+                   cores: what a tool that reads and writes through
+                   pydicom pays before it changes anything
   deid run         --profile basic, all cores (and -j 1 for the per-core rate);
                    default checks (--pixels auto: each CT series sampled and
                    checked for a static overlay; the face check judging head
@@ -278,8 +282,11 @@ def main() -> None:
         ("deid, no checks", *deid("out-deid0", "--pixels", "off", "--face", "off")),
         ("deid run -j 1", *deid("out-deid1", "-j", "1")),
     ]
+    floor = HERE / "pydicom_floor.py"
+    bare_copy = [py, str(floor), str(corpus), str(args.work / "out-pyd")]
+    runs.insert(1, ("pydicom r+w", bare_copy, args.work / "out-pyd"))
     if args.header_only:
-        runs = [run for run in runs if run[0] in ("cp -r", "deid, no checks")]
+        runs = [run for run in runs if run[0] in ("cp -r", "pydicom r+w", "deid, no checks")]
     if not args.skip_dicognito:
         runs.insert(
             1,
@@ -342,6 +349,12 @@ def ratios(wall: dict[str, float], cpu: dict[str, tuple[float, float]]) -> None:
         print(f"deid header-only user CPU / dicognito user CPU: {ours[0] / dcg[0]:.2f}x")
     if bare and default:
         print(f"deid default checks / header-only (wall): {default / bare:.2f}x")
+    floor = wall.get("pydicom r+w")
+    if floor and cp and dcg:
+        print(
+            f"pydicom read+write alone (no de-identification): {floor / cp:.2f}x cp -r (wall), "
+            f"{sum(cpu['pydicom r+w']) / sum(dcg):.2f}x dicognito CPU"
+        )
 
 
 if __name__ == "__main__":
