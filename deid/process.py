@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, MediaStorageDirectoryStorage
+from pydicom.uid import UID, MediaStorageDirectoryStorage, UID_dictionary
 
 from deid import documents
 from deid.apply import FileContext
@@ -44,7 +44,7 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.outside import surplus_finding
 from deid.risk.verify import verify
 from deid.safetext import without_values
-from deid.scrub import Plan, collect, patient_key, plan, reference_date, scrub
+from deid.scrub import Plan, collect, kept_class, patient_key, plan, reference_date, scrub
 from deid.settings import Settings
 from deid.writing import atomic_write, read_no_follow
 
@@ -124,14 +124,14 @@ def decide(state: FileState, settings: Settings) -> None:
     pseudo = settings.pseudonymizer
     state.plan = plan(decider_for(settings, settings.profile), ds, state.private_cut)
     if state.plan.iod is None:
-        sop_class = str(ds.get("SOPClassUID", "") or "")
         state.result.findings.append(
             Finding(
                 "standard.unknown-sop-class", Severity.INFO,
-                f"SOP class {sop_class} is not in the standard's IOD tables: attributes were "
+                "the SOP class is not in the standard's IOD tables: attributes were "
                 "decided without their types (safe defaults: D over Z over X)",
                 file=state.result.input, location="SOPClassUID",
                 action="check the output's validity with the vendor's definition",
+                evidence=str(ds.get("SOPClassUID", "") or ""),
             )
         )  # fmt: skip
     identifiers = collect(state.plan.steps)
@@ -145,10 +145,30 @@ def decide(state: FileState, settings: Settings) -> None:
         pseudonymizer=pseudo,
         date_clean=settings.profile.meta.date_clean,
         cleaning=identifiers.cleaning_patterns(),
-        own_class=str(ds.get("SOPClassUID", "") or "").strip("\x00 "),
+        own_class=kept_class(ds, state.plan.steps, identifiers),
     )
+    _note_class_mapped(state)
     state.patient_id = str(ds.get("PatientID", "") or "").strip()
     state.result.issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
+
+
+def _note_class_mapped(state: FileState) -> None:
+    """A private SOP class that could not be kept is mapped like an instance
+    UID: the output is then of a class no viewer knows, which its user must
+    hear of (the value itself is not repeated: it held what was found)."""
+    sop_class = str(state.ds.get("SOPClassUID", "") or "").strip("\x00 ")
+    if state.ctx.own_class or sop_class in UID_dictionary:
+        return
+    state.result.findings.append(
+        Finding(
+            "header.sop-class-mapped", Severity.MEDIUM,
+            "the private SOP class held one of the file's identifying values, an instance "
+            "UID or no UID at all: it was mapped like an instance UID, so no viewer "
+            "knows the output's class",
+            file=state.result.input, location="SOPClassUID",
+            action="check the input's SOP class with its vendor",
+        )
+    )  # fmt: skip
 
 
 def deidentify_document(state: FileState, settings: Settings) -> None:

@@ -29,12 +29,14 @@ from deid.actions import TEXT_VRS
 from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
 from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
 from deid.elements import stored
-from deid.forms import raw_has_form
+from deid.forms import raw_has_form, value_has_form
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 from deid.standard import IodTypes
 
-__all__ = ["FileContext", "Plan", "collect", "path_text", "plan", "scrub", "tag_name"]
+__all__ = [
+    "FileContext", "Plan", "collect", "kept_class", "path_text", "plan", "scrub", "tag_name"
+]
 
 
 # Both are asked for every changed element of every file, with the same few
@@ -188,6 +190,28 @@ def collect(steps: list[Step]) -> IdentifierSet:
             for value in values:
                 found.add_from_text(value, where)
     return found
+
+
+def kept_class(ds: Dataset, steps: list[Step], identifiers: IdentifierSet) -> str:
+    """The object's own SOP class when it may be kept unmapped wherever it
+    appears: a vendor's private class names what the object is, and a
+    mapped one leaves no viewer able to read it. Not when the value is no
+    UID (letters can spell a name), holds one of the file's identifying
+    values (a birth date among its digits), or is also an instance UID the
+    profile maps (a study UID written as the class would keep the study,
+    in the output and in its folder's name)."""
+    value = str(ds.get("SOPClassUID", "") or "").strip("\x00 ")
+    if not value_has_form("UI", value) or "\\" in value:
+        return ""
+    # Each component alone: a date is not looked for inside a dotted number.
+    if any(True for _ in identifiers.terms().find(value.replace(".", " "))):
+        return ""
+    for _, tag, elem, decision, _ in steps:
+        if elem is None or decision is None or decision.action == "keep" or elem.VR != "UI":
+            continue
+        if not tag_name(tag).endswith("ClassUID") and value in string_values(elem):
+            return ""
+    return value
 
 
 # --------------------------------------------------------------------- apply

@@ -373,3 +373,48 @@ def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     assert item.ReferencedSOPInstanceUID.startswith("2.25.")
     assert result.SOPInstanceUID.startswith("2.25.")
     assert result.ReferencedImageSequence[1].ReferencedSOPClassUID.startswith("2.25.")
+
+
+@pytest.mark.parametrize(
+    "case", ["birth date in it", "surname in it", "patient ID in it", "the study's UID"]
+)
+def test_a_private_sop_class_holding_what_identifies_is_mapped(tmp_path, case):
+    """The object's own class is kept unmapped, so a value there that holds
+    the birth date, the surname or the ID, or that is the study's own UID,
+    went to the output (and the study UID into its folder's name) verified
+    clean. Such a class is mapped like an instance UID and said so; the
+    reports do not quote it."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from deid.api import deidentify
+    from tests.helpers import run_settings
+
+    ds = _object("1.2.3", ExplicitVRLittleEndian, "Leakworthy^Lucinda", "48213377")
+    ds.PatientBirthDate = "19610223"
+    sop_class = {
+        "birth date in it": "1.2.826.0.1.3680043.19610223.1",
+        "surname in it": "1.2.3.LEAKWORTHY",
+        "patient ID in it": "1.2.826.0.1.3680043.48213377",
+        "the study's UID": ds.StudyInstanceUID,
+    }[case]
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    ds.save_as(source / "x.dcm", enforce_file_format=True)
+    settings = run_settings(
+        inputs=[source], output=out, pixels="off", face="off", jobs=1,
+        environ={"DEID_KEY": "class-uid-key-0123456789"},
+    )  # fmt: skip
+    deidentify([source], settings)
+    (written,) = out.rglob("*.dcm")
+    result = pydicom.dcmread(written)
+    assert result.SOPClassUID == result.file_meta.MediaStorageSOPClassUID
+    assert result.SOPClassUID.startswith("2.25.")
+    value = sop_class.encode()
+    for path in out.rglob("*"):
+        assert value not in str(path).encode()
+        if path.is_file():
+            assert value not in path.read_bytes(), path.name
+    report = (out / "report.json").read_text()
+    assert "header.sop-class-mapped" in report

@@ -543,3 +543,23 @@ def test_a_name_in_a_code_string_is_still_a_leak(name, place, value):
     quick, values, full = _each_pass(_coded_output(place, value), _named(name), None)
     assert quick and values and full
     assert full[0].evidence == name
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ("1.2.3.GARCIA", True),  # no UID: its letters spell the name
+        ("1.2.840.19650412.1", False),  # a UID's digits: a date there is chance
+        ("1.2.840.10008.5.1.4.1.1.2", False),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+def test_a_name_spelled_in_a_uid_value_is_found(value, found):
+    """A UID of digits and dots cannot spell a name, so names and dates are
+    not looked for there; a value written in a UI attribute that is no UID
+    can, and is read as text."""
+    ds = Dataset()
+    ds.FrameOfReferenceUID = value
+    data = _saved(ds)
+    for findings in _each_pass(data, identifiers(), None):
+        assert bool(findings) == found, (value, findings)

@@ -424,6 +424,10 @@ def verify(
     return findings
 
 
+def _uid_form(text: str) -> bool:
+    return raw_has_form("UI", text.encode("latin-1", "replace"))
+
+
 def _check(
     text: str,
     vr: str,
@@ -439,8 +443,8 @@ def _check(
     vocabulary's, not the person's."""
     for hit in terms.find(text) if terms else ():
         ident = hit.label
-        if vr == "UI" and ident.kind != "id":
-            continue  # UIDs are digits and dots: only IDs can hide there
+        if vr == "UI" and ident.kind != "id" and _uid_form(text):
+            continue  # digits and dots: only IDs can hide there (letters may spell a name)
         if coded and ident.kind == "name" and _a_code(text, hit.start, hit.end):
             continue
         if vr in _BINARY_VRS and hit.end - hit.start < _MIN_IN_BINARY:
