@@ -85,11 +85,7 @@ def read_input(state: FileState, settings: Settings) -> None:
     else:
         state.ds = read(state.path)
     ds = state.ds
-    meta = getattr(ds, "file_meta", None)
-    classes = {str(ds.get("SOPClassUID", "") or "")}
-    if meta is not None:
-        classes.add(str(meta.get("MediaStorageSOPClassUID", "")))
-    if MediaStorageDirectoryStorage in classes:
+    if _a_directory(ds):
         state.result.findings.append(
             Finding("input.dicomdir", Severity.INFO, "DICOMDIR skipped", file=state.result.input,
                     action="not copied")
@@ -101,6 +97,20 @@ def read_input(state: FileState, settings: Settings) -> None:
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     state.ts = with_transfer_syntax(ds)
     _drop_pixel_surplus(state)
+
+
+def _a_directory(ds: Dataset) -> bool:
+    """A DICOMDIR has no SOP class of its own in its data set: its meta, or
+    its directory records, say what it is. A data set that names its class
+    is that class whatever the meta says (an image whose meta named the
+    DICOMDIR class was skipped, its pixels lost; the output's meta is
+    rebuilt from the data set)."""
+    own = str(ds.get("SOPClassUID", "") or "").strip("\x00 ")
+    if own:
+        return own == MediaStorageDirectoryStorage
+    meta = getattr(ds, "file_meta", None)
+    named = meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+    return named or "DirectoryRecordSequence" in ds
 
 
 def _drop_pixel_surplus(state: FileState) -> None:

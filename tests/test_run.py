@@ -557,6 +557,25 @@ def test_dicomdir_is_skipped_not_copied(tmp_path, env_key):
     assert "DICOMDIR" in report["files"][0]["reason"]
 
 
+def test_an_image_whose_meta_names_the_dicomdir_class_is_processed(tmp_path, env_key):
+    """The data set names its class: a CT image whose file meta named the
+    DICOMDIR class was skipped as a directory and its image lost. It is
+    written as the CT it is, its meta rebuilt from the data set."""
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import MediaStorageDirectoryStorage
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.MediaStorageSOPClassUID = MediaStorageDirectoryStorage
+    source = tmp_path / "in"
+    source.mkdir()
+    ds.save_as(source / "ct.dcm")
+    out = tmp_path / "out"
+    result = run_cli("run", str(source), "-o", str(out), "-q", "--pixels", "off")
+    assert result.exit_code == 0, result.output
+    (written,) = outputs(out)
+    assert pydicom.dcmread(written).file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
+
+
 def test_output_is_no_worse_under_dciodvfy(runs, corpus, manifest):
     if not shutil.which("dciodvfy"):
         if os.environ.get("CI"):
