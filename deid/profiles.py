@@ -17,6 +17,7 @@ from typing import Any
 
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
+from deid import __version__
 from deid.apply import ACTIONS, PARAMETRISED
 from deid.data_files import DATA_FILE_BYTES, read_bounded
 from deid.errors import DeidWarning, ProfileError
@@ -576,6 +577,12 @@ def _read(path: Path) -> _Source:
     return _Source(path, data, _Located(path, text))
 
 
+# Outputs name the profile in DeidentificationMethod, "deid <version>: <name>",
+# an LO value: at most 64 characters, no backslash (it splits values).
+NAME_MAX = 64 - len(f"deid {__version__}: ")
+_NAME = re.compile(rf"[\x20-\x5b\x5d-\x7e]{{1,{NAME_MAX}}}")
+
+
 def _head(src: _Source) -> dict[str, Any]:
     """The [profile] table, its sections and keys checked."""
     data, where = src.data, src.where
@@ -590,6 +597,13 @@ def _head(src: _Source) -> dict[str, Any]:
     if unknown:
         key = sorted(unknown)[0]
         raise where.error(f"unknown key {key!r} in [profile]", "profile", None, key)
+    if not isinstance(head["name"], str) or not _NAME.fullmatch(head["name"]):
+        raise where.error(
+            f"name must be 1 to {NAME_MAX} printable ASCII characters without a backslash "
+            "(every output's DeidentificationMethod names the profile: a value of at most "
+            "64 characters)",
+            "profile", None, "name",
+        )  # fmt: skip
     date_clean = head.get("date_clean", "shift")
     if date_clean not in DATE_CLEAN_MODES:
         modes = ", ".join(DATE_CLEAN_MODES)

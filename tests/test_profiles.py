@@ -185,6 +185,36 @@ def test_bad_profiles_are_rejected_with_file_line_and_reason(tmp_path, body, lin
     assert reason in message
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "university-hospital-neuro-oncology-cohort-2024-pseudonymised",
+        "study\\u001b[2J",
+        "phase\\\\two",
+        "",
+        "Universität",
+    ],
+)
+def test_a_profile_name_no_output_can_hold_is_refused(tmp_path, name):
+    """Every output names its profile in DeidentificationMethod, an LO of at
+    most 64 characters: a longer name made valid inputs invalid outputs, a
+    backslash split the value in two, an escape reached the files."""
+    path = _write(tmp_path, f'[profile]\nname = "{name}"\nextends = "basic"\n')
+    with pytest.raises(ProfileError, match="name must be"):
+        load_profile(str(path))
+
+
+def test_the_longest_profile_name_fits_the_method_value(tmp_path):
+    from deid import __version__
+    from deid.profiles import NAME_MAX
+
+    name = "n" * NAME_MAX
+    profile = load_profile(str(_write(tmp_path, f'[profile]\nname = "{name}"\n')))
+    assert len(f"deid {__version__}: {profile.meta.name}") == 64
+    with pytest.raises(ProfileError, match="name must be"):
+        load_profile(str(_write(tmp_path, f'[profile]\nname = "{name}n"\n', "b.toml")))
+
+
 def test_inheritance_loop_and_missing_base_are_errors(tmp_path):
     _write(tmp_path, '[profile]\nname="a"\nextends="b.toml"\n', "a.toml")
     _write(tmp_path, '[profile]\nname="b"\nextends="a.toml"\n', "b.toml")
