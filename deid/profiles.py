@@ -7,6 +7,7 @@ line and the reason, because profiles are written by people.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import tomllib
@@ -191,6 +192,9 @@ class ProfileMeta:
     quasi_identifiers: tuple[str, ...] = ()
     rare_only: tuple[str, ...] = ()
     k_threshold: int = 5
+    # Of the texts of the profile and every profile it extends: a resumed run
+    # is refused when the rules changed under the same name.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -522,6 +526,7 @@ class _Source:
     path: Path
     data: dict[str, Any]
     where: _Located
+    digest: str = ""  # of the file's text: an edit makes another profile
 
     @property
     def name(self) -> str:
@@ -574,7 +579,7 @@ def _read(path: Path) -> _Source:
         raise ProfileError(f"{where}: not valid TOML: {str(exc).split(' (at')[0]}") from None
     except RecursionError:  # arrays or tables nested a thousand deep
         raise ProfileError(f"{path}: not a profile (values nested too deep)") from None
-    return _Source(path, data, _Located(path, text))
+    return _Source(path, data, _Located(path, text), hashlib.sha256(text.encode()).hexdigest())
 
 
 # Outputs name the profile in DeidentificationMethod, "deid <version>: <name>",
@@ -635,6 +640,7 @@ def _meta(src: _Source, head: dict[str, Any], base: Profile | None) -> ProfileMe
         quasi_identifiers=quasi,
         rare_only=rare_only,
         k_threshold=k_threshold,
+        digest=hashlib.sha256((inherited.digest + src.digest).encode()).hexdigest()[:16],
     )
 
 

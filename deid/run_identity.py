@@ -18,6 +18,7 @@ MARKER = ".deid-run.json"
 # What each part means to a person reading the refusal.
 _NAMES = {
     "profile": "profile",
+    "rules": "profile rules",
     "options": "options",
     "source": "profile file",
     "pixels": "pixel settings",
@@ -56,8 +57,8 @@ def claim(
     differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
     if not differs:
         return
-    if "profile" in differs and "profile file" in differs:
-        differs.remove("profile file")  # another profile is another file: said once
+    if "profile" in differs:  # another profile is another file and other rules: said once
+        differs = [d for d in differs if d not in ("profile file", "profile rules")]
     why = (
         "; an anonymising profile draws a new random key every run, so it never adds to "
         "or resumes an earlier output"

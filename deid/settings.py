@@ -284,7 +284,8 @@ class Settings:
         """Identifies what produces the outputs (profile, options, key) without
         revealing the key: a resumed run reuses only results made the same way."""
         parts = self.identity()
-        return "|".join(parts[k] for k in ("profile", "options", "source", "pixels", "key"))
+        order = ("profile", "rules", "options", "source", "pixels", "key")
+        return "|".join(parts[k] for k in order)
 
     def identity(self) -> dict[str, str]:
         """What makes the outputs what they are, each part safe to show: names,
@@ -293,13 +294,28 @@ class Settings:
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules},{px.trust_declared}"
         pixels += ",deface" if self.face.deface else ""
+        pixels += "," + _contents_digest((*px.allowlists, *px.region_rules))
         return {
             "profile": self.profile.meta.name,
+            "rules": self.profile.meta.digest,
             "options": ",".join(sorted(o.cli_name for o in self.profile.options)),
             "source": self.profile.meta.source,
             "pixels": pixels,
             "key": hmac.new(self.pseudonymizer.key, b"deid-run-id", "sha256").hexdigest()[:16],
         }
+
+
+def _contents_digest(paths: tuple[Path, ...]) -> str:
+    """What the files say, not only where they are: an allow-list edited
+    between two runs makes outputs another way. A file gone reads as empty
+    (a resumed run then redoes its files rather than fail here)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        except OSError:
+            digest.update(b"missing")
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

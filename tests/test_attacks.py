@@ -422,6 +422,32 @@ def test_a_second_run_into_the_same_output_is_refused(corpus, tmp_path, env_key)
     assert outcome.exit_code == 0 and (out / "report.json").is_file()
 
 
+def test_a_profile_or_allow_list_edited_between_runs_is_another_way(tmp_path):
+    """The run marker knew a profile by its file's name: a rule changed from
+    keep to remove between two runs into one OUT went unnoticed, and the
+    earlier outputs were resumed holding what the new rule removes. An edit
+    of the profile, or of an allow-list, is now another way of making
+    outputs: the run is refused in one line naming it."""
+    image(tmp_path / "in", "a.dcm", "edited", SeriesDescription="ward 7 bed 12")
+    profile, allow = tmp_path / "my.toml", tmp_path / "allow.toml"
+    rule = '[profile]\nname = "my"\nextends = "basic"\n[[rules]]\nmatch = "SeriesDescription"\n'
+    profile.write_text(rule + 'action = "K"\n')
+    allow.write_text('words = ["PORTABLE"]\n')
+    args = ("run", tmp_path / "in", "-o", tmp_path / "out", "-j", "1", "-q",
+            "--profile", profile, "--pixel-allowlist", allow)  # fmt: skip
+    assert deid(*args).exit_code == 0
+    assert deid(*args).exit_code == 0  # unchanged: resumed
+    profile.write_text(rule + 'action = "X"\n')
+    edited = deid(*args)
+    assert edited.exit_code == 2, edited.output
+    assert_one_line_each(edited.output, "error: ", 1)
+    assert "(profile rules)" in edited.output
+    profile.write_text(rule + 'action = "K"\n')
+    allow.write_text('words = ["SUPINE"]\n')
+    edited = deid(*args)
+    assert edited.exit_code == 2 and "(pixel settings)" in edited.output, edited.output
+
+
 def test_a_uid_ending_like_a_temporary_does_not_break_the_sweep(tmp_path):
     image(tmp_path / "in", "a.dcm", "tmp-uid", SeriesInstanceUID="1.2.3.deid-tmp")
     args = ("run", tmp_path / "in", "-o", tmp_path / "out", "-j", "1", "-q",
