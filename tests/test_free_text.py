@@ -204,6 +204,20 @@ def test_identifiers_are_matched_by_every_part(header, text, left):
     assert actions.clean_text(text, terms) == left
 
 
+@pytest.mark.parametrize(("header_form", "text_form"), [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_name_matches_in_either_unicode_normal_form(header_form, text_form):
+    """macOS writes accents apart from their letter (NFD): "ü" as "u" and a
+    combining mark. A name in one form was not found in a description in
+    the other, and was kept."""
+    import unicodedata
+
+    header = unicodedata.normalize(header_form, "Müllersohn^Jürgen")
+    text = unicodedata.normalize(text_form, "Schädel Jürgen Müllersohn")
+    terms = _identifiers({"PatientName": header}).terms()
+    assert terms.may_match(text)
+    assert actions.clean_text(text, terms) == unicodedata.normalize(text_form, "Schädel")
+
+
 def test_tokens_split_on_every_separator_and_fold():
     assert words("GARCÍA-LÓPEZ^María_2.x/Ünal,ß") == [
         "garcia",

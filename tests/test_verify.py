@@ -563,3 +563,19 @@ def test_a_name_spelled_in_a_uid_value_is_found(value, found):
     data = _saved(ds)
     for findings in _each_pass(data, identifiers(), None):
         assert bool(findings) == found, (value, findings)
+
+
+@pytest.mark.parametrize(("header_form", "kept_form"), [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_name_kept_in_the_other_unicode_normal_form_is_found(header_form, kept_form):
+    """A surname with its accent written apart (NFD) in a kept description,
+    the header's name composed, or the other way round: every pass finds it."""
+    import unicodedata
+
+    found = IdentifierSet()
+    found.add("name", unicodedata.normalize(header_form, "Götzenbächer^Björn"), "PatientName")
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.StudyDescription = unicodedata.normalize(kept_form, "Kopf Götzenbächer")
+    data = _saved(ds)
+    for findings in _each_pass(data, found, "ISO_IR 192"):
+        assert [f.location for f in findings] == ["StudyDescription"]

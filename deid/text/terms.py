@@ -19,6 +19,7 @@ from deid.text.tokens import (
     DIGRAPHS,
     Token,
     camel_parts,
+    composed,
     dotted_after,
     dotted_before,
     fold,
@@ -159,7 +160,7 @@ class PhraseIndex(Generic[T]):
             return True
         folded = fold(text)
         if not folded.isascii():
-            folded = _spell_digraphs(_ascii_digits(folded))
+            folded = _spell_digraphs(_ascii_digits(composed(folded)))
         words = {w for phrase in self._word_literals for w in phrase}
         present = {w for w in words if w in folded}
         for phrase in self._word_literals:

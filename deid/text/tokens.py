@@ -96,7 +96,21 @@ _DIGRAPH_TABLE = str.maketrans(DIGRAPHS)
 def _norm(folded: str) -> str:
     if folded.isdecimal() and len(folded) <= 2:
         return str(int(folded))
-    return folded if folded.isascii() else folded.translate(_DIGRAPH_TABLE)
+    return folded if folded.isascii() else composed(folded).translate(_DIGRAPH_TABLE)
+
+
+# Latin, Greek and Cyrillic combining marks: written apart from their letter
+# (NFD, as macOS writes text) "ü" is "u" and U+0308, which folds to "u" only
+# once composed.
+_APART = re.compile("[\u0300-\u036f]")
+
+
+def composed(folded: str) -> str:
+    """Folded text whose accents were written apart, composed and folded
+    again: a name typed in one normal form matches it typed in the other."""
+    if not _APART.search(folded):
+        return folded
+    return fold(unicodedata.normalize("NFC", folded))
 
 
 def tokenize(text: str) -> list[Token]:
