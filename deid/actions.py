@@ -97,16 +97,38 @@ def shift_da(value: str, days: int) -> str:
         return str(DUMMY_BY_VR["DA"])
 
 
+# A DT of year or year-month precision (PS3.5 6.2), with an offset or not.
+_PARTIAL_DT = re.compile(r"^(\d{4})(\d{2})?([+-]\d{4})?$")
+
+
 def shift_dt(value: str, days: int) -> str:
-    """Shift the date part of a DT value, keeping time and offset as written."""
+    """Shift the date part of a DT value, keeping time and offset as written.
+    A year or year-month is shifted at its own precision: kept, its real
+    year beside shifted dates gave away the patient's offset. A value of
+    no DT form becomes the dummy, never kept unshifted."""
     value = value.strip()
     if not value:
         return ""
+    partial = _PARTIAL_DT.match(value)
+    if partial:
+        return _shift_partial_dt(partial, days)
     if len(value) < 8 or not value[:8].isdigit():
-        # Year-only or year-month DT values carry too little to shift safely.
-        return year_dt(value)
+        return str(DUMMY_BY_VR["DT"])
     shifted = shift_da(value[:8], days)
     return shifted + value[8:]
+
+
+def _shift_partial_dt(partial: re.Match[str], days: int) -> str:
+    """The middle of the year or month, shifted, written as precisely as
+    the value was."""
+    year, month, zone = partial.group(1), partial.group(2), partial.group(3) or ""
+    try:
+        middle = date(int(year), int(month), 15) if month else date(int(year), 7, 2)
+        moved = middle + timedelta(days=days)
+    except (ValueError, OverflowError):
+        return str(DUMMY_BY_VR["DT"])
+    written = f"{moved.year:04d}{moved.month:02d}" if month else f"{moved.year:04d}"
+    return written + zone
 
 
 def year_da(value: str) -> str:

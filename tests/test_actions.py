@@ -23,6 +23,24 @@ def test_a_date_shifted_before_year_1000_is_still_eight_digits():
     assert actions.shift_dt("10000201101500", -3362) == "09901118101500"
 
 
+@pytest.mark.parametrize(
+    ("written", "shifted"),
+    [
+        ("2023", "2016"),
+        ("202303", "201604"),
+        ("2023+0100", "2016+0100"),
+        ("202312", "201701"),
+        ("2023-03", "19000101000000.000000"),  # no DT: the dummy, never kept
+        ("202313", "19000101000000.000000"),
+    ],
+)
+def test_a_year_or_month_date_time_is_shifted_at_its_precision(written, shifted):
+    """A DT of year or year-month precision kept its real year beside the
+    shifted dates (StudyDate 20230314 -> 20160417, DATETIME 2023 kept): the
+    patient's offset to within a year, and from it the birth year."""
+    assert actions.shift_dt(written, -2522) == shifted
+
+
 @pytest.mark.parametrize("written", ["2024-03-15", "2024.03.15", "20240315"])
 def test_separated_dates_shift_alike(written):
     """A StudyDate written 2024-03-15 became the dummy while its SeriesDate,
