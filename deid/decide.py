@@ -25,7 +25,8 @@ from deid.standard import DIRECTORY_KEYS, IodTypes
 
 GROUP_LENGTH = Decision("remove", "X", "group length: recomputed by the writer")
 NOT_LISTED = Decision(
-    "remove", "X", "not in Table E.1-1, free text or a date, and not required by the IOD here"
+    "remove", "X", "not in Table E.1-1, free text or a date, and not required by the IOD here",
+    listed=False,
 )
 KEPT_BY_VR = Decision("keep", "K", "not in Table E.1-1; its VR cannot carry free identity")
 SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item filtered")
@@ -190,7 +191,7 @@ class Decider:
             return self._unlisted_date(kind, place)
         if vr in TEXT_VRS | {"AS"} and kind in _NEED:
             why = f"not in Table E.1-1; {place}: kept, cleaned of identifying words"
-            return Decision("clean", "C", why, need=_NEED[kind])
+            return Decision("clean", "C", why, need=_NEED[kind], listed=False)
         return NOT_LISTED
 
     def _unlisted_date(self, kind: str | None, place: str) -> Decision:

@@ -175,6 +175,11 @@ class Decision:
     # What the IOD requires at this place: "value" (Type 1/1C: present and not
     # empty), "present" (Type 2/2C: present, may be empty), or nothing.
     need: str = ""
+    # Named by a rule (Table E.1-1's, or the profile's own). Table E.1-1 lists
+    # what may identify a person: an attribute it does not list whose name
+    # ends in "ID" (OpticalPathIdentifier, TrackingID, ApplicatorID) names a
+    # thing, and its value is no identifier to hunt through the file.
+    listed: bool = True
 
 
 @dataclass(frozen=True)

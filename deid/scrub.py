@@ -182,7 +182,7 @@ def collect(steps: list[Step]) -> IdentifierSet:
             continue
         where = path_text(path, tag)
         if not elem.tag.is_private:
-            kind = kind_for(keyword_for_tag(tag) or "", elem.VR)
+            kind = kind_for(keyword_for_tag(tag) or "", elem.VR, decision.listed)
             if kind:
                 for value in values:
                     found.add(kind, value, where)

@@ -418,3 +418,35 @@ def test_a_private_sop_class_holding_what_identifies_is_mapped(tmp_path, case):
             assert value not in path.read_bytes(), path.name
     report = (out / "report.json").read_text()
     assert "header.sop-class-mapped" in report
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "sequence", "keyword", "value"),
+    [
+        # A segment tracked by its anatomy (dcmqi, highdicom): the SEG was withheld.
+        (SegmentationStorage, "SegmentSequence", "TrackingID", "Liver"),
+        (SegmentationStorage, "SegmentSequence", "TrackingID", "lesion-1"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.6", "OpticalPathSequence", "OpticalPathIdentifier",
+         "DAPI"),
+        ("1.2.840.10008.5.1.4.1.1.481.5", "ApplicatorSequence", "ApplicatorID", "A10"),
+    ],
+)  # fmt: skip
+def test_an_id_the_table_does_not_list_is_no_identifier(sop_class, sequence, keyword, value):
+    """Table E.1-1 lists what may identify a person. An unlisted attribute
+    whose name ends in "ID" names a channel, a segment or a device: its
+    value was hunted as a patient ID and cleaned out of itself (ANONYMOUS:
+    the channel's frames lost their channel), or found in a code's meaning
+    and the whole object withheld. Nothing is cleaned of it now; a listed
+    ID (StudyID) still is an identifier."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from deid.scrub import collect, plan
+
+    ds = _object(sop_class, ExplicitVRLittleEndian, "Doe^Jane", "PID-77")
+    item = Dataset()
+    setattr(item, keyword, value)
+    ds[T(sequence)] = DataElement(T(sequence), "SQ", [item])
+    ds.StudyID = "ST-4711"
+    decider = Decider(resolve_profile("basic"))
+    found = {i.value for i in collect(plan(decider, ds).steps).items}
+    assert value not in found and "ST-4711" in found
