@@ -33,6 +33,7 @@ from deid.forms import raw_has_form, value_has_form
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 from deid.standard import IodTypes
+from deid.text.tokens import words
 
 __all__ = [
     "FileContext", "Plan", "collect", "kept_class", "path_text", "plan", "scrub", "tag_name"
@@ -172,7 +173,7 @@ def plan(decider: Decider, ds: Dataset, private_cut: int = 0) -> Plan:
 def collect(steps: list[Step]) -> IdentifierSet:
     """The identifying values this file holds in attributes that change."""
     found = IdentifierSet()
-    for _, tag, elem, decision, path in steps:
+    for parent, tag, elem, decision, path in steps:
         if elem is None or decision is None or elem.VR == "SQ":
             continue  # undecodable: removed, nothing survives
         if decision.action == "keep" and decision is not SAFE_PRIVATE:
@@ -181,6 +182,8 @@ def collect(steps: list[Step]) -> IdentifierSet:
         if not values:
             continue
         where = path_text(path, tag)
+        if tag == _STATION_NAME and _names_the_model(parent, values):
+            continue
         if not elem.tag.is_private:
             kind = kind_for(keyword_for_tag(tag) or "", elem.VR, decision.listed)
             if kind:
@@ -212,6 +215,18 @@ def kept_class(ds: Dataset, steps: list[Step], identifiers: IdentifierSet) -> st
         if not tag_name(tag).endswith("ClassUID") and value in string_values(elem):
             return ""
     return value
+
+
+_STATION_NAME = 0x00081010
+
+
+def _names_the_model(ds: Dataset, values: list[str]) -> bool:
+    """A station named after its scanner ("SKYRA" for a Skyra) says no more
+    than the model name the profile keeps: hunted as an identifier, it
+    emptied ManufacturerModelName, or withheld an Enhanced MR that requires
+    it. Only every word of it in Manufacturer or the model name counts."""
+    known = set(words(f"{ds.get('Manufacturer', '')} {ds.get('ManufacturerModelName', '')}"))
+    return bool(known) and all(set(words(v)) <= known for v in values)
 
 
 # --------------------------------------------------------------------- apply

@@ -450,3 +450,29 @@ def test_an_id_the_table_does_not_list_is_no_identifier(sop_class, sequence, key
     decider = Decider(resolve_profile("basic"))
     found = {i.value for i in collect(plan(decider, ds).steps).items}
     assert value not in found and "ST-4711" in found
+
+
+@pytest.mark.parametrize(
+    ("station", "model", "hunted"),
+    [
+        ("SKYRA", "Skyra", False),
+        ("MR750", "DISCOVERY MR750", False),
+        ("SKYRA-ER2", "Skyra", True),  # the site's own words: an identifier
+        ("CT01", "", True),
+    ],
+)
+def test_a_station_named_after_its_scanner_leaves_the_model_name(station, model, hunted):
+    """StationName is an identifier; one that is the model's own words was
+    hunted through the file and emptied the kept ManufacturerModelName (an
+    Enhanced MR, which requires it, was withheld)."""
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
+
+    from deid.scrub import collect, plan
+
+    ds = _object(MRImageStorage, ExplicitVRLittleEndian, "Doe^Jane", "PID-77")
+    ds.Manufacturer, ds.StationName = "SIEMENS", station
+    if model:
+        ds.ManufacturerModelName = model
+    decider = Decider(resolve_profile("basic"))
+    found = {i.value for i in collect(plan(decider, ds).steps).items}
+    assert (station in found) == hunted
