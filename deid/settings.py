@@ -373,6 +373,11 @@ def build_settings(
         raise UsageError(
             f"profile {profile.meta.name} keeps no linkage: --mapping-dir is not allowed"
         )
+    if Option.RETAIN_UIDS in profile.options and not profile.meta.linkage:
+        raise UsageError(
+            f"profile {profile.meta.name} keeps no linkage: option retain-uids would keep "
+            "the original UIDs, which link this release to its source; drop the option"
+        )
     if reporting.show_values and not destinations.reveal_inputs:
         raise UsageError("--show-values needs a --report-dir outside the output folder")
     if Option.CLEAN_PIXEL_DATA in profile.options and not pixels.redacts:

@@ -440,6 +440,11 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(corpus, bad_files, tmp_pa
             {"DEID_KEY": "k" * 20},
             "keeps no linkage",
         ),
+        (
+            ["--profile", "gdpr-anonymise", "--option", "retain-uids"],
+            {"DEID_KEY": "k" * 20},
+            "option retain-uids would keep the original UIDs",
+        ),
         (["--key-file", "/nonexistent/key"], {}, "cannot read key file"),
     ],
 )
