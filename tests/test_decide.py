@@ -141,6 +141,30 @@ def test_descriptions_the_table_does_not_list_are_cleaned_under_clean_descriptor
     assert cleaning.standard(Tag(T(keyword)), "ST", seq, None).action == "clean"
 
 
+@pytest.mark.parametrize(
+    ("parents", "option", "action"),
+    [
+        (("WaveformAnnotationSequence",), "clean-structured-content", "clean"),
+        (("WaveformAnnotationSequence",), "clean-graphics", "dummy"),
+        (("GraphicAnnotationSequence", "TextObjectSequence"), "clean-graphics", "clean"),
+        (("GraphicAnnotationSequence", "TextObjectSequence"), "clean-structured-content",
+         "dummy"),
+    ],
+)  # fmt: skip
+def test_an_ecgs_statements_are_structured_content_not_graphics(parents, option, action):
+    """UnformattedTextValue holds a presentation state's annotation text and
+    a waveform's interpretation statements ("RITMO SINUSALE"): these became
+    ANONYMOUS even under clean-structured-content. Each follows its option."""
+    iod = for_sop_class(
+        "1.2.840.10008.5.1.4.1.1.9.1.1"
+        if parents[0].startswith("Waveform")
+        else "1.2.840.10008.5.1.4.1.1.11.1"
+    )
+    decider = Decider(resolve_profile("basic", [option]))
+    seq = tuple(T(k) for k in parents)
+    assert decider.standard(Tag(T("UnformattedTextValue")), "UT", seq, iod).action == action
+
+
 def test_stack_id_is_kept_when_the_iod_requires_it(basic):
     mr = for_sop_class("1.2.840.10008.5.1.4.1.1.4.1")  # Enhanced MR
     seq = (T("PerFrameFunctionalGroupsSequence"), T("FrameContentSequence"))
