@@ -33,6 +33,7 @@ from deid.forms import raw_has_form, value_has_form
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
 from deid.standard import IodTypes
+from deid.subject_context import drop_repeated_identity
 from deid.text.tokens import words
 
 __all__ = [
@@ -66,6 +67,7 @@ class Plan:
     private_code: str = ""
     iod: IodTypes | None = None  # the file's IOD, None when its SOP class is not standard
     relabelled: list[Relabel] = field(default_factory=list)
+    dropped_items: list[str] = field(default_factory=list)  # SR items repeating the header
 
 
 # ---------------------------------------------------------------------- walk
@@ -162,9 +164,10 @@ def plan(decider: Decider, ds: Dataset, private_cut: int = 0) -> Plan:
     removed = private_cut + (_drop_all_private(ds) if decider.private_wholesale else 0)
     default = decider.profile.private_default
     bound = decider.bind(ds)
+    dropped = drop_repeated_identity(bound, ds)
     relabelled: list[Relabel] = []
     steps = list(_walk(bound, ds, (), (), relabelled))
-    return Plan(steps, removed, default.why, default.code, bound.iod, relabelled)
+    return Plan(steps, removed, default.why, default.code, bound.iod, relabelled, dropped)
 
 
 # ------------------------------------------------------------------- collect
@@ -254,6 +257,17 @@ def scrub(ds: Dataset, planned: Plan, ctx: FileContext, private_wholesale: bool)
                 "code": planned.private_code,
                 "why": f"{planned.private_removed} private attributes removed: "
                 + planned.private_why,
+            }
+        )
+    for meaning in planned.dropped_items:
+        ctx.counts["remove"] += 1
+        ctx.changes.append(
+            {
+                "path": f"ContentSequence item ({meaning})",
+                "action": "remove",
+                "code": "X",
+                "why": "repeats the header's patient birth date or age, which the profile "
+                "changes otherwise: removed whole",
             }
         )
     for path, tag, written, standard in planned.relabelled:

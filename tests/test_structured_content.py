@@ -59,3 +59,58 @@ def test_sr_text_cleaned_with_clean_structured_content(sr_with_phi, tmp_path, en
     joined = " ".join(texts).lower()
     for value in ("alonso", "quixote", "mrn4821337", "2023-03-14"):
         assert value not in joined
+
+
+def _subject_item(value_type: str, code: str, meaning: str) -> pydicom.Dataset:
+    from pydicom.dataset import Dataset
+
+    item, name = Dataset(), Dataset()
+    item.RelationshipType, item.ValueType = "HAS OBS CONTEXT", value_type
+    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = code, "DCM", meaning
+    item.ConceptNameCodeSequence = [name]
+    return item
+
+
+@pytest.mark.parametrize(
+    ("profile", "birth_kept", "age_kept"),
+    [
+        ("hipaa-safe-harbor", False, False),  # 090Y, no birth year over 89
+        ("gdpr-anonymise", False, False),  # five-year bands
+        ("basic", False, False),
+        ("tcia", False, True),  # the header's age kept as it is, its birth date emptied
+        ("gdpr-pseudonymise", True, True),  # birth date shifted as the header's
+    ],
+)
+def test_an_srs_subject_birth_date_and_age_follow_the_headers_rules(
+    tmp_path, env_key, profile, birth_kept, age_kept
+):
+    """The header's age 93 became 090Y and its birth date went (Safe Harbor),
+    while the SR's Subject Age stayed 93 and its Subject Birth Date kept the
+    year 1929. Such items go where the profile changes the header's values
+    otherwise than a content item's own rule would."""
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(SR)
+    ds.PatientBirthDate, ds.PatientAge = "19291201", "093Y"
+    birth = _subject_item("DATE", "121031", "Subject Birth Date")
+    birth.Date = "19291201"
+    age = _subject_item("NUM", "121033", "Subject Age")
+    measured, unit = Dataset(), Dataset()
+    unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "a", "UCUM", "year"
+    measured.NumericValue, measured.MeasurementUnitsCodeSequence = "93", [unit]
+    age.MeasuredValueSequence = [measured]
+    ds.ContentSequence[0].ContentSequence = [birth, age]  # nested: found at any depth
+    source = tmp_path / "sr.dcm"
+    ds.save_as(source)
+    out = tmp_path / "out"
+    args = ["run", str(source), "-o", str(out), "-q", "--profile", profile]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (path,) = list(out.rglob("*.dcm"))
+    written = pydicom.dcmread(path)
+    dates = [str(e.value) for e in written.iterall() if e.keyword == "Date"]
+    numbers = [str(e.value) for e in written.iterall() if e.keyword == "NumericValue"]
+    meanings = [str(e.value) for e in written.iterall() if e.keyword == "CodeMeaning"]
+    assert ("Subject Birth Date" in meanings) == birth_kept
+    assert ("Subject Age" in meanings) == age_kept and ("93" in numbers) == age_kept
+    assert not any(d.startswith("1929") for d in dates)
