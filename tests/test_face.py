@@ -50,8 +50,9 @@ EXPECTED = {
     **{v.name: "medium" for v in SMOOTHED},
     **{v.name: "none" for v in NOT_HEADS},
     "mr-brain-only": "low",
-    "mr-top-only": "none",
-    "ct-thick": "none",
+    # Too small or coarse to judge from its images: no claim either way.
+    "mr-top-only": "unjudged",
+    "ct-thick": "unjudged",
     "mr-sagittal-slab": "medium",
     "mr-chin-to-brow": "medium",
     "mr-chin-to-brow-defaced": "none",
@@ -278,7 +279,7 @@ def test_a_series_is_named_by_any_of_its_files(tmp_path):
     ds.BodyPartExamined = "HEAD"
     ds.save_as(paths[9], enforce_file_format=True)
     result = _assess(folder)
-    assert result.level == "none" and result.named and "10 slices" in result.reasons[0]
+    assert result.level == "unjudged" and result.named and "10 slices" in result.reasons[0]
 
 
 @pytest.mark.parametrize("named", ["first", "last"])
@@ -433,17 +434,34 @@ def test_head_series_with_broken_geometry_is_medium_not_silent(
         ds.save_as(path)
     result = _assess(folder)
     assert result.level == "unjudged" and "content not judged" in result.reasons[0]
-    # Too few images to hold a face: none, whatever the geometry says.
+    # Too few images to judge: listed, unjudged, claiming nothing (it was
+    # passed over, its outputs marked NO unexamined).
     for extra in sorted(folder.glob("*.dcm"))[15:]:
         extra.unlink()
-    assert assess_datasets(_files(folder), load()) == []  # unnamed and tiny: not listed
+    (tiny,) = assess_datasets(_files(folder), load())
+    assert tiny.level == "unjudged" and "15 images" in tiny.reasons[0]
+
+
+def test_a_series_too_small_to_judge_claims_no_face_absent(phantoms: Path, tmp_path: Path) -> None:
+    """Ten slices of an unnamed head were passed over in silence and written
+    RecognizableVisualFeatures NO, their images never looked at. They are
+    reported unjudged (a low finding) and the marker is not written."""
+    folder = tmp_path / "in"
+    shutil.copytree(phantoms / unnamed(by_name("mr-head")).name, folder)
+    for extra in sorted(folder.glob("*.dcm"))[10:]:
+        extra.unlink()
+    _, report = _run(folder, tmp_path, "--pixels", "off")
+    assert [e["level"] for e in report["face"]["series"]] == ["unjudged"]
+    outputs = _read_all(tmp_path / "out")
+    assert len(outputs) == 10
+    assert not any("RecognizableVisualFeatures" in ds for ds in outputs)
 
 
 def test_thresholds_are_data(phantoms: Path, tmp_path: Path) -> None:
     strict = tmp_path / "strict.toml"
     strict.write_text("[gates]\nmin_slices = 500\n")
     result = assess_datasets(_files(phantoms / "mr-head"), load(strict))[0]
-    assert result.level == "none" and "slices" in result.reasons[0]
+    assert result.level == "unjudged" and "slices" in result.reasons[0]
     noses = tmp_path / "noses.toml"
     noses.write_text("[relief]\nnose_relief_mm = 40.0\n")
     result = assess_datasets(_files(phantoms / "mr-head"), load(noses))[0]
@@ -786,6 +804,7 @@ def test_heads_judged_beside_the_pixel_step_give_the_one_job_answers(
         runs.append((faces, files, outputs))
         assert warnings.filters == filters
     (faces, files, outputs), threaded = runs
-    assert sorted(level for _, level, _ in faces) == ["high", "low"]
+    # The six-slice banner series is too small to judge: listed, no claim.
+    assert sorted(level for _, level, _ in faces) == ["high", "low", "unjudged"]
     assert sum("pixels.series-text" in rules for _, rules in files.values()) == 1
     assert threaded == runs[0]

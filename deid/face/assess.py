@@ -95,17 +95,11 @@ def gates(series: Series, lay: Layout, t: Thresholds, named: bool) -> list[str]:
 
 
 def candidate(series: Series, t: Thresholds) -> bool:
-    """Worth a report entry: named as a head, or enough images to judge."""
-    if t.names_head(series.words):
-        return True
-    if series.modality not in t.modalities:
-        return False
-    lay = layout(series)
-    if not lay.ok:
-        return sum(max(1, len(s.frame_positions) or s.frames) for s in series.slices) >= (
-            t.min_slices
-        )
-    return not gates(series, lay, t, False)
+    """Worth a report entry: named as a head, or of a modality that shows
+    one. A series too small to judge is one too (a localizer, a slab): it
+    was passed over in silence, its outputs marked RecognizableVisualFeatures
+    NO unexamined; it is reported unjudged and claims nothing."""
+    return t.names_head(series.words) or series.modality in t.modalities
 
 
 @dataclass
@@ -325,9 +319,12 @@ def assess(
     named = assume_head or t.names_head(series.words)
     closed = gates(series, lay, t, named)
     if closed:
-        level = UNJUDGED if closed[-1].endswith(_NOT_JUDGED) else "none"
+        # Its images were not looked at: no marker claims either way (NO
+        # here claimed, unexamined, that a ten-slice head slab held no face).
+        if not closed[-1].endswith(_NOT_JUDGED):
+            closed.append(f"too small or coarse to judge from its images: {_NOT_JUDGED}")
         seconds = time.perf_counter() - start
-        return FaceResult(series.uid, level, closed, seconds=seconds, named=named)
+        return FaceResult(series.uid, UNJUDGED, closed, seconds=seconds, named=named)
     if not lay.ok:
         return FaceResult(
             series.uid,
