@@ -579,3 +579,25 @@ def test_a_name_kept_in_the_other_unicode_normal_form_is_found(header_form, kept
     data = _saved(ds)
     for findings in _each_pass(data, found, "ISO_IR 192"):
         assert [f.location for f in findings] == ["StudyDescription"]
+
+
+def test_deids_own_markers_are_not_searched_for_the_patient():
+    """deid writes DeidentificationMethod and its code sequence whole. A
+    patient named Bašić ("basic") or with ID 2024 had the profile's name,
+    the table's year and CID 7050's meaning cut out of them as leaks; the
+    same words anywhere else still are."""
+    found = IdentifierSet()
+    found.add("name", "BAŠIĆ^MARKO", "PatientName")
+    found.add("id", "2024", "PatientID")
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.DeidentificationMethod = ["deid 0.1.0: basic", "based on DICOM PS3.15 2024b Table E.1-1"]
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    ds.DeidentificationMethodCodeSequence = [code]
+    for findings in _each_pass(_saved(ds), found, "ISO_IR 192"):
+        assert findings == []
+    ds.StudyDescription = "basic follow-up"
+    for findings in _each_pass(_saved(ds), found, "ISO_IR 192"):
+        assert [f.location for f in findings] == ["StudyDescription"]

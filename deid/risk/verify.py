@@ -59,6 +59,11 @@ _DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 _DEID_CONSTANTS = {"FileMeta.ImplementationVersionName", "FileMeta.ImplementationClassUID"}
 _CONSTANT_TAGS = {0x00020013, 0x00020012}  # the two above, by tag
 CHARACTER_SET, DEIDENTIFICATION_METHOD = 0x00080005, 0x00120063
+# deid writes both whole (its name, the profile's, the options', CID 7050's
+# meanings), nothing of the input: a patient named Bašić ("basic") had the
+# profile's name cut out of them, and 113100's meaning with it.
+_OWN_MARKERS = frozenset({DEIDENTIFICATION_METHOD, 0x00120064})
+_OWN_MARKER_PLACES = ("DeidentificationMethod", "DeidentificationMethodCodeSequence[")
 # Runs of the raw bytes between zero bytes: every text value is inside one
 # (in little endian a value starts after a length's zero byte), with at most
 # a tag byte glued after it and, in big endian, a length byte before it.
@@ -324,8 +329,11 @@ def _values_clear(
             (walked.meta, default_encoding, True),
             (walked.data_set, encodings, False),
         ):
+            own = False
             for tag, vr, start, length, depth in values:
-                if _holds_identifier(
+                if not depth:
+                    own = not is_meta and tag in _OWN_MARKERS
+                if not own and _holds_identifier(
                     data, tag, vr.decode(), start, length, depth, coding, is_meta, terms
                 ):
                     return False
@@ -376,10 +384,8 @@ def _holds_identifier(
     text = _text(tag, vr, value)
     if text is None:
         return False
-    marker = not is_meta and not depth and tag == DEIDENTIFICATION_METHOD
-    where = "DeidentificationMethod" if marker else ""
     named, coded = _named(tag, vr), _coded(tag, vr)
-    return _check(text, vr, named, coded, where, terms, "") is not None
+    return _check(text, vr, named, coded, "", terms, "") is not None
 
 
 def verify(
@@ -416,7 +422,7 @@ def verify(
         sources.append(("FileMeta.", ds.file_meta))
     for prefix, source in sources:
         for where, vr, named, coded, text in _texts(source, prefix):
-            if where in _DEID_CONSTANTS:
+            if where in _DEID_CONSTANTS or (not prefix and where.startswith(_OWN_MARKER_PLACES)):
                 continue
             finding = _check(text, vr, named, coded, where, terms, file_label)
             if finding is not None:
