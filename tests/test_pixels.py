@@ -885,6 +885,24 @@ def test_small_print_on_a_large_image_is_found_at_its_own_size(tmp_path):
     assert ink.sum() > 50 and not (out[ink] == 1500).any()
 
 
+def test_a_headerless_slice_is_read_for_the_static_check_in_a_dry_run(tmp_path: Path) -> None:
+    """A dry run reads the inputs' raw pixels (no output exists): a headerless
+    slice (no file meta) gave no layout, and its whole series was reported
+    with no static check where the real run made one."""
+    from pydicom.data import get_testdata_file
+
+    from deid.pixels.series import RawLayout
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    with_meta, bare = tmp_path / "meta.dcm", tmp_path / "IMG0001"
+    ds.save_as(with_meta, enforce_file_format=True)
+    del ds.file_meta
+    ds.save_as(bare, implicit_vr=True, little_endian=True)
+    layout = RawLayout.of_file(bare)
+    assert layout is not None
+    assert np.array_equal(layout.read(bare), RawLayout.of_file(with_meta).read(with_meta))
+
+
 def test_static_overlay_check_finds_text_no_slice_shows(tmp_path: Path) -> None:
     from deid.pixels.series import RawLayout, Stack, static_text
 

@@ -29,6 +29,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from deid.dicom_io import transfer_syntax
 from deid.paths import open_regular
 from deid.pixels.classify import AllowList, label
 from deid.pixels.policy import SAMPLE_REASON, TEXT_REASON  # noqa: F401 - the series' reasons
@@ -146,16 +147,14 @@ class RawLayout:
         try:
             with open_regular(path) as fh, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(fh, stop_before_pixels=True)
+                # force: a headerless input (no meta) is read as a run read it;
+                # without, a dry run's series holding one went unchecked.
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
                 where = fh.tell()
                 head = fh.read(12)
         except Exception:  # noqa: BLE001 - no layout: the series goes without the check
             return None
-        meta = getattr(ds, "file_meta", None)
-        ts = UID(str(meta.get("TransferSyntaxUID", ""))) if meta is not None else None
-        if not ts:
-            return None
-        return cls.at(head, where, ds, ts)
+        return cls.at(head, where, ds, transfer_syntax(ds))
 
 
 @dataclass
