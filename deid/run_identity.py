@@ -67,9 +67,16 @@ def claim(
     )
     raise UsageError(
         f"{out} was written with other settings ({', '.join(differs)}): a run into it now "
-        "would add a second copy of every patient under other pseudonyms; choose a fresh "
-        f"output folder{why}"
+        f"{_consequence(differs)}; choose a fresh output folder{why}"
     )
+
+
+def _consequence(differs: list[str]) -> str:
+    """What mixing the two runs would do: other pseudonyms where the key or
+    what is pseudonymised differs; otherwise outputs made two ways."""
+    if {"pseudonym key", "profile", "profile rules", "options"} & set(differs):
+        return "would add a second copy of every patient under other pseudonyms"
+    return "would mix outputs made two ways in one release"
 
 
 def _has_outputs(out: Path) -> bool:

@@ -284,6 +284,9 @@ class Settings:
         """Identifies what produces the outputs (profile, options, key) without
         revealing the key: a resumed run reuses only results made the same way."""
         parts = self.identity()
+        # Hashed: the journal sits in the shared output, and the pixel
+        # settings name the allow-list and region files by their paths.
+        parts["pixels"] = hashlib.sha256(parts["pixels"].encode()).hexdigest()[:16]
         order = ("profile", "rules", "options", "source", "pixels", "key")
         return "|".join(parts[k] for k in order)
 

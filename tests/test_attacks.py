@@ -446,6 +446,10 @@ def test_a_profile_or_allow_list_edited_between_runs_is_another_way(tmp_path):
     allow.write_text('words = ["SUPINE"]\n')
     edited = deid(*args)
     assert edited.exit_code == 2 and "(pixel settings)" in edited.output, edited.output
+    assert "outputs made two ways" in edited.output  # no pseudonyms differ
+    # The journal in the shared output names no path of the user's.
+    journal = (tmp_path / "out" / ".deid-journal.sqlite").read_bytes()
+    assert str(tmp_path).encode() not in journal
 
 
 def test_a_uid_ending_like_a_temporary_does_not_break_the_sweep(tmp_path):
