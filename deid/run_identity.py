@@ -22,6 +22,7 @@ _NAMES = {
     "options": "options",
     "source": "profile file",
     "pixels": "pixel settings",
+    "face": "face check",
     "key": "pseudonym key",
 }
 

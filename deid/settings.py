@@ -287,7 +287,7 @@ class Settings:
         # Hashed: the journal sits in the shared output, and the pixel
         # settings name the allow-list and region files by their paths.
         parts["pixels"] = hashlib.sha256(parts["pixels"].encode()).hexdigest()[:16]
-        order = ("profile", "rules", "options", "source", "pixels", "key")
+        order = ("profile", "rules", "options", "source", "pixels", "face", "key")
         return "|".join(parts[k] for k in order)
 
     def identity(self) -> dict[str, str]:
@@ -296,7 +296,6 @@ class Settings:
         a keyed tag that reveals nothing of the key."""
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules},{px.trust_declared}"
-        pixels += ",deface" if self.face.deface else ""
         pixels += "," + _contents_digest((*px.allowlists, *px.region_rules))
         return {
             "profile": self.profile.meta.name,
@@ -304,6 +303,9 @@ class Settings:
             "options": ",".join(sorted(o.cli_name for o in self.profile.options)),
             "source": self.profile.meta.source,
             "pixels": pixels,
+            # The face check writes markers (and --deface pixels): a run
+            # without it resumed the outputs and reported no face check.
+            "face": "deface" if self.face.deface else ("on" if self.face.enabled else "off"),
             "key": hmac.new(self.pseudonymizer.key, b"deid-run-id", "sha256").hexdigest()[:16],
         }
 

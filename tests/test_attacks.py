@@ -447,6 +447,9 @@ def test_a_profile_or_allow_list_edited_between_runs_is_another_way(tmp_path):
     edited = deid(*args)
     assert edited.exit_code == 2 and "(pixel settings)" in edited.output, edited.output
     assert "outputs made two ways" in edited.output  # no pseudonyms differ
+    allow.write_text('words = ["PORTABLE"]\n')
+    no_face = deid(*args, "--face", "off")  # its markers were written by the face check
+    assert no_face.exit_code == 2 and "(face check)" in no_face.output, no_face.output
     # The journal in the shared output names no path of the user's.
     journal = (tmp_path / "out" / ".deid-journal.sqlite").read_bytes()
     assert str(tmp_path).encode() not in journal
