@@ -264,7 +264,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
-        _check_delimited(path, said, ds)
+        check_delimited(path, said, ds)
         if not isinstance(source, BytesIO):
             # Values left on disk are read when used, by name: through
             # open_regular too (a pipe put in the file's place would block).
@@ -290,7 +290,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     return ds
 
 
-def _check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Dataset) -> None:
+def check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Dataset) -> None:
     """The reader warns, and returns what it has (nothing at all, for a file
     without a preamble), when the file ends inside an undefined-length
     sequence or encapsulated pixel data: such a file was skipped as "not

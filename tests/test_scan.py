@@ -764,3 +764,34 @@ def test_a_hook_scan_does_not_import_pandas(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["1", "False"], done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\xff" * 64, b"\xd1\x7f\x10\x10SQ\x00\x00\xff\xff\xff\xff"],  # garbage; a sequence cut
+)
+def test_a_file_ending_inside_an_undefined_length_fails_in_scan_as_in_run(tmp_path, tail):
+    """deid run failed such a file as "truncated or damaged"; deid scan said
+    "no data set" of garbage after a header and scanned the cut sequence."""
+    from pydicom.data import get_testdata_file
+
+    from deid.process import process_file
+    from deid.scan import scan_file
+    from tests.helpers import run_settings, scan_settings
+
+    if tail.startswith(b"\xff"):
+        data = b"\x00" * 128 + b"DICM" + tail
+    else:
+        data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+        data = data[: data.index(b"\xe0\x7f\x10\x00")] + tail  # header, then a cut sequence
+    source = tmp_path / "in" / "x.dcm"
+    source.parent.mkdir()
+    source.write_bytes(data)
+    scanned = scan_file(source, scan_settings(pixels="off", face="off"))
+    assert scanned.status == "failed"
+    if tail.startswith(b"\xff"):
+        assert scanned.reason.startswith("truncated or damaged")
+    settings = run_settings(inputs=[source.parent], output=tmp_path / "out", pixels="off",
+                            face="off", random_key=True)  # fmt: skip
+    ran = process_file(source, settings)
+    assert ran.reason.removeprefix(f"{source}: ") == scanned.reason
