@@ -275,7 +275,8 @@ def main() -> None:
 @click.option(
     "--show-values",
     is_flag=True,
-    help="Put identifying values found by verification in report.json.",
+    help="Put identifying values found by verification in report.json "
+    "(needs a --report-dir outside OUT: the shared output never holds them).",
 )
 @click.option(
     "--no-thumbnails",
