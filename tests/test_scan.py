@@ -795,3 +795,20 @@ def test_a_file_ending_inside_an_undefined_length_fails_in_scan_as_in_run(tmp_pa
                             face="off", random_key=True)  # fmt: skip
     ran = process_file(source, settings)
     assert ran.reason.removeprefix(f"{source}: ") == scanned.reason
+
+
+def test_a_time_is_reported_as_a_time_not_text(tmp_path):
+    """StudyTime and InstanceCreationTime were "text value in StudyTime"."""
+    from pydicom.data import get_testdata_file
+
+    from deid.scan import scan_file
+    from tests.helpers import scan_settings
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.StudyTime = "101112"
+    path = tmp_path / "ct.dcm"
+    ds.save_as(path)
+    found = scan_file(path, scan_settings(pixels="off", face="off")).findings
+    rules = {f.location: f.rule for f in found}
+    assert rules["StudyTime"] == "header.time"
+    assert rules["PatientName"] == "header.name"
