@@ -10,48 +10,75 @@ met only the generic rules for dates and numbers: a birth date reduced to
 its year, an age of 93 kept. An item whose value the header's rule would
 treat otherwise than the item's own rule does is removed whole: both items
 are optional in their templates, and a DATE or NUM item cannot hold a value
-coarsened into the header's form.
+coarsened into the header's form. By-reference relationships count items
+by position, so references past a removed item are renumbered; a file
+that refers to a removed item itself cannot be kept whole, and fails.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 
 from deid.decide import FileDecider
+from deid.errors import InputFileError
 
 CONTENT_SEQUENCE = 0x0040A730
+_REFERENCED_ITEM = 0x0040DB73  # ReferencedContentItemIdentifier
 _DATE = 0x0040A121
-# (code value, scheme) -> (header attribute, its VR, the item's value attribute)
+# (code value, scheme) -> (its name for the report, header attribute, its
+# VR, the item's value attribute). The report names the concept, never the
+# file's own CodeMeaning: that is the input's text.
 _REPEATS_HEADER = {
-    ("121031", "DCM"): (0x00100030, "DA", _DATE),  # Subject Birth Date
-    ("121033", "DCM"): (0x00101010, "AS", None),  # Subject Age (a NUM: kept as a number)
+    ("121031", "DCM"): ("Subject Birth Date", 0x00100030, "DA", _DATE),
+    ("121033", "DCM"): ("Subject Age", 0x00101010, "AS", None),  # a NUM: kept as a number
 }
+Path = tuple[int, ...]  # an item's place: 1 (the root), then 1-based positions
 
 
 def drop_repeated_identity(decider: FileDecider, ds: Dataset) -> list[str]:
     """Remove, at any depth, content items that repeat the header's birth
-    date or age where the profile changes those; their concept names, for
-    the report."""
-    dropped: list[str] = []
+    date or age where the profile changes those; their concepts' names."""
+    dropped: list[tuple[Path, str]] = []
     if CONTENT_SEQUENCE in ds:
-        _drop(decider, ds, (), dropped)
-    return dropped
+        _drop(decider, ds, (), (1,), dropped)
+    if dropped:
+        _renumber(ds, [path for path, _ in dropped])
+    return [name for _, name in dropped]
 
 
-def _drop(decider: FileDecider, ds: Dataset, seq_tags: tuple[int, ...], dropped: list[str]) -> None:
-    items = ds[CONTENT_SEQUENCE].value or []
+def _items(ds: Dataset) -> list[Dataset] | None:
+    """A ContentSequence's items; None where it is not one (another VR)."""
+    items = ds[CONTENT_SEQUENCE].value
+    if not isinstance(items, Sequence) or not all(isinstance(i, Dataset) for i in items):
+        return None
+    return list(items)
+
+
+def _drop(
+    decider: FileDecider,
+    ds: Dataset,
+    seq_tags: tuple[int, ...],
+    where: Path,
+    dropped: list[tuple[Path, str]],
+) -> None:
+    items = _items(ds)
+    if items is None:
+        return
     inner = seq_tags + (CONTENT_SEQUENCE,)
     kept = []
-    for item in items:
-        meaning = _repeats_header(decider, item, inner)
-        if meaning:
-            dropped.append(meaning)
+    for position, item in enumerate(items, 1):
+        name = _repeats_header(decider, item, inner)
+        if name:
+            dropped.append((where + (position,), name))
             continue
         kept.append(item)
         if CONTENT_SEQUENCE in item:
-            _drop(decider, item, inner, dropped)
+            _drop(decider, item, inner, where + (position,), dropped)
     if len(kept) == len(items):
         return
     if kept:
@@ -61,10 +88,10 @@ def _drop(decider: FileDecider, ds: Dataset, seq_tags: tuple[int, ...], dropped:
 
 
 def _repeats_header(decider: FileDecider, item: Dataset, seq_tags: tuple[int, ...]) -> str:
-    """The item's concept meaning when it must go, else ""."""
+    """The concept's name when the item must go, else ""."""
     names = item.get("ConceptNameCodeSequence")
-    if not names:
-        return ""
+    if not isinstance(names, Sequence) or not names or not isinstance(names[0], Dataset):
+        return ""  # none, or written in another VR: nothing to go by
     code = names[0]
     key = (
         str(code.get("CodeValue", "")).strip(),
@@ -73,7 +100,7 @@ def _repeats_header(decider: FileDecider, item: Dataset, seq_tags: tuple[int, ..
     entry = _REPEATS_HEADER.get(key)
     if entry is None:
         return ""
-    header_tag, header_vr, value_tag = entry
+    name, header_tag, header_vr, value_tag = entry
     header = decider.standard(Tag(header_tag), header_vr, ())
     if header.action == "keep":
         return ""
@@ -82,7 +109,7 @@ def _repeats_header(decider: FileDecider, item: Dataset, seq_tags: tuple[int, ..
         date_clean = decider.profile.meta.date_clean
         if _effect(own.action, date_clean) == _effect(header.action, date_clean):
             return ""
-    return str(code.get("CodeMeaning", "") or key[0])
+    return name
 
 
 def _effect(action: str, date_clean: str) -> str:
@@ -90,3 +117,42 @@ def _effect(action: str, date_clean: str) -> str:
     if action == "clean":
         return {"shift": "shift-date", "year": "year"}.get(date_clean, action)
     return action
+
+
+def _renumber(ds: Dataset, dropped: list[Path]) -> None:
+    """Every by-reference relationship past a removed item points one item
+    earlier for each removed sibling before its target."""
+    for item in _every_item(ds):
+        if _REFERENCED_ITEM not in item:
+            continue
+        value = item[_REFERENCED_ITEM].value
+        refs = list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+        try:
+            target = tuple(int(v) for v in refs)
+        except (TypeError, ValueError):
+            continue  # not a reference deid can read: left as it is
+        item[_REFERENCED_ITEM].value = list(_moved(target, dropped))
+
+
+def _moved(target: Path, dropped: list[Path]) -> Path:
+    moved = list(target)
+    for gone in dropped:
+        parent, position = gone[:-1], gone[-1]
+        if tuple(target[: len(parent)]) != parent or len(target) <= len(parent):
+            continue
+        if target[len(parent)] == position:
+            raise InputFileError(
+                "a by-reference relationship in the report points at a content item that "
+                "repeats the patient's birth date or age, which the profile removes: the "
+                "report cannot be kept whole"
+            )
+        if target[len(parent)] > position:
+            moved[len(parent)] -= 1
+    return tuple(moved)
+
+
+def _every_item(ds: Dataset) -> Iterator[Dataset]:
+    yield ds
+    if CONTENT_SEQUENCE in ds:
+        for item in _items(ds) or []:
+            yield from _every_item(item)

@@ -114,3 +114,50 @@ def test_an_srs_subject_birth_date_and_age_follow_the_headers_rules(
     assert ("Subject Birth Date" in meanings) == birth_kept
     assert ("Subject Age" in meanings) == age_kept and ("93" in numbers) == age_kept
     assert not any(d.startswith("1929") for d in dates)
+
+
+def test_removing_a_subject_item_keeps_references_and_names_no_input_text(tmp_path, env_key):
+    """A by-reference relationship counts items by position: a removed item
+    shifted every later target (an invalid report). The report named the
+    removed item by the file's own CodeMeaning, which may say anything."""
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(SR)
+    ds.PatientBirthDate = "19291201"
+    birth = _subject_item("DATE", "121031", "Birth date of Leakworthy Lucinda")
+    birth.Date = "19291201"
+    root = list(ds.ContentSequence)
+    target = len(root) + 1  # after the birth date goes first: one earlier
+    pointer = Dataset()
+    pointer.RelationshipType, pointer.ReferencedContentItemIdentifier = "CONTAINS", [1, target + 1]
+    ds.ContentSequence = [birth, *root, pointer]
+    source = tmp_path / "sr.dcm"
+    ds.save_as(source)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(source), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    (path,) = list(out.rglob("*.dcm"))
+    written = pydicom.dcmread(path)
+    assert len(written.ContentSequence) == len(root) + 1
+    assert list(written.ContentSequence[-1].ReferencedContentItemIdentifier) == [1, target]
+    for report in out.glob("*"):
+        if report.is_file():
+            assert b"Leakworthy" not in report.read_bytes(), report.name
+    # A reference to the removed item itself cannot be kept: the file fails.
+    pointer.ReferencedContentItemIdentifier = [1, 1]
+    ds.ContentSequence = [birth, *root, pointer]
+    ds.save_as(source)
+    failed = CliRunner().invoke(main, ["run", str(source), "-o", str(tmp_path / "o2"), "-q"])
+    assert failed.exit_code == 3 and "by-reference" in failed.output
+
+
+@pytest.mark.parametrize("vr", ["OB", "LO", "UT"])
+def test_a_content_sequence_in_another_vr_is_no_crash(tmp_path, env_key, vr):
+    ds = pydicom.dcmread(SR)
+    tag = 0x0040A730
+    ds[tag] = pydicom.DataElement(tag, vr, b"not a sequence" if vr == "OB" else "not one")
+    source = tmp_path / "sr.dcm"
+    ds.save_as(source)
+    result = CliRunner().invoke(main, ["run", str(source), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code in (0, 1), result.output
+    assert "while deciding" not in result.output
