@@ -100,17 +100,19 @@ def read_input(state: FileState, settings: Settings) -> None:
 
 
 def _a_directory(ds: Dataset) -> bool:
-    """A DICOMDIR has no SOP class of its own in its data set: its meta, or
-    its directory records, say what it is. A data set that names its class
-    is that class whatever the meta says (an image whose meta named the
-    DICOMDIR class was skipped, its pixels lost; the output's meta is
-    rebuilt from the data set)."""
+    """Directory records make a DICOMDIR, whatever class its data set names
+    (one naming Raw Data Storage was written, input paths and two patients'
+    names in its records). Without records, the data set's own class
+    decides, then the meta's: an image whose meta named the DICOMDIR class
+    was skipped, its pixels lost (the output's meta is rebuilt from the
+    data set)."""
+    if "DirectoryRecordSequence" in ds:
+        return True  # whatever class it names: its records index paths and patients
     own = str(ds.get("SOPClassUID", "") or "").strip("\x00 ")
     if own:
         return own == MediaStorageDirectoryStorage
     meta = getattr(ds, "file_meta", None)
-    named = meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
-    return named or "DirectoryRecordSequence" in ds
+    return meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
 
 
 def _drop_pixel_surplus(state: FileState) -> None:

@@ -188,7 +188,12 @@ def collect(steps: list[Step]) -> IdentifierSet:
         if tag == _STATION_NAME and _names_the_model(parent, values):
             continue
         if not elem.tag.is_private:
-            kind = kind_for(keyword_for_tag(tag) or "", elem.VR, decision.listed)
+            # An unlisted attribute the IOD requires, kept and cleaned, names a
+            # thing the object needs (a channel, a segment): its value, hunted
+            # as an ID, was cleaned out of itself. One the profile removes
+            # (no place for it in the IOD) may be anyone's: still hunted.
+            by_name = decision.listed or decision.action != "clean"
+            kind = kind_for(keyword_for_tag(tag) or "", elem.VR, by_name)
             if kind:
                 for value in values:
                     found.add(kind, value, where)

@@ -471,9 +471,14 @@ def test_an_id_the_table_does_not_list_is_no_identifier(sop_class, sequence, key
     setattr(item, keyword, value)
     ds[T(sequence)] = DataElement(T(sequence), "SQ", [item])
     ds.StudyID = "ST-4711"
+    # An unlisted ID the profile removes names something of the patient's
+    # (a breed registration number): still hunted through the file.
+    breed = Dataset()
+    breed.BreedRegistrationNumber = "AKC-RN29481703"
+    ds.BreedRegistrationSequence = [breed]
     decider = Decider(resolve_profile("basic"))
     found = {i.value for i in collect(plan(decider, ds).steps).items}
-    assert value not in found and "ST-4711" in found
+    assert value not in found and {"ST-4711", "AKC-RN29481703"} <= found
 
 
 @pytest.mark.parametrize(
@@ -500,3 +505,19 @@ def test_a_station_named_after_its_scanner_leaves_the_model_name(station, model,
     decider = Decider(resolve_profile("basic"))
     found = {i.value for i in collect(plan(decider, ds).steps).items}
     assert (station in found) == hunted
+
+
+def test_an_unlisted_id_the_profile_removes_is_still_hunted():
+    """Only an unlisted ID the object keeps (its IOD requires it: cleaned)
+    names a thing; one the profile removes may be anyone's, and its value
+    is still cleaned out of descriptions."""
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    from deid.scrub import collect, plan
+
+    ds = _object(CTImageStorage, ExplicitVRLittleEndian, "Doe^Jane", "PID-77")
+    ds.TrackingID = "CASE-88231"  # no CT attribute: removed
+    decider = Decider(resolve_profile("basic"))
+    steps = plan(decider, ds).steps
+    assert [d.action for _, t, _, d, _ in steps if t == T("TrackingID")] == ["remove"]
+    assert "CASE-88231" in {i.value for i in collect(steps).items}

@@ -579,6 +579,17 @@ def test_an_image_whose_meta_names_the_dicomdir_class_is_processed(tmp_path, env
     assert result.exit_code == 0, result.output
     (written,) = outputs(out)
     assert pydicom.dcmread(written).file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
+    # Directory records make a DICOMDIR whatever class its data set names.
+    directory = pydicom.dcmread(
+        Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests" / "DICOMDIR"
+    )
+    directory.SOPClassUID, directory.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.66", "1.2.3.4"
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    directory.save_as(folder / "DICOMDIR")
+    result = run_cli("run", str(folder), "-o", str(tmp_path / "o2"), "-q", "--pixels", "off")
+    assert result.exit_code == 0, result.output
+    assert not outputs(tmp_path / "o2")
 
 
 def test_output_is_no_worse_under_dciodvfy(runs, corpus, manifest):

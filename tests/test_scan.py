@@ -806,9 +806,13 @@ def test_a_time_is_reported_as_a_time_not_text(tmp_path):
 
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.StudyTime = "101112"
+    ds.ReferringPhysicianName = "Smith^John"
     path = tmp_path / "ct.dcm"
     ds.save_as(path)
+    tag_and_vr = b"\x08\x00\x90\x00PN"  # the name written as TM: still a name
+    path.write_bytes(path.read_bytes().replace(tag_and_vr, tag_and_vr[:4] + b"TM", 1))
     found = scan_file(path, scan_settings(pixels="off", face="off")).findings
     rules = {f.location: f.rule for f in found}
     assert rules["StudyTime"] == "header.time"
     assert rules["PatientName"] == "header.name"
+    assert rules["ReferringPhysicianName"] == "header.name"

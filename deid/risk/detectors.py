@@ -47,7 +47,7 @@ _SEVERITY_BY_KIND = {
 }
 # What a value is by its VR where its keyword says nothing: a StudyTime is
 # a time, not "text".
-_KIND_BY_VR = {"UI": "uid", "TM": "time"}
+_KIND_BY_VR = {"TM": "time"}
 # Versions carry their software's build dates and part numbers
 # ("453561454581__PRINTERS...[2010/06/30]"): about software, not a person, so
 # only names, e-mail addresses and the file's own identifiers count there.
@@ -190,7 +190,9 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
         if decision.action == "keep":
             continue
         keyword = keyword_for_tag(elem.tag) or ""
-        kind = _KIND_BY_VR.get(elem.VR) or kind_for(keyword, elem.VR) or "text"
+        kind = (
+            "uid" if elem.VR == "UI" else kind_for(keyword, elem.VR) or _KIND_BY_VR.get(elem.VR)
+        ) or "text"  # a PatientName written as TM is still a name
         cleaned = decision.action == "clean" and (elem.VR in TEXT_VRS or elem.VR == "CS")
         where = keyword or "attribute"
         for value in string_values(elem, text_only=True):

@@ -222,20 +222,19 @@ _KIND_BY_KEYWORD = (
 _ID_SUFFIXES = ("ID", "IDs", "Number", "Numbers", "Identifier", "Locator")
 
 
-def kind_for(keyword: str, vr: str, listed: bool = True) -> str | None:
+def kind_for(keyword: str, vr: str, by_name: bool = True) -> str | None:
     """Which kind of identifier an attribute holds, judged by VR and keyword.
     A standard attribute counts by its dictionary VR too: a PatientName a
     file writes as LO is still the patient's name (and must still be
-    cleaned out of descriptions). By its keyword only where Table E.1-1
-    (or the profile) names it (`listed`): the table lists every attribute
-    that may identify, and an unlisted "...ID" is a channel's, a segment's
-    or a device's (its value, hunted as an ID, was cleaned out of itself)."""
+    cleaned out of descriptions). By its keyword only where `by_name` (the
+    caller's judgement of the attribute: an unlisted "...ID" the object
+    keeps is a channel's or a segment's, not a person's)."""
     standard = _dictionary_vr(keyword)
     if "PN" in (vr, standard):
         return "name"
     if vr in ("DA", "DT") or standard in ("DA", "DT"):
         return "date"
-    if vr == "UI" or standard == "UI" or not listed:
+    if vr == "UI" or standard == "UI" or not by_name:
         return None
     for fragment, kind in _KIND_BY_KEYWORD:
         if fragment in keyword:
