@@ -58,6 +58,13 @@ def claim(
     differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
     if not differs:
         return
+    unrecorded = [_NAMES[k] for k in _NAMES if k not in recorded]
+    if unrecorded:
+        raise UsageError(
+            f"{out} was written by an earlier deid, which did not record its "
+            f"{', '.join(unrecorded)}: deid cannot tell whether a run into it now would "
+            "make its outputs the same way; choose a fresh output folder"
+        )
     if "profile" in differs:  # another profile is another file and other rules: said once
         differs = [d for d in differs if d not in ("profile file", "profile rules")]
     why = (

@@ -450,6 +450,14 @@ def test_a_profile_or_allow_list_edited_between_runs_is_another_way(tmp_path):
     allow.write_text('words = ["PORTABLE"]\n')
     no_face = deid(*args, "--face", "off")  # its markers were written by the face check
     assert no_face.exit_code == 2 and "(face check)" in no_face.output, no_face.output
+    # A marker written before deid recorded rules: said so, not "other pseudonyms".
+    marker = tmp_path / "out" / ".deid-run.json"
+    old = json.loads(marker.read_text())
+    del old["rules"]
+    marker.write_text(json.dumps(old))
+    earlier = deid(*args)
+    assert earlier.exit_code == 2 and "earlier deid" in earlier.output, earlier.output
+    assert "pseudonyms" not in earlier.output
     # The journal in the shared output names no path of the user's.
     journal = (tmp_path / "out" / ".deid-journal.sqlite").read_bytes()
     assert str(tmp_path).encode() not in journal
