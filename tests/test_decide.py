@@ -361,16 +361,32 @@ def test_safe_private_values_that_can_hold_text_are_not_kept(
     assert b"KOWALSKI" not in data.upper() and b"PID778899" not in data
 
 
+def _run_one(ds: Dataset, tmp_path):  # noqa: ANN001, ANN202 - (output data set, OUT)
+    """`ds` through a run alone (no pixel or face step); its output, read."""
+    import pydicom
+
+    from deid.api import deidentify
+    from tests.helpers import run_settings
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    ds.save_as(source / "x.dcm", enforce_file_format=True)
+    settings = run_settings(
+        inputs=[source], output=out, pixels="off", face="off", jobs=1,
+        environ={"DEID_KEY": "class-uid-key-0123456789"},
+    )  # fmt: skip
+    deidentify([source], settings)
+    (written,) = out.rglob("*.dcm")
+    return pydicom.dcmread(written), out
+
+
 def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     """A vendor's own SOP class (Siemens CSA Non-Image) names what the object
     is, not who: the object's own class is kept, in its meta and wherever it
     appears, while every instance UID is mapped. Another unregistered value
     in a class attribute may be an instance UID a file put there: mapped."""
-    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    from deid.api import deidentify
-    from tests.helpers import run_settings
 
     csa = "1.3.12.2.1107.5.9.1"
     ds = _object(csa, ExplicitVRLittleEndian, "Doe^Jane", "ID-1")
@@ -380,17 +396,7 @@ def test_a_private_sop_class_is_kept_where_it_names_a_kind_of_object(tmp_path):
     swapped.ReferencedSOPClassUID = "1.2.840.113619.2.55.3.604688119.969.1268071029.320.7"
     swapped.ReferencedSOPInstanceUID = generate_uid()
     ds.ReferencedImageSequence = [ref, swapped]
-    source = tmp_path / "in"
-    source.mkdir()
-    ds.save_as(source / "csa.dcm", enforce_file_format=True)
-    out = tmp_path / "out"
-    settings = run_settings(
-        inputs=[source], output=out, pixels="off", face="off", jobs=1,
-        environ={"DEID_KEY": "class-uid-key-0123456789"},
-    )  # fmt: skip
-    deidentify([source], settings)
-    (written,) = out.rglob("*.dcm")
-    result = pydicom.dcmread(written)
+    result, _ = _run_one(ds, tmp_path)
     assert result.SOPClassUID == result.file_meta.MediaStorageSOPClassUID == csa
     item = result.ReferencedImageSequence[0]
     assert item.ReferencedSOPClassUID == csa
@@ -408,11 +414,8 @@ def test_a_private_sop_class_holding_what_identifies_is_mapped(tmp_path, case):
     went to the output (and the study UID into its folder's name) verified
     clean. Such a class is mapped like an instance UID and said so; the
     reports do not quote it."""
-    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
 
-    from deid.api import deidentify
-    from tests.helpers import run_settings
 
     ds = _object("1.2.3", ExplicitVRLittleEndian, "Leakworthy^Lucinda", "48213377")
     ds.PatientBirthDate = "19610223"
@@ -423,16 +426,7 @@ def test_a_private_sop_class_holding_what_identifies_is_mapped(tmp_path, case):
         "the study's UID": ds.StudyInstanceUID,
     }[case]
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
-    source, out = tmp_path / "in", tmp_path / "out"
-    source.mkdir()
-    ds.save_as(source / "x.dcm", enforce_file_format=True)
-    settings = run_settings(
-        inputs=[source], output=out, pixels="off", face="off", jobs=1,
-        environ={"DEID_KEY": "class-uid-key-0123456789"},
-    )  # fmt: skip
-    deidentify([source], settings)
-    (written,) = out.rglob("*.dcm")
-    result = pydicom.dcmread(written)
+    result, out = _run_one(ds, tmp_path)
     assert result.SOPClassUID == result.file_meta.MediaStorageSOPClassUID
     assert result.SOPClassUID.startswith("2.25.")
     value = sop_class.encode()
