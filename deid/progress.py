@@ -43,6 +43,7 @@ class BatchProgress:
         self.done = 0
         self.started = time.monotonic()
         self._last_line = self.started
+        self._said: tuple[int, int | None] | None = None  # the last plain line's count
         self._bar = Progress(
             TextColumn(f"[bold]{label}[/]"),
             BarColumn(),
@@ -75,7 +76,8 @@ class BatchProgress:
                 # ends soon; the last line has its total even on a loaded machine
                 # (a 2 s bound left it off there).
                 self._counter.join()
-            self._line()
+            if self._said != (self.done, self.total):  # a slow last file said it already
+                self._line()
 
     def _set_total(self, total: int) -> None:
         self.total = total
@@ -99,6 +101,7 @@ class BatchProgress:
         if self.total and rate > 0 and self.done < self.total:
             eta = f", about {(self.total - self.done) / rate:.0f} s left"
         say(self.console, f"{self.label}: {self.done}{of} files, {_rate(rate)}{eta}")
+        self._said = (self.done, self.total)
 
 
 def _count_in_background(inputs: list[Path], done: Callable[[int], None]) -> threading.Thread:

@@ -1121,3 +1121,21 @@ def test_a_file_ending_inside_encapsulated_pixel_data_fails_as_truncated(
     assert status["cut.dcm"][0] == "failed"
     assert "truncated" in status["cut.dcm"][1] and "without its delimiter" in status["cut.dcm"][1]
     assert status["whole.dcm"][0] == "written"
+
+
+def test_a_slow_last_file_is_not_counted_twice_in_a_log(tmp_path, monkeypatch):
+    """Outside a terminal a line is written every few seconds and one at the
+    end: a single file slower than that interval printed "1/1 files" twice."""
+    import io
+
+    from rich.console import Console
+
+    from deid import progress
+
+    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.0)
+    (tmp_path / "a.dcm").write_bytes(b"")
+    log = io.StringIO()
+    with progress.BatchProgress(Console(file=log), "deid", [tmp_path]) as bar:
+        bar._counter.join()
+        bar.advance()
+    assert log.getvalue().count("1/1 files") == 1, log.getvalue()
