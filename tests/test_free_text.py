@@ -205,17 +205,25 @@ def test_identifiers_are_matched_by_every_part(header, text, left):
 
 
 @pytest.mark.parametrize(("header_form", "text_form"), [("NFC", "NFD"), ("NFD", "NFC")])
-def test_a_name_matches_in_either_unicode_normal_form(header_form, text_form):
+@pytest.mark.parametrize(
+    ("name", "text", "left"),
+    [
+        ("Müllersohn^Jürgen", "Schädel Jürgen Müllersohn", "Schädel"),
+        ("김^민준", "CT 김민준 검사", "CT 검사"),  # Hangul as its jamo
+        ("ゴトウ^タロウ", "CT ゴトウ", "CT"),  # kana and its voicing mark apart
+    ],
+)
+def test_a_name_matches_in_either_unicode_normal_form(header_form, text_form, name, text, left):
     """macOS writes accents apart from their letter (NFD): "ü" as "u" and a
-    combining mark. A name in one form was not found in a description in
-    the other, and was kept."""
+    combining mark, a Hangul syllable as its jamo. A name in one form was
+    not found in a description in the other, and was kept."""
     import unicodedata
 
-    header = unicodedata.normalize(header_form, "Müllersohn^Jürgen")
-    text = unicodedata.normalize(text_form, "Schädel Jürgen Müllersohn")
+    header = unicodedata.normalize(header_form, name)
+    text = unicodedata.normalize(text_form, text)
     terms = _identifiers({"PatientName": header}).terms()
     assert terms.may_match(text)
-    assert actions.clean_text(text, terms) == unicodedata.normalize(text_form, "Schädel")
+    assert actions.clean_text(text, terms) == unicodedata.normalize(text_form, left)
 
 
 def test_tokens_split_on_every_separator_and_fold():

@@ -21,7 +21,7 @@ from functools import lru_cache
 _MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
     "\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0e7f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff"
-    "\ufe20-\ufe2f"
+    "\ufe20-\ufe2f\u3099\u309a"  # and kana's voicing marks written apart (NFD)
 )
 _TOKEN = re.compile(rf"(?:[^\W\d_]|[{_MARKS}])+|\d+")
 # Scripts written without spaces between words (Chinese, Japanese, Korean
@@ -130,17 +130,22 @@ def _tokenize(text: str) -> tuple[Token, ...]:
             continue
         at = start
         for part in _split_unspaced(word):
-            out.append(Token(at, at + len(part), text[at : at + len(part)], part))
+            norm = unicodedata.normalize("NFC", part) if len(part) > 1 else part
+            out.append(Token(at, at + len(part), text[at : at + len(part)], norm))
             at += len(part)
     return tuple(out)
 
 
 def _split_unspaced(word: str) -> list[str]:
-    """CJK characters one by one; runs of other letters stay whole."""
+    """CJK characters one by one; runs of other letters stay whole. A
+    character written apart (NFD: kana and its voicing mark, a Hangul
+    syllable as its jamo) is one part, compared composed."""
     parts: list[str] = []
     run = ""
     for char in word:
-        if UNSPACED.match(char):
+        if parts and not run and _continues(parts[-1][-1], char):
+            parts[-1] += char
+        elif UNSPACED.match(char):
             if run:
                 parts.append(run)
                 run = ""
@@ -150,6 +155,17 @@ def _split_unspaced(word: str) -> list[str]:
     if run:
         parts.append(run)
     return parts
+
+
+def _continues(before: str, char: str) -> bool:
+    """`char` belongs to the CJK character before it: a combining mark, or
+    a Hangul vowel after its consonant, a final after its vowel."""
+    if unicodedata.combining(char):
+        return True
+    code, prev = ord(char), ord(before)
+    if 0x1161 <= code <= 0x1175:
+        return 0x1100 <= prev <= 0x1112
+    return 0x11A8 <= code <= 0x11C2 and 0x1161 <= prev <= 0x1175
 
 
 # Inside a word: lower then upper ("MüllerJörg"), or upper then capitalised
