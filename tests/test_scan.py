@@ -412,7 +412,10 @@ def test_series_findings_name_no_original_series_uid(tmp_path, monkeypatch):
         assert not any(uid in text for text in written), uid
     # The entry names the series' first file ("of …" read as a place in
     # report.json and the HTML); the finding says it is a series of it.
-    (entry,) = report["face"]["series"]
+    # The 12-slice CT is too small to judge: listed unjudged beside the head.
+    levels = sorted(e["level"] for e in report["face"]["series"])
+    assert len(levels) == 2 and levels[-1] == "unjudged", levels
+    (entry,) = [e for e in report["face"]["series"] if e["level"] != "unjudged"]
     first = min(head.iterdir()).relative_to(tmp_path).as_posix()
     assert entry["series"] == first, entry
     places = {f["location"] for e in report["files"] for f in e["findings"]}
