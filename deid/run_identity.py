@@ -6,7 +6,6 @@ run must match it, or is refused before it writes anything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,20 +26,11 @@ _NAMES = {
 }
 
 
-def _shareable(identity: dict[str, str]) -> dict[str, str]:
-    """The marker sits in the shared output: paths inside the pixel settings
-    (allow-list files) are hashed, not written."""
-    shown = dict(identity)
-    shown["pixels"] = hashlib.sha256(identity["pixels"].encode()).hexdigest()[:16]
-    return shown
-
-
 def claim(
     out: Path, identity: dict[str, str], anonymising: bool = False, record: bool = True
 ) -> None:
     """Accept a run into OUT, or refuse it with one line naming what differs.
     A dry run checks but records nothing."""
-    wanted = _shareable(identity)
     marker = out / MARKER
     try:
         recorded = json.loads(_read(marker))
@@ -51,11 +41,11 @@ def claim(
                 "output folder"
             ) from None
         if record:
-            _write(marker, wanted)
+            _write(marker, identity)  # safe to show (Settings.identity)
         return
     except (OSError, ValueError, RecursionError):  # a link (ELOOP), not JSON, nested deep
         raise UsageError(f"{marker} is unreadable: choose a fresh output folder") from None
-    differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != wanted.get(k)]
+    differs = [_NAMES[k] for k in _NAMES if recorded.get(k) != identity.get(k)]
     if not differs:
         return
     unrecorded = [_NAMES[k] for k in _NAMES if k not in recorded]

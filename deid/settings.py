@@ -284,9 +284,6 @@ class Settings:
         """Identifies what produces the outputs (profile, options, key) without
         revealing the key: a resumed run reuses only results made the same way."""
         parts = self.identity()
-        # Hashed: the journal sits in the shared output, and the pixel
-        # settings name the allow-list and region files by their paths.
-        parts["pixels"] = hashlib.sha256(parts["pixels"].encode()).hexdigest()[:16]
         order = ("profile", "rules", "options", "source", "pixels", "face", "key")
         return "|".join(parts[k] for k in order)
 
@@ -297,6 +294,9 @@ class Settings:
         px = self.pixels
         pixels = f"{px.mode},{px.redact},{px.allowlists},{px.region_rules},{px.trust_declared}"
         pixels += "," + _contents_digest((*px.allowlists, *px.region_rules))
+        # Hashed: the marker and the journal sit in the shared output, and
+        # the pixel settings name the allow-list and region files by path.
+        pixels = hashlib.sha256(pixels.encode()).hexdigest()[:16]
         return {
             "profile": self.profile.meta.name,
             "rules": self.profile.meta.digest,
