@@ -54,7 +54,6 @@ _MIN_IN_BINARY = 5  # characters of a hit in binary bytes: shorter ones come by 
 # Free text searched for names: not PN (a profile decides those by rule, and
 # deid writes dummies and pseudonyms there), AE, URLs or codes.
 _NAMED_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
-_DEID_MARKERS = {"DeidentificationMethod", "FileMeta.ImplementationVersionName"}
 # Values deid itself writes, never the input's: not searched for identifiers.
 _DEID_CONSTANTS = {"FileMeta.ImplementationVersionName", "FileMeta.ImplementationClassUID"}
 _CONSTANT_TAGS = {0x00020013, 0x00020012}  # the two above, by tag
@@ -464,7 +463,7 @@ def _check(
             action="output withheld",
             evidence=ident.value,
         )
-    if not named or where in _DEID_MARKERS:
+    if not named:
         return None
     spans = [find.Span(s, e, "name") for s, e in names.find(text)]
     if not spans:
