@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import UID_dictionary
 
 from deid import actions
 from deid.actions import TEXT_VRS
@@ -212,6 +213,8 @@ def kept_class(ds: Dataset, steps: list[Step], identifiers: IdentifierSet) -> st
     profile maps (a study UID written as the class would keep the study,
     in the output and in its folder's name)."""
     value = str(ds.get("SOPClassUID", "") or "").strip("\x00 ")
+    if value in UID_dictionary:
+        return value  # kept as every registered UID is: nothing to look for
     if not value_has_form("UI", value) or "\\" in value:
         return ""
     # Each component alone: a date is not looked for inside a dotted number.
