@@ -190,9 +190,12 @@ def header_values(ctx: ScanContext) -> Iterator[Finding]:
         if decision.action == "keep":
             continue
         keyword = keyword_for_tag(elem.tag) or ""
+        # By keyword first: a PatientName written as TM is still a name.
         kind = (
-            "uid" if elem.VR == "UI" else kind_for(keyword, elem.VR) or _KIND_BY_VR.get(elem.VR)
-        ) or "text"  # a PatientName written as TM is still a name
+            "uid"
+            if elem.VR == "UI"
+            else kind_for(keyword, elem.VR) or _KIND_BY_VR.get(elem.VR, "text")
+        )
         cleaned = decision.action == "clean" and (elem.VR in TEXT_VRS or elem.VR == "CS")
         where = keyword or "attribute"
         for value in string_values(elem, text_only=True):
