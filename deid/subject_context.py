@@ -37,13 +37,13 @@ _REPEATS_HEADER = {
     ("121031", "DCM"): ("Subject Birth Date", 0x00100030, "DA", _DATE),
     ("121033", "DCM"): ("Subject Age", 0x00101010, "AS", None),  # a NUM: kept as a number
 }
-Path = tuple[int, ...]  # an item's place: 1 (the root), then 1-based positions
+Place = tuple[int, ...]  # an item's place: 1 (the root), then 1-based positions
 
 
 def drop_repeated_identity(decider: FileDecider, ds: Dataset) -> list[str]:
     """Remove, at any depth, content items that repeat the header's birth
     date or age where the profile changes those; their concepts' names."""
-    dropped: list[tuple[Path, str]] = []
+    dropped: list[tuple[Place, str]] = []
     if CONTENT_SEQUENCE in ds:
         _drop(decider, ds, (), (1,), dropped)
     if dropped:
@@ -63,8 +63,8 @@ def _drop(
     decider: FileDecider,
     ds: Dataset,
     seq_tags: tuple[int, ...],
-    where: Path,
-    dropped: list[tuple[Path, str]],
+    where: Place,
+    dropped: list[tuple[Place, str]],
 ) -> None:
     items = _items(ds)
     if items is None:
@@ -119,7 +119,7 @@ def _effect(action: str, date_clean: str) -> str:
     return action
 
 
-def _renumber(ds: Dataset, dropped: list[Path]) -> None:
+def _renumber(ds: Dataset, dropped: list[Place]) -> None:
     """Every by-reference relationship past a removed item points one item
     earlier for each removed sibling before its target."""
     for item in _every_item(ds):
@@ -131,14 +131,16 @@ def _renumber(ds: Dataset, dropped: list[Path]) -> None:
             target = tuple(int(v) for v in refs)
         except (TypeError, ValueError):
             continue  # not a reference deid can read: left as it is
-        item[_REFERENCED_ITEM].value = list(_moved(target, dropped))
+        moved = _moved(target, dropped)
+        if moved != target:
+            item[_REFERENCED_ITEM].value = list(moved)
 
 
-def _moved(target: Path, dropped: list[Path]) -> Path:
+def _moved(target: Place, dropped: list[Place]) -> Place:
     moved = list(target)
     for gone in dropped:
         parent, position = gone[:-1], gone[-1]
-        if tuple(target[: len(parent)]) != parent or len(target) <= len(parent):
+        if target[: len(parent)] != parent or len(target) <= len(parent):
             continue
         if target[len(parent)] == position:
             raise InputFileError(
