@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, MediaStorageDirectoryStorage, UID_dictionary
+from pydicom.uid import UID, MediaStorageDirectoryStorage
 
 from deid import documents
 from deid.apply import FileContext
@@ -168,8 +168,7 @@ def _note_class_mapped(state: FileState) -> None:
     """A private SOP class that could not be kept is mapped like an instance
     UID: the output is then of a class no viewer knows, which its user must
     hear of (the value itself is not repeated: it held what was found)."""
-    sop_class = str(state.ds.get("SOPClassUID", "") or "").strip("\x00 ")
-    if state.ctx.own_class or sop_class in UID_dictionary:
+    if state.ctx.own_class:  # kept (every registered class is): nothing to say
         return
     state.result.findings.append(
         Finding(
