@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom import config
@@ -261,10 +261,7 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
         _check_inflation(path, source)
     source.seek(0)
     try:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            ds = pydicom.dcmread(source, force=kind == "raw", defer_size=_defer(source))
-        check_delimited(path, said, ds)
+        ds = read_delimited(path, source, force=kind == "raw", defer_size=_defer(source))
         if not isinstance(source, BytesIO):
             # Values left on disk are read when used, by name: through
             # open_regular too (a pipe put in the file's place would block).
@@ -290,7 +287,17 @@ def _parse(path: Path, source: BinaryIO) -> Dataset:
     return ds
 
 
-def check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Dataset) -> None:
+def read_delimited(path: Path, source: BinaryIO, **options: Any) -> Dataset:
+    """pydicom's read of `source` (run and scan alike), failed where the
+    file ends inside a value of undefined length (see _check_delimited)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        ds = pydicom.dcmread(source, **options)
+    _check_delimited(path, said, ds)
+    return ds
+
+
+def _check_delimited(path: Path, said: list[warnings.WarningMessage], ds: Dataset) -> None:
     """The reader warns, and returns what it has (nothing at all, for a file
     without a preamble), when the file ends inside an undefined-length
     sequence or encapsulated pixel data: such a file was skipped as "not

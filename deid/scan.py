@@ -22,13 +22,13 @@ from pydicom.multival import MultiValue
 from deid.actions import parse_da, zip_code
 from deid.decide import decider_for
 from deid.dicom_io import (
-    check_delimited,
     check_inflation,
     check_pixel_span,
     check_read,
     check_tail,
     discover,
     read,
+    read_delimited,
     sniff,
     with_transfer_syntax,
 )
@@ -295,10 +295,7 @@ def _scan_file(path: Path, settings: ScanSettings, named: bool) -> ScanFileResul
         if kind == "part10":
             check_inflation(path)
         with open_regular(path) as fh:
-            with warnings.catch_warnings(record=True) as said:
-                warnings.simplefilter("always")
-                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=kind == "raw")
-            check_delimited(path, said, ds)  # failed as a run fails it
+            ds = read_delimited(path, fh, stop_before_pixels=True, force=kind == "raw")
             where, head = fh.tell(), fh.read(12)  # where the pixel data starts
             if not head:  # read to the end: no pixel data
                 check_tail(path, ds, fh)
