@@ -1257,3 +1257,97 @@ def test_an_empty_pixel_attribute_is_as_if_absent(tmp_path, keyword):
     ds.save_as(folder / "capture.dcm")
     entry = _run(folder, tmp_path)["files"]["capture.dcm"]
     assert entry["status"] == "written", entry["reason"]
+
+
+def _loop(frames: int = 6, colour: bool = False) -> np.ndarray:
+    """A cine loop: moving speckle, and a caption box that never changes."""
+    rng = np.random.default_rng(7)
+    shape = (frames, 64, 96, 3) if colour else (frames, 64, 96)
+    loop = rng.integers(0, 120, shape, dtype=np.uint8)
+    loop[:, 4:16, 10:50] = 0
+    loop[:, 7:13, 12:48:3] = 240  # the caption's strokes
+    return loop
+
+
+def test_text_redacted_in_one_frame_is_redacted_where_its_pixels_repeat() -> None:
+    from deid.pixels.frame_copies import spread
+
+    for colour in (False, True):
+        loop = _loop(colour=colour)
+        loop[3, 4:16, 10:50] += 2  # lossy coding: a static caption a level or two off
+        loop[5, 4:16, 10:50] = 90  # the caption gone in the last frame
+        if colour:
+            loop[5, 4:16, 10:50, 0] = loop[1, 4:16, 10:50, 0]  # one channel alike is not enough
+        mask = np.zeros(loop.shape[1:3], bool)
+        mask[5:15, 11:49] = True
+        masks = {1: mask.copy()}
+        copies = spread(loop, masks)
+        assert sorted(c.frame for c in copies) == [0, 2, 3, 4]
+        assert all(c.source == 1 and c.box == (11, 5, 38, 10) for c in copies)
+        assert all((masks[f] == mask).all() for f in (0, 2, 3, 4)) and 5 not in masks
+        assert spread(loop, masks) == []  # covered already: nothing more
+
+
+def test_redaction_over_moving_anatomy_stays_in_its_own_frame() -> None:
+    from deid.pixels.frame_copies import spread
+
+    loop = _loop()
+    mask = np.zeros(loop.shape[1:3], bool)
+    mask[30:50, 40:80] = True  # over the speckle, which changes every frame
+    masks = {2: mask}
+    assert spread(loop, masks) == [] and list(masks) == [2]
+    assert spread(loop[:1], {0: mask.copy()}) == []  # one frame: nothing to spread to
+
+
+def test_a_cine_caption_read_as_a_marker_in_some_frames_is_redacted_in_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OCR reads a static caption differently from frame to frame; the
+    frames where it read as allow-listed words kept it, and a scan of the
+    output then found it there. The same pixels get the same decision."""
+    from deid.pixels import ocr
+    from fixtures.burned_in import image_dataset
+    from fixtures.scenes import stamp, ultrasound
+
+    rng = np.random.default_rng(3)
+    screen, _ = ultrasound(rng, 240, 320)
+    assert stamp(screen, "GAIN DEPTH ZOOM", 8, 6, 10, (230, 230, 230))
+    loop = np.stack([screen] * 4)
+    loop[:, 60:200, 100:220] = rng.integers(0, 200, (4, 140, 120, 3), dtype=np.uint8)
+    calls = iter(range(1000))
+
+    def flipping(rgb: np.ndarray, boxes: list) -> list:
+        reading = "GAIN DEPTH ZOOM" if next(calls) % 2 == 0 else "GAIN DEPTH Z0QM"
+        return [ocr.Reading(reading, 80.0) for _ in boxes]
+
+    monkeypatch.setattr(ocr, "read", flipping)
+    ds = image_dataset(loop, "US", image_type=("ORIGINAL", "PRIMARY"))
+    outcome = examine(ds, IdentifierSet(), PixelSettings(mode="all"), "loop.dcm")
+    caption = [f for f in outcome.findings if f.extra.get("box", [0, 99])[1] < 20]
+    assert {f.extra["frame"] for f in caption} == {0, 1, 2, 3}
+    assert all(f.action.startswith("redacted") for f in caption)
+    assert any(f.action == "redacted: the same pixels as in frame 1" for f in caption)
+    assert sorted(outcome.masks) == [0, 1, 2, 3]
+    assert all(outcome.masks[i][8:14, 10:60].all() for i in range(4))
+
+
+def test_a_run_output_of_a_real_cine_loop_passes_the_pre_release_scan(tmp_path: Path) -> None:
+    """The README's pipeline: run, then `deid scan --fail-on medium` on OUT.
+    pydicom's 30-frame ultrasound loop failed it: static captions were kept
+    in the frames where OCR read them as allow-listed words."""
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "in").mkdir()
+    source = Path(get_testdata_file("examples_ybr_color.dcm"))
+    (tmp_path / "in" / "loop.dcm").write_bytes(source.read_bytes())
+    deid = str(Path(sys.executable).parent / "deid")
+    env = {**os.environ, "DEID_KEY": "0123456789abcdef0123"}
+    out, reports = str(tmp_path / "out"), str(tmp_path / "r")
+    run = subprocess.run([deid, "run", str(tmp_path / "in"), "-o", out, "--report-dir", reports],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    scan = subprocess.run([deid, "scan", out, "--fail-on", "medium", "--format", "json",
+                           "--no-dataset-risk"], capture_output=True, text=True)
+    found = [f for entry in json.loads(scan.stdout)["files"] for f in entry.get("findings", [])
+             if f["severity"] not in ("info", "low")]
+    assert scan.returncode == 0 and not found, found

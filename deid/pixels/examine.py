@@ -8,7 +8,7 @@ frames again to prove no identifying value is still legible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from deid.risk.findings import Finding, Severity
 from deid.risk.identifiers import IdentifierSet
 
 if TYPE_CHECKING:  # OpenCV and onnxruntime load only when a file is examined
-    from deid.pixels import detect, frames, ocr
+    from deid.pixels import detect, frame_copies, frames, ocr
 
 RECHECK_REACH = 24  # px around redacted areas that the re-check reads again
 MARGIN_FRACTION = 0.2  # of the box height, added around every redacted box
@@ -136,6 +136,7 @@ class _Examination:
     outcome: PixelOutcome
     fixed: np.ndarray | None = None  # known device text regions
     found_text: bool = False
+    found: dict[int, np.ndarray] = field(default_factory=dict)  # detected text redacted per frame
 
 
 def _decode(ds: Dataset) -> frames.Pixels:
@@ -244,6 +245,7 @@ def examine(
     run = _start(ds, pixels, identifiers, settings, label, modify, outcome)
     for index in range(pixels.count):
         _examine_frame(run, index)
+    _spread(run)
     _declared(run, declared)
     if not outcome.masks:
         outcome.complete = run.redacting and (run.found_text or declared != "YES")
@@ -343,6 +345,11 @@ def _overlap(a: detect.Box, b: detect.Box) -> bool:
     return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
 
 
+def _rects_meet(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> bool:
+    """Two (x, y, w, h) rectangles share a pixel."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
 def _covers(a: detect.Box, b: detect.Box) -> bool:
     """a holds all of b already (a box found in a bright area that overlaps
     one of the whole frame adds what the whole frame cut off)."""
@@ -365,13 +372,60 @@ def _examine_frame(run: _Examination, index: int) -> None:
             elif kind != "marker":
                 run.outcome.text_left = True
             run.outcome.findings.append(_text_finding(run, index, region, redact_it))
-    shape = run.pixels.frames.shape[1:3]
-    mask = _mask_for(chosen, shape) if chosen else None
+    if chosen:
+        run.found[index] = _mask_for(chosen, run.pixels.frames.shape[1:3])
+    _set_mask(run, index)
+    run.outcome.regions_redacted += len(chosen)
+
+
+def _set_mask(run: _Examination, index: int) -> None:
+    """The frame's redaction: its detected text and the device's regions."""
+    mask = run.found.get(index)
     if run.fixed is not None and run.redacting:
         mask = run.fixed if mask is None else (mask | run.fixed)
     if mask is not None and mask.any():
         run.outcome.masks[index] = mask
-        run.outcome.regions_redacted += len(chosen)
+
+
+def _spread(run: _Examination) -> None:
+    """Text redacted in one frame is redacted in the frames showing the same
+    pixels there (deid.pixels.frame_copies); their findings say so."""
+    from deid.pixels import frame_copies
+
+    copies = frame_copies.spread(run.pixels.frames, run.found)
+    for copy in copies:
+        _set_mask(run, copy.frame)
+        _note_copy(run, copy)
+    run.outcome.regions_redacted += len(copies)
+
+
+def _note_copy(run: _Examination, copy: frame_copies.Copy) -> None:
+    """A finding of the frame that kept these pixels (an allow-listed
+    reading, a region cleared as texture) now says they were redacted; a
+    frame where nothing was detected there gets a finding of its own."""
+    findings, action = run.outcome.findings, f"redacted: the same pixels as in frame {copy.source}"
+    noted = False
+    for i, finding in enumerate(findings):
+        box = finding.extra.get("box")
+        if finding.extra.get("frame") != copy.frame or not box or not _rects_meet(box, copy.box):
+            continue
+        if not finding.action.startswith("redacted"):
+            findings[i] = replace(finding, action=action)
+        noted = True
+    if not noted:
+        x, y, w, h = copy.box
+        findings.append(
+            _finding(
+                run.label,
+                "pixels.burned-in-text",
+                Severity.LOW,
+                f"burned-in text as in frame {copy.source}",
+                location=f"PixelData frame {copy.frame} box {x},{y},{w},{h}",
+                action=action,
+                extra={"frame": copy.frame, "box": list(copy.box), "label": "text",
+                       "found_in": f"frame {copy.source}"},
+            )
+        )
 
 
 def _text_finding(run: _Examination, index: int, region: judge.Region, redacted: bool) -> Finding:
