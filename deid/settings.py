@@ -303,11 +303,22 @@ class Settings:
             "options": ",".join(sorted(o.cli_name for o in self.profile.options)),
             "source": self.profile.meta.source,
             "pixels": pixels,
-            # The face check writes markers (and --deface pixels): a run
-            # without it resumed the outputs and reported no face check.
-            "face": "deface" if self.face.deface else ("on" if self.face.enabled else "off"),
+            "face": _face_identity(self.face),
             "key": hmac.new(self.pseudonymizer.key, b"deid-run-id", "sha256").hexdigest()[:16],
         }
+
+
+def _face_identity(face: FaceSettings) -> str:
+    """The face check writes markers (and --deface pixels): a run without it
+    resumed the outputs and reported no face check. Other thresholds judge
+    heads another way; the defaults stay unnamed, so an OUT marked before
+    thresholds were recorded still resumes under them."""
+    if not face.enabled:
+        return "off"
+    how = "deface" if face.deface else "on"
+    if face.thresholds != load_face_thresholds():
+        how += ",thresholds " + hashlib.sha256(repr(face.thresholds).encode()).hexdigest()[:16]
+    return how
 
 
 def _contents_digest(paths: tuple[Path, ...]) -> str:

@@ -450,6 +450,13 @@ def test_a_profile_or_allow_list_edited_between_runs_is_another_way(tmp_path):
     allow.write_text('words = ["PORTABLE"]\n')
     no_face = deid(*args, "--face", "off")  # its markers were written by the face check
     assert no_face.exit_code == 2 and "(face check)" in no_face.output, no_face.output
+    # Thresholds judge heads: other ones are another way; the defaults restated are not.
+    thresholds = tmp_path / "face.toml"
+    thresholds.write_text("[gates]\nmin_slices = 16\n")
+    assert deid(*args, "--face-thresholds", thresholds).exit_code == 0
+    thresholds.write_text("[gates]\nmin_slices = 40\n")
+    other = deid(*args, "--face-thresholds", thresholds)
+    assert other.exit_code == 2 and "(face check)" in other.output, other.output
     # A marker written before deid recorded rules: said so, not "other pseudonyms".
     marker = tmp_path / "out" / ".deid-run.json"
     old = json.loads(marker.read_text())

@@ -104,10 +104,21 @@ def _value(name: str, kind: object, value: object) -> object:
     raise UsageError(f"face threshold {name} must be {getattr(kind, '__name__', kind)}")
 
 
-@cache
 def load(*overrides: Path) -> Thresholds:
+    """The defaults, read once; override files are read every time: cached by
+    their paths, a file edited between two runs of one process (the library,
+    a test) kept its old thresholds."""
+    return _merged((DEFAULT, *overrides)) if overrides else _defaults()
+
+
+@cache
+def _defaults() -> Thresholds:
+    return _merged((DEFAULT,))
+
+
+def _merged(paths: tuple[Path, ...]) -> Thresholds:
     merged: dict = {}
-    for path in (DEFAULT, *overrides):
+    for path in paths:
         for section, values in read_toml(path, "face thresholds").items():
             if not isinstance(values, dict):
                 raise UsageError(f"{path}: [{section}] must be a table")
