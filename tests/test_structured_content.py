@@ -61,12 +61,14 @@ def test_sr_text_cleaned_with_clean_structured_content(sr_with_phi, tmp_path, en
         assert value not in joined
 
 
-def _subject_item(value_type: str, code: str, meaning: str) -> pydicom.Dataset:
+def _subject_item(
+    value_type: str, code: str, meaning: str, scheme: str = "DCM"
+) -> pydicom.Dataset:
     from pydicom.dataset import Dataset
 
     item, name = Dataset(), Dataset()
     item.RelationshipType, item.ValueType = "HAS OBS CONTEXT", value_type
-    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = code, "DCM", meaning
+    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = code, scheme, meaning
     item.ConceptNameCodeSequence = [name]
     return item
 
@@ -81,8 +83,11 @@ def _subject_item(value_type: str, code: str, meaning: str) -> pydicom.Dataset:
         ("gdpr-pseudonymise", True, True),  # birth date shifted as the header's
     ],
 )
+@pytest.mark.parametrize(
+    "codes", [("DCM", "121031", "121033"), ("LN", "21112-8", "30525-0")], ids=["DCM", "LOINC"]
+)
 def test_an_srs_subject_birth_date_and_age_follow_the_headers_rules(
-    tmp_path, env_key, profile, birth_kept, age_kept
+    tmp_path, env_key, profile, birth_kept, age_kept, codes
 ):
     """The header's age 93 became 090Y and its birth date went (Safe Harbor),
     while the SR's Subject Age stayed 93 and its Subject Birth Date kept the
@@ -92,9 +97,10 @@ def test_an_srs_subject_birth_date_and_age_follow_the_headers_rules(
 
     ds = pydicom.dcmread(SR)
     ds.PatientBirthDate, ds.PatientAge = "19291201", "093Y"
-    birth = _subject_item("DATE", "121031", "Subject Birth Date")
+    scheme, birth_code, age_code = codes
+    birth = _subject_item("DATE", birth_code, "Subject Birth Date", scheme)
     birth.Date = "19291201"
-    age = _subject_item("NUM", "121033", "Subject Age")
+    age = _subject_item("NUM", age_code, "Subject Age", scheme)
     measured, unit = Dataset(), Dataset()
     unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "a", "UCUM", "year"
     measured.NumericValue, measured.MeasurementUnitsCodeSequence = "93", [unit]
