@@ -376,7 +376,8 @@ def _on_result(progress: BatchProgress) -> Callable[[FileResult], None]:
 
 def _summary(outcome: api.Outcome, dry_run: bool) -> None:
     totals = outcome.report["totals"]
-    table = Table(title="deid run" + (" (dry run: nothing written)" if dry_run else ""))
+    title = "deid run" + (" (dry run: nothing written)" if dry_run else "")
+    table = Table(title=title, min_width=len(title))  # a title wraps at the table's width
     table.add_column("status")
     table.add_column("files", justify="right")
     for status, count in totals["by_status"].items():

@@ -524,8 +524,9 @@ def test_temporal_marker_says_what_happened_to_dates(
 
 def test_dry_run_writes_no_dicom(corpus, tmp_path, env_key):
     out = tmp_path / "out"
-    result = run_cli("run", str(corpus / "input"), "-o", str(out), "--dry-run", "-q")
+    result = run_cli("run", str(corpus / "input"), "-o", str(out), "--dry-run")
     assert result.exit_code == 0
+    assert "deid run (dry run: nothing written)" in result.output  # its title on one line
     assert not outputs(out)
     report = json.loads((out / "report.json").read_text())
     assert set(report["totals"]["by_status"]) == {"dry-run"}
