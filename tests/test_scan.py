@@ -638,6 +638,25 @@ def test_text_outside_any_element_is_found(tmp_path):
     assert result.exit_code == 1
 
 
+def test_bytes_after_the_pixel_data_that_were_not_searched_are_a_finding(tmp_path):
+    """Only the first MiB after the pixel data is searched (a MiB of random
+    bytes takes a second): a name behind 2 MiB of junk passed clean."""
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "in").mkdir()
+    raw = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    junk = bytes(range(256)).replace(b"\x7f", b"\x00")[::-1] * 8192  # 2 MiB, no text run
+    (tmp_path / "in" / "junk.dcm").write_bytes(raw + junk + b"Doe^Jane MRN4711")
+    (tmp_path / "in" / "short.dcm").write_bytes(raw + junk[:1000])
+    result = scan(str(tmp_path / "in"), "--no-dataset-risk", "-j", "1", "--format", "json")
+    rules = {
+        Path(f["input"]).name: {(x["rule"], x["severity"]) for x in f["findings"]}
+        for f in json.loads(result.output)["files"]
+    }
+    assert ("header.outside-unread", "medium") in rules["junk.dcm"]
+    assert not any(rule == "header.outside-unread" for rule, _ in rules["short.dcm"])
+
+
 def test_a_named_link_loop_is_a_failed_input_in_scan_and_run(tmp_path, env_key):
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")

@@ -9,6 +9,7 @@ after the data set, so only a scan needs this.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Iterator
@@ -38,12 +39,42 @@ def findings(
     a name, an identifier, a date or another pattern the free-text check
     finds. `pixel_at`, `head`: where the pixel data element starts and its
     first 12 bytes (the scan's read stops there)."""
-    found = []
-    for place, text in _texts(path, kind, syntax, pixel_at, head):
-        found.extend(_identifying(place, text, terms, label, "outside any element", _OUTSIDE))
+    found: list[Finding] = []
+
+    def search(place: str, data: bytes) -> None:
+        for _, text in _runs(place, data):
+            found.extend(_identifying(place, text, terms, label, "outside any element", _OUTSIDE))
+
+    with open_regular(path) as fh:
+        if kind == "part10":
+            search("preamble", fh.read(PREAMBLE))
+        end = _pixel_data_end(fh, syntax, pixel_at, head)
+        if end is not None:
+            fh.seek(end)
+            search(_AFTER, fh.read(TAIL_LIMIT))
+            unread = os.fstat(fh.fileno()).st_size - fh.tell()
+            if unread > 0:
+                found.append(_unread(_AFTER, unread, label, _OUTSIDE))
     return found
 
 
+def _unread(place: str, unread: int, label: str, action: str) -> Finding:
+    """What the scan did not read is a finding, never silence: a name past
+    the first MiB of junk appended to a file passed clean. Reading all of
+    it would let one file hold a scan for minutes (a MiB of random bytes
+    takes a second to search)."""
+    return Finding(
+        rule="header.outside-unread",
+        severity=Severity.MEDIUM,
+        message=f"{place}: {unread} bytes past the first {TAIL_LIMIT >> 20} MiB not searched "
+        "for identifying text",
+        file=label,
+        location=place,
+        action=action,
+    )
+
+
+_AFTER = "bytes after the pixel data"
 _OUTSIDE = "de-identify with `deid run` (a zero preamble, nothing after the data set)"
 _SURPLUS = "de-identify with `deid run` (it removes them)"
 
@@ -107,19 +138,9 @@ def surplus_findings(
     place = "pixel data after its last frame"
     for _, text in _runs(place, tail):
         found.extend(_identifying(place, text, terms, label, "no part of the image", _SURPLUS))
+    if surplus > TAIL_LIMIT:
+        found.append(_unread(place, surplus - TAIL_LIMIT, label, _SURPLUS))
     return found
-
-
-def _texts(
-    path: Path, kind: str, syntax: UID, pixel_at: int, head: bytes
-) -> Iterator[tuple[str, str]]:
-    with open_regular(path) as fh:
-        if kind == "part10":
-            yield from _runs("preamble", fh.read(PREAMBLE))
-        end = _pixel_data_end(fh, syntax, pixel_at, head)
-        if end is not None:
-            fh.seek(end)
-            yield from _runs("bytes after the pixel data", fh.read(TAIL_LIMIT))
 
 
 def _runs(place: str, data: bytes) -> Iterator[tuple[str, str]]:
