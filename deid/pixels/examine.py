@@ -393,39 +393,46 @@ def _spread(run: _Examination) -> None:
     from deid.pixels import frame_copies
 
     copies = frame_copies.spread(run.pixels.frames, run.found)
+    by_frame: dict[int, list[int]] = {}
+    for i, finding in enumerate(run.outcome.findings):
+        if finding.extra.get("box"):
+            by_frame.setdefault(finding.extra.get("frame", -1), []).append(i)
     for copy in copies:
         _set_mask(run, copy.frame)
-        _note_copy(run, copy)
+        _note_copy(run, copy, by_frame.setdefault(copy.frame, []))
     run.outcome.regions_redacted += len(copies)
 
 
-def _note_copy(run: _Examination, copy: frame_copies.Copy) -> None:
+def _note_copy(run: _Examination, copy: frame_copies.Copy, in_frame: list[int]) -> None:
     """A finding of the frame that kept these pixels (an allow-listed
     reading, a region cleared as texture) now says they were redacted; a
-    frame where nothing was detected there gets a finding of its own."""
+    frame where nothing was detected there gets a finding of its own.
+    `in_frame`: where the frame's findings are in the list."""
     findings, action = run.outcome.findings, f"redacted: the same pixels as in frame {copy.source}"
     noted = False
-    for i, finding in enumerate(findings):
-        box = finding.extra.get("box")
-        if finding.extra.get("frame") != copy.frame or not box or not _rects_meet(box, copy.box):
+    for i in in_frame:
+        finding = findings[i]
+        if not _rects_meet(finding.extra["box"], copy.box):
             continue
         if not finding.action.startswith("redacted"):
             findings[i] = replace(finding, action=action)
         noted = True
-    if not noted:
-        x, y, w, h = copy.box
-        findings.append(
-            _finding(
-                run.label,
-                "pixels.burned-in-text",
-                Severity.LOW,
-                f"burned-in text as in frame {copy.source}",
-                location=f"PixelData frame {copy.frame} box {x},{y},{w},{h}",
-                action=action,
-                extra={"frame": copy.frame, "box": list(copy.box), "label": "text",
-                       "found_in": f"frame {copy.source}"},
-            )
+    if noted:
+        return
+    x, y, w, h = copy.box
+    in_frame.append(len(findings))
+    findings.append(
+        _finding(
+            run.label,
+            "pixels.burned-in-text",
+            Severity.LOW,
+            f"burned-in text as in frame {copy.source}",
+            location=f"PixelData frame {copy.frame} box {x},{y},{w},{h}",
+            action=action,
+            extra={"frame": copy.frame, "box": list(copy.box), "label": "text",
+                   "found_in": f"frame {copy.source}"},
         )
+    )
 
 
 def _text_finding(run: _Examination, index: int, region: judge.Region, redacted: bool) -> Finding:
