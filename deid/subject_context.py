@@ -2,8 +2,8 @@
 content items follow the header's rules, or go.
 
 A structured report may state the subject's birth date and age as content
-items (TID 1007: Subject Birth Date, Subject Age; LOINC's birth date and ages
-elsewhere). The header's
+items (TID 1007: Subject Birth Date, Subject Age; LOINC's and SNOMED CT's
+birth date and ages elsewhere). The header's
 PatientBirthDate and PatientAge are coarsened or removed by the profile
 (Safe Harbor: ages over 89 as 090Y, no birth year implying them; GDPR
 anonymisation: five-year bands), while the same values in content items
@@ -34,19 +34,26 @@ _DATE = 0x0040A121
 # (code value, scheme) -> (its name for the report, header attribute, its
 # VR, the item's value attribute). The report names the concept, never the
 # file's own CodeMeaning: that is the input's text.
-# LOINC's concepts stand for the same in vendors' and others' templates
-# (DICOM names LOINC "LN"; "LNC" is its HL7 name).
+# LOINC's and SNOMED CT's concepts stand for the same in vendors' and
+# others' templates (DICOM names them "LN" and "SCT"; "LNC" is LOINC's HL7
+# name, "SRT" SNOMED's older DICOM one).
 _BIRTH_DATE = ("Subject Birth Date", 0x00100030, "DA", _DATE)
 _AGE = ("Subject Age", 0x00101010, "AS", None)  # a NUM: kept as a number
-_REPEATS_HEADER = {
-    ("121031", "DCM"): _BIRTH_DATE,
-    ("121033", "DCM"): _AGE,
-    **{(code, scheme): _BIRTH_DATE for code in ("21112-8",) for scheme in ("LN", "LNC")},
-    **{
-        (code, scheme): _AGE
-        for code in ("30525-0", "21612-7", "29553-5")  # age; reported; calculated
-        for scheme in ("LN", "LNC")
+_CODES = {
+    _BIRTH_DATE: {"DCM": ("121031",), "LN": ("21112-8",), "SCT": ("184099003",)},
+    _AGE: {
+        "DCM": ("121033",),
+        "LN": ("30525-0", "21612-7", "29553-5"),  # age; reported; calculated
+        "SCT": ("397659008", "424144002"),  # age; current chronological age
     },
+}
+_SAME_SCHEME = {"LN": ("LN", "LNC"), "SCT": ("SCT", "SRT"), "DCM": ("DCM",)}
+_REPEATS_HEADER = {
+    (code, written): entry
+    for entry, schemes in _CODES.items()
+    for scheme, codes in schemes.items()
+    for code in codes
+    for written in _SAME_SCHEME[scheme]
 }
 Place = tuple[int, ...]  # an item's place: 1 (the root), then 1-based positions
 

@@ -84,7 +84,9 @@ def _subject_item(
     ],
 )
 @pytest.mark.parametrize(
-    "codes", [("DCM", "121031", "121033"), ("LN", "21112-8", "30525-0")], ids=["DCM", "LOINC"]
+    "codes",
+    [("DCM", "121031", "121033"), ("LN", "21112-8", "30525-0"), ("SCT", "184099003", "397659008")],
+    ids=["DCM", "LOINC", "SNOMED"],
 )
 def test_an_srs_subject_birth_date_and_age_follow_the_headers_rules(
     tmp_path, env_key, profile, birth_kept, age_kept, codes
