@@ -33,6 +33,7 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.options import Option
 from deid.part10 import encode
+from deid.pixels import unused_bits
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
@@ -97,6 +98,7 @@ def read_input(state: FileState, settings: Settings) -> None:
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     state.ts = with_transfer_syntax(ds)
     _drop_pixel_surplus(state)
+    _clear_unused_bits(state)
 
 
 def _a_directory(ds: Dataset) -> bool:
@@ -128,6 +130,18 @@ def _drop_pixel_surplus(state: FileState) -> None:
                 "removed from the output; if the image looks cut, check those attributes",
             )
         )  # fmt: skip
+
+
+def _clear_unused_bits(state: FileState) -> None:
+    """Bits above BitsStored are no part of the image, and no examination
+    sees them: a name written there went out with the image marked clean
+    (deid.pixels.unused_bits). They are cleared, and the report says so."""
+    held = unused_bits.clear(state.ds)
+    if held:
+        action = "cleared (the image's values are unchanged)"
+        state.result.findings.append(
+            unused_bits.finding(held, state.result.input, Severity.LOW, action)
+        )
 
 
 def decide(state: FileState, settings: Settings) -> None:

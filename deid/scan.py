@@ -40,6 +40,7 @@ from deid.face.geometry import SliceGeometry
 from deid.host_state import while_deid_runs
 from deid.paths import open_regular, resolved
 from deid.pipeline import redacted
+from deid.pixels import unused_bits
 from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
 from deid.pixels.policy import Verdict
@@ -381,9 +382,14 @@ def examine_file(
     try:
         full = read(path)  # complete-file checks apply before pixels are trusted
         with_transfer_syntax(full)  # a headerless data set's pixels decode as in a run
-        return examine(full, identifiers, pixels, label, modify=False).findings
+        found = examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
         return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]
+    held = unused_bits.count(full)
+    if held:
+        action = "de-identify with `deid run` (it clears them)"
+        found.append(unused_bits.finding(held, label, Severity.MEDIUM, action))
+    return found
 
 
 def unchecked(label: str, reason: str) -> Finding:

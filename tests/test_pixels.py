@@ -1351,3 +1351,57 @@ def test_a_run_output_of_a_real_cine_loop_passes_the_pre_release_scan(tmp_path: 
     found = [f for entry in json.loads(scan.stdout)["files"] for f in entry.get("findings", [])
              if f["severity"] not in ("info", "low")]
     assert scan.returncode == 0 and not found, found
+
+
+def test_bits_above_bits_stored_are_cleared_in_a_run_and_reported_by_a_scan(tmp_path) -> None:
+    """A name written in bit 12 of 12-bit pixels (the retired embedded
+    overlay) went out byte for byte, the output marked BurnedInAnnotation
+    NO: no decoder hands those bits to the text detector."""
+    from fixtures.burned_in import image_dataset
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 4096, (64, 64)).astype(np.uint16)
+    hidden = image.copy()
+    hidden[10:20, 5:60] |= 1 << 12  # the "text"
+    ds = image_dataset(hidden, "OT")
+    ds.BitsStored, ds.HighBit = 12, 11
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "hidden.dcm", enforce_file_format=True)
+    deid = str(Path(sys.executable).parent / "deid")
+    env = {**os.environ, "DEID_KEY": "0123456789abcdef0123"}
+    args = ["scan", str(tmp_path / "in"), "--format", "json", "--no-dataset-risk"]
+    args += ["--pixels", "all"]
+    scanned = subprocess.run([deid, *args], capture_output=True, text=True)
+    rules = {(f["rule"], f["severity"]) for f in json.loads(scanned.stdout)["files"][0]["findings"]}
+    assert ("pixels.unused-bits", "medium") in rules
+    out = tmp_path / "out"
+    run = subprocess.run([deid, "run", str(tmp_path / "in"), "-o", str(out), "--face", "off"],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    (written,) = out.rglob("*.dcm")
+    pixels = np.frombuffer(pydicom.dcmread(written).PixelData, "<u2").reshape(64, 64)
+    assert (pixels == image).all()  # the hidden bits gone, the image's values as they were
+    report = json.loads((out / "report.json").read_text())
+    assert any(f["rule"] == "pixels.unused-bits" for f in report["files"][0]["findings"])
+
+
+def test_a_signed_images_sign_in_the_unused_bits_is_its_value_and_is_kept() -> None:
+    from deid.pixels import unused_bits
+    from fixtures.burned_in import image_dataset
+
+    values = np.array([[-1000, -1, 0, 2047], [-2048, 5, -7, 100]], np.int16)
+    for extended in (True, False):  # sign carried into bits 12-15, or those bits left zero
+        cells = values.astype(np.uint16) if extended else values.astype(np.uint16) & 0x0FFF
+        ds = image_dataset(cells.view(np.int16), "CT")
+        ds.BitsStored, ds.HighBit = 12, 11
+        before = ds.PixelData
+        assert unused_bits.count(ds) == 0 and unused_bits.clear(ds) == 0
+        assert ds.PixelData == before
+    junk = values.astype(np.uint16)
+    junk[0, 2] |= 0x4000  # a zero with bit 14 set: hidden, not a sign
+    junk[1, 0] &= 0xBFFF  # a negative value with one of its sign bits cleared
+    ds = image_dataset(junk.view(np.int16), "CT")
+    ds.BitsStored, ds.HighBit = 12, 11
+    assert unused_bits.clear(ds) == 2
+    cleaned = np.frombuffer(ds.PixelData, np.int16).reshape(2, 4)
+    assert (cleaned == values).all()
