@@ -162,11 +162,17 @@ def birth_year(value: str, reference: date) -> str:
 _AS = re.compile(r"^(\d{3})([DWMY])$")
 
 
+# Days in each unit of an age string, for its whole years: an age written in
+# months was banded as 0 (999M, 83 years, became 000Y).
+_UNIT_DAYS = {"D": 1, "W": 7, "M": 365.25 / 12, "Y": 365.25}
+
+
 def _age_years(value: str) -> int | None:
     m = _AS.match(value.strip())
     if not m:
         return None
-    return int(m.group(1)) if m.group(2) == "Y" else 0
+    count, unit = int(m.group(1)), m.group(2)
+    return count if unit == "Y" else int(count * _UNIT_DAYS[unit] // _UNIT_DAYS["Y"])
 
 
 def age_cap_90(value: str) -> str:

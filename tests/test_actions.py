@@ -64,6 +64,11 @@ def test_ages():
     assert actions.age_cap_90("089Y") == "089Y"
     assert actions.age_band_5("057Y") == "055Y"
     assert actions.age_band_5("003M") == "000Y"
+    # An age in months, weeks or days is its whole years (999M was banded as 0).
+    assert actions.age_band_5("999M") == "080Y" and actions.age_band_5("360M") == "030Y"
+    assert actions.age_band_5("999W") == "015Y" and actions.age_band_5("500D") == "000Y"
+    assert actions.age_band_5("730D") == "000Y" and actions.age_band_5("731D") == "000Y"
+    assert actions.age_band_5("261W") == "005Y"
     assert actions.age_band_5("095Y") == "090Y"
     assert actions.age_band_5("junk") == ""
 
