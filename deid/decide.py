@@ -34,6 +34,13 @@ UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others
 PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
 PRIVATE_CREATOR = Decision("private-creator", "", "private creator: kept only with its block")
+# Pixel data in an item (a picture of a name inside a Source Image Sequence
+# item went out unexamined): the standard puts one only in an icon, which
+# the profiles remove; nothing examines it for burned-in text.
+NESTED_PIXELS = Decision(
+    "remove", "X", "pixel data inside a sequence item: never examined for burned-in text"
+)
+_PIXEL_DATA = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 
 # Private attributes whose value is one of these VRs can never be "safe".
 _FREE_TEXT_PRIVATE = TEXT_VRS | {"UT", "UC", "OB", "OW"}
@@ -151,6 +158,8 @@ class Decider:
     ) -> Decision:
         if tag.element == 0:
             return GROUP_LENGTH
+        if seq_tags and int(tag) in _PIXEL_DATA:
+            return NESTED_PIXELS
         if _is_overlay(tag) and not seq_tags:
             overlay = self._overlay()
             if overlay is not None:

@@ -1405,3 +1405,31 @@ def test_a_signed_images_sign_in_the_unused_bits_is_its_value_and_is_kept() -> N
     assert unused_bits.clear(ds) == 2
     cleaned = np.frombuffer(ds.PixelData, np.int16).reshape(2, 4)
     assert (cleaned == values).all()
+
+
+def test_pixel_data_inside_a_sequence_item_is_removed(tmp_path, env_key) -> None:
+    """A picture of a name as PixelData in a Source Image Sequence item went
+    out unexamined (only an icon's item holds pixel data by the standard,
+    and the profiles remove icons)."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+    from fixtures.burned_in import image_dataset
+
+    ds = image_dataset(np.zeros((32, 32), np.uint8), "OT")
+    item = image_dataset(np.full((16, 64), 200, np.uint8), "OT")
+    nested = Dataset()
+    nested.ReferencedSOPClassUID, nested.ReferencedSOPInstanceUID = ds.SOPClassUID, "1.2.3.4"
+    for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelData"):
+        setattr(nested, keyword, getattr(item, keyword))
+    ds.SourceImageSequence = [nested]
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "nested.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    (written,) = out.rglob("*.dcm")
+    written = pydicom.dcmread(written)
+    assert [e.tag for e in written.iterall() if e.tag == 0x7FE00010] == [0x7FE00010]
+    assert "PixelData" not in written.SourceImageSequence[0]
+    assert written.PixelData == ds.PixelData
