@@ -7,6 +7,7 @@ one by one and safe to run in any worker process.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -194,9 +195,13 @@ def age_band_5(value: str) -> str:
 
 
 def round_to(value: object, step: float) -> str:
+    """The value to the nearest `step`; "" where it is no finite number (a
+    weight of NaN failed the file in a message naming no attribute)."""
     try:
         number = float(str(value))
     except ValueError:
+        return ""
+    if not math.isfinite(number):
         return ""
     rounded = round(number / step) * step
     text = f"{rounded:.6f}".rstrip("0").rstrip(".")

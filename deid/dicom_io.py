@@ -601,6 +601,9 @@ def _check_image(path: Path, ds: Dataset) -> None:
             f"{path}: an image ({UID(sop_class).name}) without {', '.join(missing)}: cut "
             "short at an element boundary? not a valid image to write"
         )
+    frames = ds.get("NumberOfFrames")
+    if isinstance(frames, int) and frames < 1:  # read as one frame, the rest lost as surplus
+        raise InputFileError(f"{path}: NumberOfFrames is {frames}: an image has at least one")
 
 
 def transfer_syntax(ds: Dataset) -> UID:

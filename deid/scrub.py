@@ -30,6 +30,7 @@ from deid.actions import TEXT_VRS
 from deid.apply import REMOVE, UNCHANGED, FileContext, action_for, apply
 from deid.decide import SAFE_PRIVATE, Decider, FileDecider, dictionary_vr
 from deid.elements import stored
+from deid.errors import InputFileError
 from deid.forms import raw_has_form, value_has_form
 from deid.profiles import Decision
 from deid.risk.identifiers import IdentifierSet, kind_for
@@ -335,7 +336,14 @@ def _apply_element(
 ) -> None:
     if elem.VR in ("DA", "DT"):
         ctx.dates.add(action_for(decision.action).changes_dates)
-    new = apply(elem, decision, ctx)
+    try:
+        new = apply(elem, decision, ctx)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        # Said by place, never by value (an exception's text may quote it).
+        raise InputFileError(
+            f"{path_text(path, int(elem.tag))} ({elem.VR}) holds a value deid cannot "
+            f"{decision.action} ({type(exc).__name__})"
+        ) from None
     action, why = decision.action, decision.why
     if new is REMOVE:
         del parent[elem.tag]

@@ -471,3 +471,30 @@ def test_an_element_left_on_disk_is_not_relabelled(tmp_path, monkeypatch):
     result = process_file(source, settings)
     assert result.status.value == "written", result.reason
     assert b"Acme Scanners" in (tmp_path / "out" / result.output).read_bytes()  # kept
+
+
+def test_a_value_no_action_can_take_fails_the_file_naming_the_attribute(
+    tmp_path, env_key, monkeypatch
+):
+    """A NaN weight under gdpr-anonymise failed "while changing the header:
+    cannot convert float NaN to integer", naming no attribute; such a value
+    is now emptied, and any value an action cannot take is named by its
+    place, never quoted (an exception's text may hold the value)."""
+    from deid import actions
+    from fixtures.attacks import image
+
+    image(tmp_path / "in", "nan.dcm", "nan", PatientWeight="NaN", PatientSize="1.7")
+    out = tmp_path / "out"
+    args = ["run", str(tmp_path / "in"), "-o", str(out), "-q", "--profile", "gdpr-anonymise",
+            "--pixels", "off", "--face", "off"]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert actions.round_to("inf", 5) == "" and actions.round_to("1e309", 5) == ""
+
+    def refuses(value: object, step: float) -> str:
+        raise ValueError(f"cannot round {value}")
+
+    monkeypatch.setattr(actions, "round_to", refuses)
+    result = CliRunner().invoke(main, [*args[:3], str(tmp_path / "o2"), *args[4:]])
+    assert result.exit_code == 3, result.output
+    assert "PatientSize (DS) holds a value deid cannot" in result.output, result.output
+    assert "1.7" not in result.output

@@ -1433,3 +1433,34 @@ def test_pixel_data_inside_a_sequence_item_is_removed(tmp_path, env_key) -> None
     assert [e.tag for e in written.iterall() if e.tag == 0x7FE00010] == [0x7FE00010]
     assert "PixelData" not in written.SourceImageSequence[0]
     assert written.PixelData == ds.PixelData
+
+
+@pytest.mark.parametrize(
+    ("shape", "change", "said"),
+    [
+        ((2, 16, 48, 3), {"PhotometricInterpretation": "MONOCHROME2"},
+         "PhotometricInterpretation MONOCHROME2 with SamplesPerPixel 3"),
+        ((2, 16, 48), {"PhotometricInterpretation": "RGB"},
+         "PhotometricInterpretation RGB with SamplesPerPixel 1"),
+        ((2, 16, 48), {"NumberOfFrames": 0}, "NumberOfFrames is 0: an image has at least one"),
+    ],
+)  # fmt: skip
+def test_pixel_attributes_that_disagree_fail_in_words_of_the_standard(
+    tmp_path, env_key, shape, change, said
+) -> None:
+    """OpenCV's channel check ("Bad number of channels ... is 9") was the
+    reason given; NumberOfFrames 0 was read as one frame, the second lost as
+    surplus, and the output written invalid."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+    from fixtures.burned_in import image_dataset
+
+    ds = image_dataset(np.zeros(shape, np.uint8), "US", image_type=("ORIGINAL", "PRIMARY"))
+    for keyword, value in change.items():
+        setattr(ds, keyword, value)
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "odd.dcm", enforce_file_format=True)
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 3, result.output
+    assert said in result.output and "OpenCV" not in result.output, result.output

@@ -148,6 +148,11 @@ def _decode(ds: Dataset) -> frames.Pixels:
             f"cannot decode pixel data to check for burned-in text: {', '.join(unusable)} "
             f"not a whole number{_remedy(ds)}"
         )
+    mismatch = _samples_mismatch(ds)
+    if mismatch:  # OpenCV's own words named its channel checks, not the attributes
+        raise InputFileError(
+            f"cannot decode pixel data to check for burned-in text: {mismatch}{_remedy(ds)}"
+        )
     try:
         return frames.decode(ds)
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unchecked"
@@ -159,6 +164,26 @@ def _decode(ds: Dataset) -> frames.Pixels:
             f"cannot decode pixel data ({_encoding(ds)}) to check for burned-in text "
             f"({type(exc).__name__}: {causes[:400]}){_remedy(ds)}"
         ) from None
+
+
+# Samples per pixel each photometric interpretation has (PS3.3 C.7.6.3.1.2).
+_SAMPLES = {
+    **dict.fromkeys(("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"), 1),
+    **dict.fromkeys(
+        ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"), 3
+    ),
+}
+
+
+def _samples_mismatch(ds: Dataset) -> str:
+    """PhotometricInterpretation and SamplesPerPixel that disagree, said by
+    the standard's terms only (never the file's own text); "" if they agree."""
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip()
+    needs = _SAMPLES.get(photometric)
+    samples = ds.get("SamplesPerPixel", 1)
+    if needs is None or not isinstance(samples, int) or samples == needs:
+        return ""
+    return f"PhotometricInterpretation {photometric} with SamplesPerPixel {samples} (needs {needs})"
 
 
 # The Image Pixel attributes the decoder computes with.
