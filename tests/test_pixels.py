@@ -1464,3 +1464,35 @@ def test_pixel_attributes_that_disagree_fail_in_words_of_the_standard(
     result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(tmp_path / "o")])
     assert result.exit_code == 3, result.output
     assert said in result.output and "OpenCV" not in result.output, result.output
+
+
+def test_an_extended_offset_table_goes_when_redacted_frames_are_re_encoded(tmp_path, env_key):
+    """pydicom's compress() writes a new Basic Offset Table and leaves the
+    Extended Offset Table: the output kept the input's offsets, and its
+    redacted frames could not be decoded (marked BurnedInAnnotation NO)."""
+    from click.testing import CliRunner
+    from pydicom.uid import RLELossless
+
+    from deid.cli import main
+    from fixtures.burned_in import PERSON, image_dataset
+    from fixtures.scenes import stamp
+
+    rng = np.random.default_rng(9)
+    loop = rng.integers(0, 60, (3, 128, 320), dtype=np.uint8)
+    for frame in loop:
+        assert stamp(frame, PERSON["PatientName"].split("^")[0], 6, 6, 12, 255)
+    ds = image_dataset(loop, "US", image_type=("ORIGINAL", "PRIMARY"))
+    ds.compress(RLELossless, loop, encoding_plugin="pydicom", encapsulate_ext=True,
+                generate_instance_uid=False)  # fmt: skip
+    assert "ExtendedOffsetTable" in ds
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "loop.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    (written,) = out.rglob("*.dcm")
+    written = pydicom.dcmread(written)
+    assert "ExtendedOffsetTable" not in written and "ExtendedOffsetTableLengths" not in written
+    assert written.BurnedInAnnotation == "NO"
+    frames = written.pixel_array
+    assert frames.shape == loop.shape and (frames != loop).any()  # redacted, and decodable
