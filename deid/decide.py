@@ -33,6 +33,10 @@ SEQUENCE = Decision("keep", "K", "sequence not in Table E.1-1: kept, every item 
 UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others mapped")
 PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
+SAFE_PRIVATE_AS_TEXT = Decision(
+    "remove", "X", "safe private attribute whose value may be text (its VR unknown in implicit "
+    "VR or UN, or its bytes holding letters): removed",
+)
 PRIVATE_CREATOR = Decision("private-creator", "", "private creator: kept only with its block")
 # Pixel data in an item (a picture of a name inside a Source Image Sequence
 # item went out unexamined): the standard puts one only in an icon, which
@@ -229,11 +233,12 @@ class Decider:
         rule = self.profile.private_rule(tag.group, low, creator)
         if rule is not None:
             return rule
-        if self.profile.is_safe_private(tag.group, low, creator) and _not_free_text(ds, elem):
+        listed = self.profile.is_safe_private(tag.group, low, creator)
+        if listed and _not_free_text(ds, elem):
             return SAFE_PRIVATE
         if self.profile.private_default.action == "keep":
             return self.profile.private_default
-        return PRIVATE_NOT_SAFE
+        return SAFE_PRIVATE_AS_TEXT if listed else PRIVATE_NOT_SAFE
 
 
 @dataclass(frozen=True)

@@ -85,13 +85,18 @@ def binary_bytes(vr: str, value: object) -> bytes | None:
 
 def binary_without_words(vr: str, value: object) -> bool:
     """Binary numbers that are no text: read from an implicit-VR file, their
-    bytes are whatever the file held. A double whose high byte is printable
-    (any 8 bytes of text) is below 1e-28 or above 1.3e5, so a double is text
-    unless it is 0 or in [1e-12, 1e5] (gradient directions, b-matrices: a
-    test for letters in their bytes dropped one direction in twelve); other
-    numbers are text when their bytes hold three letters in a row."""
+    bytes are whatever the file held. Numbers are text when their bytes
+    hold three letters in a row; doubles of plain size (0, or [1e-12, 1e5]:
+    gradient directions, b-matrices) are never, since a test for letters
+    alone dropped one direction in twelve. A double outside that range is
+    tested for letters too: cos 90 degrees computed (6.1e-17) is in many a
+    gradient direction, and one such component dropped the direction."""
     if vr == "FD":
-        return all(isinstance(v, int | float) and _plain_double(v) for v in _items(value))
+        items = _items(value)
+        if not all(isinstance(v, int | float) for v in items):
+            return False
+        if all(_plain_double(v) for v in items):
+            return True
     raw = binary_bytes(vr, value)
     return raw is not None and _WORD.search(raw) is None
 

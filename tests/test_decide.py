@@ -3,6 +3,7 @@ the VR rule for attributes no rule names; and each action of the table."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import date
 
@@ -324,6 +325,8 @@ def _mr_with_private(folder, name, syntax, element, vr, value):  # noqa: ANN001,
         ("implicit", 0x0E, "OB", b"KOWALSKI" * 3, False),  # FD x3 in the dictionary
         ("implicit", 0x0E, "FD", [0.0, 0.7071, -0.7071], True),
         ("implicit", 0x0E, "FD", [0.47329, 0.045734, 0.879719], True),  # "D?" in its bytes
+        ("implicit", 0x0E, "FD", [6.123233995736766e-17, 0.0, 1.0], True),  # cos 90 computed
+        ("implicit", 0x0E, "OB", b"JOHN\0\0\0\0" * 3, False),  # denormal doubles
         ("explicit", 0x0C, "UN", b"PID778899 ", False),  # pydicom reads it as IS
         ("explicit", 0x0C, "UN", b"1000", True),
         ("explicit", 0x0C, "IS", "1000", True),
@@ -352,11 +355,16 @@ def test_safe_private_values_that_can_hold_text_are_not_kept(
         inputs=[source], output=out, options=["retain-safe-private"], pixels="off",
         face="off", jobs=1, environ={"DEID_KEY": "safe-private-key-0123456789"},
     )  # fmt: skip
-    deidentify([source], settings)
+    outcome = deidentify([source], settings)
     (written,) = out.rglob("*.dcm")
     ds = pydicom.dcmread(written)
     private = [t for t in ds.keys() if t.is_private and not t.is_private_creator]
     assert bool(private) == kept
+    if not kept:  # listed, so not said to be off the list ("not on the safe-private list" was)
+        report = json.loads(outcome.report_path.read_text())
+        (entry,) = report["files"]
+        whys = [c["why"] for c in report["change_sets"][entry["changes"]]]
+        assert any("may be text" in why for why in whys), whys
     data = written.read_bytes()
     assert b"KOWALSKI" not in data.upper() and b"PID778899" not in data
 
