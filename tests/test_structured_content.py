@@ -169,3 +169,33 @@ def test_a_content_sequence_in_another_vr_is_no_crash(tmp_path, env_key, vr):
     result = CliRunner().invoke(main, ["run", str(source), "-o", str(tmp_path / "out"), "-q"])
     assert result.exit_code in (0, 1), result.output
     assert "while deciding" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("code", "scheme", "meaning", "kept"),
+    [
+        ("4147007", "SCT", "Mass", True),  # the standard's meaning: vocabulary
+        ("103339001", "SCT", "Long axis", True),
+        ("99X1", "99PRIV", "Mass", False),  # a private code's meaning: text like any other
+        ("389081007", "SCT", "Mass lesion size", False),  # not this code's meaning
+    ],
+)
+def test_a_code_meaning_of_the_standards_tables_is_not_the_patients_name(
+    tmp_path, env_key, code, scheme, meaning, kept
+):
+    """Patients named Mass and Long had SNOMED's "Mass" SR withheld and
+    "Long Axis" cut to "Axis": a code's own meaning is the vocabulary's."""
+    ds = pydicom.dcmread(SR)
+    ds.PatientName = "MASS^PETER" if "Mass" in meaning else "LONG^MEI"
+    concept = ds.ContentSequence[0].ConceptNameCodeSequence[0]
+    concept.CodeValue, concept.CodingSchemeDesignator, concept.CodeMeaning = code, scheme, meaning
+    source = tmp_path / "sr.dcm"
+    ds.save_as(source)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(source), "-o", str(out), "-q"])
+    written = list(out.rglob("*.dcm"))
+    meanings = []
+    if written:
+        item = pydicom.dcmread(written[0]).ContentSequence[0].ConceptNameCodeSequence[0]
+        meanings = [str(item.CodeMeaning)]
+    assert (meanings == [meaning]) == kept, (result.output, meanings)

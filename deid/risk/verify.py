@@ -32,6 +32,7 @@ from pydicom.uid import (
 from pydicom.values import convert_value
 
 from deid.actions import NUMERIC_TEXT_VRS, TEXT_VRS
+from deid.codes import CODE_MEANING, standard_meaning
 from deid.elements import in_tag_order
 from deid.forms import BINARY_NUMBER_VRS, FORMS, binary_bytes, raw_has_form, value_text
 from deid.raw_walk import PREAMBLE, CannotTell, Value, every_value, looks_explicit, meta
@@ -85,6 +86,8 @@ def _texts(ds: Dataset, prefix: str = ""):
         vr = stored_elem.VR
         if tag in _BULK_TAGS or (vr is not None and vr != "SQ" and vr not in _READ_VRS):
             continue  # decoding cannot make it text: an explicit VR other than UN stays
+        if tag == CODE_MEANING and standard_meaning(ds):
+            continue  # the vocabulary's words for its code (deid.codes)
         elem = ds[tag]
         if elem.VR == "SQ":
             where = f"{prefix}{tag_name(int(tag))}"
