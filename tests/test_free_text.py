@@ -581,3 +581,48 @@ def test_many_identifiers_sharing_a_phrase_do_not_stall_a_text_naming_it():
     for kind, where in (("name", "PatientName"), ("id", "OtherPatientIDs"), ("name", "X")):
         index.add(("walker",), Identifier(kind, "WALKER", where))
     assert sorted(h.label.kind for h in index.find("seen by Walker")) == ["id", "name"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "14031961", "140361", "610314", "March 14th, 1961", "14th of March 1961", "14-Mar-61",
+        "14.III.1961", "1961-III-14", "14 III 1961", "14 marca 1961", "14. Maerz 1961",
+        "14. März 1961", "14 brezna 1961",
+    ],
+)  # fmt: skip
+def test_the_birth_date_is_found_however_people_write_it(written):
+    """Each of these was kept, in a value the profile keeps, next to the
+    header's removed birth date (a helper attacking the tool)."""
+    birth = Identifier("date", "19610314", "PatientBirthDate")
+    assert birth.found_in(f"IV {written} ok"), written
+    other = Identifier("date", "19610314", "StudyDate")  # any date: the common forms only
+    assert not other.found_in("ref 610314") and birth.found_in("ref 610314")
+
+
+def test_other_numbers_near_the_birth_dates_digits_are_not_it():
+    birth = Identifier("date", "19610314", "PatientBirthDate")
+    for text in ("ref 1403196", "version 6.10.314", "kernel 1961031", "14 III", "III 1961"):
+        assert not birth.found_in(text), text
+
+
+@pytest.mark.parametrize(
+    ("address", "kept_text", "found"),
+    [
+        ("ul. Qwertzowa 17, 30-001 Krakow", "IV Qwertzowa 17", True),
+        ("ul. Qwertzowa 17, 30-001 Krakow", "IV QWERTZOWA 17, 30-001", True),
+        ("ul. Qwertzowa 17, 30-001 Krakow", "moved to Krakow", True),
+        ("1600 Pennsylvania Ave NW, Washington, DC 20500", "IV 1600 Pennsylvania Ave", True),
+        ("1600 Pennsylvania Ave NW, Washington, DC 20500", "zip 20500", True),
+        ("1600 Pennsylvania Ave NW, Washington, DC 20500", "Ave 1600 cm", False),
+        ("12 Windmill Lane, Toboso", "Lane 12 cm", False),  # a street word and a number: no one's
+    ],
+)
+def test_a_part_of_the_patients_address_is_found_alone(address, kept_text, found):
+    """A run kept "IV Qwertzowa 17" from "ul. Qwertzowa 17, 30-001 Krakow":
+    only the address's comma-separated parts, whole, were searched."""
+    assert Identifier("address", address, "PatientAddress").found_in(kept_text) == found
+    # An institution's name is searched whole: its words alone are everyone's.
+    assert not Identifier("institution", "Krakow University Hospital", "InstitutionName").found_in(
+        "University"
+    )

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from deid.actions import parse_da
-from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS  # noqa: F401 - imported from here
+from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS, lexicon  # noqa: F401 - imported from here
 from deid.text.patterns import EMAIL, phones
 from deid.text.terms import PhraseIndex
 from deid.text.tokens import UNSPACED, words
@@ -125,14 +125,38 @@ def _initials(component: tuple[str, ...]) -> bool:
     return all(len(w) == 1 and w.isascii() for w in component)
 
 
-def _address_phrases(value: str) -> list[tuple[str, ...]]:
+def _address_phrases(value: str, street: bool = False) -> list[tuple[str, ...]]:
     """The whole address and each comma-separated part of five or more
-    characters ("12 Windmill Lane", "La Mancha")."""
+    characters ("12 Windmill Lane", "La Mancha"); with `street` (a person's
+    or a place's address, not an institution's name) also what is written
+    of it alone (deid.risk.identifiers._street_phrases)."""
     parts = [value] + re.split(r"[,^\n\r]+", value)
     out = []
     for part in dict.fromkeys(p.strip() for p in parts):
         if len(part) >= 5:
             out.append(tuple(words(part)))
+            if street and part != value:
+                out += _street_phrases(tuple(words(part)))
+    return out
+
+
+def _street_phrases(part: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """A part of an address as it is written without the rest: the street
+    and its number without "ul."/"Ave NW" ("Qwertzowa 17", "1600
+    Pennsylvania"), the street or town name alone when it is no common word
+    of the standard ("Qwertzowa", "Krakow"), and the postal code ("30-001",
+    "20500"). A run kept "IV Qwertzowa 17" from "ul. Qwertzowa 17, 30-001
+    Krakow", and "1600 Pennsylvania Ave" from its address with "NW"."""
+    street_words = lexicon().street_words
+    core = tuple(w for w in part if w not in street_words)
+    out: list[tuple[str, ...]] = []
+    if len(core) > 1 and core != part:
+        out.append(core)
+    vocabulary = lexicon().vocabulary
+    out += [(w,) for w in core if w.isalpha() and len(w) >= 5 and w not in vocabulary]
+    digits = tuple(w for w in part if w.isdigit())
+    if sum(map(len, digits)) >= 5 and len(digits) <= 2:
+        out.append(digits)
     return out
 
 
@@ -153,7 +177,7 @@ def _phrases(kind: str, value: str, short_years: bool = False) -> tuple[tuple[st
     elif kind == "date":
         found = [tuple(words(f)) for f in date_forms(value, short_years)]
     elif kind in ("address", "institution"):
-        found = _address_phrases(value)
+        found = _address_phrases(value, street=kind == "address")
     elif kind == "email":
         found = [tuple(words(value))]
     elif kind == "phone":
@@ -207,7 +231,43 @@ def date_forms(value: str, short_years: bool = False) -> list[str]:
             f"{d:02d}.{m:02d}.{yy:02d}",
             f"{d:02d}-{m:02d}-{yy:02d}",
         }
+        forms |= _more_birth_date_forms(y, m, d)
     return sorted(forms)
+
+
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+
+
+def _ordinal(d: int) -> str:
+    if d in (11, 12, 13):
+        return f"{d}th"
+    return f"{d}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(d % 10, 'th') }"
+
+
+def _more_birth_date_forms(y: int, m: int, d: int) -> set[str]:
+    """The birth date as people write it beyond the common forms: its digits
+    run together (14031961, 140361, 610314), with an ordinal day ("March
+    14th, 1961", "14th of March 1961"), a Roman month (14.III.1961,
+    1961-III-14) and the month's name in the languages dates are written in
+    (14 marca 1961, 14. Maerz 1961, 14-Mar-61). Each was kept in free text
+    next to the header's removed birth date. Only the birth date gets them:
+    any date's would match too much of a header, and it is the one that
+    stays true for life. (Separators are no part of a phrase: "14-Mar-61"
+    and "14 mar 61" are one form.)"""
+    yy = y % 100
+    forms = {
+        f"{d:02d}{m:02d}{y:04d}", f"{m:02d}{d:02d}{y:04d}",
+        f"{d:02d}{m:02d}{yy:02d}", f"{yy:02d}{m:02d}{d:02d}", f"{m:02d}{d:02d}{yy:02d}",
+        f"{d} {_ROMAN[m - 1]} {y}", f"{y} {_ROMAN[m - 1]} {d}", f"{d} {_ROMAN[m - 1]} {yy:02d}",
+    }  # fmt: skip
+    names = {name for name, number in lexicon().months.items() if number == m}
+    names |= {name[:3] for name in names}
+    for name in names:
+        forms |= {f"{d} {name} {y}", f"{d} {name} {yy:02d}", f"{name} {d} {y}"}
+    day = _ordinal(d)
+    for name in {MONTHS[m - 1], MONTHS[m - 1][:3]}:
+        forms |= {f"{day} {name} {y}", f"{day} of {name} {y}", f"{name} {day} {y}"}
+    return forms
 
 
 # Keyword fragments that mark an attribute as holding one kind of identifier.

@@ -103,6 +103,7 @@ class Lexicon:
     vocabulary: frozenset[str]
 
     family_endings: frozenset[str] = frozenset()
+    street_words: frozenset[str] = frozenset()  # street, ul., rue: no one's address alone
 
     def is_name(self, word: str) -> bool:
         return word in self.given or word in self.family or self.family_shaped(word)
@@ -136,7 +137,11 @@ def lexicon() -> Lexicon:
     family = _words(r"^([^\t#]+)\tg?s$", names)
     cjk_given = _words(rf"^([{_CJK}]+)\tgs?$", names)
     cjk_family = _words(rf"^([{_CJK}]+)\tg?s$", names)
-    months = {w: int(n) for w, n in re.findall(r"^([^\t#]+)\t(\d+)$", _read("months.txt"), re.M)}
+    months = {
+        w: int(n)
+        for source in ("months.txt", "months-inflected.txt")
+        for w, n in re.findall(r"^([^\t#]+)\t(\d+)$", _read(source), re.M)
+    }
     return Lexicon(
         given - cjk_given,
         family - cjk_family,
@@ -146,6 +151,7 @@ def lexicon() -> Lexicon:
         months,
         _words(r"^([^\t#]+)\t", vocabulary),
         _words(r"^([^\t#\n]+)$", _read("endings.txt")),
+        _words(r"^([^\t#\n]+)$", _read("street-words.txt")),
     )
 
 
