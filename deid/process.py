@@ -33,7 +33,7 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.options import Option
 from deid.part10 import encode
-from deid.pixels import unused_bits
+from deid.pixels import fragments, unused_bits
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
@@ -99,6 +99,7 @@ def read_input(state: FileState, settings: Settings) -> None:
     state.ts = with_transfer_syntax(ds)
     _drop_pixel_surplus(state)
     _clear_unused_bits(state)
+    _trim_fragments(state)
 
 
 def _a_directory(ds: Dataset) -> bool:
@@ -141,6 +142,17 @@ def _clear_unused_bits(state: FileState) -> None:
         action = "cleared (the image's values are unchanged)"
         state.result.findings.append(
             unused_bits.finding(held, state.result.input, Severity.LOW, action)
+        )
+
+
+def _trim_fragments(state: FileState) -> None:
+    """RLE pixel data holding more than its frames' data (deid.pixels.fragments):
+    what no decoder reads is removed, and the report says so."""
+    removed = fragments.trim(state.ds)
+    if removed:
+        action = "removed from the output (the image is unchanged)"
+        state.result.findings.append(
+            fragments.finding(removed, state.result.input, Severity.LOW, action)
         )
 
 

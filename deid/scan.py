@@ -40,7 +40,7 @@ from deid.face.geometry import SliceGeometry
 from deid.host_state import while_deid_runs
 from deid.paths import open_regular, resolved
 from deid.pipeline import redacted
-from deid.pixels import unused_bits
+from deid.pixels import fragments, unused_bits
 from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
 from deid.pixels.policy import Verdict
@@ -378,17 +378,33 @@ def examine_file(
     path: Path, identifiers: IdentifierSet, pixels: PixelSettings, label: str
 ) -> list[Finding]:
     """Burned-in text in one file, reported only; a file whose pixels cannot
-    be decoded is a finding too (it was not checked)."""
+    be decoded is a finding too (it was not checked), and so is what its
+    pixel data holds beside the image."""
     try:
         full = read(path)  # complete-file checks apply before pixels are trusted
         with_transfer_syntax(full)  # a headerless data set's pixels decode as in a run
-        found = examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
         return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]
-    held = unused_bits.count(full)
+    found = _beside_the_image(full, label)
+    try:
+        found += examine(full, identifiers, pixels, label, modify=False).findings
+    except InputFileError as exc:
+        found.append(unchecked(label, without_values(str(exc)).removeprefix(f"{path}: ")))
+    return found
+
+
+def _beside_the_image(ds: Dataset, label: str) -> list[Finding]:
+    """Bits above BitsStored, RLE bytes beyond the frames: a run removes
+    them (deid.pixels.unused_bits, deid.pixels.fragments)."""
+    found = []
+    held = unused_bits.count(ds)
     if held:
         action = "de-identify with `deid run` (it clears them)"
         found.append(unused_bits.finding(held, label, Severity.MEDIUM, action))
+    surplus = fragments.trim(ds, write=False)
+    if surplus:
+        action = "de-identify with `deid run` (it removes them)"
+        found.append(fragments.finding(surplus, label, Severity.MEDIUM, action))
     return found
 
 

@@ -1496,3 +1496,48 @@ def test_an_extended_offset_table_goes_when_redacted_frames_are_re_encoded(tmp_p
     assert written.BurnedInAnnotation == "NO"
     frames = written.pixel_array
     assert frames.shape == loop.shape and (frames != loop).any()  # redacted, and decodable
+
+
+def _rle_with(extra: str) -> Dataset:
+    """An RLE image of one frame, with a name hidden where no decoder reads."""
+    from pydicom.encaps import encapsulate, generate_fragments
+    from pydicom.uid import RLELossless
+
+    from fixtures.burned_in import image_dataset
+
+    rng = np.random.default_rng(4)
+    ds = image_dataset(rng.integers(0, 30, (32, 64), dtype=np.uint8), "OT")
+    ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
+    (frame,) = list(generate_fragments(ds.PixelData))[1:]
+    name = b"CERVANTES^MIGUEL 19470929 "
+    fragments = {"fragment": [frame, name], "tail": [frame + name], "clean": [frame]}[extra]
+    ds.PixelData = encapsulate(fragments, has_bot=True)
+    ds["PixelData"].is_undefined_length = True
+    return ds
+
+
+@pytest.mark.parametrize("extra", ["fragment", "tail", "clean"])
+def test_rle_pixel_data_keeps_its_frames_data_only(tmp_path, env_key, extra) -> None:
+    """A second fragment of text, or text after a segment's data, went out
+    byte for byte (no decoder reads it, verification skipped pixel data),
+    the output claiming Clean Pixel Data; a scan found nothing."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+
+    ds = _rle_with(extra)
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "rle.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    ran = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert ran.exit_code == 0, ran.output
+    (written,) = out.rglob("*.dcm")
+    written = pydicom.dcmread(written)
+    assert b"CERVANTES" not in written.PixelData
+    assert (written.pixel_array == _rle_with("clean").pixel_array).all()
+    if extra == "clean":
+        assert written.PixelData == ds.PixelData  # nothing beyond the frame: byte for byte
+    scanned = CliRunner().invoke(main, ["scan", str(tmp_path / "in"), "--format", "json",
+                                        "--no-dataset-risk", "--pixels", "all"])  # fmt: skip
+    rules = {f["rule"] for f in json.loads(scanned.output)["files"][0]["findings"]}
+    assert ("pixels.surplus-fragments" in rules) == (extra != "clean")
