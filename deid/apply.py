@@ -116,14 +116,19 @@ def _dummy(elem: DataElement, decision: Decision, ctx: FileContext) -> object:
 
 def dummy_value(elem: DataElement) -> object:
     """A dummy with the element's VR and as many values as its VM requires
-    (a VM of 2 or 3 needs 2 or 3 values; 1-n needs one)."""
+    (a VM of 2 or 3 needs 2 or 3 values), or as the element had where its
+    VM allows more: a TimeOfLastCalibration of two values became one, no
+    longer pairing with its DateOfLastCalibration's two."""
     value = actions.dummy(elem.VR)
     try:
         vm = dictionary_VM(elem.tag)
     except KeyError:
         return value
     least = int(re.match(r"\d*", vm).group() or 1)
-    return value if least <= 1 or isinstance(value, bytes) else [value] * least
+    most = re.search(r"-(\d+)$", vm)
+    had = len(elem.value) if isinstance(elem.value, MultiValue | list | tuple) else 1
+    count = max(least, min(had, int(most.group(1)) if most else had) if "-" in vm else least)
+    return value if count <= 1 or isinstance(value, bytes) else [value] * count
 
 
 def _is_empty(value: object) -> bool:

@@ -163,3 +163,16 @@ def test_the_data_set_risk_zip_is_the_one_zip3_keeps():
     ds = Dataset()
     ds.PatientAddress = "10001 Main St, Springfield IL 62704"
     assert _zip(ds) == ("62704",) and actions.zip3(ds.PatientAddress) == "627"
+
+
+def test_a_dummy_keeps_as_many_values_as_the_element_had_where_its_vm_allows():
+    """TimeOfLastCalibration ['0800', '090000'] became one dummy while its
+    DateOfLastCalibration kept two values: the pairs no longer matched."""
+    from pydicom.dataelem import DataElement
+
+    from deid.apply import dummy_value
+
+    assert dummy_value(DataElement(0x00181201, "TM", ["0800", "090000"])) == ["000000.00"] * 2
+    assert dummy_value(DataElement(0x00181201, "TM", "0800")) == "000000.00"
+    assert dummy_value(DataElement(0x00280030, "DS", [1, 2, 3])) == ["0", "0"]  # VM 2: two
+    assert dummy_value(DataElement(0x00200032, "DS", [1])) == ["0", "0", "0"]  # VM 3: three
