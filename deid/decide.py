@@ -34,8 +34,7 @@ UID = Decision("uid", "U", "UID not in Table E.1-1: registered UIDs kept, others
 PRIVATE_NOT_SAFE = Decision("remove", "X", "private attribute not on the safe-private list")
 SAFE_PRIVATE = Decision("keep", "K", "safe private attribute (PS3.15 Table E.3.10-1)")
 SAFE_PRIVATE_AS_TEXT = Decision(
-    "remove", "X", "safe private attribute whose value may be text (its VR unknown in implicit "
-    "VR or UN, or its bytes holding letters): removed",
+    "remove", "X", "safe private attribute whose value may hold text: removed"
 )
 PRIVATE_CREATOR = Decision("private-creator", "", "private creator: kept only with its block")
 # Pixel data in an item (a picture of a name inside a Source Image Sequence

@@ -31,6 +31,7 @@ NUMERIC_TEXT = re.compile(rb"^[\d.+\-eE\\ \x00]*$")
 _BINARY = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 BINARY_NUMBER_VRS = frozenset(_BINARY)
 _WORD = re.compile(rb"[A-Za-z]{3}")
+_PRINTABLE = re.compile(rb"[\x20-\x7e\x00]+")  # text, or its NUL padding
 
 
 def raw_has_form(vr: str, raw: bytes) -> bool:
@@ -89,16 +90,20 @@ def binary_without_words(vr: str, value: object) -> bool:
     hold three letters in a row; doubles of plain size (0, or [1e-12, 1e5]:
     gradient directions, b-matrices) are never, since a test for letters
     alone dropped one direction in twelve. A double outside that range is
-    tested for letters too: cos 90 degrees computed (6.1e-17) is in many a
-    gradient direction, and one such component dropped the direction."""
-    if vr == "FD":
-        items = _items(value)
-        if not all(isinstance(v, int | float) for v in items):
-            return False
-        if all(_plain_double(v) for v in items):
-            return True
+    text when its bytes hold letters or are all printable (digits: a birth
+    date and an ID, eight characters each): cos 90 degrees computed
+    (6.1e-17, in many a gradient direction) is neither, and one such
+    component dropped the direction."""
     raw = binary_bytes(vr, value)
-    return raw is not None and _WORD.search(raw) is None
+    if raw is None:
+        return False
+    if vr == "FD":
+        odd = [v for v in _items(value) if not _plain_double(v)]
+        if not odd:
+            return True
+        if any(_PRINTABLE.fullmatch(struct.pack("<d", v)) for v in odd):
+            return False
+    return _WORD.search(raw) is None
 
 
 def _plain_double(v: float) -> bool:

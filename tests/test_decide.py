@@ -327,6 +327,7 @@ def _mr_with_private(folder, name, syntax, element, vr, value):  # noqa: ANN001,
         ("implicit", 0x0E, "FD", [0.47329, 0.045734, 0.879719], True),  # "D?" in its bytes
         ("implicit", 0x0E, "FD", [6.123233995736766e-17, 0.0, 1.0], True),  # cos 90 computed
         ("implicit", 0x0E, "OB", b"JOHN\0\0\0\0" * 3, False),  # denormal doubles
+        ("implicit", 0x0E, "OB", b"19610314" + b"77889912" + b"19610314", False),  # digits
         ("explicit", 0x0C, "UN", b"PID778899 ", False),  # pydicom reads it as IS
         ("explicit", 0x0C, "UN", b"1000", True),
         ("explicit", 0x0C, "IS", "1000", True),
