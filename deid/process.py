@@ -150,7 +150,7 @@ def _trim_fragments(state: FileState) -> None:
     what no decoder reads is removed, and the report says so."""
     removed = fragments.trim(state.ds)
     if removed:
-        action = "removed from the output (the image is unchanged)"
+        action = "removed (the image is unchanged; a frame holding more is encoded again)"
         state.result.findings.append(
             fragments.finding(removed, state.result.input, Severity.LOW, action)
         )

@@ -1499,24 +1499,43 @@ def test_an_extended_offset_table_goes_when_redacted_frames_are_re_encoded(tmp_p
 
 
 def _rle_with(extra: str) -> Dataset:
-    """An RLE image of one frame, with a name hidden where no decoder reads."""
+    """An RLE image of two frames, with a name hidden where no decoder reads
+    in the second: a fragment more, bytes after its runs, or inside a last
+    literal run longer than the image needs (15 rows of 16 take 240 bytes;
+    two literal runs of 128 give 16 more)."""
+    import struct
+
     from pydicom.encaps import encapsulate, generate_fragments
     from pydicom.uid import RLELossless
 
     from fixtures.burned_in import image_dataset
 
     rng = np.random.default_rng(4)
-    ds = image_dataset(rng.integers(0, 30, (32, 64), dtype=np.uint8), "OT")
-    ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
-    (frame,) = list(generate_fragments(ds.PixelData))[1:]
-    name = b"CERVANTES^MIGUEL 19470929 "
-    fragments = {"fragment": [frame, name], "tail": [frame + name], "clean": [frame]}[extra]
-    ds.PixelData = encapsulate(fragments, has_bot=True)
-    ds["PixelData"].is_undefined_length = True
+    loop = rng.integers(0, 30, (2, 15, 16), dtype=np.uint8)
+    ds = image_dataset(loop, "OT")
+    name = b"CERVANTES 470929"  # 16 bytes
+    if extra == "inside":
+        plane = loop[1].tobytes()
+        segment = b"\x7f" + plane[:128] + b"\x7f" + plane[128:] + name
+        second = struct.pack("<16L", 1, 64, *([0] * 14)) + segment
+        ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
+        first = list(generate_fragments(ds.PixelData))[1]
+        fragments = [first, second]
+    else:
+        ds.compress(RLELossless, encoding_plugin="pydicom", encapsulate_ext=True,
+                    generate_instance_uid=False)  # fmt: skip
+        first, second = list(generate_fragments(ds.PixelData))[1:]
+        fragments = {
+            "fragment": [first, second, name], "tail": [first, second + name],
+            "clean": [first, second],
+        }[extra]  # fmt: skip
+    if extra != "clean":
+        ds.PixelData = encapsulate(fragments, has_bot=True)
+        ds["PixelData"].is_undefined_length = True
     return ds
 
 
-@pytest.mark.parametrize("extra", ["fragment", "tail", "clean"])
+@pytest.mark.parametrize("extra", ["fragment", "tail", "inside", "clean"])
 def test_rle_pixel_data_keeps_its_frames_data_only(tmp_path, env_key, extra) -> None:
     """A second fragment of text, or text after a segment's data, went out
     byte for byte (no decoder reads it, verification skipped pixel data),
@@ -1536,8 +1555,32 @@ def test_rle_pixel_data_keeps_its_frames_data_only(tmp_path, env_key, extra) -> 
     assert b"CERVANTES" not in written.PixelData
     assert (written.pixel_array == _rle_with("clean").pixel_array).all()
     if extra == "clean":
-        assert written.PixelData == ds.PixelData  # nothing beyond the frame: byte for byte
+        assert written.PixelData == ds.PixelData  # nothing beyond the frames: byte for byte
+    else:  # the offsets of the fragments as they were go with them
+        assert "ExtendedOffsetTable" not in written
     scanned = CliRunner().invoke(main, ["scan", str(tmp_path / "in"), "--format", "json",
                                         "--no-dataset-risk", "--pixels", "all"])  # fmt: skip
     rules = {f["rule"] for f in json.loads(scanned.output)["files"][0]["findings"]}
     assert ("pixels.surplus-fragments" in rules) == (extra != "clean")
+
+
+def test_garbled_encapsulation_does_not_fail_the_scan_of_its_file(tmp_path) -> None:
+    """Reading the fragments to trim them raised on a garbled item tag: the
+    scan then failed the file with no findings, where it had listed its
+    header's (the decoder, reading by the Extended Offset Table, even
+    decodes this one)."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+
+    ds = _rle_with("clean")
+    data = bytearray(ds.PixelData)
+    data[8:12] = b"\x01\x02\x03\x04"  # the first fragment's item tag
+    ds.PixelData = bytes(data)
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "bad.dcm", enforce_file_format=True)
+    scanned = CliRunner().invoke(main, ["scan", str(tmp_path / "in"), "--format", "json",
+                                        "--no-dataset-risk", "--pixels", "all"])  # fmt: skip
+    (entry,) = json.loads(scanned.output)["files"]
+    rules = {f["rule"] for f in entry["findings"]}
+    assert entry["status"] == "scanned" and "header.name" in rules, entry

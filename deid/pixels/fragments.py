@@ -1,15 +1,16 @@
-"""RLE Lossless pixel data holds its frames' segments and nothing else.
+"""RLE Lossless pixel data holds its frames' images and nothing else.
 
 An RLE frame is one fragment (PS3.5 A.4.2): a header of segment offsets,
-then each segment's PackBits data. A decoder reads what the image needs and
+then each segment's PackBits runs. A decoder reads what the image needs and
 ignores the rest, so more can hide there and go out byte for byte, never
 examined: a second fragment of plain text (a name, an ID, a birth date), a
 whole second picture (a hidden frame of the name), text after a segment's
-data. A run keeps each frame's segments up to where their data ends (and
-the one byte that pads a segment to even length) and drops fragments
-beyond the frames; pixel data holding nothing more is left byte for byte.
+runs or inside a last literal run longer than the image needs, a non-zero
+unused offset. A run drops fragments beyond the frames and encodes the
+frames again from their decoded pixels when any holds more than its image;
+pixel data holding nothing more is left byte for byte.
 
-Other encapsulated syntaxes (JPEG, JPEG 2000) are not trimmed: a frame may
+Other encapsulated syntaxes (JPEG, JPEG 2000) are not checked: a frame may
 span fragments there, and their streams' ends need their own parsers.
 """
 
@@ -24,29 +25,42 @@ from pydicom.uid import RLELossless
 from deid.dicom_io import transfer_syntax
 from deid.risk.findings import Finding, Severity
 
+# The Extended Offset Table and its lengths (PS3.5 A.4) point into the
+# fragments as they were: pixel data stored again has other sizes, and a
+# reader following the old offsets cannot decode the image (pydicom writes
+# a new Basic Offset Table and leaves these). Native pixel data may not
+# have them at all (PS3.3 C.7.6.3).
+_EXTENDED_OFFSETS = (0x7FE00001, 0x7FE00002)
+
+
+def drop_offset_tables(ds: Dataset) -> None:
+    for tag in _EXTENDED_OFFSETS:
+        if tag in ds:
+            del ds[tag]
+
 
 def trim(ds: Dataset, write: bool = True) -> int:
-    """How many bytes of RLE pixel data lie beyond its frames' data (or
-    differ from it: an unused offset that is not zero); with `write`, the
-    pixel data is rebuilt from its frames' data alone."""
+    """How many fragments beyond the frames, and frames holding more than
+    their image, RLE pixel data has; with `write`, they are removed."""
     layout = _layout(ds)
     if layout is None:
         return 0
-    frames, segment_size = layout
-    fragments = list(generate_fragments(ds.PixelData))[1:]  # the first item is the offset table
+    frames, size = layout
+    try:
+        fragments = list(generate_fragments(ds.PixelData))[1:]  # after the offset table
+    except (ValueError, struct.error, EOFError):
+        return 0  # not readable as fragments: decoding says so
     if len(fragments) < frames:
         return 0  # frames missing: decoding fails and says so
-    kept = [_frame(f, segment_size) for f in fragments[:frames]]
-    if any(k is None for k in kept):
-        return 0  # a header the decoder will refuse
-    frames_data = [k for k in kept if k is not None]
-    if len(fragments) == frames and frames_data == fragments:
-        return 0
-    if write:
-        ds.PixelData = encapsulate(frames_data, has_bot=True)
+    fuller = sum(not _image_only(f, size) for f in fragments[:frames])
+    found = len(fragments) - frames + fuller
+    if found and write:
+        ds.PixelData = encapsulate(fragments[:frames], has_bot=True)
         ds["PixelData"].is_undefined_length = True
-    removed = sum(map(len, fragments)) - sum(map(len, frames_data))
-    return max(removed, 1)
+        drop_offset_tables(ds)
+        if fuller:
+            _encode_again(ds)
+    return found
 
 
 def _layout(ds: Dataset) -> tuple[int, int] | None:
@@ -63,37 +77,28 @@ def _layout(ds: Dataset) -> tuple[int, int] | None:
     return frames, rows * cols
 
 
-def _frame(fragment: bytes, segment_size: int) -> bytes | None:
-    """The fragment rebuilt from its segments' data alone (each with the
-    byte that pads it to even length), offsets recomputed and unused ones
-    zero; None where its header cannot be read."""
+def _image_only(fragment: bytes, size: int) -> bool:
+    """The fragment is its header and its segments' runs, each segment
+    decoding to exactly `size` bytes and padded by at most one byte. A
+    header that cannot be read is left to the decoder (True)."""
     if len(fragment) < 64:
-        return None
+        return True
     header = struct.unpack("<16L", fragment[:64])
     count = header[0]
     if not 1 <= count <= 15:
-        return None
+        return True
     offsets = list(header[1 : 1 + count])
-    bounds = [*offsets[1:], len(fragment)]
-    places = list(zip(offsets, bounds, strict=True))
-    if any(not 64 <= start <= end <= len(fragment) for start, end in places):
-        return None
-    segments = []
-    for start, end in places:
-        used = _packbits_length(fragment, start, end, segment_size)
-        used += used % 2 and start + used < end  # the padding byte
-        segments.append(fragment[start : start + used])
-    at, placed = 64, []
-    for segment in segments:
-        placed.append(at)
-        at += len(segment)
-    head = struct.pack("<16L", count, *placed, *([0] * (15 - count)))
-    rebuilt = head + b"".join(segments)
-    return rebuilt + b"\0" * (len(rebuilt) % 2)  # as an item holds it: even
+    segments = list(zip(offsets, [*offsets[1:], len(fragment)], strict=True))
+    if offsets[0] != 64 or any(not s <= e <= len(fragment) for s, e in segments):
+        return True
+    if any(header[1 + count :]):
+        return False  # an unused offset that is not zero holds something
+    return all(_exact(fragment, s, e, size) for s, e in segments)
 
 
-def _packbits_length(data: bytes, start: int, end: int, size: int) -> int:
-    """Bytes of data[start:end] PackBits reads to produce `size` bytes."""
+def _exact(data: bytes, start: int, end: int, size: int) -> bool:
+    """data[start:end] is PackBits runs making exactly `size` bytes, then at
+    most one padding byte."""
     at, made = start, 0
     while made < size and at < end:
         n = data[at]
@@ -103,17 +108,29 @@ def _packbits_length(data: bytes, start: int, end: int, size: int) -> int:
             at, made = at + 2, made + 257 - n
         else:
             at += 1  # no operation
-    return min(at, end) - start
+    return made == size and end - 1 <= at <= end
 
 
-def finding(removed: int, label: str, severity: Severity, action: str) -> Finding:
+def _encode_again(ds: Dataset) -> None:
+    """The frames decoded as stored (no colour conversion) and encoded
+    again: only what the image uses is kept. Left as it is where they do not
+    decode: the examination then fails the file and says why."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        array, _ = get_decoder(RLELossless).as_array(ds, raw=True)
+        ds.compress(RLELossless, array, generate_instance_uid=False)
+    except Exception:  # noqa: BLE001, S110 - any decoder failure: the examination says it
+        return
+
+
+def finding(found: int, label: str, severity: Severity, action: str) -> Finding:
     """What a run removed and a scan reports alike."""
     return Finding(
         "pixels.surplus-fragments",
         severity,
-        f"RLE pixel data holds {removed} byte(s) beyond its frames' data (a fragment more "
-        "than its frames, or bytes after a segment's data): no part of the image, never "
-        "examined",
+        f"RLE pixel data holds {found} fragment(s) beyond its frames or frame(s) holding "
+        "more than their image: no part of the image, never examined",
         file=label,
         location="PixelData",
         action=action,

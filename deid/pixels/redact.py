@@ -20,6 +20,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from deid.pixels.fragments import drop_offset_tables
 from deid.pixels.frames import Pixels
 
 UNCOMPRESSED = {
@@ -67,7 +68,7 @@ def fill_boxes(ds: Dataset, boxes: list[tuple[int, int, int, int]], margin: floa
 def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
     """Write frames back into ds; returns the transfer syntax and a note when it changed."""
     array = pixels.frames if pixels.count > 1 else pixels.frames[0]
-    _drop_offset_tables(ds)
+    drop_offset_tables(ds)
     ds.PhotometricInterpretation = pixels.interpretation
     if int(ds.get("SamplesPerPixel", 1) or 1) == 3:
         ds.PlanarConfiguration = 0
@@ -93,20 +94,6 @@ def store(ds: Dataset, pixels: Pixels, ts: UID) -> tuple[UID, str]:
     return _uncompressed(ds, array), (
         f"{ts.name} has no lossless re-encoder here: written Explicit VR Little Endian"
     )
-
-
-# The Extended Offset Table and its lengths (PS3.5 A.4) point into the
-# fragments as they were: re-encoded frames have other sizes, and a reader
-# following the old offsets cannot decode the image (pydicom's compress()
-# writes a new Basic Offset Table and leaves these). Native pixel data may
-# not have them at all (PS3.3 C.7.6.3).
-_EXTENDED_OFFSETS = (0x7FE00001, 0x7FE00002)
-
-
-def _drop_offset_tables(ds: Dataset) -> None:
-    for tag in _EXTENDED_OFFSETS:
-        if tag in ds:
-            del ds[tag]
 
 
 # Word sizes of the binary VRs whose values pydicom keeps as bytes in the
