@@ -475,7 +475,6 @@ def test_thresholds_are_data(phantoms: Path, tmp_path: Path) -> None:
     ]:
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
-        load.cache_clear()
         with pytest.raises(UsageError, match=word):
             load(bad)
 

@@ -135,7 +135,7 @@ def _address_phrases(value: str, street: bool = False) -> list[tuple[str, ...]]:
     for part in dict.fromkeys(p.strip() for p in parts):
         if len(part) >= 5:
             out.append(tuple(words(part)))
-            if street and part != value:
+            if street:  # the whole value too: an address of one part has no other
                 out += _street_phrases(tuple(words(part)))
     return out
 
@@ -143,17 +143,19 @@ def _address_phrases(value: str, street: bool = False) -> list[tuple[str, ...]]:
 def _street_phrases(part: tuple[str, ...]) -> list[tuple[str, ...]]:
     """A part of an address as it is written without the rest: the street
     and its number without "ul."/"Ave NW" ("Qwertzowa 17", "1600
-    Pennsylvania"), the street or town name alone when it is no common word
-    of the standard ("Qwertzowa", "Krakow"), and the postal code ("30-001",
-    "20500"). A run kept "IV Qwertzowa 17" from "ul. Qwertzowa 17, 30-001
-    Krakow", and "1600 Pennsylvania Ave" from its address with "NW"."""
+    Pennsylvania"), and the postal code ("30-001", "20500"). A run kept "IV
+    Qwertzowa 17" from "ul. Qwertzowa 17, 30-001 Krakow", and "1600
+    Pennsylvania Ave" from its address with "NW". A street's or town's name
+    alone is not searched: a hospital is named after its town, and a patient
+    lives near it ("Washington University Medical Center", kept by option,
+    lost "Washington" to a patient of "200 Washington Avenue")."""
     street_words = lexicon().street_words
     core = tuple(w for w in part if w not in street_words)
     out: list[tuple[str, ...]] = []
-    if len(core) > 1 and core != part:
+    named = any(w.isalpha() and len(w) >= 3 for w in core)
+    numbered = any(w.isdigit() for w in core)
+    if core != part and named and numbered:  # a street's name and its number
         out.append(core)
-    vocabulary = lexicon().vocabulary
-    out += [(w,) for w in core if w.isalpha() and len(w) >= 5 and w not in vocabulary]
     digits = tuple(w for w in part if w.isdigit())
     if sum(map(len, digits)) >= 5 and len(digits) <= 2:
         out.append(digits)
@@ -175,7 +177,10 @@ def _phrases(kind: str, value: str, short_years: bool = False) -> tuple[tuple[st
             return ()  # "00000", "XXXXX": a placeholder, not anyone's number
         found = [tuple(words(value))]
     elif kind == "date":
-        found = [tuple(words(f)) for f in date_forms(value, short_years)]
+        forms = date_forms(value, short_years)
+        if short_years:  # the birth date (Identifier.is_birth_date)
+            forms += more_birth_date_forms(value)
+        found = [tuple(words(f)) for f in forms]
     elif kind in ("address", "institution"):
         found = _address_phrases(value, street=kind == "address")
     elif kind == "email":
@@ -231,7 +236,6 @@ def date_forms(value: str, short_years: bool = False) -> list[str]:
             f"{d:02d}.{m:02d}.{yy:02d}",
             f"{d:02d}-{m:02d}-{yy:02d}",
         }
-        forms |= _more_birth_date_forms(y, m, d)
     return sorted(forms)
 
 
@@ -244,7 +248,7 @@ def _ordinal(d: int) -> str:
     return f"{d}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(d % 10, 'th') }"
 
 
-def _more_birth_date_forms(y: int, m: int, d: int) -> set[str]:
+def more_birth_date_forms(value: str) -> list[str]:
     """The birth date as people write it beyond the common forms: its digits
     run together (14031961, 140361, 610314), with an ordinal day ("March
     14th, 1961", "14th of March 1961"), a Roman month (14.III.1961,
@@ -253,7 +257,12 @@ def _more_birth_date_forms(y: int, m: int, d: int) -> set[str]:
     next to the header's removed birth date. Only the birth date gets them:
     any date's would match too much of a header, and it is the one that
     stays true for life. (Separators are no part of a phrase: "14-Mar-61"
-    and "14 mar 61" are one form.)"""
+    and "14 mar 61" are one form.) Matched exactly, never fuzzily: OCR's
+    near misses of six digits are any six digits."""
+    parsed = parse_da(value[:10]) or parse_da(value[:8])
+    if parsed is None:
+        return []
+    y, m, d = parsed.year, parsed.month, parsed.day
     yy = y % 100
     forms = {
         f"{d:02d}{m:02d}{y:04d}", f"{m:02d}{d:02d}{y:04d}",
@@ -267,7 +276,7 @@ def _more_birth_date_forms(y: int, m: int, d: int) -> set[str]:
     day = _ordinal(d)
     for name in {MONTHS[m - 1], MONTHS[m - 1][:3]}:
         forms |= {f"{day} {name} {y}", f"{day} of {name} {y}", f"{name} {day} {y}"}
-    return forms
+    return sorted(forms)
 
 
 # Keyword fragments that mark an attribute as holding one kind of identifier.
