@@ -1584,3 +1584,29 @@ def test_garbled_encapsulation_does_not_fail_the_scan_of_its_file(tmp_path) -> N
     (entry,) = json.loads(scanned.output)["files"]
     rules = {f["rule"] for f in entry["findings"]}
     assert entry["status"] == "scanned" and "header.name" in rules, entry
+
+
+def test_a_box_spreads_only_over_a_cine_loop_and_only_onto_its_own_pixels() -> None:
+    """A bright spot elsewhere set the tolerance (3% of the loop's range):
+    slices whose anatomy under a box differed by a tenth of its contrast
+    took the box. And the slices of an enhanced CT or MR are other anatomy,
+    not moments of one view."""
+    from pydicom.dataset import Dataset as Plain
+
+    from deid.pixels.examine import _cine
+    from deid.pixels.frame_copies import spread
+
+    pattern = np.tile(np.arange(0, 100, 5, dtype=np.uint16), (10, 2))  # 10 x 40, contrast 95
+    loop = np.zeros((3, 64, 64), np.uint16)
+    loop[:, 60, 60] = 4095  # a vessel: the loop's range
+    loop[0, 5:15, 5:45] = pattern
+    loop[1, 5:15, 5:45] = pattern + 10  # a tenth of the area's contrast apart
+    loop[2, 5:15, 5:45] = pattern + 1  # the same, lossy
+    mask = np.zeros((64, 64), bool)
+    mask[5:15, 5:45] = True
+    assert sorted(c.frame for c in spread(loop, {0: mask})) == [2]
+    cine, slices = Plain(), Plain()
+    cine.Modality, slices.Modality = "OT", "MR"
+    cine.FrameIncrementPointer = 0x00181063  # FrameTime
+    slices.FrameIncrementPointer = 0x00209057  # InStackPositionNumber
+    assert _cine(cine) and not _cine(slices)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
 from deid.errors import InputFileError
@@ -412,11 +413,30 @@ def _set_mask(run: _Examination, index: int) -> None:
         run.outcome.masks[index] = mask
 
 
+# Frames that are moments of one view, not places in a volume: a cine loop
+# draws its captions on each. Slices of an enhanced CT or MR are other
+# anatomy, which may resemble a box's pixels on a neighbour (a review
+# copied one slice's false box onto five others).
+_FRAME_TIMES = (0x00181063, 0x00181065)  # FrameTime, FrameTimeVector
+_CINE_MODALITIES = frozenset({"US", "IVUS", "XA", "RF", "ES", "XC"})
+
+
+def _cine(ds: Dataset) -> bool:
+    pointer = ds.get("FrameIncrementPointer")
+    pointers = pointer if isinstance(pointer, list | tuple | MultiValue) else [pointer]
+    if any(p in _FRAME_TIMES for p in pointers if p is not None):
+        return True
+    return str(ds.get("Modality", "") or "").strip().upper() in _CINE_MODALITIES
+
+
 def _spread(run: _Examination) -> None:
-    """Text redacted in one frame is redacted in the frames showing the same
-    pixels there (deid.pixels.frame_copies); their findings say so."""
+    """Text redacted in one frame of a cine loop is redacted in the frames
+    showing the same pixels there (deid.pixels.frame_copies); their
+    findings say so."""
     from deid.pixels import frame_copies
 
+    if not _cine(run.ds):
+        return
     copies = frame_copies.spread(run.pixels.frames, run.found)
     by_frame: dict[int, list[int]] = {}
     for i, finding in enumerate(run.outcome.findings):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SAME = 0.9  # share of a redacted area's pixels that must match for the same text
-TOLERANCE = 0.03  # of the frames' range: lossy coding changes static pixels a little
+TOLERANCE = 0.03  # of the area's range: lossy coding changes static pixels a little
 SHAPES = 8  # redacted areas of one place compared, most frequent first
 CHUNK = 1 << 22  # pixel values compared at once
 
@@ -43,13 +43,12 @@ def spread(frames: np.ndarray, masks: dict[int, np.ndarray]) -> list[Copy]:
     for mask in masks.values():
         union |= mask
     count, _, stats, _ = cv2.connectedComponentsWithStats(union.astype(np.uint8), connectivity=8)
-    tolerance = TOLERANCE * max(1.0, float(frames.max()) - float(frames.min()))
     copies: list[Copy] = []
     for index in range(1, count):
         x, y, w, h = (int(v) for v in stats[index][:4])
         place = (slice(y, y + h), slice(x, x + w))
         for source, shape in _shapes(masks, place):
-            copies += _copy(frames, masks, place, source, shape, tolerance)
+            copies += _copy(frames, masks, place, source, shape)
     return copies
 
 
@@ -77,11 +76,10 @@ def _copy(
     place: tuple[slice, slice],
     source: int,
     shape: np.ndarray,
-    tolerance: float,
 ) -> list[Copy]:
     """The source frame's area added to every frame not yet covering it
     whose pixels under it match the source's."""
-    matching = _matching(frames, place, source, shape, tolerance)
+    matching = _matching(frames, place, source, shape)
     ys, xs = np.nonzero(shape)
     box = (place[1].start + int(xs.min()), place[0].start + int(ys.min()),
            int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1)
@@ -102,11 +100,14 @@ def _matching(
     place: tuple[slice, slice],
     source: int,
     shape: np.ndarray,
-    tolerance: float,
 ) -> np.ndarray:
     """Which frames have the source's pixels under `shape`; a few frames at a
-    time, so a long loop is never copied whole."""
+    time, so a long loop is never copied whole. The tolerance is a share of
+    the area's own contrast (strokes against their background), not of the
+    loop's: one bright spot elsewhere made any two areas alike."""
     reference = frames[(source, *place)].astype(np.int64)
+    under = reference[shape]
+    tolerance = TOLERANCE * max(1, int(under.max()) - int(under.min()))
     step = max(1, CHUNK // max(1, reference.size))
     matching = np.zeros(frames.shape[0], bool)
     for start in range(0, frames.shape[0], step):
