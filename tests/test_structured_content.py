@@ -176,6 +176,7 @@ def test_a_content_sequence_in_another_vr_is_no_crash(tmp_path, env_key, vr):
     [
         ("4147007", "SCT", "Mass", True),  # the standard's meaning: vocabulary
         ("103339001", "SCT", "Long axis", True),
+        ("M-03000", "SRT", "Mass", True),  # SNOMED's older code for it (reports before 2019)
         ("99X1", "99PRIV", "Mass", False),  # a private code's meaning: text like any other
         ("389081007", "SCT", "Mass lesion size", False),  # not this code's meaning
     ],

@@ -167,20 +167,15 @@ def _decode(ds: Dataset) -> frames.Pixels:
         ) from None
 
 
-# Samples per pixel each photometric interpretation has (PS3.3 C.7.6.3.1.2).
-_SAMPLES = {
-    **dict.fromkeys(("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"), 1),
-    **dict.fromkeys(
-        ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"), 3
-    ),
-}
-
-
 def _samples_mismatch(ds: Dataset) -> str:
-    """PhotometricInterpretation and SamplesPerPixel that disagree, said by
-    the standard's terms only (never the file's own text); "" if they agree."""
+    """PhotometricInterpretation and SamplesPerPixel that disagree (PS3.3
+    C.7.6.3.1.2), said by the standard's terms only (never the file's own
+    text); "" if they agree."""
+    from deid.pixels.frames import COLOUR_INTERPRETATIONS
+
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip()
-    needs = _SAMPLES.get(photometric)
+    one = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
+    needs = 1 if photometric in one else 3 if photometric in COLOUR_INTERPRETATIONS else None
     samples = ds.get("SamplesPerPixel", 1)
     if needs is None or not isinstance(samples, int) or samples == needs:
         return ""
@@ -368,7 +363,7 @@ def _confirmed(
 
 
 def _overlap(a: detect.Box, b: detect.Box) -> bool:
-    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+    return _rects_meet(a.as_list(), b.as_list())
 
 
 def _rects_meet(a: list[int] | tuple[int, ...], b: list[int] | tuple[int, ...]) -> bool:

@@ -17,7 +17,11 @@ from functools import lru_cache
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from deid.actions import parse_da
-from deid.text.lexicon import PARTICLES, PLACEHOLDER_WORDS, lexicon  # noqa: F401 - imported from here
+from deid.text.lexicon import (  # noqa: F401 - PARTICLES, PLACEHOLDER_WORDS imported from here
+    PARTICLES,
+    PLACEHOLDER_WORDS,
+    lexicon,
+)
 from deid.text.patterns import EMAIL, phones
 from deid.text.terms import PhraseIndex
 from deid.text.tokens import UNSPACED, words
