@@ -1407,13 +1407,26 @@ def test_a_signed_images_sign_in_the_unused_bits_is_its_value_and_is_kept() -> N
     assert (cleaned == values).all()
 
 
+def _written_alone(tmp_path: Path, ds: Dataset) -> Dataset:
+    """`ds` through a default run alone (CLI), its one output read back."""
+    from click.testing import CliRunner
+
+    from deid.cli import main
+
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "image.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    (written,) = out.rglob("*.dcm")
+    return pydicom.dcmread(written)
+
+
 def test_pixel_data_inside_a_sequence_item_is_removed(tmp_path, env_key) -> None:
     """A picture of a name as PixelData in a Source Image Sequence item went
     out unexamined (only an icon's item holds pixel data by the standard,
     and the profiles remove icons)."""
-    from click.testing import CliRunner
 
-    from deid.cli import main
     from fixtures.burned_in import image_dataset
 
     ds = image_dataset(np.zeros((32, 32), np.uint8), "OT")
@@ -1423,13 +1436,7 @@ def test_pixel_data_inside_a_sequence_item_is_removed(tmp_path, env_key) -> None
     for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelData"):
         setattr(nested, keyword, getattr(item, keyword))
     ds.SourceImageSequence = [nested]
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "nested.dcm", enforce_file_format=True)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    (written,) = out.rglob("*.dcm")
-    written = pydicom.dcmread(written)
+    written = _written_alone(tmp_path, ds)
     assert [e.tag for e in written.iterall() if e.tag == 0x7FE00010] == [0x7FE00010]
     assert "PixelData" not in written.SourceImageSequence[0]
     assert written.PixelData == ds.PixelData
@@ -1470,10 +1477,8 @@ def test_an_extended_offset_table_goes_when_redacted_frames_are_re_encoded(tmp_p
     """pydicom's compress() writes a new Basic Offset Table and leaves the
     Extended Offset Table: the output kept the input's offsets, and its
     redacted frames could not be decoded (marked BurnedInAnnotation NO)."""
-    from click.testing import CliRunner
     from pydicom.uid import RLELossless
 
-    from deid.cli import main
     from fixtures.burned_in import PERSON, image_dataset
     from fixtures.scenes import stamp
 
@@ -1485,13 +1490,7 @@ def test_an_extended_offset_table_goes_when_redacted_frames_are_re_encoded(tmp_p
     ds.compress(RLELossless, loop, encoding_plugin="pydicom", encapsulate_ext=True,
                 generate_instance_uid=False)  # fmt: skip
     assert "ExtendedOffsetTable" in ds
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "loop.dcm", enforce_file_format=True)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
-    assert result.exit_code == 0, result.output
-    (written,) = out.rglob("*.dcm")
-    written = pydicom.dcmread(written)
+    written = _written_alone(tmp_path, ds)
     assert "ExtendedOffsetTable" not in written and "ExtendedOffsetTableLengths" not in written
     assert written.BurnedInAnnotation == "NO"
     frames = written.pixel_array
@@ -1545,13 +1544,7 @@ def test_rle_pixel_data_keeps_its_frames_data_only(tmp_path, env_key, extra) -> 
     from deid.cli import main
 
     ds = _rle_with(extra)
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "rle.dcm", enforce_file_format=True)
-    out = tmp_path / "out"
-    ran = CliRunner().invoke(main, ["run", str(tmp_path / "in"), "-o", str(out), "-q"])
-    assert ran.exit_code == 0, ran.output
-    (written,) = out.rglob("*.dcm")
-    written = pydicom.dcmread(written)
+    written = _written_alone(tmp_path, ds)
     assert b"CERVANTES" not in written.PixelData
     assert (written.pixel_array == _rle_with("clean").pixel_array).all()
     if extra == "clean":

@@ -86,12 +86,8 @@ def _check(ds: Dataset, write: bool) -> int:
 
 def finding(held: int, label: str, severity: Severity, action: str) -> Finding:
     """`held` cells with such bits, as a run (cleared) and a scan report them."""
-    return Finding(
-        "pixels.unused-bits",
-        severity,
+    message = (
         f"{held} pixel(s) held bits above BitsStored (an embedded overlay, or hidden data): "
-        "no part of the image, never examined",
-        file=label,
-        location="PixelData",
-        action=action,
+        "no part of the image, never examined"
     )
+    return Finding("pixels.unused-bits", severity, message, label, "PixelData", action)
