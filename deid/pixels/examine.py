@@ -444,21 +444,16 @@ def _spread(run: _Examination) -> None:
 
 
 def _note_copy(run: _Examination, copy: frame_copies.Copy, in_frame: list[int]) -> None:
-    """A finding of the frame that kept these pixels (an allow-listed
-    reading, a region cleared as texture) now says they were redacted; a
-    frame where nothing was detected there gets a finding of its own.
+    """The redacted area, as a finding of the frame it was copied to; a
+    finding of that frame that kept these pixels (an allow-listed reading, a
+    region cleared as texture) now says they were redacted. Both say
+    "redacted", as every redaction does (the report counts them so).
     `in_frame`: where the frame's findings are in the list."""
-    findings, action = run.outcome.findings, f"redacted: the same pixels as in frame {copy.source}"
-    noted = False
+    findings, why = run.outcome.findings, f"the same pixels as in frame {copy.source}"
     for i in in_frame:
         finding = findings[i]
-        if not _rects_meet(finding.extra["box"], copy.box):
-            continue
-        if not finding.action.startswith("redacted"):
-            findings[i] = replace(finding, action=action)
-        noted = True
-    if noted:
-        return
+        if finding.action != "redacted" and _rects_meet(finding.extra["box"], copy.box):
+            findings[i] = replace(finding, message=f"{finding.message}; {why}", action="redacted")
     x, y, w, h = copy.box
     in_frame.append(len(findings))
     findings.append(
@@ -466,9 +461,9 @@ def _note_copy(run: _Examination, copy: frame_copies.Copy, in_frame: list[int]) 
             run.label,
             "pixels.burned-in-text",
             Severity.LOW,
-            f"burned-in text as in frame {copy.source}",
+            f"burned-in text: {why}",
             location=f"PixelData frame {copy.frame} box {x},{y},{w},{h}",
-            action=action,
+            action="redacted",
             extra={"frame": copy.frame, "box": list(copy.box), "label": "text",
                    "found_in": f"frame {copy.source}"},
         )
