@@ -33,7 +33,7 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.options import Option
 from deid.part10 import encode
-from deid.pixels import fragments, unused_bits
+from deid.pixels import fragments, jpeg_streams, unused_bits
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
@@ -146,9 +146,10 @@ def _clear_unused_bits(state: FileState) -> None:
 
 
 def _trim_fragments(state: FileState) -> None:
-    """RLE pixel data holding more than its frames' data (deid.pixels.fragments):
-    what no decoder reads is removed, and the report says so."""
-    removed = fragments.trim(state.ds)
+    """RLE or JPEG pixel data holding more than its frames' images
+    (deid.pixels.fragments, deid.pixels.jpeg_streams): what no decoder
+    reads is removed, and the report says so."""
+    removed = fragments.trim(state.ds) + jpeg_streams.trim(state.ds)
     if removed:
         action = "removed (the image is unchanged; a frame holding more is encoded again)"
         state.result.findings.append(

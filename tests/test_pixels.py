@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 import warnings
@@ -1603,3 +1604,32 @@ def test_a_box_spreads_only_over_a_cine_loop_and_only_onto_its_own_pixels() -> N
     cine.FrameIncrementPointer = 0x00181063  # FrameTime
     slices.FrameIncrementPointer = 0x00209057  # InStackPositionNumber
     assert _cine(cine) and not _cine(slices)
+
+
+@pytest.mark.parametrize("hidden", ["after EOI", "comment", "none"])
+def test_jpeg_streams_keep_their_images_only(tmp_path, env_key, hidden) -> None:
+    """A decoder ignores what follows a JPEG stream's EOI and what its
+    comment segments say: a name there went out byte for byte."""
+    from pydicom.data import get_testdata_file
+    from pydicom.encaps import encapsulate, generate_fragments
+
+    from deid.pixels import jpeg_streams
+
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_jpeg_gdcm.dcm"))
+    (stream,) = list(generate_fragments(ds.PixelData))[1:]
+    image = ds.pixel_array.copy()
+    name = b"CERVANTES^MIGUEL 19470929"
+    comment = b"\xff\xfe" + struct.pack(">H", len(name) + 2) + name
+    changed = {
+        "after EOI": stream.rstrip(b"\0") + name,
+        "comment": stream[:2] + comment + stream[2:],
+        "none": stream,
+    }[hidden]
+    ds.PixelData = encapsulate([changed], has_bot=True)
+    ds["PixelData"].is_undefined_length = True
+    assert jpeg_streams.trim(ds, write=False) == (hidden != "none")
+    written = _written_alone(tmp_path, ds)
+    assert b"CERVANTES" not in written.PixelData
+    assert (written.pixel_array == image).all()
+    if hidden == "none":
+        assert written.PixelData == ds.PixelData

@@ -127,7 +127,7 @@ def _encode_again(ds: Dataset) -> None:
 def finding(found: int, label: str, severity: Severity, action: str) -> Finding:
     """What a run removed and a scan reports alike."""
     message = (
-        f"RLE pixel data holds {found} fragment(s) beyond its frames or frame(s) holding more "
-        "than their image: no part of the image, never examined"
+        f"encapsulated pixel data holds {found} fragment(s) beyond its frames or frame(s) "
+        "holding more than their image: no part of the image, never examined"
     )
     return Finding("pixels.surplus-fragments", severity, message, label, "PixelData", action)
