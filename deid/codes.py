@@ -25,8 +25,9 @@ def _plain(text: str) -> str:
 @cache
 def load() -> dict[tuple[str, str], frozenset[str]]:
     """(scheme, code value) -> the meanings the tables give it; SNOMED's
-    older SRT codes (reports before 2019) as their SCT codes' (~0.3 s and
-    ~27 MB: loaded before workers fork, by deid.process.warm)."""
+    older SRT codes (reports before 2019) as their SCT codes'. Loaded when
+    first asked (~0.85 s, most of it importing pydicom's tables, and
+    ~27 MB): only a verification that parses an output asks."""
     from pydicom.sr.codedict import codes
 
     found: dict[tuple[str, str], set[str]] = {}
