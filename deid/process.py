@@ -33,7 +33,7 @@ from deid.face.geometry import SliceGeometry
 from deid.markers import clean_file_meta, mark_deidentified
 from deid.options import Option
 from deid.part10 import encode
-from deid.pixels import fragments, jpeg_streams, unused_bits
+from deid.pixels import beside
 from deid.pixels.examine import PixelOutcome, examine
 from deid.pixels.policy import Verdict
 from deid.pixels.redact import store as store_pixels
@@ -98,8 +98,8 @@ def read_input(state: FileState, settings: Settings) -> None:
             raise InputFileError(f"no {keyword}: cannot make a valid output file")
     state.ts = with_transfer_syntax(ds)
     _drop_pixel_surplus(state)
-    _clear_unused_bits(state)
-    _trim_fragments(state)
+    # What no decoder hands the text check is removed (deid.pixels.beside).
+    state.result.findings += beside.findings(ds, state.result.input, remove=True)
 
 
 def _a_directory(ds: Dataset) -> bool:
@@ -131,30 +131,6 @@ def _drop_pixel_surplus(state: FileState) -> None:
                 "removed from the output; if the image looks cut, check those attributes",
             )
         )  # fmt: skip
-
-
-def _clear_unused_bits(state: FileState) -> None:
-    """Bits above BitsStored are no part of the image, and no examination
-    sees them: a name written there went out with the image marked clean
-    (deid.pixels.unused_bits). They are cleared, and the report says so."""
-    held = unused_bits.clear(state.ds)
-    if held:
-        action = "cleared (the image's values are unchanged)"
-        state.result.findings.append(
-            unused_bits.finding(held, state.result.input, Severity.LOW, action)
-        )
-
-
-def _trim_fragments(state: FileState) -> None:
-    """RLE or JPEG pixel data holding more than its frames' images
-    (deid.pixels.fragments, deid.pixels.jpeg_streams): what no decoder
-    reads is removed, and the report says so."""
-    removed = fragments.trim(state.ds) + jpeg_streams.trim(state.ds)
-    if removed:
-        action = "removed (the image is unchanged; a frame holding more is encoded again)"
-        state.result.findings.append(
-            fragments.finding(removed, state.result.input, Severity.LOW, action)
-        )
 
 
 def decide(state: FileState, settings: Settings) -> None:

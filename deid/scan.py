@@ -40,7 +40,7 @@ from deid.face.geometry import SliceGeometry
 from deid.host_state import while_deid_runs
 from deid.paths import open_regular, resolved
 from deid.pipeline import redacted
-from deid.pixels import fragments, jpeg_streams, unused_bits
+from deid.pixels import beside
 from deid.pixels.classify import load_allowlist
 from deid.pixels.examine import examine, not_examined
 from deid.pixels.policy import Verdict
@@ -385,26 +385,11 @@ def examine_file(
         with_transfer_syntax(full)  # a headerless data set's pixels decode as in a run
     except InputFileError as exc:
         return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]
-    found = _beside_the_image(full, label)
+    found = beside.findings(full, label, remove=False)
     try:
         found += examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
         found.append(unchecked(label, without_values(str(exc)).removeprefix(f"{path}: ")))
-    return found
-
-
-def _beside_the_image(ds: Dataset, label: str) -> list[Finding]:
-    """Bits above BitsStored, RLE or JPEG bytes beyond the frames' images: a
-    run removes them (deid.pixels.unused_bits, fragments, jpeg_streams)."""
-    found = []
-    held = unused_bits.count(ds)
-    if held:
-        action = "de-identify with `deid run` (it clears them)"
-        found.append(unused_bits.finding(held, label, Severity.MEDIUM, action))
-    surplus = fragments.trim(ds, write=False) + jpeg_streams.trim(ds, write=False)
-    if surplus:
-        action = "de-identify with `deid run` (it removes them)"
-        found.append(fragments.finding(surplus, label, Severity.MEDIUM, action))
     return found
 
 
