@@ -39,6 +39,13 @@ def drop_offset_tables(ds: Dataset) -> None:
             del ds[tag]
 
 
+def store(ds: Dataset, frames: list[bytes]) -> None:
+    """Encapsulated pixel data of one fragment a frame, its offsets new."""
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds["PixelData"].is_undefined_length = True
+    drop_offset_tables(ds)
+
+
 def trim(ds: Dataset, write: bool = True) -> int:
     """How many fragments beyond the frames, and frames holding more than
     their image, RLE pixel data has; with `write`, they are removed."""
@@ -55,9 +62,7 @@ def trim(ds: Dataset, write: bool = True) -> int:
     fuller = sum(not _image_only(f, size) for f in fragments[:frames])
     found = len(fragments) - frames + fuller
     if found and write:
-        ds.PixelData = encapsulate(fragments[:frames], has_bot=True)
-        ds["PixelData"].is_undefined_length = True
-        drop_offset_tables(ds)
+        store(ds, fragments[:frames])
         if fuller:
             _encode_again(ds)
     return found

@@ -15,11 +15,11 @@ from __future__ import annotations
 import struct
 
 from pydicom.dataset import Dataset
-from pydicom.encaps import encapsulate, generate_fragments
+from pydicom.encaps import generate_fragments
 from pydicom.uid import UID
 
 from deid.dicom_io import transfer_syntax
-from deid.pixels.fragments import drop_offset_tables
+from deid.pixels.fragments import store
 
 # ISO 10918 process syntaxes (PS3.5 A.4.1): baseline, extended, lossless.
 _JPEG = frozenset(
@@ -46,9 +46,7 @@ def trim(ds: Dataset, write: bool = True) -> int:
     kept = [_kept(f) for f in fragments]
     changed = sum(k is not f for k, f in zip(kept, fragments, strict=True))
     if changed and write:
-        ds.PixelData = encapsulate(kept, has_bot=True)
-        ds["PixelData"].is_undefined_length = True
-        drop_offset_tables(ds)
+        store(ds, kept)
     return changed
 
 
