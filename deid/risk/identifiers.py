@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -206,10 +207,15 @@ def _digit_strings(kind: str, value: str) -> tuple[str, ...]:
     return ()
 
 
+def _day(value: str) -> date | None:
+    """A DT's date, or a DA, separated or not."""
+    return parse_da(value[:10]) or parse_da(value[:8])
+
+
 def date_forms(value: str, short_years: bool = False) -> list[str]:
     """DA and the common ways people write the same day; with `short_years`
     also with a two-digit year (a birth date burned in as "29 09 47")."""
-    parsed = parse_da(value[:10]) or parse_da(value[:8])  # a DT's date, or a separated DA
+    parsed = _day(value)
     if parsed is None:
         return []
     y, m, d = parsed.year, parsed.month, parsed.day
@@ -263,7 +269,7 @@ def more_birth_date_forms(value: str) -> list[str]:
     stays true for life. (Separators are no part of a phrase: "14-Mar-61"
     and "14 mar 61" are one form.) Matched exactly, never fuzzily: OCR's
     near misses of six digits are any six digits."""
-    parsed = parse_da(value[:10]) or parse_da(value[:8])
+    parsed = _day(value)
     if parsed is None:
         return []
     y, m, d = parsed.year, parsed.month, parsed.day
