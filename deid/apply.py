@@ -125,9 +125,11 @@ def dummy_value(elem: DataElement) -> object:
     except KeyError:
         return value
     least = int(re.match(r"\d*", vm).group() or 1)
-    most = re.search(r"-(\d+)$", vm)
-    had = len(elem.value) if isinstance(elem.value, MultiValue | list | tuple) else 1
-    count = max(least, min(had, int(most.group(1)) if most else had) if "-" in vm else least)
+    count = least
+    if "-" in vm:  # "1-n", "2-2n", "1-3": as many as it had, within the range
+        had = len(elem.value) if isinstance(elem.value, MultiValue | list | tuple) else 1
+        most = re.search(r"-(\d+)$", vm)
+        count = max(least, min(had, int(most.group(1))) if most else had)
     return value if count <= 1 or isinstance(value, bytes) else [value] * count
 
 
