@@ -380,16 +380,19 @@ def examine_file(
     """Burned-in text in one file, reported only; a file whose pixels cannot
     be decoded is a finding too (it was not checked), and so is what its
     pixel data holds beside the image."""
+    def why(exc: InputFileError) -> Finding:
+        return unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))
+
     try:
         full = read(path)  # complete-file checks apply before pixels are trusted
         with_transfer_syntax(full)  # a headerless data set's pixels decode as in a run
     except InputFileError as exc:
-        return [unchecked(label, without_values(str(exc)).removeprefix(f"{path}: "))]
+        return [why(exc)]
     found = beside.findings(full, label, remove=False)
     try:
         found += examine(full, identifiers, pixels, label, modify=False).findings
     except InputFileError as exc:
-        found.append(unchecked(label, without_values(str(exc)).removeprefix(f"{path}: ")))
+        found.append(why(exc))
     return found
 
 
