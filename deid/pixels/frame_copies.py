@@ -64,8 +64,8 @@ def _shapes(
         if not shape.any():
             continue
         key = np.packbits(shape).tobytes()
-        first, _, uses = seen.get(key, (frame, shape, 0))
-        seen[key] = (first, shape.copy(), uses + 1)
+        first, kept, uses = seen.get(key) or (frame, shape.copy(), 0)
+        seen[key] = (first, kept, uses + 1)
     ranked = sorted(seen.values(), key=lambda item: (-item[2], item[0]))
     return [(frame, shape) for frame, shape, _ in ranked[:SHAPES]]
 
